@@ -1,0 +1,157 @@
+//! The command line: clap definitions, one module per subcommand, and the exit-code contract.
+
+mod scan;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::inventory::snapshot::InventoryError;
+use crate::inventory::{Inventory, demo, snapshot};
+
+/// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
+///
+/// Start with `irsa-migrate demo` to see a whole migration on a built-in example cluster, then
+/// `irsa-migrate scan --snapshot DIR` on a snapshot of your own cluster (docs/snapshot.md).
+#[derive(Debug, Parser)]
+#[command(name = "irsa-migrate", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find every workload that gets AWS credentials through kiam/kube2iam or IRSA, and every
+    /// node-role permission and trust relationship that exists only for the legacy path.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Scan(scan::ScanArgs),
+    /// Run the scan on the embedded demo cluster: a kiam cluster that shows every finding.
+    Demo(scan::DemoArgs),
+}
+
+/// Where the cluster's state comes from. Without `--snapshot` or `--demo` the tool would read the
+/// live cluster, which this version does not do yet.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read a snapshot directory: every .json/.yaml/.yml file under it, recognised by content
+    /// (`kubectl get … -o json|yaml`, `aws iam get-account-authorization-details`,
+    /// `aws iam list-open-id-connect-providers`, `aws eks describe-cluster`).
+    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
+    pub snapshot: Option<PathBuf>,
+    /// Use the embedded demo cluster instead of a real one.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+impl SourceArgs {
+    /// Collects the inventory; progress goes to stderr and only draws on a terminal.
+    pub fn load(&self) -> Result<Inventory, Error> {
+        if self.demo {
+            return Ok(demo::inventory()?);
+        }
+        let Some(dir) = &self.snapshot else {
+            return Err(Error::Usage(
+                "reading a live cluster is not available in this version: pass --snapshot DIR (see docs/snapshot.md) or --demo".into(),
+            ));
+        };
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!("--snapshot {}: not a directory", dir.display())));
+        }
+        let progress = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        progress.set_style(
+            indicatif::ProgressStyle::with_template("reading snapshot {bar:30} {pos}/{len} files")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let inventory = snapshot::load_dir(dir, &progress);
+        progress.finish_and_clear();
+        Ok(inventory?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable summary.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The exit codes, a documented contract (README.md, `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Success = 0,
+    /// Findings at or above `--fail-on` were reported.
+    FindingsBlock = 1,
+    /// Bad flags or bad input (a snapshot file that cannot be read or parsed).
+    UsageOrInput = 2,
+    /// The tool refused to act (stale plan, stale state, no confirmation).
+    Refused = 3,
+    /// A run stopped after changing part of what it set out to change.
+    PartiallyApplied = 4,
+    /// Writing output failed, or a bug.
+    Internal = 70,
+}
+
+const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 findings at or above --fail-on; 2 bad usage or input; \
+3 refused (stale plan or state, no confirmation); 4 partially applied; 70 internal error.";
+
+/// Errors the binary maps to exit codes. Lower layers have their own enums, kept as sources.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{count} finding(s) at or above --fail-on {threshold}")]
+    FindingsBlock { count: usize, threshold: crate::findings::Severity },
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Inventory(_) | Error::Usage(_) => ExitCode::UsageOrInput,
+            Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
+            Error::Output(_) => ExitCode::Internal,
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as other CLIs do.
+pub(crate) fn print(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Error::Output),
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Scan(args) => scan::run(&args),
+        Command::Demo(args) => scan::demo(&args),
+    }
+}
+
+/// The binary's whole `main`: parse, run, report, exit.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
+        Err(error) => {
+            let mut message = format!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!("\n  caused by: {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            std::process::ExitCode::from(error.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! `irsa-migrate scan` and `irsa-migrate demo`.
+
+use clap::Args;
+
+use super::{Error, OutputFormat, SourceArgs, print};
+use crate::findings::Severity;
+use crate::render;
+use crate::scan::{Scan, scan};
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// `text` for people, `json` for machines (schema irsa-migrate.scan/v1, docs/findings.md).
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Exit with code 1 when any finding has this severity or a higher one (for CI gates).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+pub fn run(args: &ScanArgs) -> Result<(), Error> {
+    let inventory = args.source.load()?;
+    let result = scan(&inventory);
+    emit(&result, args.output)?;
+    if let Some(threshold) = args.fail_on {
+        let count = result.findings.iter().filter(|f| f.severity >= threshold).count();
+        if count > 0 {
+            return Err(Error::FindingsBlock { count, threshold });
+        }
+    }
+    Ok(())
+}
+
+pub fn demo(args: &DemoArgs) -> Result<(), Error> {
+    let inventory = crate::inventory::demo::inventory()?;
+    emit(&scan(&inventory), args.output)
+}
+
+fn emit(result: &Scan, output: OutputFormat) -> Result<(), Error> {
+    match output {
+        OutputFormat::Text => print(&render::scan::text(result)),
+        OutputFormat::Json => {
+            let mut json = serde_json::to_string_pretty(result).map_err(|e| Error::Output(e.into()))?;
+            json.push('\n');
+            print(&json)
+        }
+    }
+}

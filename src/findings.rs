@@ -1,0 +1,146 @@
+//! Findings: what the scan and the plan tell the operator, each with a stable code.
+//!
+//! Codes are a public contract: users gate CI on them, and `docs/findings.md` documents each one.
+//! Add codes; never rename or reuse one.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How much a finding matters. `Error`: a workload cannot be migrated as it stands (or does not
+/// work today); `Warning`: it can, but someone must act or check; `Info`: context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $severity:ident;)*) => {
+        /// Every finding code. The string form is the public code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The severity a finding of this code has.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    NamespaceNotPermitted = "namespace-not-permitted", Error;
+    RoleNotFound = "role-not-found", Error;
+    LegacyTrustMissing = "legacy-trust-missing", Error;
+    InvalidAnnotation = "invalid-annotation", Error;
+    LegacyAgentConfig = "legacy-agent-config", Error;
+    WebhookMissing = "webhook-missing", Error;
+    CrossAccountRole = "cross-account-role", Warning;
+    SharedServiceAccount = "shared-service-account", Warning;
+    DefaultRole = "default-role", Warning;
+    HostNetwork = "host-network", Warning;
+    BarePod = "bare-pod", Warning;
+    JobImmutable = "job-immutable", Warning;
+    ManagedByHelm = "managed-by-helm", Warning;
+    ManagedByArgocd = "managed-by-argocd", Warning;
+    ManagedByFlux = "managed-by-flux", Warning;
+    ExternalId = "external-id", Warning;
+    NodeRoleExtraPermissions = "node-role-extra-permissions", Warning;
+    NodeRoleAssumeRole = "node-role-assume-role", Warning;
+    MissingOidcProvider = "missing-oidc-provider", Warning;
+    NonRootTokenPermission = "non-root-token-permission", Warning;
+    NoLegacyAgent = "no-legacy-agent", Warning;
+    MultipleLegacyAgents = "multiple-legacy-agents", Warning;
+    ClusterUnknown = "cluster-unknown", Warning;
+    RoleUnknown = "role-unknown", Warning;
+    AlreadyIrsa = "already-irsa", Info;
+    UnrecognizedInput = "unrecognized-input", Info;
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// What a finding is about: a workload, a namespace, a service account, a role, a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Subject {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub kind: String,
+    pub name: String,
+}
+
+impl Subject {
+    pub fn new(namespace: Option<&str>, kind: impl Into<String>, name: impl Into<String>) -> Subject {
+        Subject { namespace: namespace.map(str::to_string), kind: kind.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{} {namespace}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// One finding. Serialized as `{code, severity, subject: {namespace?, kind, name}, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    pub subject: Subject,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(code: Code, subject: Subject, message: impl Into<String>) -> Finding {
+        Finding { code, severity: code.severity(), subject, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_documented() {
+        let docs = include_str!("../docs/findings.md");
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "duplicate code {text}");
+            assert!(text.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{text}");
+            assert!(docs.contains(&format!("## `{text}`")), "docs/findings.md lacks a section for {text}");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Slim types for the AWS CLI outputs a snapshot is made of.
+//!
+//! Real AWS adds fields (`PermissionsBoundary`, `RoleLastUsed`, ...) that these ignore. Policy
+//! documents arrive as JSON objects when the CLI printed them and as URL-encoded strings when they
+//! came straight from the IAM API; [`PolicyDocument`] accepts both.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::iam::policy::PolicyDocument;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RoleDetail {
+    pub path: String,
+    pub role_name: String,
+    pub arn: String,
+    #[serde(deserialize_with = "policy_document")]
+    pub assume_role_policy_document: PolicyDocument,
+    pub role_policy_list: Vec<InlinePolicy>,
+    pub attached_managed_policies: Vec<AttachedPolicy>,
+    pub instance_profile_list: Vec<InstanceProfile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InlinePolicy {
+    pub policy_name: String,
+    #[serde(deserialize_with = "policy_document")]
+    pub policy_document: PolicyDocument,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AttachedPolicy {
+    pub policy_name: String,
+    pub policy_arn: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InstanceProfile {
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ManagedPolicyDetail {
+    pub arn: String,
+    pub policy_name: String,
+    pub default_version_id: String,
+    pub policy_version_list: Vec<PolicyVersion>,
+}
+
+impl ManagedPolicyDetail {
+    /// The document IAM evaluates: the default version's.
+    pub fn default_document(&self) -> Option<&PolicyDocument> {
+        self.policy_version_list
+            .iter()
+            .find(|v| v.is_default_version || v.version_id == self.default_version_id)
+            .map(|v| &v.document)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PolicyVersion {
+    #[serde(deserialize_with = "policy_document")]
+    pub document: PolicyDocument,
+    pub version_id: String,
+    pub is_default_version: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct OidcProviderEntry {
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EksCluster {
+    pub name: String,
+    pub arn: String,
+    pub version: Option<String>,
+    pub platform_version: Option<String>,
+    pub identity: Option<EksIdentity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EksIdentity {
+    pub oidc: Option<EksOidc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EksOidc {
+    pub issuer: Option<String>,
+}
+
+fn policy_document<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PolicyDocument, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(PolicyDocument::default()),
+        Some(value) => PolicyDocument::from_value(value).map_err(serde::de::Error::custom),
+    }
+}

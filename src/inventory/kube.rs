@@ -1,0 +1,207 @@
+//! Slim Kubernetes types: only the fields the scanner reads, as `kubectl get -o json|yaml` prints them.
+//!
+//! Deserializing into these instead of full `k8s-openapi` objects keeps snapshot loading fast and
+//! memory small on clusters with a hundred thousand pods; unknown fields are skipped by serde.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `metadata` of any object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectMeta {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_default")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub owner_references: Vec<OwnerReference>,
+}
+
+/// An owner reference, used to walk a pod up to the workload that manages it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OwnerReference {
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
+}
+
+/// The parts of a pod spec that decide how a pod gets AWS credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Deprecated alias of `serviceAccountName`, still honoured by the API server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub containers: Vec<Container>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub init_containers: Vec<Container>,
+}
+
+impl PodSpec {
+    /// The service account the pod runs as: Kubernetes falls back to `default`.
+    pub fn service_account(&self) -> &str {
+        self.service_account_name
+            .as_deref()
+            .or(self.service_account.as_deref())
+            .filter(|name| !name.is_empty())
+            .unwrap_or("default")
+    }
+
+    /// All containers, init containers first, as the pod identity webhook mutates both.
+    pub fn all_containers(&self) -> impl Iterator<Item = &Container> {
+        self.init_containers.iter().chain(self.containers.iter())
+    }
+}
+
+/// Pod- or container-level security context; only the fields that decide who owns the token file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecurityContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Container {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub command: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_default")]
+    pub env: Vec<EnvVar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `spec.template` of a workload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodTemplate {
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobTemplate {
+    pub spec: JobTemplateSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobTemplateSpec {
+    pub template: PodTemplate,
+}
+
+/// A RoleBinding or ClusterRoleBinding subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subject {
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoleRef {
+    pub api_group: String,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LocalObjectReference {
+    pub name: String,
+}
+
+/// One webhook of a MutatingWebhookConfiguration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Webhook {
+    pub name: String,
+}
+
+/// The union of the fields the scanner reads from any `spec`: a pod's own, a workload's template,
+/// a CronJob's job template. One type for all kinds lets a mixed `List` be read in one pass.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawSpec {
+    pub service_account_name: Option<String>,
+    pub service_account: Option<String>,
+    pub host_network: bool,
+    pub security_context: Option<SecurityContext>,
+    #[serde(deserialize_with = "null_default")]
+    pub containers: Vec<Container>,
+    #[serde(deserialize_with = "null_default")]
+    pub init_containers: Vec<Container>,
+    pub template: Option<PodTemplate>,
+    pub job_template: Option<JobTemplate>,
+    pub replicas: Option<i64>,
+    pub suspend: Option<bool>,
+}
+
+impl RawSpec {
+    /// The spec read as a pod's own spec.
+    pub fn into_pod_spec(self) -> PodSpec {
+        PodSpec {
+            service_account_name: self.service_account_name,
+            service_account: self.service_account,
+            host_network: self.host_network,
+            security_context: self.security_context,
+            containers: self.containers,
+            init_containers: self.init_containers,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RawStatus {
+    pub phase: Option<String>,
+}
+
+/// `kubectl` prints `null` for some empty collections (`subjects: null`); read it as empty.
+pub(crate) fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

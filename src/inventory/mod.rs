@@ -1,0 +1,237 @@
+//! The inventory: the Kubernetes objects and IAM facts that matter for a migration, as plain data.
+//!
+//! Collectors fill it (a snapshot directory, the embedded demo); everything after collection is a
+//! pure function of it.
+
+pub mod aws;
+pub mod demo;
+pub mod kube;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::iam::arn::RoleArn;
+use crate::iam::policy::PolicyDocument;
+use aws::AttachedPolicy;
+use kube::{LocalObjectReference, ObjectMeta, PodSpec, PodTemplate, RoleRef, Subject};
+
+/// Kinds that own pods, in the order the scanner reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    CronJob,
+    Job,
+    ReplicaSet,
+    Pod,
+}
+
+impl WorkloadKind {
+    pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
+        Some(match kind {
+            "Deployment" => WorkloadKind::Deployment,
+            "StatefulSet" => WorkloadKind::StatefulSet,
+            "DaemonSet" => WorkloadKind::DaemonSet,
+            "CronJob" => WorkloadKind::CronJob,
+            "Job" => WorkloadKind::Job,
+            "ReplicaSet" => WorkloadKind::ReplicaSet,
+            "Pod" => WorkloadKind::Pod,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::Pod => "Pod",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names a namespaced object of a workload kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadKey {
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub name: String,
+}
+
+impl fmt::Display for WorkloadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+/// A workload controller (or a ReplicaSet, kept to walk pods up to their Deployment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    pub key: WorkloadKey,
+    pub metadata: ObjectMeta,
+    pub template: PodTemplate,
+    pub replicas: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pod {
+    pub metadata: ObjectMeta,
+    pub namespace: String,
+    pub spec: PodSpec,
+    pub phase: Option<String>,
+}
+
+impl Pod {
+    /// Pods that are gone for good do not use credentials any more.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase.as_deref(), Some("Succeeded") | Some("Failed"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Namespace {
+    pub metadata: ObjectMeta,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAccount {
+    pub metadata: ObjectMeta,
+    pub namespace: String,
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub automount_service_account_token: Option<bool>,
+}
+
+/// A RoleBinding (namespaced) or ClusterRoleBinding (`namespace` is `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RbacBinding {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub metadata: ObjectMeta,
+    pub role_ref: RoleRef,
+    pub subjects: Vec<Subject>,
+}
+
+/// What `aws eks describe-cluster` says about the cluster.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub partition: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// `https://oidc.eks.<region>.amazonaws.com/id/<ID>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer: Option<String>,
+}
+
+impl Cluster {
+    /// The issuer without `https://`, as IAM condition keys and provider ARNs use it.
+    pub fn issuer_host_path(&self) -> Option<&str> {
+        let issuer = self.oidc_issuer.as_deref()?;
+        Some(issuer.strip_prefix("https://").unwrap_or(issuer))
+    }
+
+    /// `arn:<partition>:iam::<account>:oidc-provider/<issuer-host-path>`.
+    pub fn oidc_provider_arn(&self) -> Option<String> {
+        let host_path = self.issuer_host_path()?;
+        Some(format!(
+            "arn:{}:iam::{}:oidc-provider/{host_path}",
+            self.partition, self.account
+        ))
+    }
+}
+
+/// One IAM role with its trust policy and permission policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub arn: String,
+    pub name: String,
+    pub path: String,
+    pub trust_policy: PolicyDocument,
+    pub inline_policies: Vec<(String, PolicyDocument)>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub instance_profiles: Vec<String>,
+    /// `get-role` output carries no permission policies; such a role's permissions are unknown.
+    pub permissions_known: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    pub name: String,
+    pub document: Option<PolicyDocument>,
+}
+
+/// IAM facts, possibly for several accounts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Iam {
+    /// By ARN.
+    pub roles: BTreeMap<String, Role>,
+    /// Customer-managed policies by ARN (AWS-managed ones appear when the CLI was asked for them).
+    pub policies: BTreeMap<String, ManagedPolicy>,
+    /// Accounts whose `get-account-authorization-details` is in the source: a role missing there
+    /// does not exist; a role in any other account is unknown.
+    pub accounts: BTreeSet<String>,
+    /// OIDC provider ARNs, when `list-open-id-connect-providers` is in the source.
+    pub oidc_providers: Option<BTreeSet<String>>,
+}
+
+impl Iam {
+    /// Looks a role up by ARN, falling back to account and name: `aws-auth` and some annotations
+    /// name roles without their path, which IAM itself would not accept but EKS does.
+    pub fn role(&self, arn: &RoleArn) -> Option<&Role> {
+        self.roles.get(&arn.to_string()).or_else(|| {
+            self.roles.values().find(|role| {
+                RoleArn::parse(&role.arn)
+                    .is_ok_and(|r| r.account() == arn.account() && r.name() == arn.name())
+            })
+        })
+    }
+}
+
+/// A problem with one input that did not stop loading: the file is named so the user can look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadWarning {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+/// Everything the scanner looks at.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Inventory {
+    pub cluster: Option<Cluster>,
+    pub namespaces: BTreeMap<String, Namespace>,
+    pub workloads: BTreeMap<WorkloadKey, Workload>,
+    /// By (namespace, name).
+    pub pods: BTreeMap<(String, String), Pod>,
+    /// By (namespace, name).
+    pub service_accounts: BTreeMap<(String, String), ServiceAccount>,
+    pub rbac_bindings: Vec<RbacBinding>,
+    /// `data.mapRoles` of `kube-system/aws-auth`, when present.
+    pub aws_auth_map_roles: Option<String>,
+    /// MutatingWebhookConfiguration name to its webhooks' names.
+    pub mutating_webhooks: BTreeMap<String, Vec<String>>,
+    /// Kubernetes kinds the source holds at least one object (or an empty list) of: tells
+    /// "absent from the cluster" apart from "not captured".
+    pub kinds_seen: BTreeSet<String>,
+    pub iam: Iam,
+    pub warnings: Vec<LoadWarning>,
+}

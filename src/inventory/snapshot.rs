@@ -1,0 +1,400 @@
+//! The snapshot collector: a directory of `kubectl get -o json|yaml` and `aws` CLI outputs,
+//! recognised by their content, never by their file names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail};
+use super::kube::{
+    LocalObjectReference, ObjectMeta, RawSpec, RoleRef, Subject, Webhook, null_default,
+};
+use super::{
+    Cluster, Inventory, LoadWarning, ManagedPolicy, Namespace, Pod, RbacBinding, Role,
+    ServiceAccount, Workload, WorkloadKey, WorkloadKind,
+};
+use crate::iam::arn::{Arn, RoleArn};
+
+/// Why a snapshot could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path} holds no .json, .yaml or .yml files; see docs/snapshot.md for the commands that make a snapshot"
+    )]
+    Empty { path: PathBuf },
+}
+
+/// One top-level document of a snapshot file. The Kubernetes fields and the AWS CLI's top-level
+/// keys never collide, so a single parse both recognises and reads any supported file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RawObject {
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: ObjectMeta,
+    spec: Option<RawSpec>,
+    status: Option<RawStatus>,
+    #[serde(deserialize_with = "null_default")]
+    data: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    subjects: Vec<Subject>,
+    role_ref: Option<RoleRef>,
+    #[serde(deserialize_with = "null_default")]
+    webhooks: Vec<Webhook>,
+    #[serde(deserialize_with = "null_default")]
+    image_pull_secrets: Vec<LocalObjectReference>,
+    automount_service_account_token: Option<bool>,
+    items: Option<Vec<RawObject>>,
+    /// `aws iam get-account-authorization-details`.
+    #[serde(rename = "RoleDetailList")]
+    role_detail_list: Option<Vec<RoleDetail>>,
+    #[serde(rename = "Policies")]
+    policies: Option<Vec<ManagedPolicyDetail>>,
+    /// `aws iam get-role`.
+    #[serde(rename = "Role")]
+    role: Option<RoleDetail>,
+    /// `aws iam list-open-id-connect-providers`.
+    #[serde(rename = "OpenIDConnectProviderList")]
+    oidc_providers: Option<Vec<OidcProviderEntry>>,
+    /// `aws eks describe-cluster`.
+    cluster: Option<EksCluster>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RawStatus {
+    phase: Option<String>,
+}
+
+/// A named input: a path on disk, or a file of the embedded demo.
+pub struct SnapshotFile<'a> {
+    pub path: PathBuf,
+    pub text: std::borrow::Cow<'a, str>,
+}
+
+/// Lists every `.json`, `.yaml` and `.yml` file under `dir`, sorted so loading is deterministic.
+pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InventoryError::Io { path, source }
+    };
+    let mut pending = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(io(&current))? {
+            let path = entry.map_err(io(&current))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("json" | "yaml" | "yml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(InventoryError::Empty { path: dir.to_path_buf() });
+    }
+    Ok(files)
+}
+
+/// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
+pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Inventory, InventoryError> {
+    let paths = snapshot_files(dir)?;
+    progress.set_length(paths.len() as u64);
+    let mut builder = Builder::default();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| InventoryError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        builder.add_file(&SnapshotFile { path, text: text.into() })?;
+        progress.inc(1);
+    }
+    Ok(builder.finish())
+}
+
+/// Loads in-memory files (the embedded demo uses this).
+pub fn load_files(files: &[SnapshotFile<'_>]) -> Result<Inventory, InventoryError> {
+    let mut builder = Builder::default();
+    for file in files {
+        builder.add_file(file)?;
+    }
+    Ok(builder.finish())
+}
+
+#[derive(Default)]
+struct Builder {
+    inventory: Inventory,
+}
+
+impl Builder {
+    fn add_file(&mut self, file: &SnapshotFile<'_>) -> Result<(), InventoryError> {
+        let path = &file.path;
+        let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
+        let documents = if is_json {
+            let document: RawObject =
+                serde_json::from_str(&file.text).map_err(|e| InventoryError::Parse {
+                    path: path.clone(),
+                    line: e.line(),
+                    column: e.column(),
+                    message: e.to_string(),
+                })?;
+            vec![document]
+        } else {
+            parse_yaml(path, &file.text)?
+        };
+        if documents.is_empty() {
+            self.warn(path, "empty file");
+        }
+        for document in documents {
+            self.add_document(path, document)?;
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, path: &Path, message: impl Into<String>) {
+        self.inventory.warnings.push(LoadWarning {
+            file: path.to_path_buf(),
+            message: message.into(),
+        });
+    }
+
+    fn add_document(&mut self, path: &Path, mut document: RawObject) -> Result<(), InventoryError> {
+        let mut recognised = false;
+        if let Some(roles) = document.role_detail_list.take() {
+            recognised = true;
+            let policies = document.policies.take().unwrap_or_default();
+            let account = self.add_authorization_details(path, roles, policies)?;
+            if account.is_none() {
+                self.warn(path, "authorization details list no roles; its account is unknown");
+            }
+        }
+        if let Some(role) = document.role.take() {
+            recognised = true;
+            self.add_role(path, role, false)?;
+        }
+        if let Some(providers) = document.oidc_providers.take() {
+            recognised = true;
+            let known = self.inventory.iam.oidc_providers.get_or_insert_default();
+            known.extend(providers.into_iter().map(|p| p.arn));
+        }
+        if let Some(cluster) = document.cluster.take() {
+            recognised = true;
+            self.add_cluster(path, cluster)?;
+        }
+        if document.api_version.is_some() || document.kind.is_some() {
+            recognised = true;
+            let kind = document.kind.clone().unwrap_or_default();
+            self.add_kubernetes(path, document, &kind, None);
+        }
+        if !recognised {
+            self.warn(
+                path,
+                "not a Kubernetes object or list, nor an `aws iam`/`aws eks` output this tool reads; ignored",
+            );
+        }
+        Ok(())
+    }
+
+    fn add_cluster(&mut self, path: &Path, cluster: EksCluster) -> Result<(), InventoryError> {
+        let arn = Arn::parse(&cluster.arn).map_err(|e| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("cluster.arn: {e}"),
+        })?;
+        self.inventory.cluster = Some(Cluster {
+            name: cluster.name,
+            account: arn.account.clone(),
+            region: arn.region.clone(),
+            partition: arn.partition.clone(),
+            arn: cluster.arn,
+            version: cluster.version,
+            platform_version: cluster.platform_version,
+            oidc_issuer: cluster.identity.and_then(|i| i.oidc).and_then(|o| o.issuer),
+        });
+        Ok(())
+    }
+
+    /// Returns the account the details belong to, read from the role ARNs.
+    fn add_authorization_details(
+        &mut self,
+        path: &Path,
+        roles: Vec<RoleDetail>,
+        policies: Vec<ManagedPolicyDetail>,
+    ) -> Result<Option<String>, InventoryError> {
+        let mut account = None;
+        for role in roles {
+            account = Some(self.add_role(path, role, true)?);
+        }
+        for policy in policies {
+            let document = policy.default_document().cloned();
+            self.inventory.iam.policies.insert(
+                policy.arn.clone(),
+                ManagedPolicy { arn: policy.arn, name: policy.policy_name, document },
+            );
+        }
+        if let Some(account) = &account {
+            self.inventory.iam.accounts.insert(account.clone());
+        }
+        Ok(account)
+    }
+
+    fn add_role(&mut self, path: &Path, role: RoleDetail, complete: bool) -> Result<String, InventoryError> {
+        let arn = RoleArn::parse(&role.arn).map_err(|e| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("role {:?}, field Arn: {e}", role.role_name),
+        })?;
+        let account = arn.account().to_string();
+        let entry = Role {
+            arn: role.arn.clone(),
+            name: role.role_name,
+            path: role.path,
+            trust_policy: role.assume_role_policy_document,
+            inline_policies: role
+                .role_policy_list
+                .into_iter()
+                .map(|p| (p.policy_name, p.policy_document))
+                .collect(),
+            attached_policies: role.attached_managed_policies,
+            instance_profiles: role.instance_profile_list.into_iter().map(|p| p.arn).collect(),
+            permissions_known: complete,
+        };
+        // A `get-role` file must not hide the permissions an authorization-details file supplied.
+        let keep_existing = !complete
+            && self.inventory.iam.roles.get(&role.arn).is_some_and(|r| r.permissions_known);
+        if !keep_existing {
+            self.inventory.iam.roles.insert(role.arn, entry);
+        }
+        Ok(account)
+    }
+
+    fn add_kubernetes(&mut self, path: &Path, object: RawObject, kind: &str, list_kind: Option<&str>) {
+        // Typed lists (`PodList`) may omit `kind` on their items; it follows from the list's kind.
+        let kind = if kind.is_empty() { list_kind.unwrap_or_default() } else { kind };
+        if let Some(items) = object.items {
+            let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+            if let Some(item_kind) = item_kind {
+                self.inventory.kinds_seen.insert(item_kind.to_string());
+            }
+            for item in items {
+                let own_kind = item.kind.clone().unwrap_or_default();
+                self.add_kubernetes(path, item, &own_kind, item_kind);
+            }
+            return;
+        }
+        self.inventory.kinds_seen.insert(kind.to_string());
+        let inventory = &mut self.inventory;
+        let metadata = object.metadata;
+        let namespace = metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
+        if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
+            let spec = object.spec.unwrap_or_default();
+            if workload_kind == WorkloadKind::Pod {
+                let key = (namespace.clone(), metadata.name.clone());
+                inventory.pods.insert(
+                    key,
+                    Pod {
+                        metadata,
+                        namespace,
+                        spec: spec.into_pod_spec(),
+                        phase: object.status.and_then(|s| s.phase),
+                    },
+                );
+                return;
+            }
+            let template = match workload_kind {
+                WorkloadKind::CronJob => spec.job_template.map(|j| j.spec.template),
+                _ => spec.template,
+            };
+            let Some(template) = template else {
+                self.warn(path, format!("{kind} {namespace}/{}: no pod template; ignored", metadata.name));
+                return;
+            };
+            let key = WorkloadKey { namespace, kind: workload_kind, name: metadata.name.clone() };
+            inventory.workloads.insert(
+                key.clone(),
+                Workload { key, metadata, template, replicas: spec.replicas },
+            );
+            return;
+        }
+        match kind {
+            "Namespace" => {
+                inventory.namespaces.insert(metadata.name.clone(), Namespace { metadata });
+            }
+            "ServiceAccount" => {
+                inventory.service_accounts.insert(
+                    (namespace.clone(), metadata.name.clone()),
+                    ServiceAccount {
+                        metadata,
+                        namespace,
+                        image_pull_secrets: object.image_pull_secrets,
+                        automount_service_account_token: object.automount_service_account_token,
+                    },
+                );
+            }
+            "RoleBinding" | "ClusterRoleBinding" => {
+                let Some(role_ref) = object.role_ref else {
+                    self.warn(path, format!("{kind} {}: no roleRef; ignored", metadata.name));
+                    return;
+                };
+                inventory.rbac_bindings.push(RbacBinding {
+                    kind: kind.to_string(),
+                    namespace: (kind == "RoleBinding").then_some(namespace),
+                    metadata,
+                    role_ref,
+                    subjects: object.subjects,
+                });
+            }
+            "ConfigMap" if namespace == "kube-system" && metadata.name == "aws-auth" => {
+                inventory.aws_auth_map_roles = object.data.get("mapRoles").cloned();
+            }
+            "MutatingWebhookConfiguration" => {
+                inventory.mutating_webhooks.insert(
+                    metadata.name,
+                    object.webhooks.into_iter().map(|w| w.name).collect(),
+                );
+            }
+            // Other kinds (Nodes, Services, other ConfigMaps...) are valid input the scan does not need.
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Inventory {
+        self.inventory.rbac_bindings.sort_by(|a, b| {
+            (&a.kind, &a.namespace, &a.metadata.name).cmp(&(&b.kind, &b.namespace, &b.metadata.name))
+        });
+        self.inventory
+            .rbac_bindings
+            .dedup_by(|a, b| (&a.kind, &a.namespace, &a.metadata.name) == (&b.kind, &b.namespace, &b.metadata.name));
+        self.inventory
+    }
+}
+
+fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError> {
+    let mut documents = Vec::new();
+    for document in yaml_serde::Deserializer::from_str(text) {
+        let parsed: Option<RawObject> = Option::deserialize(document).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            InventoryError::Parse { path: path.to_path_buf(), line, column, message: e.to_string() }
+        })?;
+        documents.extend(parsed);
+    }
+    Ok(documents)
+}

@@ -1,0 +1,13 @@
+//! irsa-migrate: move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts.
+//!
+//! The library is layered as a functional core and an imperative shell: collectors fill an
+//! [`inventory::Inventory`]; [`scan::scan`] is a pure function of it; [`cli`] wires the two to the
+//! command line and maps errors to the exit codes documented in [`cli::ExitCode`].
+
+pub mod cli;
+pub mod findings;
+pub mod iam;
+pub mod inventory;
+pub mod legacy;
+pub mod render;
+pub mod scan;

@@ -1,0 +1,97 @@
+//! The scan as a terminal summary: per namespace, each workload's service account, role,
+//! verdict and status; then findings by severity.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::findings::Severity;
+use crate::scan::{Scan, Status, Trust, Usage};
+
+pub fn text(scan: &Scan) -> String {
+    let mut out = String::new();
+    match &scan.cluster {
+        Some(cluster) => {
+            let _ = writeln!(
+                out,
+                "Cluster {} (account {}, {}, Kubernetes {})",
+                cluster.name,
+                cluster.account,
+                cluster.region,
+                cluster.version.as_deref().unwrap_or("?")
+            );
+        }
+        None => out.push_str("Cluster: unknown (no describe-cluster output)\n"),
+    }
+    for agent in &scan.agents {
+        let _ = writeln!(out, "Legacy agent: {:?} {} ({})", agent.component, agent.workload, agent.image);
+    }
+    if !scan.legacy_principals.is_empty() {
+        let _ = writeln!(out, "Legacy principal: {}", scan.legacy_principals.join(", "));
+    }
+    let mut by_namespace: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
+    for usage in &scan.usages {
+        by_namespace.entry(&usage.namespace).or_default().push(usage);
+    }
+    for (namespace, usages) in by_namespace {
+        let _ = writeln!(out, "\nnamespace {namespace}");
+        let rows: Vec<Vec<String>> = usages.iter().map(|u| row(u)).collect();
+        out.push_str(&super::table(&["WORKLOAD", "SERVICE ACCOUNT", "ROLE", "VERDICT", "STATUS"], &rows));
+    }
+    let s = &scan.summary;
+    let _ = writeln!(
+        out,
+        "\n{} workloads, {} use AWS roles: {} legacy only, {} IRSA only, {} both; {} work today through the legacy agent",
+        s.workloads, s.usages, s.legacy, s.irsa, s.both, s.works_today
+    );
+    for severity in [Severity::Error, Severity::Warning, Severity::Info] {
+        let findings: Vec<_> = scan.findings.iter().filter(|f| f.severity == severity).collect();
+        if findings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{} {}{}", findings.len(), severity, if findings.len() == 1 { "" } else { "s" });
+        for finding in findings {
+            let _ = writeln!(out, "  [{}] {}: {}", finding.code, finding.subject, finding.message);
+        }
+    }
+    out
+}
+
+fn row(usage: &Usage) -> Vec<String> {
+    let (role, verdict) = match &usage.legacy {
+        Some(legacy) => {
+            let role = legacy
+                .arn
+                .clone()
+                .or_else(|| legacy.annotation.clone())
+                .unwrap_or_else(|| "?".into());
+            let verdict = if usage.works_today {
+                "works".to_string()
+            } else if usage.host_network {
+                "hostNetwork: node role".to_string()
+            } else if !legacy.verdict.permitted {
+                "denied by namespace".to_string()
+            } else {
+                match &legacy.trust {
+                    Trust::RoleNotFound => "role not found".to_string(),
+                    Trust::Missing => "no legacy trust".to_string(),
+                    Trust::Unknown { .. } => "unknown".to_string(),
+                    Trust::Trusted { .. } => "works".to_string(),
+                }
+            };
+            (role, verdict)
+        }
+        None => (usage.irsa_role_arn.clone().unwrap_or_default(), "-".to_string()),
+    };
+    let status = match usage.status {
+        Status::Legacy => "legacy",
+        Status::Irsa => "irsa",
+        Status::Both => "both",
+    };
+    vec![
+        format!("{}/{} ({} pods)", usage.kind, usage.name, usage.pods),
+        usage.service_account.clone(),
+        role,
+        verdict,
+        status.to_string(),
+    ]
+}
