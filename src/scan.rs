@@ -170,7 +170,7 @@ pub fn scan(inventory: &Inventory) -> Scan {
     let agents = legacy::detect(inventory);
     let effective = effective_agent(&agents, &mut findings);
     let node_roles = node_role_arns(inventory);
-    let principals = legacy_principals(effective, &node_roles);
+    let principals = legacy_principals(inventory, effective, &node_roles);
     check_cluster(inventory, &mut findings);
 
     let candidates = candidates(inventory, &agents);
@@ -281,22 +281,29 @@ fn node_role_arns(inventory: &Inventory) -> Vec<(String, &'static str)> {
         .collect()
 }
 
-/// The identities application roles must trust for the legacy path to work.
-fn legacy_principals(agent: Option<&LegacyAgent>, node_roles: &[(String, &'static str)]) -> Vec<(RoleArn, String)> {
-    let from_nodes = || {
-        node_roles
-            .iter()
-            .filter_map(|(arn, _)| Some((RoleArn::parse(arn).ok()?, "node role".to_string())))
-            .collect()
+/// The identities application roles must trust for the legacy path to work. Each is the role's
+/// real ARN where IAM knows it: `aws-auth` names roles without their path, but a trust policy
+/// names them with it.
+fn legacy_principals(
+    inventory: &Inventory,
+    agent: Option<&LegacyAgent>,
+    node_roles: &[(String, &'static str)],
+) -> Vec<(RoleArn, String)> {
+    let canonical = |arn: &str| {
+        let parsed = RoleArn::parse(arn).ok()?;
+        match inventory.iam.role(&parsed) {
+            Some(role) => RoleArn::parse(&role.arn).ok(),
+            None => Some(parsed),
+        }
     };
-    match agent {
-        Some(agent) => match &agent.assume_role_arn {
-            Some(arn) => RoleArn::parse(arn)
-                .map(|a| vec![(a, "kiam server role (--assume-role-arn)".to_string())])
-                .unwrap_or_default(),
-            None => from_nodes(),
-        },
-        None => from_nodes(),
+    match agent.and_then(|a| a.assume_role_arn.as_deref()) {
+        Some(arn) => canonical(arn)
+            .map(|a| vec![(a, "kiam server role (--assume-role-arn)".to_string())])
+            .unwrap_or_default(),
+        None => node_roles
+            .iter()
+            .filter_map(|(arn, _)| Some((canonical(arn)?, "node role".to_string())))
+            .collect(),
     }
 }
 
@@ -747,10 +754,15 @@ fn analyse_node_roles(
         .into_iter()
         .map(|(arn, source)| {
             let role = RoleArn::parse(&arn).ok().and_then(|a| inventory.iam.role(&a));
-            let subject = Subject::new(None, "IAMRole", &arn);
+            let described = match source.as_str() {
+                "aws-auth" => "node role (from aws-auth)",
+                "worker-node-policy" => "node role (carries AmazonEKSWorkerNodePolicy)",
+                _ => "kiam server role (--assume-role-arn)",
+            };
             let Some(role) = role else {
                 return NodeRole { arn, source, found: false, assume_role_grants: Vec::new(), extra_permissions: Vec::new() };
             };
+            let subject = Subject::new(None, "IAMRole", &role.arn);
             let mut grants = BTreeSet::new();
             let mut extra = BTreeSet::new();
             let mut documents: Vec<(String, &crate::iam::policy::PolicyDocument)> =
@@ -785,7 +797,7 @@ fn analyse_node_roles(
                     Code::NodeRoleAssumeRole,
                     subject.clone(),
                     format!(
-                        "{source} role may assume {}: this grant exists for the legacy path and is removed at decommission once no workload needs it",
+                        "{described} may assume {}: this grant exists for the legacy path and is removed at decommission once no workload needs it",
                         grants.iter().cloned().collect::<Vec<_>>().join(", ")
                     ),
                 ));
@@ -795,13 +807,13 @@ fn analyse_node_roles(
                     Code::NodeRoleExtraPermissions,
                     subject,
                     format!(
-                        "{source} role grants more than an EKS worker needs ({}): pods without a role, and hostNetwork pods, may depend on it silently; once IMDS is locked they lose it",
+                        "{described} grants more than an EKS worker needs ({}): pods without a role, and hostNetwork pods, may depend on it silently; once IMDS is locked they lose it",
                         extra.iter().cloned().collect::<Vec<_>>().join("; ")
                     ),
                 ));
             }
             NodeRole {
-                arn,
+                arn: role.arn.clone(),
                 source,
                 found: true,
                 assume_role_grants: grants.into_iter().collect(),

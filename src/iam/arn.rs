@@ -76,7 +76,7 @@ impl RoleArn {
         if name.is_empty() || name.len() > 64 || !name.chars().all(valid_char) {
             return Err(not_a_role());
         }
-        if path_and_name.contains("//") {
+        if path_and_name.starts_with('/') || path_and_name.contains("//") {
             return Err(not_a_role());
         }
         Ok(RoleArn { arn })
@@ -140,6 +140,7 @@ mod tests {
         for bad in [
             "arn:aws:iam::111122223333:role/",
             "arn:aws:iam::111122223333:role//api",
+            "arn:aws:iam::111122223333:role/team//api",
             "arn:aws:iam::1111:role/api",
             "arn:aws:iam::111122223333:user/api",
             "arn:aws:s3:::bucket",

@@ -195,10 +195,13 @@ pub struct Iam {
 }
 
 impl Iam {
-    /// Looks a role up by ARN, falling back to account and name: `aws-auth` and some annotations
-    /// name roles without their path, which IAM itself would not accept but EKS does.
+    /// Looks a role up by ARN. An ARN without a path also finds a role of that name with a path:
+    /// `aws-auth` must name node roles without their path, so EKS matches them that way.
     pub fn role(&self, arn: &RoleArn) -> Option<&Role> {
         self.roles.get(&arn.to_string()).or_else(|| {
+            if arn.path() != "/" {
+                return None;
+            }
             self.roles.values().find(|role| {
                 RoleArn::parse(&role.arn)
                     .is_ok_and(|r| r.account() == arn.account() && r.name() == arn.name())

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::findings::Severity;
+use crate::legacy::Component;
 use crate::scan::{Scan, Status, Trust, Usage};
 
 pub fn text(scan: &Scan) -> String {
@@ -23,7 +24,12 @@ pub fn text(scan: &Scan) -> String {
         None => out.push_str("Cluster: unknown (no describe-cluster output)\n"),
     }
     for agent in &scan.agents {
-        let _ = writeln!(out, "Legacy agent: {:?} {} ({})", agent.component, agent.workload, agent.image);
+        let component = match agent.component {
+            Component::KiamServer => "kiam server",
+            Component::KiamAgent => "kiam agent",
+            Component::Kube2iam => "kube2iam",
+        };
+        let _ = writeln!(out, "Legacy agent: {component} {} ({})", agent.workload, agent.image);
     }
     if !scan.legacy_principals.is_empty() {
         let _ = writeln!(out, "Legacy principal: {}", scan.legacy_principals.join(", "));
