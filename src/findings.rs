@@ -99,8 +99,16 @@ pub struct Subject {
 }
 
 impl Subject {
-    pub fn new(namespace: Option<&str>, kind: impl Into<String>, name: impl Into<String>) -> Subject {
-        Subject { namespace: namespace.map(str::to_string), kind: kind.into(), name: name.into() }
+    pub fn new(
+        namespace: Option<&str>,
+        kind: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Subject {
+        Subject {
+            namespace: namespace.map(str::to_string),
+            kind: kind.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -124,7 +132,12 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(code: Code, subject: Subject, message: impl Into<String>) -> Finding {
-        Finding { code, severity: code.severity(), subject, message: message.into() }
+        Finding {
+            code,
+            severity: code.severity(),
+            subject,
+            message: message.into(),
+        }
     }
 }
 
@@ -139,8 +152,14 @@ mod tests {
         for code in Code::ALL {
             let text = code.as_str();
             assert!(seen.insert(text), "duplicate code {text}");
-            assert!(text.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{text}");
-            assert!(docs.contains(&format!("## `{text}`")), "docs/findings.md lacks a section for {text}");
+            assert!(
+                text.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{text}"
+            );
+            assert!(
+                docs.contains(&format!("## `{text}`")),
+                "docs/findings.md lacks a section for {text}"
+            );
         }
     }
 }

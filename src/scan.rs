@@ -62,7 +62,11 @@ pub struct Usage {
 
 impl Usage {
     pub fn key(&self) -> WorkloadKey {
-        WorkloadKey { namespace: self.namespace.clone(), kind: self.kind, name: self.name.clone() }
+        WorkloadKey {
+            namespace: self.namespace.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+        }
     }
 
     fn subject(&self) -> Subject {
@@ -97,11 +101,17 @@ pub enum RoleSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
 pub enum Trust {
-    Trusted { principal: String, how: PrincipalMatch, conditional: bool },
+    Trusted {
+        principal: String,
+        how: PrincipalMatch,
+        conditional: bool,
+    },
     Missing,
     RoleNotFound,
     /// The role's account is not in the source, or the ARN could not be resolved.
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -184,7 +194,8 @@ pub fn scan(inventory: &Inventory) -> Scan {
     let node_role_reports = analyse_node_roles(inventory, effective, &node_roles, &mut findings);
 
     findings.sort_by(|a, b| {
-        (b.severity, a.code, &a.subject, &a.message).cmp(&(a.severity, b.code, &b.subject, &b.message))
+        (b.severity, a.code, &a.subject, &a.message)
+            .cmp(&(a.severity, b.code, &b.subject, &b.message))
     });
     findings.dedup();
     let summary = Summary {
@@ -194,9 +205,18 @@ pub fn scan(inventory: &Inventory) -> Scan {
         irsa: usages.iter().filter(|u| u.status == Status::Irsa).count(),
         both: usages.iter().filter(|u| u.status == Status::Both).count(),
         works_today: usages.iter().filter(|u| u.works_today).count(),
-        errors: findings.iter().filter(|f| f.severity == Severity::Error).count(),
-        warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
-        infos: findings.iter().filter(|f| f.severity == Severity::Info).count(),
+        errors: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count(),
+        warnings: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count(),
+        infos: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .count(),
     };
     Scan {
         schema: SCAN_SCHEMA,
@@ -211,14 +231,23 @@ pub fn scan(inventory: &Inventory) -> Scan {
 }
 
 /// The agent whose rules decide: kiam's server (the agent only forwards), or kube2iam.
-fn effective_agent<'a>(agents: &'a [LegacyAgent], findings: &mut Vec<Finding>) -> Option<&'a LegacyAgent> {
+fn effective_agent<'a>(
+    agents: &'a [LegacyAgent],
+    findings: &mut Vec<Finding>,
+) -> Option<&'a LegacyAgent> {
     for agent in agents {
         for problem in &agent.problems {
-            findings.push(Finding::new(Code::LegacyAgentConfig, agent_subject(agent), problem.clone()));
+            findings.push(Finding::new(
+                Code::LegacyAgentConfig,
+                agent_subject(agent),
+                problem.clone(),
+            ));
         }
     }
-    let deciders: Vec<&LegacyAgent> =
-        agents.iter().filter(|a| a.component != Component::KiamAgent).collect();
+    let deciders: Vec<&LegacyAgent> = agents
+        .iter()
+        .filter(|a| a.component != Component::KiamAgent)
+        .collect();
     let systems: BTreeSet<_> = agents.iter().map(|a| a.system).collect();
     if systems.len() > 1 || deciders.len() > 1 {
         let names: Vec<String> = agents.iter().map(|a| a.workload.to_string()).collect();
@@ -249,7 +278,11 @@ fn effective_agent<'a>(agents: &'a [LegacyAgent], findings: &mut Vec<Finding>) -
 }
 
 fn agent_subject(agent: &LegacyAgent) -> Subject {
-    Subject::new(Some(&agent.workload.namespace), agent.workload.kind.as_str(), &agent.workload.name)
+    Subject::new(
+        Some(&agent.workload.namespace),
+        agent.workload.kind.as_str(),
+        &agent.workload.name,
+    )
 }
 
 /// Node roles: from `aws-auth` (groups `system:nodes`), else roles carrying the worker policy.
@@ -276,7 +309,11 @@ fn node_role_arns(inventory: &Inventory) -> Vec<(String, &'static str)> {
         .iam
         .roles
         .values()
-        .filter(|r| r.attached_policies.iter().any(|p| p.policy_name == "AmazonEKSWorkerNodePolicy"))
+        .filter(|r| {
+            r.attached_policies
+                .iter()
+                .any(|p| p.policy_name == "AmazonEKSWorkerNodePolicy")
+        })
         .map(|r| (r.arn.clone(), "worker-node-policy"))
         .collect()
 }
@@ -331,10 +368,13 @@ fn check_cluster(inventory: &Inventory, findings: &mut Vec<Finding>) {
         _ => {}
     }
     let has_webhook = inventory.mutating_webhooks.iter().any(|(name, hooks)| {
-        name.contains("pod-identity-webhook") || hooks.iter().any(|h| h == "iam-for-pods.amazonaws.com")
+        name.contains("pod-identity-webhook")
+            || hooks.iter().any(|h| h == "iam-for-pods.amazonaws.com")
     });
     if !has_webhook {
-        let captured = inventory.kinds_seen.contains("MutatingWebhookConfiguration");
+        let captured = inventory
+            .kinds_seen
+            .contains("MutatingWebhookConfiguration");
         let mut finding = Finding::new(
             Code::WebhookMissing,
             subject,
@@ -357,25 +397,28 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
     let mut by_key: BTreeMap<WorkloadKey, Candidate<'a>> = BTreeMap::new();
     for pod in inventory.pods.values().filter(|p| !p.is_finished()) {
         let (key, foreign_owner) = owning_workload(inventory, pod);
-        let entry = by_key.entry(key.clone()).or_insert_with(|| match inventory.workloads.get(&key) {
-            Some(workload) => Candidate {
-                key,
-                metadata: &workload.metadata,
-                template_annotations: &workload.template.metadata.annotations,
-                spec: &workload.template.spec,
-                pods: 0,
-                foreign_owner: None,
-            },
-            // The controller is not in the source: the pod speaks for it.
-            None => Candidate {
-                key,
-                metadata: &pod.metadata,
-                template_annotations: &pod.metadata.annotations,
-                spec: &pod.spec,
-                pods: 0,
-                foreign_owner,
-            },
-        });
+        let entry =
+            by_key
+                .entry(key.clone())
+                .or_insert_with(|| match inventory.workloads.get(&key) {
+                    Some(workload) => Candidate {
+                        key,
+                        metadata: &workload.metadata,
+                        template_annotations: &workload.template.metadata.annotations,
+                        spec: &workload.template.spec,
+                        pods: 0,
+                        foreign_owner: None,
+                    },
+                    // The controller is not in the source: the pod speaks for it.
+                    None => Candidate {
+                        key,
+                        metadata: &pod.metadata,
+                        template_annotations: &pod.metadata.annotations,
+                        spec: &pod.spec,
+                        pods: 0,
+                        foreign_owner,
+                    },
+                });
         entry.pods += 1;
     }
     for workload in inventory.workloads.values() {
@@ -393,7 +436,10 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
             );
         }
     }
-    by_key.into_values().filter(|c| !agent_workloads.contains(&c.key)).collect()
+    by_key
+        .into_values()
+        .filter(|c| !agent_workloads.contains(&c.key))
+        .collect()
 }
 
 /// ReplicaSets under a Deployment and Jobs under a CronJob are reported as their parent.
@@ -410,7 +456,11 @@ fn parent(inventory: &Inventory, key: &WorkloadKey) -> Option<WorkloadKey> {
         WorkloadKind::Job => WorkloadKind::CronJob,
         _ => return None,
     };
-    let in_namespace = |name: &str| WorkloadKey { namespace: key.namespace.clone(), kind: parent_kind, name: name.to_string() };
+    let in_namespace = |name: &str| WorkloadKey {
+        namespace: key.namespace.clone(),
+        kind: parent_kind,
+        name: name.to_string(),
+    };
     if let Some(workload) = inventory.workloads.get(key) {
         return workload
             .metadata
@@ -429,15 +479,32 @@ fn parent(inventory: &Inventory, key: &WorkloadKey) -> Option<WorkloadKey> {
     (looks_generated && inventory.workloads.contains_key(&candidate)).then_some(candidate)
 }
 
-fn owning_workload(inventory: &Inventory, pod: &crate::inventory::Pod) -> (WorkloadKey, Option<String>) {
+fn owning_workload(
+    inventory: &Inventory,
+    pod: &crate::inventory::Pod,
+) -> (WorkloadKey, Option<String>) {
     let owners = &pod.metadata.owner_references;
-    let owner = owners.iter().find(|o| o.controller == Some(true)).or(owners.first());
-    let own = WorkloadKey { namespace: pod.namespace.clone(), kind: WorkloadKind::Pod, name: pod.metadata.name.clone() };
-    let Some(owner) = owner else { return (own, None) };
-    let Some(kind) = WorkloadKind::from_kind(&owner.kind).filter(|k| *k != WorkloadKind::Pod) else {
+    let owner = owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first());
+    let own = WorkloadKey {
+        namespace: pod.namespace.clone(),
+        kind: WorkloadKind::Pod,
+        name: pod.metadata.name.clone(),
+    };
+    let Some(owner) = owner else {
+        return (own, None);
+    };
+    let Some(kind) = WorkloadKind::from_kind(&owner.kind).filter(|k| *k != WorkloadKind::Pod)
+    else {
         return (own, Some(format!("{}/{}", owner.kind, owner.name)));
     };
-    let key = WorkloadKey { namespace: pod.namespace.clone(), kind, name: owner.name.clone() };
+    let key = WorkloadKey {
+        namespace: pod.namespace.clone(),
+        kind,
+        name: owner.name.clone(),
+    };
     (parent(inventory, &key).unwrap_or(key), None)
 }
 
@@ -466,7 +533,9 @@ fn usage(
     };
     let host_network = candidate.spec.host_network;
     let works_today = !host_network
-        && legacy.as_ref().is_some_and(|l| l.verdict.permitted && matches!(l.trust, Trust::Trusted { .. }));
+        && legacy
+            .as_ref()
+            .is_some_and(|l| l.verdict.permitted && matches!(l.trust, Trust::Trusted { .. }));
     let usage = Usage {
         namespace: namespace.clone(),
         kind: candidate.key.kind,
@@ -491,7 +560,9 @@ fn legacy_role(
     candidate: &Candidate<'_>,
 ) -> Option<LegacyRole> {
     let role_key = agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str());
-    let external_id_key = agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| a.external_id_key.as_str());
+    let external_id_key = agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
+        a.external_id_key.as_str()
+    });
     let annotation = candidate.template_annotations.get(role_key).cloned();
     let external_id = candidate.template_annotations.get(external_id_key).cloned();
     let default_arn = match agent.and_then(|a| a.default_role.as_ref()) {
@@ -500,7 +571,9 @@ fn legacy_role(
     };
     let (source, arn) = match (&annotation, agent) {
         // kiam treats an empty annotation as no role.
-        (Some(value), Some(agent)) if !(value.is_empty() && agent.system == legacy::System::Kiam) => {
+        (Some(value), Some(agent))
+            if !(value.is_empty() && agent.system == legacy::System::Kiam) =>
+        {
             (RoleSource::Annotation, agent.resolve(value))
         }
         (Some(value), None) if !value.is_empty() => (RoleSource::Annotation, None),
@@ -511,7 +584,11 @@ fn legacy_role(
     };
     let namespace = inventory.namespaces.get(&candidate.key.namespace);
     let verdict = match (agent, &arn) {
-        (None, _) => Verdict { permitted: false, rule: "no legacy agent is installed".into(), invalid: None },
+        (None, _) => Verdict {
+            permitted: false,
+            rule: "no legacy agent is installed".into(),
+            invalid: None,
+        },
         (Some(_), None) => Verdict {
             permitted: false,
             rule: "the agent's base ARN is unknown, so the role cannot be resolved".into(),
@@ -520,23 +597,39 @@ fn legacy_role(
         (Some(agent), Some(arn)) => agent.permits(namespace, arn),
     };
     let trust = trust(inventory, principals, arn.as_deref());
-    Some(LegacyRole { annotation, source, arn, verdict, trust, external_id })
+    Some(LegacyRole {
+        annotation,
+        source,
+        arn,
+        verdict,
+        trust,
+        external_id,
+    })
 }
 
 fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&str>) -> Trust {
     let Some(arn) = arn else {
-        return Trust::Unknown { reason: "the role ARN could not be resolved".into() };
+        return Trust::Unknown {
+            reason: "the role ARN could not be resolved".into(),
+        };
     };
     let role_arn = match RoleArn::parse(arn) {
         Ok(role_arn) => role_arn,
-        Err(e) => return Trust::Unknown { reason: e.to_string() },
+        Err(e) => {
+            return Trust::Unknown {
+                reason: e.to_string(),
+            };
+        }
     };
     let Some(role) = inventory.iam.role(&role_arn) else {
         return if inventory.iam.accounts.contains(role_arn.account()) {
             Trust::RoleNotFound
         } else {
             Trust::Unknown {
-                reason: format!("no IAM data for account {} in the source", role_arn.account()),
+                reason: format!(
+                    "no IAM data for account {} in the source",
+                    role_arn.account()
+                ),
             }
         };
     };
@@ -545,11 +638,13 @@ fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&s
         .filter_map(|(principal, _)| {
             let verdict = role.trust_policy.trusts_role(principal);
             match verdict {
-                TrustVerdict::Trusted(how) | TrustVerdict::TrustedWithCondition(how) => Some(Trust::Trusted {
-                    principal: principal.to_string(),
-                    how,
-                    conditional: matches!(verdict, TrustVerdict::TrustedWithCondition(_)),
-                }),
+                TrustVerdict::Trusted(how) | TrustVerdict::TrustedWithCondition(how) => {
+                    Some(Trust::Trusted {
+                        principal: principal.to_string(),
+                        how,
+                        conditional: matches!(verdict, TrustVerdict::TrustedWithCondition(_)),
+                    })
+                }
                 _ => None,
             }
         })
@@ -561,7 +656,8 @@ fn managed_by(metadata: &ObjectMeta) -> Vec<String> {
     let label = |k: &str| metadata.labels.get(k).map(String::as_str);
     let annotation = |k: &str| metadata.annotations.get(k).map(String::as_str);
     let mut tools = Vec::new();
-    let helm = label("app.kubernetes.io/managed-by") == Some("Helm") || annotation("meta.helm.sh/release-name").is_some();
+    let helm = label("app.kubernetes.io/managed-by") == Some("Helm")
+        || annotation("meta.helm.sh/release-name").is_some();
     if helm {
         tools.push("helm".to_string());
     }
@@ -571,22 +667,38 @@ fn managed_by(metadata: &ObjectMeta) -> Vec<String> {
     {
         tools.push("argocd".to_string());
     }
-    if metadata.labels.keys().any(|k| k.starts_with("kustomize.toolkit.fluxcd.io/") || k.starts_with("helm.toolkit.fluxcd.io/")) {
+    if metadata.labels.keys().any(|k| {
+        k.starts_with("kustomize.toolkit.fluxcd.io/") || k.starts_with("helm.toolkit.fluxcd.io/")
+    }) {
         tools.push("flux".to_string());
     }
     tools
 }
 
-fn usage_findings(inventory: &Inventory, usage: &Usage, candidate: &Candidate<'_>, findings: &mut Vec<Finding>) {
+fn usage_findings(
+    inventory: &Inventory,
+    usage: &Usage,
+    candidate: &Candidate<'_>,
+    findings: &mut Vec<Finding>,
+) {
     let subject = usage.subject();
-    let mut add = |code: Code, message: String| findings.push(Finding::new(code, subject.clone(), message));
+    let mut add =
+        |code: Code, message: String| findings.push(Finding::new(code, subject.clone(), message));
     if let Some(irsa) = &usage.irsa_role_arn {
         let legacy_arn = usage.legacy.as_ref().and_then(|l| l.arn.as_deref());
         let note = match legacy_arn {
-            Some(arn) if arn != irsa => format!("; it differs from the legacy role {arn}, and IRSA wins in the SDK credential chain"),
+            Some(arn) if arn != irsa => format!(
+                "; it differs from the legacy role {arn}, and IRSA wins in the SDK credential chain"
+            ),
             _ => String::new(),
         };
-        add(Code::AlreadyIrsa, format!("service account {} already carries {IRSA_ANNOTATION}={irsa}{note}", usage.service_account));
+        add(
+            Code::AlreadyIrsa,
+            format!(
+                "service account {} already carries {IRSA_ANNOTATION}={irsa}{note}",
+                usage.service_account
+            ),
+        );
     }
     match candidate.key.kind {
         WorkloadKind::Pod => add(
@@ -608,7 +720,12 @@ fn usage_findings(inventory: &Inventory, usage: &Usage, candidate: &Candidate<'_
             "argocd" => Code::ManagedByArgocd,
             _ => Code::ManagedByFlux,
         };
-        add(code, format!("managed by {tool}: change the source (chart values or Git), or the next sync reverts a live patch"));
+        add(
+            code,
+            format!(
+                "managed by {tool}: change the source (chart values or Git), or the next sync reverts a live patch"
+            ),
+        );
     }
     check_token_permission(inventory, usage, candidate.spec, &mut add);
     let Some(legacy) = &usage.legacy else { return };
@@ -616,7 +733,9 @@ fn usage_findings(inventory: &Inventory, usage: &Usage, candidate: &Candidate<'_
     if usage.host_network {
         add(
             Code::HostNetwork,
-            format!("hostNetwork pods bypass the metadata proxy: the {written:?} annotation has no effect and the pod uses the node role today; it is not migrated automatically"),
+            format!(
+                "hostNetwork pods bypass the metadata proxy: the {written:?} annotation has no effect and the pod uses the node role today; it is not migrated automatically"
+            ),
         );
     }
     if legacy.source == RoleSource::DefaultRole {
@@ -629,20 +748,38 @@ fn usage_findings(inventory: &Inventory, usage: &Usage, candidate: &Candidate<'_
         );
     }
     if let Some(invalid) = &legacy.verdict.invalid {
-        add(Code::InvalidAnnotation, format!("namespace {}: {}: {invalid}", usage.namespace, legacy.verdict.rule));
+        add(
+            Code::InvalidAnnotation,
+            format!(
+                "namespace {}: {}: {invalid}",
+                usage.namespace, legacy.verdict.rule
+            ),
+        );
     }
     if !legacy.verdict.permitted && legacy.verdict.invalid.is_none() && legacy.arn.is_some() {
-        add(Code::NamespaceNotPermitted, format!("{}: the agent refuses this role today, so it is not migrated", legacy.verdict.rule));
+        add(
+            Code::NamespaceNotPermitted,
+            format!(
+                "{}: the agent refuses this role today, so it is not migrated",
+                legacy.verdict.rule
+            ),
+        );
     }
     if let Some(arn) = &legacy.arn
         && let Err(e) = RoleArn::parse(arn)
     {
-        add(Code::InvalidAnnotation, format!("annotation {written:?} resolves to {arn:?}: {e}"));
+        add(
+            Code::InvalidAnnotation,
+            format!("annotation {written:?} resolves to {arn:?}: {e}"),
+        );
     }
     match &legacy.trust {
         Trust::RoleNotFound => add(
             Code::RoleNotFound,
-            format!("role {} does not exist in its account", legacy.arn.as_deref().unwrap_or_default()),
+            format!(
+                "role {} does not exist in its account",
+                legacy.arn.as_deref().unwrap_or_default()
+            ),
         ),
         Trust::Missing => add(
             Code::LegacyTrustMissing,
@@ -651,32 +788,66 @@ fn usage_findings(inventory: &Inventory, usage: &Usage, candidate: &Candidate<'_
                 legacy.arn.as_deref().unwrap_or_default()
             ),
         ),
-        Trust::Unknown { reason } if legacy.arn.as_deref().is_some_and(|a| RoleArn::parse(a).is_ok()) => {
-            add(Code::RoleUnknown, format!("cannot tell whether role {} works today: {reason}", legacy.arn.as_deref().unwrap_or_default()))
+        Trust::Unknown { reason }
+            if legacy
+                .arn
+                .as_deref()
+                .is_some_and(|a| RoleArn::parse(a).is_ok()) =>
+        {
+            add(
+                Code::RoleUnknown,
+                format!(
+                    "cannot tell whether role {} works today: {reason}",
+                    legacy.arn.as_deref().unwrap_or_default()
+                ),
+            )
         }
         _ => {}
     }
-    if let (Some(arn), Some(cluster)) = (legacy.arn.as_deref().and_then(|a| RoleArn::parse(a).ok()), &inventory.cluster)
-        && (arn.account() != cluster.account || arn.partition() != cluster.partition)
+    if let (Some(arn), Some(cluster)) = (
+        legacy.arn.as_deref().and_then(|a| RoleArn::parse(a).ok()),
+        &inventory.cluster,
+    ) && (arn.account() != cluster.account || arn.partition() != cluster.partition)
     {
-        let data = if inventory.iam.accounts.contains(arn.account()) { "" } else { "; its IAM data is not in the source" };
+        let data = if inventory.iam.accounts.contains(arn.account()) {
+            ""
+        } else {
+            "; its IAM data is not in the source"
+        };
         add(
             Code::CrossAccountRole,
-            format!("role {arn} is in account {}, not the cluster's {}: IRSA needs an OIDC provider for this cluster in that account{data}", arn.account(), cluster.account),
+            format!(
+                "role {arn} is in account {}, not the cluster's {}: IRSA needs an OIDC provider for this cluster in that account{data}",
+                arn.account(),
+                cluster.account
+            ),
         );
     }
     if let Some(external_id) = &legacy.external_id {
         add(
             Code::ExternalId,
-            format!("the pod passes ExternalId {external_id:?}; AssumeRoleWithWebIdentity has none, so a trust condition on sts:ExternalId must be reworked"),
+            format!(
+                "the pod passes ExternalId {external_id:?}; AssumeRoleWithWebIdentity has none, so a trust condition on sts:ExternalId must be reworked"
+            ),
         );
     }
 }
 
 /// Before Kubernetes 1.19 the projected token was mode 0600 owned by root: a non-root container
 /// cannot read it unless the pod sets `fsGroup`.
-fn check_token_permission(inventory: &Inventory, usage: &Usage, spec: &PodSpec, add: &mut impl FnMut(Code, String)) {
-    let Some(version) = inventory.cluster.as_ref().and_then(|c| c.version.as_deref()) else { return };
+fn check_token_permission(
+    inventory: &Inventory,
+    usage: &Usage,
+    spec: &PodSpec,
+    add: &mut impl FnMut(Code, String),
+) {
+    let Some(version) = inventory
+        .cluster
+        .as_ref()
+        .and_then(|c| c.version.as_deref())
+    else {
+        return;
+    };
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if (major, minor) >= (1, 19) || usage.legacy.is_none() {
@@ -688,14 +859,20 @@ fn check_token_permission(inventory: &Inventory, usage: &Usage, spec: &PodSpec, 
     }
     let non_root = spec.all_containers().any(|c| {
         let own = c.security_context.as_ref();
-        let user = own.and_then(|s| s.run_as_user).or(pod_context.and_then(|s| s.run_as_user));
-        let flag = own.and_then(|s| s.run_as_non_root).or(pod_context.and_then(|s| s.run_as_non_root));
+        let user = own
+            .and_then(|s| s.run_as_user)
+            .or(pod_context.and_then(|s| s.run_as_user));
+        let flag = own
+            .and_then(|s| s.run_as_non_root)
+            .or(pod_context.and_then(|s| s.run_as_non_root));
         user.is_some_and(|u| u != 0) || flag == Some(true)
     });
     if non_root {
         add(
             Code::NonRootTokenPermission,
-            format!("Kubernetes {version} mounts the token readable by root only and a container runs as non-root without fsGroup: set spec.securityContext.fsGroup (e.g. 65534) or upgrade to 1.19+"),
+            format!(
+                "Kubernetes {version} mounts the token readable by root only and a container runs as non-root without fsGroup: set spec.securityContext.fsGroup (e.g. 65534) or upgrade to 1.19+"
+            ),
         );
     }
 }
@@ -713,10 +890,17 @@ fn check_shared_service_accounts(
             .template_annotations
             .get(role_key)
             .filter(|r| !r.is_empty())
-            .map(|r| agent.and_then(|a| a.resolve(r)).unwrap_or_else(|| r.clone()))
+            .map(|r| {
+                agent
+                    .and_then(|a| a.resolve(r))
+                    .unwrap_or_else(|| r.clone())
+            })
             .unwrap_or_else(|| "(none)".to_string());
         by_account
-            .entry((candidate.key.namespace.as_str(), candidate.spec.service_account()))
+            .entry((
+                candidate.key.namespace.as_str(),
+                candidate.spec.service_account(),
+            ))
             .or_default()
             .entry(role)
             .or_default()
@@ -726,8 +910,13 @@ fn check_shared_service_accounts(
         if roles.len() < 2 || roles.keys().all(|r| r == "(none)") {
             continue;
         }
-        let detail: Vec<String> = roles.iter().map(|(role, users)| format!("{role}: {}", users.join(", "))).collect();
-        let exists = inventory.service_accounts.contains_key(&(namespace.to_string(), account.to_string()));
+        let detail: Vec<String> = roles
+            .iter()
+            .map(|(role, users)| format!("{role}: {}", users.join(", ")))
+            .collect();
+        let exists = inventory
+            .service_accounts
+            .contains_key(&(namespace.to_string(), account.to_string()));
         findings.push(Finding::new(
             Code::SharedServiceAccount,
             Subject::new(Some(namespace), "ServiceAccount", account),
@@ -746,7 +935,10 @@ fn analyse_node_roles(
     node_roles: &[(String, &'static str)],
     findings: &mut Vec<Finding>,
 ) -> Vec<NodeRole> {
-    let mut roles: Vec<(String, String)> = node_roles.iter().map(|(a, s)| (a.clone(), s.to_string())).collect();
+    let mut roles: Vec<(String, String)> = node_roles
+        .iter()
+        .map(|(a, s)| (a.clone(), s.to_string()))
+        .collect();
     if let Some(arn) = agent.and_then(|a| a.assume_role_arn.clone()) {
         roles.push((arn, "kiam-assume-role".to_string()));
     }

@@ -57,9 +57,13 @@ impl SourceArgs {
             ));
         };
         if !dir.is_dir() {
-            return Err(Error::Usage(format!("--snapshot {}: not a directory", dir.display())));
+            return Err(Error::Usage(format!(
+                "--snapshot {}: not a directory",
+                dir.display()
+            )));
         }
-        let progress = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let progress =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         progress.set_style(
             indicatif::ProgressStyle::with_template("reading snapshot {bar:30} {pos}/{len} files")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -107,7 +111,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("{count} finding(s) at or above --fail-on {threshold}")]
-    FindingsBlock { count: usize, threshold: crate::findings::Severity },
+    FindingsBlock {
+        count: usize,
+        threshold: crate::findings::Severity,
+    },
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
 }
@@ -125,7 +132,10 @@ impl Error {
 /// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as other CLIs do.
 pub(crate) fn print(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(Error::Output),
     }

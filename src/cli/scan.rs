@@ -30,7 +30,11 @@ pub fn run(args: &ScanArgs) -> Result<(), Error> {
     let result = scan(&inventory);
     emit(&result, args.output)?;
     if let Some(threshold) = args.fail_on {
-        let count = result.findings.iter().filter(|f| f.severity >= threshold).count();
+        let count = result
+            .findings
+            .iter()
+            .filter(|f| f.severity >= threshold)
+            .count();
         if count > 0 {
             return Err(Error::FindingsBlock { count, threshold });
         }
@@ -47,7 +51,8 @@ fn emit(result: &Scan, output: OutputFormat) -> Result<(), Error> {
     match output {
         OutputFormat::Text => print(&render::scan::text(result)),
         OutputFormat::Json => {
-            let mut json = serde_json::to_string_pretty(result).map_err(|e| Error::Output(e.into()))?;
+            let mut json =
+                serde_json::to_string_pretty(result).map_err(|e| Error::Output(e.into()))?;
             json.push('\n');
             print(&json)
         }

@@ -15,23 +15,35 @@ pub struct Arn {
 /// Why a string is not a usable ARN; the message is shown to users as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArnError {
-    #[error("'{0}' is not an ARN: expected arn:<partition>:<service>:<region>:<account>:<resource>")]
+    #[error(
+        "'{0}' is not an ARN: expected arn:<partition>:<service>:<region>:<account>:<resource>"
+    )]
     Malformed(String),
-    #[error("'{0}' is not an IAM role ARN: expected arn:<partition>:iam::<12-digit account>:role/[path/]<name>")]
+    #[error(
+        "'{0}' is not an IAM role ARN: expected arn:<partition>:iam::<12-digit account>:role/[path/]<name>"
+    )]
     NotARole(String),
 }
 
 impl Arn {
     pub fn parse(text: &str) -> Result<Arn, ArnError> {
         let mut parts = text.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(ArnError::Malformed(text.to_string()));
         };
         if partition.is_empty() || service.is_empty() || resource.is_empty() {

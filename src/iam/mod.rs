@@ -42,14 +42,26 @@ mod tests {
             ("sts:Assume*", "sts:AssumeRoleWithWebIdentity", true),
             ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", false),
             ("s?s:*", "sts:TagSession", true),
-            ("arn:aws:iam::*:role/app-*", "arn:aws:iam::111122223333:role/app-web", true),
-            ("arn:aws:iam::*:role/app-*", "arn:aws:iam::111122223333:role/db", false),
+            (
+                "arn:aws:iam::*:role/app-*",
+                "arn:aws:iam::111122223333:role/app-web",
+                true,
+            ),
+            (
+                "arn:aws:iam::*:role/app-*",
+                "arn:aws:iam::111122223333:role/db",
+                false,
+            ),
             ("", "", true),
             ("a*b*c", "aXbYbZc", true),
             ("a*b*c", "aXbYbZ", false),
         ];
         for (pattern, value, expected) in cases {
-            assert_eq!(wildcard_match(pattern, value), expected, "{pattern} ~ {value}");
+            assert_eq!(
+                wildcard_match(pattern, value),
+                expected,
+                "{pattern} ~ {value}"
+            );
         }
     }
 }

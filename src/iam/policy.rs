@@ -112,7 +112,10 @@ pub enum TrustVerdict {
 
 impl TrustVerdict {
     pub fn is_trusted(self) -> bool {
-        matches!(self, TrustVerdict::Trusted(_) | TrustVerdict::TrustedWithCondition(_))
+        matches!(
+            self,
+            TrustVerdict::Trusted(_) | TrustVerdict::TrustedWithCondition(_)
+        )
     }
 }
 
@@ -144,7 +147,9 @@ impl<'a> Statement<'a> {
             raw,
             sid: object.get("Sid").and_then(Value::as_str),
             effect_allow: object.get("Effect").and_then(Value::as_str) == Some("Allow"),
-            condition: object.get("Condition").filter(|c| c.as_object().is_some_and(|m| !m.is_empty())),
+            condition: object
+                .get("Condition")
+                .filter(|c| c.as_object().is_some_and(|m| !m.is_empty())),
         })
     }
 
@@ -169,7 +174,10 @@ impl<'a> Statement<'a> {
     /// Every action the statement lists (`NotAction` is reported as `NotAction:<pattern>`).
     pub fn actions(&self) -> Vec<String> {
         if let Some(actions) = self.raw.get("Action") {
-            string_list(actions).into_iter().map(str::to_string).collect()
+            string_list(actions)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
         } else if let Some(not_actions) = self.raw.get("NotAction") {
             string_list(not_actions)
                 .into_iter()
@@ -276,25 +284,64 @@ mod tests {
 
     #[test]
     fn broken_documents_are_errors_not_panics() {
-        assert!(matches!(PolicyDocument::from_text("%7B%2"), Err(PolicyError::BadEncoding(_))));
-        assert!(matches!(PolicyDocument::from_text("%7Bnope"), Err(PolicyError::BadJson(_))));
-        assert!(matches!(PolicyDocument::from_text("[1]"), Err(PolicyError::BadJson(_)) | Err(PolicyError::NotAnObject)));
-        assert!(matches!(PolicyDocument::from_value(Value::Bool(true)), Err(PolicyError::NotAnObject)));
+        assert!(matches!(
+            PolicyDocument::from_text("%7B%2"),
+            Err(PolicyError::BadEncoding(_))
+        ));
+        assert!(matches!(
+            PolicyDocument::from_text("%7Bnope"),
+            Err(PolicyError::BadJson(_))
+        ));
+        assert!(matches!(
+            PolicyDocument::from_text("[1]"),
+            Err(PolicyError::BadJson(_)) | Err(PolicyError::NotAnObject)
+        ));
+        assert!(matches!(
+            PolicyDocument::from_value(Value::Bool(true)),
+            Err(PolicyError::NotAnObject)
+        ));
     }
 
     #[test]
     fn trust_verdicts() {
         let principal = RoleArn::parse(KIAM_SERVER).unwrap();
         let cases = [
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole"}]}"#, TrustVerdict::Trusted(PrincipalMatch::Exact)),
-            (r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root"]},"Action":["sts:*"]}}"#, TrustVerdict::Trusted(PrincipalMatch::Account)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#, TrustVerdict::Trusted(PrincipalMatch::Account)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#, TrustVerdict::Trusted(PrincipalMatch::Anyone)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x"}}}]}"#, TrustVerdict::TrustedWithCondition(PrincipalMatch::Exact)),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#, TrustVerdict::NotTrusted),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#, TrustVerdict::NotTrusted),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/kiam-server"},"Action":"sts:AssumeRole"}]}"#, TrustVerdict::NotTrusted),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole"},{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#, TrustVerdict::Denied),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::Trusted(PrincipalMatch::Exact),
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root"]},"Action":["sts:*"]}}"#,
+                TrustVerdict::Trusted(PrincipalMatch::Account),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::Trusted(PrincipalMatch::Account),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::Trusted(PrincipalMatch::Anyone),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"x"}}}]}"#,
+                TrustVerdict::TrustedWithCondition(PrincipalMatch::Exact),
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::NotTrusted,
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#,
+                TrustVerdict::NotTrusted,
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/kiam-server"},"Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::NotTrusted,
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole"},{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#,
+                TrustVerdict::Denied,
+            ),
             (r#"{"Statement":[]}"#, TrustVerdict::NotTrusted),
         ];
         for (json, expected) in cases {
@@ -304,11 +351,16 @@ mod tests {
 
     #[test]
     fn allowed_resources_for_assume_role() {
-        let doc = trust(r#"{"Statement":[
+        let doc = trust(
+            r#"{"Statement":[
             {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"},
             {"Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::b/*"},
             {"Effect":"Deny","Action":"sts:AssumeRole","Resource":"arn:aws:iam::1:role/x"},
-            {"Effect":"Allow","NotAction":"iam:*","Resource":["arn:aws:iam::111122223333:role/a"]}]}"#);
-        assert_eq!(doc.allowed_resources("sts:AssumeRole"), vec!["*", "arn:aws:iam::111122223333:role/a"]);
+            {"Effect":"Allow","NotAction":"iam:*","Resource":["arn:aws:iam::111122223333:role/a"]}]}"#,
+        );
+        assert_eq!(
+            doc.allowed_resources("sts:AssumeRole"),
+            vec!["*", "arn:aws:iam::111122223333:role/a"]
+        );
     }
 }

@@ -30,7 +30,10 @@ pub const FILES: &[(&str, &str)] = demo_files![
 pub fn inventory() -> Result<Inventory, InventoryError> {
     let files: Vec<SnapshotFile<'_>> = FILES
         .iter()
-        .map(|(name, text)| SnapshotFile { path: PathBuf::from("demo").join(name), text: (*text).into() })
+        .map(|(name, text)| SnapshotFile {
+            path: PathBuf::from("demo").join(name),
+            text: (*text).into(),
+        })
         .collect();
     load_files(&files)
 }

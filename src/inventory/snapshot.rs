@@ -111,13 +111,18 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(InventoryError::Empty { path: dir.to_path_buf() });
+        return Err(InventoryError::Empty {
+            path: dir.to_path_buf(),
+        });
     }
     Ok(files)
 }
 
 /// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
-pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Inventory, InventoryError> {
+pub fn load_dir(
+    dir: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<Inventory, InventoryError> {
     let paths = snapshot_files(dir)?;
     progress.set_length(paths.len() as u64);
     let mut builder = Builder::default();
@@ -126,7 +131,10 @@ pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Invento
             path: path.clone(),
             source,
         })?;
-        builder.add_file(&SnapshotFile { path, text: text.into() })?;
+        builder.add_file(&SnapshotFile {
+            path,
+            text: text.into(),
+        })?;
         progress.inc(1);
     }
     Ok(builder.finish())
@@ -185,7 +193,10 @@ impl Builder {
             let policies = document.policies.take().unwrap_or_default();
             let account = self.add_authorization_details(path, roles, policies)?;
             if account.is_none() {
-                self.warn(path, "authorization details list no roles; its account is unknown");
+                self.warn(
+                    path,
+                    "authorization details list no roles; its account is unknown",
+                );
             }
         }
         if let Some(role) = document.role.take() {
@@ -248,7 +259,11 @@ impl Builder {
             let document = policy.default_document().cloned();
             self.inventory.iam.policies.insert(
                 policy.arn.clone(),
-                ManagedPolicy { arn: policy.arn, name: policy.policy_name, document },
+                ManagedPolicy {
+                    arn: policy.arn,
+                    name: policy.policy_name,
+                    document,
+                },
             );
         }
         if let Some(account) = &account {
@@ -257,7 +272,12 @@ impl Builder {
         Ok(account)
     }
 
-    fn add_role(&mut self, path: &Path, role: RoleDetail, complete: bool) -> Result<String, InventoryError> {
+    fn add_role(
+        &mut self,
+        path: &Path,
+        role: RoleDetail,
+        complete: bool,
+    ) -> Result<String, InventoryError> {
         let arn = RoleArn::parse(&role.arn).map_err(|e| InventoryError::Invalid {
             path: path.to_path_buf(),
             message: format!("role {:?}, field Arn: {e}", role.role_name),
@@ -274,21 +294,40 @@ impl Builder {
                 .map(|p| (p.policy_name, p.policy_document))
                 .collect(),
             attached_policies: role.attached_managed_policies,
-            instance_profiles: role.instance_profile_list.into_iter().map(|p| p.arn).collect(),
+            instance_profiles: role
+                .instance_profile_list
+                .into_iter()
+                .map(|p| p.arn)
+                .collect(),
             permissions_known: complete,
         };
         // A `get-role` file must not hide the permissions an authorization-details file supplied.
         let keep_existing = !complete
-            && self.inventory.iam.roles.get(&role.arn).is_some_and(|r| r.permissions_known);
+            && self
+                .inventory
+                .iam
+                .roles
+                .get(&role.arn)
+                .is_some_and(|r| r.permissions_known);
         if !keep_existing {
             self.inventory.iam.roles.insert(role.arn, entry);
         }
         Ok(account)
     }
 
-    fn add_kubernetes(&mut self, path: &Path, object: RawObject, kind: &str, list_kind: Option<&str>) {
+    fn add_kubernetes(
+        &mut self,
+        path: &Path,
+        object: RawObject,
+        kind: &str,
+        list_kind: Option<&str>,
+    ) {
         // Typed lists (`PodList`) may omit `kind` on their items; it follows from the list's kind.
-        let kind = if kind.is_empty() { list_kind.unwrap_or_default() } else { kind };
+        let kind = if kind.is_empty() {
+            list_kind.unwrap_or_default()
+        } else {
+            kind
+        };
         if let Some(items) = object.items {
             let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
             if let Some(item_kind) = item_kind {
@@ -303,7 +342,10 @@ impl Builder {
         self.inventory.kinds_seen.insert(kind.to_string());
         let inventory = &mut self.inventory;
         let metadata = object.metadata;
-        let namespace = metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let namespace = metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
             let spec = object.spec.unwrap_or_default();
             if workload_kind == WorkloadKind::Pod {
@@ -324,19 +366,36 @@ impl Builder {
                 _ => spec.template,
             };
             let Some(template) = template else {
-                self.warn(path, format!("{kind} {namespace}/{}: no pod template; ignored", metadata.name));
+                self.warn(
+                    path,
+                    format!(
+                        "{kind} {namespace}/{}: no pod template; ignored",
+                        metadata.name
+                    ),
+                );
                 return;
             };
-            let key = WorkloadKey { namespace, kind: workload_kind, name: metadata.name.clone() };
+            let key = WorkloadKey {
+                namespace,
+                kind: workload_kind,
+                name: metadata.name.clone(),
+            };
             inventory.workloads.insert(
                 key.clone(),
-                Workload { key, metadata, template, replicas: spec.replicas },
+                Workload {
+                    key,
+                    metadata,
+                    template,
+                    replicas: spec.replicas,
+                },
             );
             return;
         }
         match kind {
             "Namespace" => {
-                inventory.namespaces.insert(metadata.name.clone(), Namespace { metadata });
+                inventory
+                    .namespaces
+                    .insert(metadata.name.clone(), Namespace { metadata });
             }
             "ServiceAccount" => {
                 inventory.service_accounts.insert(
@@ -351,7 +410,10 @@ impl Builder {
             }
             "RoleBinding" | "ClusterRoleBinding" => {
                 let Some(role_ref) = object.role_ref else {
-                    self.warn(path, format!("{kind} {}: no roleRef; ignored", metadata.name));
+                    self.warn(
+                        path,
+                        format!("{kind} {}: no roleRef; ignored", metadata.name),
+                    );
                     return;
                 };
                 inventory.rbac_bindings.push(RbacBinding {
@@ -378,11 +440,15 @@ impl Builder {
 
     fn finish(mut self) -> Inventory {
         self.inventory.rbac_bindings.sort_by(|a, b| {
-            (&a.kind, &a.namespace, &a.metadata.name).cmp(&(&b.kind, &b.namespace, &b.metadata.name))
+            (&a.kind, &a.namespace, &a.metadata.name).cmp(&(
+                &b.kind,
+                &b.namespace,
+                &b.metadata.name,
+            ))
         });
-        self.inventory
-            .rbac_bindings
-            .dedup_by(|a, b| (&a.kind, &a.namespace, &a.metadata.name) == (&b.kind, &b.namespace, &b.metadata.name));
+        self.inventory.rbac_bindings.dedup_by(|a, b| {
+            (&a.kind, &a.namespace, &a.metadata.name) == (&b.kind, &b.namespace, &b.metadata.name)
+        });
         self.inventory
     }
 }
@@ -391,8 +457,16 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError>
     let mut documents = Vec::new();
     for document in yaml_serde::Deserializer::from_str(text) {
         let parsed: Option<RawObject> = Option::deserialize(document).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-            InventoryError::Parse { path: path.to_path_buf(), line, column, message: e.to_string() }
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            InventoryError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.to_string(),
+            }
         })?;
         documents.extend(parsed);
     }

@@ -36,7 +36,10 @@ impl Flags {
         while i < tokens.len() {
             let token = &tokens[i];
             i += 1;
-            let Some(flag) = token.strip_prefix("--").or_else(|| token.strip_prefix('-').filter(|f| f.len() > 1)) else {
+            let Some(flag) = token
+                .strip_prefix("--")
+                .or_else(|| token.strip_prefix('-').filter(|f| f.len() > 1))
+            else {
                 flags.words.push(token.clone());
                 continue;
             };
@@ -44,8 +47,11 @@ impl Flags {
                 flags.values.insert(name.to_string(), value.to_string());
             } else if booleans.contains(&flag) {
                 flags.values.insert(flag.to_string(), "true".to_string());
-            } else if let Some(negated) = flag.strip_prefix("no-").filter(|f| booleans.contains(f)) {
-                flags.values.insert(negated.to_string(), "false".to_string());
+            } else if let Some(negated) = flag.strip_prefix("no-").filter(|f| booleans.contains(f))
+            {
+                flags
+                    .values
+                    .insert(negated.to_string(), "false".to_string());
             } else if let Some(value) = tokens.get(i).filter(|next| !next.starts_with('-')) {
                 flags.values.insert(flag.to_string(), value.clone());
                 i += 1;
@@ -98,7 +104,10 @@ mod tests {
             name: "c".into(),
             command: command.iter().map(|s| s.to_string()).collect(),
             args: args.iter().map(|s| s.to_string()).collect(),
-            env: vec![EnvVar { name: "BASE".into(), value: Some("arn:aws:iam::111122223333:role/".into()) }],
+            env: vec![EnvVar {
+                name: "BASE".into(),
+                value: Some("arn:aws:iam::111122223333:role/".into()),
+            }],
             ..Container::default()
         }
     }
@@ -106,7 +115,15 @@ mod tests {
     #[test]
     fn both_flag_forms_in_args_and_command() {
         let flags = Flags::parse(
-            &container(&["/kiam", "server", "--role-base-arn", "arn:aws:iam::1:role/"], &["--session=x", "--disable-strict-namespace-regexp", "--level", "debug"]),
+            &container(
+                &["/kiam", "server", "--role-base-arn", "arn:aws:iam::1:role/"],
+                &[
+                    "--session=x",
+                    "--disable-strict-namespace-regexp",
+                    "--level",
+                    "debug",
+                ],
+            ),
             &["disable-strict-namespace-regexp"],
         );
         assert_eq!(flags.get("role-base-arn"), Some("arn:aws:iam::1:role/"));
@@ -119,8 +136,20 @@ mod tests {
     #[test]
     fn booleans_do_not_swallow_the_next_word_and_can_be_negated() {
         let flags = Flags::parse(
-            &container(&[], &["--namespace-restrictions", "server", "--no-iptables-remove", "--auto-discover-base-arn=false"]),
-            &["namespace-restrictions", "iptables-remove", "auto-discover-base-arn"],
+            &container(
+                &[],
+                &[
+                    "--namespace-restrictions",
+                    "server",
+                    "--no-iptables-remove",
+                    "--auto-discover-base-arn=false",
+                ],
+            ),
+            &[
+                "namespace-restrictions",
+                "iptables-remove",
+                "auto-discover-base-arn",
+            ],
         );
         assert!(flags.is_set("namespace-restrictions"));
         assert!(!flags.is_set("iptables-remove"));
@@ -131,17 +160,26 @@ mod tests {
     #[test]
     fn shell_form_and_env_expansion() {
         let flags = Flags::parse(
-            &container(&["/bin/sh", "-c"], &["kube2iam --base-role-arn=$(BASE) --node=$(NODE_NAME) --default-role web"]),
+            &container(
+                &["/bin/sh", "-c"],
+                &["kube2iam --base-role-arn=$(BASE) --node=$(NODE_NAME) --default-role web"],
+            ),
             &[],
         );
-        assert_eq!(flags.get("base-role-arn"), Some("arn:aws:iam::111122223333:role/"));
+        assert_eq!(
+            flags.get("base-role-arn"),
+            Some("arn:aws:iam::111122223333:role/")
+        );
         assert_eq!(flags.get("node"), Some("$(NODE_NAME)"));
         assert_eq!(flags.get("default-role"), Some("web"));
     }
 
     #[test]
     fn last_occurrence_wins() {
-        let flags = Flags::parse(&container(&[], &["--iam-role-key=a", "--iam-role-key", "b"]), &[]);
+        let flags = Flags::parse(
+            &container(&[], &["--iam-role-key=a", "--iam-role-key", "b"]),
+            &[],
+        );
         assert_eq!(flags.get("iam-role-key"), Some("b"));
     }
 }

@@ -18,7 +18,11 @@ const BOOLEAN_FLAGS: &[&str] = &[
 ];
 
 /// Reads a kiam container; `None` when it runs neither the server nor the agent (e.g. `kiam health`).
-pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cluster>) -> Option<LegacyAgent> {
+pub fn configure(
+    workload: &Workload,
+    container: &Container,
+    cluster: Option<&Cluster>,
+) -> Option<LegacyAgent> {
     let flags = Flags::parse(container, BOOLEAN_FLAGS);
     // kiam v3+ runs `kiam server|agent`; v2 shipped separate `/server` and `/agent` binaries.
     let is_word = |word: &str| {
@@ -35,7 +39,10 @@ pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cl
         return None;
     };
     let mut problems = Vec::new();
-    let base_arn = match (flags.get("role-base-arn"), flags.is_set("role-base-arn-autodetect")) {
+    let base_arn = match (
+        flags.get("role-base-arn"),
+        flags.is_set("role-base-arn-autodetect"),
+    ) {
         (Some(base), _) => BaseArn::Explicit(base.to_string()),
         (None, true) => BaseArn::autodetect(cluster),
         (None, false) => BaseArn::Missing,
@@ -102,13 +109,23 @@ pub fn permits(expression: Option<&str>, strict: bool, role_arn: &str) -> Verdic
             "namespace has no {PERMITTED_ANNOTATION} annotation, so kiam denies every role"
         ));
     };
-    let pattern = if strict { format!("^{expression}$") } else { expression.to_string() };
+    let pattern = if strict {
+        format!("^{expression}$")
+    } else {
+        expression.to_string()
+    };
     match regex::Regex::new(&pattern) {
-        Ok(re) if re.is_match(role_arn) => Verdict::allow(format!("permitted by {PERMITTED_ANNOTATION}={expression:?}")),
-        Ok(_) => Verdict::deny(format!("{PERMITTED_ANNOTATION}={expression:?} does not match {role_arn}")),
+        Ok(re) if re.is_match(role_arn) => Verdict::allow(format!(
+            "permitted by {PERMITTED_ANNOTATION}={expression:?}"
+        )),
+        Ok(_) => Verdict::deny(format!(
+            "{PERMITTED_ANNOTATION}={expression:?} does not match {role_arn}"
+        )),
         Err(e) => Verdict {
             permitted: false,
-            rule: format!("{PERMITTED_ANNOTATION}={expression:?} is not a valid regexp, so kiam denies the role"),
+            rule: format!(
+                "{PERMITTED_ANNOTATION}={expression:?} is not a valid regexp, so kiam denies the role"
+            ),
             invalid: Some(first_line(&e.to_string())),
         },
     }
@@ -127,25 +144,65 @@ mod tests {
     #[test]
     fn resolution_follows_arn_resolver_go() {
         let cases: &[(Option<&str>, &str, Option<&str>)] = &[
-            (Some(BASE), "app", Some("arn:aws:iam::111122223333:role/app")),
+            (
+                Some(BASE),
+                "app",
+                Some("arn:aws:iam::111122223333:role/app"),
+            ),
             // A name may carry a path.
-            (Some(BASE), "team/foo", Some("arn:aws:iam::111122223333:role/team/foo")),
+            (
+                Some(BASE),
+                "team/foo",
+                Some("arn:aws:iam::111122223333:role/team/foo"),
+            ),
             // One leading slash is stripped, only one.
-            (Some(BASE), "/app", Some("arn:aws:iam::111122223333:role/app")),
-            (Some(BASE), "//app", Some("arn:aws:iam::111122223333:role//app")),
+            (
+                Some(BASE),
+                "/app",
+                Some("arn:aws:iam::111122223333:role/app"),
+            ),
+            (
+                Some(BASE),
+                "//app",
+                Some("arn:aws:iam::111122223333:role//app"),
+            ),
             // Full ARNs are used as is, including other accounts and partitions.
-            (Some(BASE), "arn:aws:iam::444455556666:role/x", Some("arn:aws:iam::444455556666:role/x")),
-            (Some(BASE), "arn:aws-cn:iam::111122223333:role/x", Some("arn:aws-cn:iam::111122223333:role/x")),
+            (
+                Some(BASE),
+                "arn:aws:iam::444455556666:role/x",
+                Some("arn:aws:iam::444455556666:role/x"),
+            ),
+            (
+                Some(BASE),
+                "arn:aws-cn:iam::111122223333:role/x",
+                Some("arn:aws-cn:iam::111122223333:role/x"),
+            ),
             // The `arn:` check is case-sensitive: "ARN:..." is a name.
-            (Some(BASE), "ARN:aws:iam::1:role/x", Some("arn:aws:iam::111122223333:role/ARN:aws:iam::1:role/x")),
+            (
+                Some(BASE),
+                "ARN:aws:iam::1:role/x",
+                Some("arn:aws:iam::111122223333:role/ARN:aws:iam::1:role/x"),
+            ),
             // The base ARN is used raw: no `/` is added.
-            (Some("arn:aws:iam::111122223333:role"), "app", Some("arn:aws:iam::111122223333:roleapp")),
-            (Some("arn:aws:iam::111122223333:role/teams/"), "app", Some("arn:aws:iam::111122223333:role/teams/app")),
+            (
+                Some("arn:aws:iam::111122223333:role"),
+                "app",
+                Some("arn:aws:iam::111122223333:roleapp"),
+            ),
+            (
+                Some("arn:aws:iam::111122223333:role/teams/"),
+                "app",
+                Some("arn:aws:iam::111122223333:role/teams/app"),
+            ),
             (None, "app", None),
             (Some(BASE), "", None),
         ];
         for (prefix, value, expected) in cases {
-            assert_eq!(resolve(*prefix, value).as_deref(), *expected, "{prefix:?} + {value:?}");
+            assert_eq!(
+                resolve(*prefix, value).as_deref(),
+                *expected,
+                "{prefix:?} + {value:?}"
+            );
         }
     }
 
@@ -161,20 +218,43 @@ mod tests {
             (Some("payments-.*"), false, arn, true),
             (Some(".*"), true, arn, true),
             // `^a|b$`: the alternation is not grouped, so each side is anchored on one end only.
-            (Some("arn:aws:iam::111122223333:role/x|payments-api"), true, arn, true),
-            (Some("nothing|arn:aws:iam::111122223333:role/pay"), true, arn, true),
-            (Some("arn:aws:iam::111122223333:role/payments"), true, arn, false),
+            (
+                Some("arn:aws:iam::111122223333:role/x|payments-api"),
+                true,
+                arn,
+                true,
+            ),
+            (
+                Some("arn:aws:iam::111122223333:role/pay|nothing"),
+                true,
+                arn,
+                true,
+            ),
+            (
+                Some("arn:aws:iam::111122223333:role/payments"),
+                true,
+                arn,
+                false,
+            ),
         ];
         for (expression, strict, role, expected) in cases {
             let verdict = permits(*expression, *strict, role);
-            assert_eq!(verdict.permitted, *expected, "{expression:?} strict={strict} on {role}: {}", verdict.rule);
+            assert_eq!(
+                verdict.permitted, *expected,
+                "{expression:?} strict={strict} on {role}: {}",
+                verdict.rule
+            );
             assert!(verdict.invalid.is_none());
         }
     }
 
     #[test]
     fn invalid_regexp_denies_and_says_why() {
-        let verdict = permits(Some("payments-(.*"), true, "arn:aws:iam::111122223333:role/payments-x");
+        let verdict = permits(
+            Some("payments-(.*"),
+            true,
+            "arn:aws:iam::111122223333:role/payments-x",
+        );
         assert!(!verdict.permitted);
         assert!(verdict.invalid.is_some());
     }

@@ -1,7 +1,9 @@
 //! kube2iam (jtblin/kube2iam 0.10–0.15): configuration, role resolution and namespace restrictions.
 
 use super::args::Flags;
-use super::{BaseArn, Component, DefaultRole, LegacyAgent, NamespaceRule, PatternFormat, System, Verdict};
+use super::{
+    BaseArn, Component, DefaultRole, LegacyAgent, NamespaceRule, PatternFormat, System, Verdict,
+};
 use crate::inventory::kube::Container;
 use crate::inventory::{Cluster, Workload};
 
@@ -21,7 +23,11 @@ const BOOLEAN_FLAGS: &[&str] = &[
     "version",
 ];
 
-pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cluster>) -> LegacyAgent {
+pub fn configure(
+    workload: &Workload,
+    container: &Container,
+    cluster: Option<&Cluster>,
+) -> LegacyAgent {
     let flags = Flags::parse(container, BOOLEAN_FLAGS);
     let mut problems = Vec::new();
     let explicit_base = flags.get("base-role-arn").filter(|b| !b.is_empty());
@@ -36,7 +42,11 @@ pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cl
                 problems.push(format!("--base-role-arn={base:?} is not a valid role ARN prefix; kube2iam exits at start"));
             }
             // kube2iam appends the `/` a base ARN lacks.
-            let base = if base.ends_with('/') { base.to_string() } else { format!("{base}/") };
+            let base = if base.ends_with('/') {
+                base.to_string()
+            } else {
+                format!("{base}/")
+            };
             BaseArn::Explicit(base)
         }
         (None, true) => BaseArn::autodetect(cluster),
@@ -46,7 +56,10 @@ pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cl
         BaseArn::Missing => Some(""),
         other => other.prefix(),
     };
-    let default_role = match (flags.get("default-role").filter(|r| !r.is_empty()), flags.is_set("auto-discover-default-role")) {
+    let default_role = match (
+        flags.get("default-role").filter(|r| !r.is_empty()),
+        flags.is_set("auto-discover-default-role"),
+    ) {
         (Some(_), true) => {
             problems.push("--default-role and --auto-discover-default-role cannot be combined; kube2iam exits at start".to_string());
             None
@@ -56,12 +69,19 @@ pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cl
         (None, false) => None,
     };
     let namespace_rule = if flags.is_set("namespace-restrictions") {
-        let format = match flags.get("namespace-restriction-format").map(str::to_ascii_lowercase).as_deref() {
+        let format = match flags
+            .get("namespace-restriction-format")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("regexp") => PatternFormat::Regexp,
             _ => PatternFormat::Glob,
         };
         NamespaceRule::Kube2iamAllowed {
-            key: flags.get("namespace-key").unwrap_or(ALLOWED_ROLES_ANNOTATION).to_string(),
+            key: flags
+                .get("namespace-key")
+                .unwrap_or(ALLOWED_ROLES_ANNOTATION)
+                .to_string(),
             format,
         }
     } else {
@@ -73,8 +93,14 @@ pub fn configure(workload: &Workload, container: &Container, cluster: Option<&Cl
         workload: workload.key.clone(),
         image: container.image.clone().unwrap_or_default(),
         base_arn,
-        role_key: flags.get("iam-role-key").unwrap_or(super::ROLE_ANNOTATION).to_string(),
-        external_id_key: flags.get("iam-external-id").unwrap_or(super::EXTERNAL_ID_ANNOTATION).to_string(),
+        role_key: flags
+            .get("iam-role-key")
+            .unwrap_or(super::ROLE_ANNOTATION)
+            .to_string(),
+        external_id_key: flags
+            .get("iam-external-id")
+            .unwrap_or(super::EXTERNAL_ID_ANNOTATION)
+            .to_string(),
         namespace_rule,
         default_role,
         assume_role_arn: None,
@@ -87,7 +113,8 @@ fn base_arn_is_valid(base: &str) -> bool {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     PATTERN
         .get_or_init(|| {
-            regex::Regex::new(r"^arn:(\w|-)*:iam::\d+:role/?(\w+|-|/|\.)*$").expect("constant pattern")
+            regex::Regex::new(r"^arn:(\w|-)*:iam::\d+:role/?(\w+|-|/|\.)*$")
+                .expect("constant pattern")
         })
         .is_match(base)
 }
@@ -104,7 +131,13 @@ pub fn resolve(prefix: Option<&str>, value: &str) -> Option<String> {
 /// kube2iam's `checkRoleForNamespace` (the default-role bypass is the caller's): the annotation is
 /// a JSON array; each pattern is normalised with the base ARN and matched against the full ARN,
 /// as a whole-string glob where only `*` is special, or as an unanchored Go regexp.
-pub fn permits(value: Option<&str>, key: &str, format: PatternFormat, prefix: Option<&str>, role_arn: &str) -> Verdict {
+pub fn permits(
+    value: Option<&str>,
+    key: &str,
+    format: PatternFormat,
+    prefix: Option<&str>,
+    role_arn: &str,
+) -> Verdict {
     let Some(value) = value else {
         return Verdict::deny(format!("namespace has no {key} annotation"));
     };
@@ -120,13 +153,18 @@ pub fn permits(value: Option<&str>, key: &str, format: PatternFormat, prefix: Op
     };
     let mut invalid = None;
     for pattern in &patterns {
-        let Some(normalized) = resolve(prefix, pattern) else { continue };
+        let Some(normalized) = resolve(prefix, pattern) else {
+            continue;
+        };
         let matched = match format {
             PatternFormat::Glob => go_glob(&normalized, role_arn),
             PatternFormat::Regexp => match regex::Regex::new(&normalized) {
                 Ok(re) => re.is_match(role_arn),
                 Err(e) => {
-                    invalid = Some(format!("pattern {pattern:?}: {}", e.to_string().lines().last().unwrap_or_default().trim()));
+                    invalid = Some(format!(
+                        "pattern {pattern:?}: {}",
+                        e.to_string().lines().last().unwrap_or_default().trim()
+                    ));
                     false
                 }
             },
@@ -178,18 +216,42 @@ mod tests {
     #[test]
     fn resolution_follows_arn_go() {
         let cases: &[(Option<&str>, &str, Option<&str>)] = &[
-            (Some(BASE), "app", Some("arn:aws:iam::111122223333:role/app")),
-            (Some(BASE), "team/app", Some("arn:aws:iam::111122223333:role/team/app")),
+            (
+                Some(BASE),
+                "app",
+                Some("arn:aws:iam::111122223333:role/app"),
+            ),
+            (
+                Some(BASE),
+                "team/app",
+                Some("arn:aws:iam::111122223333:role/team/app"),
+            ),
             // No slash stripping: a leading `/` yields `role//app`, which IAM rejects.
-            (Some(BASE), "/app", Some("arn:aws:iam::111122223333:role//app")),
+            (
+                Some(BASE),
+                "/app",
+                Some("arn:aws:iam::111122223333:role//app"),
+            ),
             // `arn:` is checked case-insensitively, unlike kiam.
-            (Some(BASE), "ARN:aws:iam::444455556666:role/x", Some("ARN:aws:iam::444455556666:role/x")),
-            (Some(BASE), "arn:aws-us-gov:iam::111122223333:role/x", Some("arn:aws-us-gov:iam::111122223333:role/x")),
+            (
+                Some(BASE),
+                "ARN:aws:iam::444455556666:role/x",
+                Some("ARN:aws:iam::444455556666:role/x"),
+            ),
+            (
+                Some(BASE),
+                "arn:aws-us-gov:iam::111122223333:role/x",
+                Some("arn:aws-us-gov:iam::111122223333:role/x"),
+            ),
             (Some(""), "app", Some("app")),
             (None, "app", None),
         ];
         for (prefix, value, expected) in cases {
-            assert_eq!(resolve(*prefix, value).as_deref(), *expected, "{prefix:?} + {value:?}");
+            assert_eq!(
+                resolve(*prefix, value).as_deref(),
+                *expected,
+                "{prefix:?} + {value:?}"
+            );
         }
     }
 
@@ -201,9 +263,17 @@ mod tests {
             ("", "x", false),
             ("abc", "abc", true),
             ("abc", "abcd", false),
-            ("arn:aws:iam::111122223333:role/app-*", "arn:aws:iam::111122223333:role/app-web", true),
+            (
+                "arn:aws:iam::111122223333:role/app-*",
+                "arn:aws:iam::111122223333:role/app-web",
+                true,
+            ),
             // `*` crosses `/`: a path is matched too.
-            ("arn:aws:iam::111122223333:role/*", "arn:aws:iam::111122223333:role/team/app", true),
+            (
+                "arn:aws:iam::111122223333:role/*",
+                "arn:aws:iam::111122223333:role/team/app",
+                true,
+            ),
             ("*-web", "arn:aws:iam::1:role/app-web", true),
             ("*-web", "arn:aws:iam::1:role/app-web-2", false),
             ("a*b*c", "axxbyyc", true),
@@ -226,20 +296,39 @@ mod tests {
             (None, PatternFormat::Glob, false, false),
             (Some(r#"["app-web"]"#), PatternFormat::Glob, true, false),
             (Some(r#"["app-*"]"#), PatternFormat::Glob, true, false),
-            (Some(r#"["db", "arn:aws:iam::111122223333:role/app-web"]"#), PatternFormat::Glob, true, false),
+            (
+                Some(r#"["db", "arn:aws:iam::111122223333:role/app-web"]"#),
+                PatternFormat::Glob,
+                true,
+                false,
+            ),
             (Some(r#"["app"]"#), PatternFormat::Glob, false, false),
             // Regexps are unanchored: "app" matches anywhere once normalised with the base ARN.
             (Some(r#"["app"]"#), PatternFormat::Regexp, true, false),
-            (Some(r#"["arn:aws:iam::111122223333:role/app-.*"]"#), PatternFormat::Regexp, true, false),
+            (
+                Some(r#"["arn:aws:iam::111122223333:role/app-.*"]"#),
+                PatternFormat::Regexp,
+                true,
+                false,
+            ),
             (Some(r#"["db-.*"]"#), PatternFormat::Regexp, false, false),
             // Not JSON: kube2iam logs and matches nothing.
             (Some("app-web"), PatternFormat::Glob, false, true),
-            (Some(r#"{"app-web": true}"#), PatternFormat::Glob, false, true),
+            (
+                Some(r#"{"app-web": true}"#),
+                PatternFormat::Glob,
+                false,
+                true,
+            ),
             (Some(r#"["app-(web"]"#), PatternFormat::Regexp, false, true),
         ];
         for (value, format, expected, invalid) in cases {
             let verdict = permits(*value, key, *format, Some(BASE), arn);
-            assert_eq!(verdict.permitted, *expected, "{value:?} {format:?}: {}", verdict.rule);
+            assert_eq!(
+                verdict.permitted, *expected,
+                "{value:?} {format:?}: {}",
+                verdict.rule
+            );
             assert_eq!(verdict.invalid.is_some(), *invalid, "{value:?} {format:?}");
         }
     }
@@ -248,7 +337,9 @@ mod tests {
     fn base_arn_validation_follows_main_go() {
         assert!(base_arn_is_valid("arn:aws:iam::111122223333:role/"));
         assert!(base_arn_is_valid("arn:aws:iam::111122223333:role"));
-        assert!(base_arn_is_valid("arn:aws-cn:iam::111122223333:role/teams/a.b/"));
+        assert!(base_arn_is_valid(
+            "arn:aws-cn:iam::111122223333:role/teams/a.b/"
+        ));
         assert!(!base_arn_is_valid("arn:aws:iam::111122223333:user/"));
         assert!(!base_arn_is_valid("111122223333"));
     }

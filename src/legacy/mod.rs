@@ -127,11 +127,19 @@ pub struct Verdict {
 
 impl Verdict {
     fn allow(rule: impl Into<String>) -> Verdict {
-        Verdict { permitted: true, rule: rule.into(), invalid: None }
+        Verdict {
+            permitted: true,
+            rule: rule.into(),
+            invalid: None,
+        }
     }
 
     fn deny(rule: impl Into<String>) -> Verdict {
-        Verdict { permitted: false, rule: rule.into(), invalid: None }
+        Verdict {
+            permitted: false,
+            rule: rule.into(),
+            invalid: None,
+        }
     }
 }
 
@@ -171,7 +179,13 @@ impl LegacyAgent {
                     return Verdict::allow("the default role bypasses namespace restrictions");
                 }
                 let value = annotations.and_then(|a| a.get(key));
-                kube2iam::permits(value.map(String::as_str), key, *format, self.prefix(), role_arn)
+                kube2iam::permits(
+                    value.map(String::as_str),
+                    key,
+                    *format,
+                    self.prefix(),
+                    role_arn,
+                )
             }
         }
     }
@@ -188,17 +202,21 @@ pub fn detect(inventory: &Inventory) -> Vec<LegacyAgent> {
 }
 
 fn detect_one(workload: &Workload, cluster: Option<&Cluster>) -> Option<LegacyAgent> {
-    workload.template.spec.all_containers().find_map(|container| {
-        let image = container.image.as_deref().unwrap_or_default();
-        let repository = image_repository(image);
-        if repository.ends_with("kube2iam") {
-            Some(kube2iam::configure(workload, container, cluster))
-        } else if repository.ends_with("kiam") {
-            kiam::configure(workload, container, cluster)
-        } else {
-            None
-        }
-    })
+    workload
+        .template
+        .spec
+        .all_containers()
+        .find_map(|container| {
+            let image = container.image.as_deref().unwrap_or_default();
+            let repository = image_repository(image);
+            if repository.ends_with("kube2iam") {
+                Some(kube2iam::configure(workload, container, cluster))
+            } else if repository.ends_with("kiam") {
+                kiam::configure(workload, container, cluster)
+            } else {
+                None
+            }
+        })
 }
 
 /// `quay.io/uswitch/kiam:v4.2@sha256:…` → `quay.io/uswitch/kiam`.
@@ -217,9 +235,21 @@ mod tests {
 
     #[test]
     fn image_repository_drops_tag_and_digest_but_not_port() {
-        assert_eq!(image_repository("quay.io/uswitch/kiam:v4.2"), "quay.io/uswitch/kiam");
-        assert_eq!(image_repository("jtblin/kube2iam@sha256:abc"), "jtblin/kube2iam");
-        assert_eq!(image_repository("registry:5000/kube2iam"), "registry:5000/kube2iam");
-        assert_eq!(image_repository("registry:5000/mirror/kiam:v3.6"), "registry:5000/mirror/kiam");
+        assert_eq!(
+            image_repository("quay.io/uswitch/kiam:v4.2"),
+            "quay.io/uswitch/kiam"
+        );
+        assert_eq!(
+            image_repository("jtblin/kube2iam@sha256:abc"),
+            "jtblin/kube2iam"
+        );
+        assert_eq!(
+            image_repository("registry:5000/kube2iam"),
+            "registry:5000/kube2iam"
+        );
+        assert_eq!(
+            image_repository("registry:5000/mirror/kiam:v3.6"),
+            "registry:5000/mirror/kiam"
+        );
     }
 }

@@ -29,19 +29,33 @@ pub fn text(scan: &Scan) -> String {
             Component::KiamAgent => "kiam agent",
             Component::Kube2iam => "kube2iam",
         };
-        let _ = writeln!(out, "Legacy agent: {component} {} ({})", agent.workload, agent.image);
+        let _ = writeln!(
+            out,
+            "Legacy agent: {component} {} ({})",
+            agent.workload, agent.image
+        );
     }
     if !scan.legacy_principals.is_empty() {
-        let _ = writeln!(out, "Legacy principal: {}", scan.legacy_principals.join(", "));
+        let _ = writeln!(
+            out,
+            "Legacy principal: {}",
+            scan.legacy_principals.join(", ")
+        );
     }
     let mut by_namespace: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
     for usage in &scan.usages {
-        by_namespace.entry(&usage.namespace).or_default().push(usage);
+        by_namespace
+            .entry(&usage.namespace)
+            .or_default()
+            .push(usage);
     }
     for (namespace, usages) in by_namespace {
         let _ = writeln!(out, "\nnamespace {namespace}");
         let rows: Vec<Vec<String>> = usages.iter().map(|u| row(u)).collect();
-        out.push_str(&super::table(&["WORKLOAD", "SERVICE ACCOUNT", "ROLE", "VERDICT", "STATUS"], &rows));
+        out.push_str(&super::table(
+            &["WORKLOAD", "SERVICE ACCOUNT", "ROLE", "VERDICT", "STATUS"],
+            &rows,
+        ));
     }
     let s = &scan.summary;
     let _ = writeln!(
@@ -50,13 +64,27 @@ pub fn text(scan: &Scan) -> String {
         s.workloads, s.usages, s.legacy, s.irsa, s.both, s.works_today
     );
     for severity in [Severity::Error, Severity::Warning, Severity::Info] {
-        let findings: Vec<_> = scan.findings.iter().filter(|f| f.severity == severity).collect();
+        let findings: Vec<_> = scan
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .collect();
         if findings.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n{} {}{}", findings.len(), severity, if findings.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "\n{} {}{}",
+            findings.len(),
+            severity,
+            if findings.len() == 1 { "" } else { "s" }
+        );
         for finding in findings {
-            let _ = writeln!(out, "  [{}] {}: {}", finding.code, finding.subject, finding.message);
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}",
+                finding.code, finding.subject, finding.message
+            );
         }
     }
     out
@@ -86,7 +114,10 @@ fn row(usage: &Usage) -> Vec<String> {
             };
             (role, verdict)
         }
-        None => (usage.irsa_role_arn.clone().unwrap_or_default(), "-".to_string()),
+        None => (
+            usage.irsa_role_arn.clone().unwrap_or_default(),
+            "-".to_string(),
+        ),
     };
     let status = match usage.status {
         Status::Legacy => "legacy",

@@ -1,0 +1,62 @@
+//! Shared helpers for integration tests: run the real binary, read fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `irsa-migrate` with `args` in `dir`, no terminal attached.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn run(args: &[&str]) -> Output {
+    run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Parses stdout as JSON, showing stderr when it is not.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); stderr: {}", stderr(output)))
+}
+
+/// The findings of a scan document as (code, "namespace/name") pairs.
+pub fn findings(scan: &serde_json::Value) -> Vec<(String, String)> {
+    scan["findings"]
+        .as_array()
+        .expect("findings is a list")
+        .iter()
+        .map(|f| {
+            let subject = &f["subject"];
+            let name = match subject["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{}", subject["name"].as_str().unwrap_or_default()),
+                None => subject["name"].as_str().unwrap_or_default().to_string(),
+            };
+            (f["code"].as_str().unwrap_or_default().to_string(), name)
+        })
+        .collect()
+}
+
+pub fn has_finding(scan: &serde_json::Value, code: &str, subject: &str) -> bool {
+    findings(scan)
+        .iter()
+        .any(|(c, s)| c == code && s == subject)
+}
