@@ -193,3 +193,33 @@ fn errors_name_file_and_position() {
         "{err}"
     );
 }
+
+#[test]
+fn rendered_snapshot_reads_back_into_the_same_inventory() {
+    use irsa_migrate::inventory::snapshot::{fingerprint, write_dir};
+    let demo = irsa_migrate::inventory::demo::inventory().unwrap();
+    let mut kube2iam = load(&support::fixture("kube2iam")).unwrap();
+    kube2iam.warnings.clear();
+    let samples = load(&support::fixture("aws-cli-samples")).unwrap();
+    for original in [demo, kube2iam, samples] {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(&original, dir.path()).unwrap();
+        let reread = load(dir.path()).unwrap();
+        assert_eq!(reread, original);
+        assert_eq!(fingerprint(&reread), fingerprint(&original));
+    }
+}
+
+#[test]
+fn fingerprint_changes_with_the_cluster_state() {
+    use irsa_migrate::inventory::snapshot::fingerprint;
+    let demo = irsa_migrate::inventory::demo::inventory().unwrap();
+    let mut changed = demo.clone();
+    let account = changed.service_accounts.values_mut().next().unwrap();
+    account.metadata.annotations.insert(
+        "eks.amazonaws.com/role-arn".into(),
+        "arn:aws:iam::111122223333:role/x".into(),
+    );
+    assert_ne!(fingerprint(&demo), fingerprint(&changed));
+    assert!(fingerprint(&demo).starts_with("sha256:"));
+}

@@ -472,3 +472,200 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError>
     }
     Ok(documents)
 }
+
+/// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
+/// back into an equal inventory. Used for rehearsal state and for the inventory's fingerprint.
+pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
+    use serde_json::{Value, json};
+    let mut by_kind: BTreeMap<String, Vec<Value>> = inventory
+        .kinds_seen
+        .iter()
+        .filter(|k| !k.is_empty() && *k != "List")
+        .map(|k| (k.clone(), Vec::new()))
+        .collect();
+    let mut push =
+        |kind: &str, object: Value| by_kind.entry(kind.to_string()).or_default().push(object);
+    for namespace in inventory.namespaces.values() {
+        push(
+            "Namespace",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace.metadata}),
+        );
+    }
+    for account in inventory.service_accounts.values() {
+        let mut object =
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": account.metadata});
+        if !account.image_pull_secrets.is_empty() {
+            object["imagePullSecrets"] = json!(account.image_pull_secrets);
+        }
+        if let Some(automount) = account.automount_service_account_token {
+            object["automountServiceAccountToken"] = json!(automount);
+        }
+        push("ServiceAccount", object);
+    }
+    for workload in inventory.workloads.values() {
+        let kind = workload.key.kind.as_str();
+        let api_version = match workload.key.kind {
+            WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
+            _ => "apps/v1",
+        };
+        let mut spec = match workload.key.kind {
+            WorkloadKind::CronJob => {
+                json!({"jobTemplate": {"spec": {"template": workload.template}}})
+            }
+            _ => json!({"template": workload.template}),
+        };
+        if let Some(replicas) = workload.replicas {
+            spec["replicas"] = json!(replicas);
+        }
+        push(
+            kind,
+            json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec}),
+        );
+    }
+    for pod in inventory.pods.values() {
+        let mut object =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod.metadata, "spec": pod.spec});
+        if let Some(phase) = &pod.phase {
+            object["status"] = json!({"phase": phase});
+        }
+        push("Pod", object);
+    }
+    for binding in &inventory.rbac_bindings {
+        push(
+            &binding.kind,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding.kind, "metadata": binding.metadata,
+                   "roleRef": binding.role_ref, "subjects": binding.subjects}),
+        );
+    }
+    if let Some(map_roles) = &inventory.aws_auth_map_roles {
+        push(
+            "ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+                   "data": {"mapRoles": map_roles}}),
+        );
+    }
+    for (name, hooks) in &inventory.mutating_webhooks {
+        let hooks: Vec<Value> = hooks.iter().map(|h| json!({"name": h})).collect();
+        push(
+            "MutatingWebhookConfiguration",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                   "metadata": {"name": name}, "webhooks": hooks}),
+        );
+    }
+    let pretty = |value: &Value| {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    let mut files = Vec::new();
+    for (kind, items) in by_kind {
+        let list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": items});
+        files.push((
+            format!("kubernetes/{}.json", kind.to_ascii_lowercase()),
+            pretty(&list),
+        ));
+    }
+    let iam = &inventory.iam;
+    let role_json = |role: &super::Role| {
+        json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust_policy,
+               "RolePolicyList": role.inline_policies.iter().map(|(name, doc)| json!({"PolicyName": name, "PolicyDocument": doc})).collect::<Vec<_>>(),
+               "AttachedManagedPolicies": role.attached_policies,
+               "InstanceProfileList": role.instance_profiles.iter().map(|arn| json!({"Arn": arn})).collect::<Vec<_>>()})
+    };
+    for account in &iam.accounts {
+        let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
+        let roles: Vec<Value> = iam
+            .roles
+            .values()
+            .filter(|r| in_account(&r.arn))
+            .map(role_json)
+            .collect();
+        let policies: Vec<Value> = iam
+            .policies
+            .values()
+            .filter(|p| in_account(&p.arn) || Arn::parse(&p.arn).is_ok_and(|a| a.account == "aws"))
+            .map(|p| {
+                let versions: Vec<Value> = p
+                    .document
+                    .iter()
+                    .map(|d| json!({"Document": d, "VersionId": "v1", "IsDefaultVersion": true}))
+                    .collect();
+                json!({"Arn": p.arn, "PolicyName": p.name, "DefaultVersionId": "v1", "PolicyVersionList": versions})
+            })
+            .collect();
+        files.push((
+            format!("iam/{account}.json"),
+            pretty(&json!({"RoleDetailList": roles, "Policies": policies})),
+        ));
+    }
+    // Roles known only from `get-role` stay that way, so their account does not become "known".
+    for role in iam.roles.values().filter(|r| !r.permissions_known) {
+        let in_known_account =
+            Arn::parse(&role.arn).is_ok_and(|a| iam.accounts.contains(&a.account));
+        if !in_known_account {
+            let name = role.arn.replace([':', '/'], "_");
+            files.push((
+                format!("iam/role-{name}.json"),
+                pretty(&json!({"Role": role_json(role)})),
+            ));
+        }
+    }
+    if let Some(providers) = &iam.oidc_providers {
+        let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
+        files.push((
+            "iam/oidc-providers.json".to_string(),
+            pretty(&json!({"OpenIDConnectProviderList": list})),
+        ));
+    }
+    if let Some(cluster) = &inventory.cluster {
+        let mut object = json!({"name": cluster.name, "arn": cluster.arn});
+        if let Some(version) = &cluster.version {
+            object["version"] = json!(version);
+        }
+        if let Some(platform) = &cluster.platform_version {
+            object["platformVersion"] = json!(platform);
+        }
+        if let Some(issuer) = &cluster.oidc_issuer {
+            object["identity"] = json!({"oidc": {"issuer": issuer}});
+        }
+        files.push((
+            "eks/describe-cluster.json".to_string(),
+            pretty(&json!({"cluster": object})),
+        ));
+    }
+    files.sort();
+    files
+}
+
+/// A digest of the inventory: `sha256:` over its rendered snapshot files. The same cluster state
+/// gives the same fingerprint, whatever the file layout of the snapshot it was read from.
+pub fn fingerprint(inventory: &Inventory) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (name, text) in render_files(inventory) {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    format!("sha256:{:x}", hasher.finalize())
+}
+
+/// Writes [`render_files`] under `dir`, replacing what is there.
+pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InventoryError::Io { path, source }
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    for (name, text) in render_files(inventory) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&path, text).map_err(io(&path))?;
+    }
+    Ok(())
+}
