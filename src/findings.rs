@@ -5,11 +5,23 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much a finding matters. `Error`: a workload cannot be migrated as it stands (or does not
 /// work today); `Warning`: it can, but someone must act or check; `Info`: context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -73,13 +85,27 @@ codes! {
     MultipleLegacyAgents = "multiple-legacy-agents", Warning;
     ClusterUnknown = "cluster-unknown", Warning;
     RoleUnknown = "role-unknown", Warning;
+    TrustPolicyTooLarge = "trust-policy-too-large", Error;
+    ServiceAccountMissing = "service-account-missing", Error;
+    DedicatedServiceAccount = "dedicated-service-account", Info;
     AlreadyIrsa = "already-irsa", Info;
     UnrecognizedInput = "unrecognized-input", Info;
 }
 
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown finding code {text:?}")))
     }
 }
 
@@ -90,9 +116,9 @@ impl Serialize for Code {
 }
 
 /// What a finding is about: a workload, a namespace, a service account, a role, a file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Subject {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub kind: String,
     pub name: String,
@@ -122,7 +148,7 @@ impl fmt::Display for Subject {
 }
 
 /// One finding. Serialized as `{code, severity, subject: {namespace?, kind, name}, message}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub code: Code,
     pub severity: Severity,

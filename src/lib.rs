@@ -9,5 +9,6 @@ pub mod findings;
 pub mod iam;
 pub mod inventory;
 pub mod legacy;
+pub mod plan;
 pub mod render;
 pub mod scan;

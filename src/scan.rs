@@ -31,10 +31,20 @@ pub struct Scan {
     pub agents: Vec<LegacyAgent>,
     /// The roles the legacy system assumes application roles as (kiam server role, node roles).
     pub legacy_principals: Vec<String>,
+    /// Every workload seen, with the service account it runs as: who shares which account.
+    pub workloads: Vec<WorkloadSummary>,
     pub usages: Vec<Usage>,
     pub node_roles: Vec<NodeRole>,
     pub findings: Vec<Finding>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadSummary {
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub service_account: String,
 }
 
 /// One workload that gets AWS credentials today.
@@ -223,6 +233,15 @@ pub fn scan(inventory: &Inventory) -> Scan {
         cluster: inventory.cluster.clone(),
         agents,
         legacy_principals: principals.iter().map(|(arn, _)| arn.to_string()).collect(),
+        workloads: candidates
+            .iter()
+            .map(|c| WorkloadSummary {
+                namespace: c.key.namespace.clone(),
+                kind: c.key.kind,
+                name: c.key.name.clone(),
+                service_account: c.spec.service_account().to_string(),
+            })
+            .collect(),
         usages,
         node_roles: node_role_reports,
         findings,

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, one module per subcommand, and the exit-code contract.
 
+mod plan;
 mod scan;
 
 use std::io::Write;
@@ -27,7 +28,14 @@ pub enum Command {
     /// node-role permission and trust relationship that exists only for the legacy path.
     #[command(after_help = EXIT_CODES_HELP)]
     Scan(scan::ScanArgs),
-    /// Run the scan on the embedded demo cluster: a kiam cluster that shows every finding.
+    /// Compute the IRSA end state and the phased, reversible steps to reach it; write
+    /// <dir>/<name>/plan.json and report.md, and print a summary and every change as a diff.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Plan(plan::PlanArgs),
+    /// Show a written plan's steps as diffs of before and after.
+    Diff(plan::DiffArgs),
+    /// Scan and plan the embedded demo cluster (a kiam cluster with every kind of case) and write
+    /// migrations/demo/: the quickest way to see what the tool does.
     Demo(scan::DemoArgs),
 }
 
@@ -115,16 +123,24 @@ pub enum Error {
         count: usize,
         threshold: crate::findings::Severity,
     },
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Inventory(_) | Error::Usage(_) => ExitCode::UsageOrInput,
+            Error::Inventory(_) | Error::Usage(_) | Error::Plan(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
-            Error::Output(_) => ExitCode::Internal,
+            Error::Output(_) | Error::Write { .. } => ExitCode::Internal,
         }
     }
 }
@@ -144,6 +160,8 @@ pub(crate) fn print(text: &str) -> Result<(), Error> {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Scan(args) => scan::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Diff(args) => plan::diff(&args),
         Command::Demo(args) => scan::demo(&args),
     }
 }

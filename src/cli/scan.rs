@@ -21,8 +21,8 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    #[arg(long, short, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub plan: super::plan::PlanOutputArgs,
 }
 
 pub fn run(args: &ScanArgs) -> Result<(), Error> {
@@ -42,9 +42,34 @@ pub fn run(args: &ScanArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The scan summary, then the plan summary; the diffs are one `diff` away.
 pub fn demo(args: &DemoArgs) -> Result<(), Error> {
     let inventory = crate::inventory::demo::inventory()?;
-    emit(&scan(&inventory), args.output)
+    let mut text = render::scan::text(&scan(&inventory));
+    let mut plan_args = super::plan::PlanOutputArgs {
+        name: args.plan.name.clone(),
+        ..args.plan.clone()
+    };
+    plan_args.name.get_or_insert_with(|| "demo".to_string());
+    let (plan, dir) = super::plan::write_plan(&inventory, &plan_args)?;
+    text.push_str(
+        "
+----
+
+",
+    );
+    text.push_str(&render::plan::summary(&plan));
+    let plan_path = dir.join("plan.json");
+    text.push_str(&format!(
+        "
+Wrote {} and {}
+Next: irsa-migrate diff --plan {}   (every change as a diff)
+",
+        plan_path.display(),
+        dir.join("report.md").display(),
+        plan_path.display()
+    ));
+    print(&text)
 }
 
 fn emit(result: &Scan, output: OutputFormat) -> Result<(), Error> {

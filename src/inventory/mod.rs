@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
@@ -20,7 +20,7 @@ use aws::AttachedPolicy;
 use kube::{LocalObjectReference, ObjectMeta, PodSpec, PodTemplate, RoleRef, Subject};
 
 /// Kinds that own pods, in the order the scanner reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WorkloadKind {
     Deployment,
     StatefulSet,
@@ -60,12 +60,12 @@ impl WorkloadKind {
 
 impl fmt::Display for WorkloadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
 /// Names a namespaced object of a workload kind.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WorkloadKey {
     pub namespace: String,
     pub kind: WorkloadKind,
@@ -126,7 +126,7 @@ pub struct RbacBinding {
 }
 
 /// What `aws eks describe-cluster` says about the cluster.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Cluster {
     pub name: String,
     pub arn: String,

@@ -1,5 +1,8 @@
 //! Human and machine renderings of results. Text goes to a `String`; the caller writes it.
 
+pub mod diff;
+pub mod plan;
+pub mod report;
 pub mod scan;
 
 /// Formats rows as left-aligned columns separated by two spaces, the header underlined.

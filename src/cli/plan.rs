@@ -1,0 +1,168 @@
+//! `irsa-migrate plan`, `irsa-migrate diff`, and the plan half of `irsa-migrate demo`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+use super::{Error, OutputFormat, SourceArgs, print};
+use crate::inventory::Inventory;
+use crate::plan::{Phase, Plan, Settings, plan};
+use crate::render::diff::Style;
+use crate::render::{plan as render_plan, report};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub fn style(self) -> Style {
+        let color = match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        if color { Style::Color } else { Style::Plain }
+    }
+}
+
+/// Where plans are written and what they are called.
+#[derive(Debug, Clone, Args)]
+pub struct PlanOutputArgs {
+    /// The migration's name: its directory under --dir. Default: the cluster's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The root of migration directories.
+    #[arg(long, value_name = "DIR", default_value = "migrations")]
+    pub dir: PathBuf,
+    /// The longest trust policy to plan, in characters (IAM's quota: 2048 by default, up to 4096
+    /// after an increase). A role that would exceed it is reported, never made to fit with a wildcard.
+    #[arg(long, value_name = "CHARS", default_value_t = crate::plan::trust::DEFAULT_TRUST_POLICY_LIMIT)]
+    pub trust_policy_limit: usize,
+    /// Colour diffs.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub output_args: PlanOutputArgs,
+    /// `text`: a summary and every step as a diff; `json`: the plan document (irsa-migrate.plan/v1).
+    /// Both write <dir>/<name>/plan.json and report.md.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A plan.json written by `irsa-migrate plan`.
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Only this phase (repeatable).
+    #[arg(long, value_enum)]
+    pub phase: Vec<Phase>,
+    #[arg(long, value_enum, default_value_t)]
+    pub color: ColorChoice,
+}
+
+pub fn run(args: &PlanArgs) -> Result<(), Error> {
+    let inventory = args.source.load()?;
+    let (plan, dir) = write_plan(&inventory, &args.output_args)?;
+    match args.output {
+        OutputFormat::Json => print(&plan_json(&plan)?),
+        OutputFormat::Text => {
+            let mut text = render_plan::summary(&plan);
+            text.push_str(&render_plan::diffs(
+                &plan,
+                &[],
+                args.output_args.color.style(),
+            ));
+            text.push_str(&format!(
+                "\nWrote {}/plan.json and {}/report.md\n",
+                dir.display(),
+                dir.display()
+            ));
+            print(&text)
+        }
+    }
+}
+
+pub fn diff(args: &DiffArgs) -> Result<(), Error> {
+    let plan = read_plan(&args.plan)?;
+    print(&render_plan::diffs(&plan, &args.phase, args.color.style()))
+}
+
+/// Plans `inventory` and writes `plan.json` and `report.md`; returns the plan and its directory.
+pub fn write_plan(inventory: &Inventory, args: &PlanOutputArgs) -> Result<(Plan, PathBuf), Error> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => inventory
+            .cluster
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::Usage(format!(
+            "--name {name:?}: a migration name is one directory name, not empty, not starting with '.'"
+        )));
+    }
+    let settings = Settings {
+        trust_policy_limit: args.trust_policy_limit,
+    };
+    let plan = plan(inventory, &name, &settings)?;
+    let dir = args.dir.join(&name);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    write_file(&dir.join("plan.json"), &plan_json(&plan)?)?;
+    write_file(&dir.join("report.md"), &report::markdown(&plan))?;
+    Ok((plan, dir))
+}
+
+fn plan_json(plan: &Plan) -> Result<String, Error> {
+    let mut json = serde_json::to_string_pretty(plan).map_err(|e| Error::Output(e.into()))?;
+    json.push('\n');
+    Ok(json)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a plan document, checking its schema.
+pub fn read_plan(path: &Path) -> Result<Plan, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", path.display())))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}:{}:{}: not a plan document: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if plan.schema != crate::plan::PLAN_SCHEMA {
+        return Err(Error::Usage(format!(
+            "{}: schema {:?} is not {:?}; re-plan with this version",
+            path.display(),
+            plan.schema,
+            crate::plan::PLAN_SCHEMA
+        )));
+    }
+    Ok(plan)
+}

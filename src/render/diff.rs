@@ -1,0 +1,133 @@
+//! Steps as unified diffs of `before` and `after`: IAM documents as pretty JSON with sorted keys,
+//! Kubernetes fragments as YAML of the fields that change.
+
+use serde_json::Value;
+use similar::TextDiff;
+
+use crate::plan::{Step, Target};
+
+/// ANSI colours for a terminal; `Plain` for files and pipes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Color,
+}
+
+/// The text one side of a step is shown as.
+pub fn side_text(step: &Step, side: &Value) -> String {
+    if side.is_null() {
+        return String::new();
+    }
+    let is_aws = matches!(
+        step.target,
+        Target::OidcProvider { .. } | Target::Role { .. } | Target::InlinePolicy { .. }
+    );
+    if is_aws {
+        let mut text = serde_json::to_string_pretty(side).unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        yaml_serde::to_string(side).unwrap_or_default()
+    }
+}
+
+/// The unified diff of one step, with a header naming the step.
+pub fn step_diff(step: &Step, style: Style) -> String {
+    let before = side_text(step, &step.before);
+    let after = side_text(step, &step.after);
+    let diff = TextDiff::from_lines(&before, &after);
+    let old = if step.before.is_null() {
+        "/dev/null".to_string()
+    } else {
+        format!("{} (before)", step.target)
+    };
+    let new = if step.after.is_null() {
+        "/dev/null".to_string()
+    } else {
+        format!("{} (after)", step.target)
+    };
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&old, &new)
+        .to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let color = match line.as_bytes().first() {
+            _ if style == Style::Plain => None,
+            _ if line.starts_with("+++") || line.starts_with("---") => Some("1"),
+            Some(b'+') => Some("32"),
+            Some(b'-') => Some("31"),
+            Some(b'@') => Some("36"),
+            _ => None,
+        };
+        match color {
+            Some(code) => out.push_str(&format!("\x1b[{code}m{line}\x1b[0m\n")),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::WorkloadKind;
+    use crate::plan::{Phase, StepKind};
+    use serde_json::json;
+
+    fn step(target: Target, before: Value, after: Value) -> Step {
+        Step {
+            id: "x".into(),
+            phase: Phase::Rollout,
+            kind: StepKind::SwitchServiceAccount,
+            target,
+            description: String::new(),
+            before,
+            after,
+        }
+    }
+
+    #[test]
+    fn kubernetes_fragments_diff_as_yaml() {
+        let target = Target::Workload {
+            namespace: "ns".into(),
+            kind: WorkloadKind::Deployment,
+            name: "api".into(),
+        };
+        let s = step(
+            target,
+            json!({"spec": {"template": {"spec": {"serviceAccountName": "default"}}}}),
+            json!({"spec": {"template": {"spec": {"serviceAccountName": "default-api"}}}}),
+        );
+        let diff = step_diff(&s, Style::Plain);
+        assert!(diff.contains("--- ns/Deployment/api (before)"), "{diff}");
+        assert!(
+            diff.contains("-      serviceAccountName: default\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+      serviceAccountName: default-api\n"),
+            "{diff}"
+        );
+        assert!(!diff.contains('\x1b'));
+        assert!(step_diff(&s, Style::Color).contains("\x1b[32m+"));
+    }
+
+    #[test]
+    fn iam_documents_diff_as_sorted_json_and_creation_is_from_dev_null() {
+        let target = Target::Role {
+            account: "1".into(),
+            arn: "arn:aws:iam::1:role/r".into(),
+        };
+        let s = step(target, Value::Null, json!({"b": 1, "a": [1]}));
+        let diff = step_diff(&s, Style::Plain);
+        assert!(diff.contains("--- /dev/null"), "{diff}");
+        let a = diff.find("+  \"a\"").unwrap();
+        let b = diff.find("+  \"b\"").unwrap();
+        assert!(a < b, "keys are sorted: {diff}");
+    }
+}
