@@ -110,7 +110,7 @@ pub fn write_plan(inventory: &Inventory, args: &PlanOutputArgs) -> Result<(Plan,
             .cluster
             .as_ref()
             .map(|c| c.name.clone())
-            .unwrap_or_default(),
+            .ok_or(crate::plan::PlanError::ClusterUnknown)?,
     };
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(Error::Usage(format!(

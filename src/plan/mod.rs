@@ -1068,10 +1068,14 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if !remaining.is_empty() {
+                let names: Vec<String> = remaining
+                    .iter()
+                    .map(|u| format!("{}/{}/{}", u.namespace, u.kind, u.name))
+                    .collect();
                 report.kept.push(format!(
-                    "sts:AssumeRole grants of {}: {} workload(s) still get credentials through the legacy agent",
+                    "sts:AssumeRole grants of {}: still needed by {}, which get credentials through the legacy agent",
                     role.arn,
-                    remaining.len()
+                    names.join(", ")
                 ));
                 continue;
             }
@@ -1170,3 +1174,6 @@ fn refs(users: &[&WorkloadSummary]) -> Vec<WorkloadRef> {
     refs.sort();
     refs
 }
+
+#[cfg(test)]
+mod tests;
