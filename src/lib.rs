@@ -4,6 +4,8 @@
 //! [`inventory::Inventory`]; [`scan::scan`] is a pure function of it; [`cli`] wires the two to the
 //! command line and maps errors to the exit codes documented in [`cli::ExitCode`].
 
+pub mod apply;
+pub mod backend;
 pub mod cli;
 pub mod findings;
 pub mod iam;

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, one module per subcommand, and the exit-code contract.
 
+mod apply;
 mod plan;
 mod scan;
 
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::apply::ApplyError;
 use crate::inventory::snapshot::InventoryError;
 use crate::inventory::{Inventory, demo, snapshot};
 
@@ -34,6 +36,16 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Show a written plan's steps as diffs of before and after.
     Diff(plan::DiffArgs),
+    /// Apply a phase of a plan: read each target, write only where it is still as planned,
+    /// journal every change. WARNING: without --rehearse this changes the cluster and IAM.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Apply(apply::ApplyArgs),
+    /// Show each step's state (pending, applied, failed, rolled back) from the journal.
+    Status(apply::StatusArgs),
+    /// Undo applied steps from the journal, last first, restoring exactly what was there, and
+    /// only where the target is still as the step left it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Rollback(apply::RollbackArgs),
     /// Scan and plan the embedded demo cluster (a kiam cluster with every kind of case) and write
     /// migrations/demo/: the quickest way to see what the tool does.
     Demo(scan::DemoArgs),
@@ -104,12 +116,15 @@ pub enum ExitCode {
     Refused = 3,
     /// A run stopped after changing part of what it set out to change.
     PartiallyApplied = 4,
+    /// A target was found neither as planned nor as the step leaves it; the run stopped.
+    StaleState = 5,
     /// Writing output failed, or a bug.
     Internal = 70,
 }
 
 const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 findings at or above --fail-on; 2 bad usage or input; \
-3 refused (stale plan or state, no confirmation); 4 partially applied; 70 internal error.";
+3 refused (modified plan, phase out of order, no confirmation); 4 a step failed part-way (run again to resume); \
+5 stale state (a target changed since planning); 70 internal error.";
 
 /// Errors the binary maps to exit codes. Lower layers have their own enums, kept as sources.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +140,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -140,6 +157,15 @@ impl Error {
         match self {
             Error::Inventory(_) | Error::Usage(_) | Error::Plan(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
+            Error::Apply(error) => match error {
+                ApplyError::PlanModified { .. }
+                | ApplyError::UnknownStep(_)
+                | ApplyError::PhaseOrder(_)
+                | ApplyError::NamespaceWithDecommission
+                | ApplyError::NotConfirmed => ExitCode::Refused,
+                ApplyError::Stale { .. } => ExitCode::StaleState,
+                ApplyError::Backend { .. } | ApplyError::Journal(_) => ExitCode::PartiallyApplied,
+            },
             Error::Output(_) | Error::Write { .. } => ExitCode::Internal,
         }
     }
@@ -162,6 +188,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Scan(args) => scan::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Diff(args) => plan::diff(&args),
+        Command::Apply(args) => apply::run_apply(&args),
+        Command::Status(args) => apply::run_status(&args),
+        Command::Rollback(args) => apply::run_rollback(&args),
         Command::Demo(args) => scan::demo(&args),
     }
 }

@@ -128,6 +128,8 @@ pub fn write_plan(inventory: &Inventory, args: &PlanOutputArgs) -> Result<(Plan,
     })?;
     write_file(&dir.join("plan.json"), &plan_json(&plan)?)?;
     write_file(&dir.join("report.md"), &report::markdown(&plan))?;
+    // The inventory the plan was made from: what rehearsals start from.
+    crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
     Ok((plan, dir))
 }
 

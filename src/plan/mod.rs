@@ -113,6 +113,17 @@ impl StepKind {
         }
     }
 
+    /// IAM steps carry whole documents; Kubernetes steps carry fragments (or whole new objects).
+    pub fn is_document(self) -> bool {
+        matches!(
+            self,
+            StepKind::CreateOidcProvider
+                | StepKind::UpdateRoleTrust
+                | StepKind::RemoveLegacyTrust
+                | StepKind::RemoveAssumeRoleGrant
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StepKind::CreateOidcProvider => "create-oidc-provider",

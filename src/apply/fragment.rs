@@ -1,0 +1,161 @@
+//! Fragments: the parts of an object a step touches, as nested JSON at the object's real paths.
+//!
+//! A fragment's leaves are its non-object values; an empty object stands for "no keys here". Two
+//! states are compared by their leaves only, and a step changes an object by setting the leaves of
+//! one fragment and removing the leaves the other has and it lacks.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// Leaf path → value.
+pub type Leaves = BTreeMap<Vec<String>, Value>;
+
+pub fn leaves(fragment: &Value) -> Leaves {
+    let mut out = Leaves::new();
+    collect(fragment, &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect(value: &Value, path: &mut Vec<String>, out: &mut Leaves) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                path.push(key.clone());
+                collect(child, path, out);
+                path.pop();
+            }
+        }
+        Value::Null if path.is_empty() => {}
+        other => {
+            out.insert(path.clone(), other.clone());
+        }
+    }
+}
+
+/// `object` seen through the leaf paths of `shape` (the union of a step's before and after):
+/// the fragment of the values present there.
+pub fn project(object: &Value, paths: &[Vec<String>]) -> Value {
+    let mut out = Value::Object(Map::new());
+    for path in paths {
+        if let Some(value) = get(object, path) {
+            set(&mut out, path, value.clone());
+        }
+    }
+    out
+}
+
+/// Whether two fragments have the same leaves.
+pub fn same(a: &Value, b: &Value) -> bool {
+    leaves(a) == leaves(b)
+}
+
+/// Moves `object` from fragment `from` to fragment `to`: leaves of `to` are set, leaves only in
+/// `from` are removed. Everything else in the object is left as it is.
+pub fn transition(object: &mut Value, from: &Value, to: &Value) {
+    let target = leaves(to);
+    for path in leaves(from).keys().filter(|p| !target.contains_key(*p)) {
+        remove(object, path);
+    }
+    for (path, value) in target {
+        set(object, &path, value);
+    }
+}
+
+/// The leaf paths of both sides of a step.
+pub fn paths(before: &Value, after: &Value) -> Vec<Vec<String>> {
+    let mut all: Vec<Vec<String>> = leaves(before)
+        .into_keys()
+        .chain(leaves(after).into_keys())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn get<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter()
+        .try_fold(value, |current, key| current.as_object()?.get(key))
+}
+
+fn set(value: &mut Value, path: &[String], leaf: Value) {
+    let mut current = value;
+    for key in &path[..path.len().saturating_sub(1)] {
+        if !current.is_object() {
+            *current = Value::Object(Map::new());
+        }
+        current = current
+            .as_object_mut()
+            .expect("made an object above")
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Some(last) = path.last() {
+        if !current.is_object() {
+            *current = Value::Object(Map::new());
+        }
+        current
+            .as_object_mut()
+            .expect("made an object above")
+            .insert(last.clone(), leaf);
+    }
+}
+
+fn remove(value: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = value;
+    for key in parents {
+        match current.get_mut(key) {
+            Some(next) => current = next,
+            None => return,
+        }
+    }
+    if let Some(map) = current.as_object_mut() {
+        map.remove(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn transition_sets_and_removes_only_the_touched_leaves() {
+        let mut object = json!({"metadata": {"name": "a", "annotations": {"keep": "1", "iam.amazonaws.com/role": "x"}}, "spec": {"n": 1}});
+        let before = json!({"metadata": {"annotations": {"iam.amazonaws.com/role": "x"}}});
+        let after = json!({"metadata": {"annotations": {}}});
+        let paths = paths(&before, &after);
+        assert!(same(&project(&object, &paths), &before));
+        transition(&mut object, &before, &after);
+        assert_eq!(
+            object,
+            json!({"metadata": {"name": "a", "annotations": {"keep": "1"}}, "spec": {"n": 1}})
+        );
+        assert!(same(&project(&object, &paths), &after));
+        transition(&mut object, &after, &before);
+        assert_eq!(
+            object["metadata"]["annotations"]["iam.amazonaws.com/role"],
+            "x"
+        );
+    }
+
+    #[test]
+    fn empty_objects_are_not_leaves() {
+        assert!(same(&json!({"a": {}}), &json!({})));
+        assert!(!same(&json!({"a": {"b": 1}}), &json!({"a": {}})));
+        assert_eq!(leaves(&Value::Null).len(), 0);
+    }
+
+    #[test]
+    fn projection_of_a_changed_object_matches_neither_side() {
+        let object =
+            json!({"spec": {"template": {"spec": {"serviceAccountName": "someone-else"}}}});
+        let before = json!({"spec": {"template": {"spec": {"serviceAccountName": "default"}}}});
+        let after = json!({"spec": {"template": {"spec": {"serviceAccountName": "default-api"}}}});
+        let seen = project(&object, &paths(&before, &after));
+        assert!(!same(&seen, &before) && !same(&seen, &after));
+    }
+}

@@ -1,0 +1,368 @@
+//! The journal: `journal.jsonl`, an append-only ledger of every change, like `_sqlx_migrations`.
+//!
+//! Each entry is one JSON line, written and fsynced before and after every write to the outside
+//! world. Folding the entries gives each step's state; a `start` without its `done` is a step
+//! interrupted mid-write, which the next run resolves by reading the target.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Apply,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The target was written.
+    Changed,
+    /// The target was already in the desired state; nothing was written.
+    AlreadyDone,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Entry {
+    /// First line: the plan this journal belongs to.
+    Plan {
+        plan_checksum: String,
+        fingerprint: String,
+        time: String,
+    },
+    Start {
+        step: String,
+        action: Action,
+        time: String,
+    },
+    Done {
+        step: String,
+        action: Action,
+        outcome: Outcome,
+        elapsed_ms: u64,
+        time: String,
+    },
+    Failed {
+        step: String,
+        action: Action,
+        reason: String,
+        time: String,
+    },
+}
+
+/// A step's state, folded from the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    Pending,
+    /// Started and not finished: the process stopped mid-write.
+    Applying,
+    Applied,
+    Failed,
+    RollingBack,
+    RolledBack,
+}
+
+impl StepState {
+    /// Whether the step's change may be in place (rollback must consider it).
+    pub fn may_be_applied(self) -> bool {
+        matches!(
+            self,
+            StepState::Applying | StepState::Applied | StepState::RollingBack | StepState::Failed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Applying => "applying (interrupted)",
+            StepState::Applied => "applied",
+            StepState::Failed => "failed",
+            StepState::RollingBack => "rolling back (interrupted)",
+            StepState::RolledBack => "rolled back",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot use journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}:{line}: not a journal entry ({message}); the journal is append-only, restore it from version control"
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+pub struct Journal {
+    path: PathBuf,
+    entries: Vec<Entry>,
+    file: Option<File>,
+}
+
+impl Journal {
+    /// Reads the journal at `path` (absent: empty). A torn last line (a crash mid-append) is
+    /// ignored; any other unreadable line is an error.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut entries = Vec::new();
+        if path.exists() {
+            let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
+                .lines()
+                .collect::<Result<_, _>>()
+                .map_err(io)?;
+            let count = lines.len();
+            for (index, line) in lines.into_iter().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str(&line) {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) if index + 1 == count => {}
+                    Err(e) => {
+                        return Err(JournalError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: index + 1,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Journal {
+            path: path.to_path_buf(),
+            entries,
+            file: None,
+        })
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The plan checksum recorded by the first run, if any.
+    pub fn plan_checksum(&self) -> Option<&str> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::Plan { plan_checksum, .. } => Some(plan_checksum.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Appends one entry and makes it durable before returning.
+    pub fn append(&mut self, entry: Entry) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if self.file.is_none() {
+            if let Some(parent) = self.path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io)?;
+            // A crash mid-append leaves a torn line; start on a fresh one.
+            let length = file.metadata().map_err(io)?.len();
+            if length > 0 && !ends_with_newline(&self.path).map_err(io)? {
+                file.write_all(b"\n").map_err(io)?;
+            }
+            self.file = Some(file);
+        }
+        let mut line = serde_json::to_string(&entry).expect("journal entries serialize");
+        line.push('\n');
+        let file = self.file.as_mut().expect("opened above");
+        file.write_all(line.as_bytes())
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        file.sync_data().map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.entries.push(entry);
+        super::fault::durable_point();
+        Ok(())
+    }
+
+    /// Every step's state.
+    pub fn states(&self) -> BTreeMap<String, StepState> {
+        let mut states = BTreeMap::new();
+        for entry in &self.entries {
+            let (step, state) = match entry {
+                Entry::Plan { .. } => continue,
+                Entry::Start {
+                    step,
+                    action: Action::Apply,
+                    ..
+                } => (step, StepState::Applying),
+                Entry::Start {
+                    step,
+                    action: Action::Rollback,
+                    ..
+                } => (step, StepState::RollingBack),
+                Entry::Done {
+                    step,
+                    action: Action::Apply,
+                    ..
+                } => (step, StepState::Applied),
+                Entry::Done {
+                    step,
+                    action: Action::Rollback,
+                    ..
+                } => (step, StepState::RolledBack),
+                Entry::Failed { step, .. } => (step, StepState::Failed),
+            };
+            states.insert(step.clone(), state);
+        }
+        states
+    }
+
+    pub fn state(&self, step: &str) -> StepState {
+        self.states()
+            .get(step)
+            .copied()
+            .unwrap_or(StepState::Pending)
+    }
+}
+
+fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+/// The current time as RFC 3339 UTC, without a date library.
+pub fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_fold_and_torn_lines_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append(Entry::Plan {
+                plan_checksum: "sha256:x".into(),
+                fingerprint: "f".into(),
+                time: now(),
+            })
+            .unwrap();
+        journal
+            .append(Entry::Start {
+                step: "a".into(),
+                action: Action::Apply,
+                time: now(),
+            })
+            .unwrap();
+        journal
+            .append(Entry::Done {
+                step: "a".into(),
+                action: Action::Apply,
+                outcome: Outcome::Changed,
+                elapsed_ms: 1,
+                time: now(),
+            })
+            .unwrap();
+        journal
+            .append(Entry::Start {
+                step: "b".into(),
+                action: Action::Apply,
+                time: now(),
+            })
+            .unwrap();
+        drop(journal);
+        // A crash mid-append.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"event\":\"done\",\"st").unwrap();
+        let mut journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.plan_checksum(), Some("sha256:x"));
+        assert_eq!(journal.state("a"), StepState::Applied);
+        assert_eq!(journal.state("b"), StepState::Applying);
+        assert_eq!(journal.state("c"), StepState::Pending);
+        journal
+            .append(Entry::Done {
+                step: "b".into(),
+                action: Action::Apply,
+                outcome: Outcome::AlreadyDone,
+                elapsed_ms: 0,
+                time: now(),
+            })
+            .unwrap();
+        let reread = Journal::open(&path).unwrap();
+        assert_eq!(
+            reread.state("b"),
+            StepState::Applied,
+            "the entry after a torn line is on its own line"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_line_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, "garbage\n{\"event\":\"plan\",\"plan_checksum\":\"x\",\"fingerprint\":\"f\",\"time\":\"t\"}\n").unwrap();
+        assert!(matches!(
+            Journal::open(&path),
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn now_is_rfc3339() {
+        let text = now();
+        assert_eq!(text.len(), 20, "{text}");
+        assert!(text.starts_with("20") && text.ends_with('Z'), "{text}");
+    }
+}

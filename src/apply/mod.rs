@@ -1,0 +1,435 @@
+//! The apply engine: one loop for dry run, rehearsal and live apply, forwards (apply) and
+//! backwards (rollback), journaled so a run killed at any point resumes or rolls back exactly.
+//!
+//! Before each step the target is read: equal to the step's `after`, the step is recorded as done
+//! and nothing is written; equal to `before`, it is written; anything else stops the run with a
+//! diff. Before the first write of a run every target the run starts from is checked that way, so
+//! a changed target stops the run before anything is written.
+
+pub mod fault;
+pub mod fragment;
+pub mod journal;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::backend::{Backend, BackendError};
+use crate::plan::{Phase, Plan, Step, Target};
+use journal::{Action, Entry, Journal, JournalError, Outcome, StepState, now};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Apply,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read every target and say what would happen; write nothing, journal nothing.
+    DryRun,
+    Execute,
+}
+
+/// Which steps a run covers.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Empty: every phase.
+    pub phases: Vec<Phase>,
+    /// Empty: every namespace.
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub direction: Direction,
+    pub mode: Mode,
+    pub selection: Selection,
+    /// Rollout steps are run in waves of this many workloads.
+    pub wave_size: usize,
+}
+
+/// What a run is about to do, shown before asking for confirmation.
+#[derive(Debug, Clone, Default)]
+pub struct Preview {
+    pub to_change: Vec<String>,
+    pub already_done: usize,
+    pub destination: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub changed: usize,
+    pub already_done: usize,
+    pub skipped: usize,
+}
+
+/// Why a run stopped or refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "the plan file changed since it was first applied (journal records {recorded}, the file is {found}); a plan is never edited after apply starts: roll back with the original plan, or start a new migration"
+    )]
+    PlanModified { recorded: String, found: String },
+    #[error(
+        "the journal records step {0}, which is not in the plan; the plan and journal do not belong together"
+    )]
+    UnknownStep(String),
+    #[error("{0}")]
+    PhaseOrder(String),
+    #[error(
+        "decommission is cluster-wide: run it without --namespace, once every namespace is migrated"
+    )]
+    NamespaceWithDecommission,
+    #[error("not confirmed; nothing was changed (pass --yes to run without a terminal)")]
+    NotConfirmed,
+    #[error(
+        "step {step}: {target} is neither in the state the plan expects nor in the state it produces; stopped{written}. Expected (-) and found (+):\n{diff}\nIf the change is intended, re-plan; otherwise restore the target and run again."
+    )]
+    Stale {
+        step: String,
+        target: String,
+        diff: String,
+        written: String,
+    },
+    #[error(
+        "step {step} failed after {changed} change(s) in this run: {source}; run the same command again to resume, or roll back"
+    )]
+    Backend {
+        step: String,
+        changed: usize,
+        #[source]
+        source: BackendError,
+    },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl ApplyError {
+    /// A backend failure before any step ran.
+    pub fn from_backend(source: BackendError) -> ApplyError {
+        ApplyError::Backend {
+            step: "(opening the backend)".into(),
+            changed: 0,
+            source,
+        }
+    }
+}
+
+/// The SHA-256 of a plan file's bytes, as the journal records it.
+pub fn checksum(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// The namespaces a step belongs to; `None` for cluster-wide steps.
+fn step_namespaces(plan: &Plan, step: &Step) -> Option<BTreeSet<String>> {
+    match &step.target {
+        Target::Role { arn, .. } if step.phase == Phase::Prepare => Some(
+            plan.bindings
+                .iter()
+                .filter(|b| &b.role_arn == arn)
+                .map(|b| b.namespace.clone())
+                .collect(),
+        ),
+        target => target
+            .namespace()
+            .map(|ns| BTreeSet::from([ns.to_string()])),
+    }
+}
+
+fn in_scope(plan: &Plan, step: &Step, namespaces: &[String]) -> bool {
+    namespaces.is_empty()
+        || match step_namespaces(plan, step) {
+            Some(own) => own.iter().any(|ns| namespaces.contains(ns)),
+            None => step.phase == Phase::Prepare,
+        }
+}
+
+/// Whether the target is in the state `side` describes.
+fn matches(step: &Step, observed: &Value, side: &Value) -> bool {
+    if side.is_null() || observed.is_null() {
+        return side.is_null() && observed.is_null();
+    }
+    if step.kind.is_document() {
+        observed == side
+    } else {
+        fragment::same(observed, side)
+    }
+}
+
+fn stale(step: &Step, expected: &Value, observed: &Value, changed: usize) -> ApplyError {
+    let shown = |side: &Value| crate::render::diff::side_text(step, side);
+    let diff = similar::TextDiff::from_lines(&shown(expected), &shown(observed))
+        .unified_diff()
+        .context_radius(3)
+        .to_string();
+    ApplyError::Stale {
+        step: step.id.clone(),
+        target: step.target.to_string(),
+        diff,
+        written: if changed == 0 {
+            ", nothing was written".into()
+        } else {
+            format!(" after {changed} change(s) in this run")
+        },
+    }
+}
+
+/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
+/// not asked in a dry run); `out` receives one line per step.
+pub fn run(
+    plan: &Plan,
+    plan_checksum: &str,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    confirm: &mut dyn FnMut(&Preview) -> bool,
+    out: &mut dyn FnMut(String),
+) -> Result<Summary, ApplyError> {
+    if let Some(recorded) = journal.plan_checksum()
+        && recorded != plan_checksum
+    {
+        return Err(ApplyError::PlanModified {
+            recorded: recorded.to_string(),
+            found: plan_checksum.to_string(),
+        });
+    }
+    let ids: BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let states = journal.states();
+    if let Some(unknown) = states.keys().find(|id| !ids.contains(id.as_str())) {
+        return Err(ApplyError::UnknownStep(unknown.clone()));
+    }
+    let selection = &options.selection;
+    let phases: Vec<Phase> = if selection.phases.is_empty() {
+        Phase::ALL.to_vec()
+    } else {
+        selection.phases.clone()
+    };
+    if !selection.namespaces.is_empty() && phases.contains(&Phase::Decommission) {
+        return Err(ApplyError::NamespaceWithDecommission);
+    }
+    let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
+    let mut steps: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, &selection.namespaces))
+        .collect();
+    check_order(
+        plan,
+        &steps,
+        &phases,
+        options.direction,
+        &state,
+        &selection.namespaces,
+    )?;
+    if options.direction == Direction::Rollback {
+        steps.retain(|s| state(&s.id).may_be_applied());
+        steps.reverse();
+    }
+
+    // Preflight: the first step of this run on each target must find it in a known state.
+    let mut preview = Preview {
+        destination: backend.describe(),
+        ..Preview::default()
+    };
+    let mut seen_targets = BTreeSet::new();
+    let mut observed_first = BTreeMap::new();
+    for step in &steps {
+        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
+            continue;
+        }
+        let (from, to) = sides(step, options.direction);
+        if seen_targets.insert(&step.target) {
+            let observed = backend.read(step).map_err(|source| ApplyError::Backend {
+                step: step.id.clone(),
+                changed: 0,
+                source,
+            })?;
+            if !matches(step, &observed, to) && !matches(step, &observed, from) {
+                return Err(stale(step, from, &observed, 0));
+            }
+            observed_first.insert(step.id.clone(), observed);
+        }
+        match observed_first.get(&step.id) {
+            Some(observed) if matches(step, observed, to) => preview.already_done += 1,
+            _ => preview.to_change.push(step.id.clone()),
+        }
+    }
+    if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
+        return Err(ApplyError::NotConfirmed);
+    }
+    if options.mode == Mode::Execute && journal.plan_checksum().is_none() && !steps.is_empty() {
+        journal.append(Entry::Plan {
+            plan_checksum: plan_checksum.to_string(),
+            fingerprint: plan.fingerprint.clone(),
+            time: now(),
+        })?;
+    }
+
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(steps.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let mut summary = Summary::default();
+    let mut current_phase = None;
+    let mut wave = 0;
+    let mut in_wave = 0;
+    for step in steps {
+        if current_phase != Some(step.phase) {
+            current_phase = Some(step.phase);
+            (wave, in_wave) = (0, 0);
+            out(format!("== phase {}", step.phase));
+            progress.set_message(step.phase.to_string());
+        }
+        if step.phase == Phase::Rollout && options.direction == Direction::Apply {
+            if in_wave == 0 {
+                wave += 1;
+                out(format!("-- wave {wave}"));
+            }
+            in_wave = (in_wave + 1) % options.wave_size.max(1);
+        }
+        progress.inc(1);
+        let verb = |done: &str, would: &str| {
+            if options.mode == Mode::DryRun {
+                would.to_string()
+            } else {
+                done.to_string()
+            }
+        };
+        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
+            summary.skipped += 1;
+            out(format!("{:<16} {}", "skipped", step.id));
+            continue;
+        }
+        let (from, to) = sides(step, options.direction);
+        let started = Instant::now();
+        let action = match options.direction {
+            Direction::Apply => Action::Apply,
+            Direction::Rollback => Action::Rollback,
+        };
+        if options.mode == Mode::Execute {
+            journal.append(Entry::Start {
+                step: step.id.clone(),
+                action,
+                time: now(),
+            })?;
+        }
+        let failed = |source| ApplyError::Backend {
+            step: step.id.clone(),
+            changed: summary.changed,
+            source,
+        };
+        let observed = backend.read(step).map_err(failed)?;
+        let outcome = if matches(step, &observed, to) {
+            Outcome::AlreadyDone
+        } else if matches(step, &observed, from) {
+            if options.mode == Mode::Execute {
+                if let Err(source) = backend.write(step, from, to) {
+                    journal.append(Entry::Failed {
+                        step: step.id.clone(),
+                        action,
+                        reason: source.to_string(),
+                        time: now(),
+                    })?;
+                    return Err(ApplyError::Backend {
+                        step: step.id.clone(),
+                        changed: summary.changed,
+                        source,
+                    });
+                }
+            }
+            Outcome::Changed
+        } else {
+            if options.mode == Mode::Execute {
+                journal.append(Entry::Failed {
+                    step: step.id.clone(),
+                    action,
+                    reason: "stale state".into(),
+                    time: now(),
+                })?;
+            }
+            return Err(stale(step, from, &observed, summary.changed));
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if options.mode == Mode::Execute {
+            journal.append(Entry::Done {
+                step: step.id.clone(),
+                action,
+                outcome,
+                elapsed_ms,
+                time: now(),
+            })?;
+        }
+        let label = match (outcome, options.direction) {
+            (Outcome::AlreadyDone, Direction::Apply) => verb("already applied", "already applied"),
+            (Outcome::AlreadyDone, Direction::Rollback) => verb("already undone", "already undone"),
+            (Outcome::Changed, Direction::Apply) => verb("applied", "would apply"),
+            (Outcome::Changed, Direction::Rollback) => verb("rolled back", "would roll back"),
+        };
+        match outcome {
+            Outcome::Changed => summary.changed += 1,
+            Outcome::AlreadyDone => summary.already_done += 1,
+        }
+        out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
+    }
+    progress.finish_and_clear();
+    Ok(summary)
+}
+
+/// The state a step moves from and to in this direction.
+fn sides(step: &Step, direction: Direction) -> (&Value, &Value) {
+    match direction {
+        Direction::Apply => (&step.before, &step.after),
+        Direction::Rollback => (&step.after, &step.before),
+    }
+}
+
+/// Phases run in order: applying a phase needs the earlier ones applied (for the same
+/// namespaces); rolling one back needs the later ones rolled back.
+fn check_order(
+    plan: &Plan,
+    selected: &[&Step],
+    phases: &[Phase],
+    direction: Direction,
+    state: &dyn Fn(&str) -> StepState,
+    namespaces: &[String],
+) -> Result<(), ApplyError> {
+    let selected_ids: BTreeSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
+    for phase in phases {
+        let blocking: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(|other| {
+                !selected_ids.contains(other.id.as_str()) && in_scope(plan, other, namespaces)
+            })
+            .filter(|other| match direction {
+                Direction::Apply => other.phase < *phase && state(&other.id) != StepState::Applied,
+                Direction::Rollback => other.phase > *phase && state(&other.id).may_be_applied(),
+            })
+            .collect();
+        if selected.iter().any(|s| s.phase == *phase)
+            && let Some(first) = blocking.first()
+        {
+            let message = match direction {
+                Direction::Apply => format!(
+                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`",
+                    first.phase,
+                    blocking.len(),
+                    first.id,
+                    first.phase
+                ),
+                Direction::Rollback => format!(
+                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}` first",
+                    first.phase,
+                    blocking.len(),
+                    first.id,
+                    first.phase
+                ),
+            };
+            return Err(ApplyError::PhaseOrder(message));
+        }
+    }
+    Ok(())
+}

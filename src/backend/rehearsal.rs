@@ -1,0 +1,329 @@
+//! The rehearsal backend: applies steps to a snapshot directory (the layout
+//! [`crate::inventory::snapshot::render_files`] writes), so a whole migration, failures and
+//! rollback included, can be rehearsed offline and then scanned like any snapshot.
+//!
+//! Each write replaces one file atomically (write, fsync, rename, fsync the directory).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::{Backend, BackendError};
+use crate::apply::fragment;
+use crate::plan::{Step, Target};
+
+pub struct Rehearsal {
+    dir: PathBuf,
+    files: BTreeMap<String, Value>,
+}
+
+impl Rehearsal {
+    /// Opens the rehearsal state in `dir`, creating it from `snapshot` (the plan's inventory) the
+    /// first time.
+    pub fn open(dir: &Path, snapshot: &Path) -> Result<Rehearsal, BackendError> {
+        if !dir.exists() {
+            copy_dir(snapshot, dir)?;
+        }
+        Ok(Rehearsal {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+        })
+    }
+
+    fn file(&mut self, name: &str) -> Result<&mut Value, BackendError> {
+        if !self.files.contains_key(name) {
+            let path = self.dir.join(name);
+            let value = if path.exists() {
+                let text = std::fs::read_to_string(&path).map_err(|source| BackendError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                serde_json::from_str(&text).map_err(|e| BackendError::State {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            } else {
+                Value::Null
+            };
+            self.files.insert(name.to_string(), value);
+        }
+        Ok(self.files.get_mut(name).expect("inserted above"))
+    }
+
+    fn save(&mut self, name: &str) -> Result<(), BackendError> {
+        let path = self.dir.join(name);
+        let mut text =
+            serde_json::to_string_pretty(&self.files[name]).expect("JSON values serialize");
+        text.push('\n');
+        atomic_write(&path, &text)?;
+        crate::apply::fault::durable_point();
+        Ok(())
+    }
+}
+
+/// Which file holds a target, and how to find it there.
+enum Location {
+    /// An item of a Kubernetes list file.
+    Object {
+        file: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+    },
+    Role {
+        file: String,
+        arn: String,
+    },
+    Inline {
+        file: String,
+        arn: String,
+        policy: String,
+    },
+    Provider {
+        arn: String,
+    },
+}
+
+const PROVIDERS: &str = "iam/oidc-providers.json";
+
+fn locate(target: &Target) -> Location {
+    let kube = |kind: &str, namespace: Option<&str>, name: &str| Location::Object {
+        file: format!("kubernetes/{}.json", kind.to_ascii_lowercase()),
+        kind: kind.to_string(),
+        namespace: namespace.map(str::to_string),
+        name: name.to_string(),
+    };
+    match target {
+        Target::ServiceAccount { namespace, name } => kube("ServiceAccount", Some(namespace), name),
+        Target::RbacBinding {
+            kind,
+            namespace,
+            name,
+        } => kube(kind, namespace.as_deref(), name),
+        Target::Workload {
+            namespace,
+            kind,
+            name,
+        } => kube(kind.as_str(), Some(namespace), name),
+        Target::Role { account, arn } => Location::Role {
+            file: format!("iam/{account}.json"),
+            arn: arn.clone(),
+        },
+        Target::InlinePolicy {
+            account,
+            role_arn,
+            policy_name,
+        } => Location::Inline {
+            file: format!("iam/{account}.json"),
+            arn: role_arn.clone(),
+            policy: policy_name.clone(),
+        },
+        Target::OidcProvider { arn, .. } => Location::Provider { arn: arn.clone() },
+    }
+}
+
+impl Backend for Rehearsal {
+    fn describe(&self) -> String {
+        format!("the rehearsal snapshot {}", self.dir.display())
+    }
+
+    fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
+        let paths = fragment::paths(&step.before, &step.after);
+        Ok(match locate(&step.target) {
+            Location::Object {
+                file,
+                kind,
+                namespace,
+                name,
+            } => {
+                let list = self.file(&file)?;
+                match find_item(list, &kind, namespace.as_deref(), &name) {
+                    Some(index) => fragment::project(&list["items"][index], &paths),
+                    None => Value::Null,
+                }
+            }
+            Location::Role { file, arn } => {
+                let details = self.file(&file)?;
+                find_role(details, &arn)
+                    .map(|i| details["RoleDetailList"][i]["AssumeRolePolicyDocument"].clone())
+                    .unwrap_or(Value::Null)
+            }
+            Location::Inline { file, arn, policy } => {
+                let details = self.file(&file)?;
+                find_role(details, &arn)
+                    .and_then(|i| {
+                        find_inline(&details["RoleDetailList"][i], &policy).map(|p| {
+                            details["RoleDetailList"][i]["RolePolicyList"][p]["PolicyDocument"]
+                                .clone()
+                        })
+                    })
+                    .unwrap_or(Value::Null)
+            }
+            Location::Provider { arn } => {
+                let list = self.file(PROVIDERS)?;
+                let entries = list["OpenIDConnectProviderList"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                match entries.into_iter().find(|e| e["Arn"] == arn.as_str()) {
+                    Some(entry) => {
+                        json!({"Url": entry["Url"], "ClientIDList": entry["ClientIDList"]})
+                    }
+                    None => Value::Null,
+                }
+            }
+        })
+    }
+
+    fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
+        let missing = |what: &str| BackendError::Target {
+            target: step.target.to_string(),
+            message: format!("{what} not found in the rehearsal state"),
+        };
+        let file = match locate(&step.target) {
+            Location::Object {
+                file,
+                kind,
+                namespace,
+                name,
+            } => {
+                let list = self.file(&file)?;
+                if list.is_null() {
+                    *list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": []});
+                }
+                let items = list["items"]
+                    .as_array_mut()
+                    .ok_or_else(|| missing("items"))?;
+                let index = items
+                    .iter()
+                    .position(|item| matches_item(item, &kind, namespace.as_deref(), &name));
+                match (index, to.is_null(), from.is_null()) {
+                    (Some(i), true, _) => {
+                        items.remove(i);
+                    }
+                    (None, false, true) => items.push(to.clone()),
+                    (Some(i), false, _) => fragment::transition(&mut items[i], from, to),
+                    (None, _, _) => return Err(missing("object")),
+                }
+                file
+            }
+            Location::Role { file, arn } => {
+                let details = self.file(&file)?;
+                let index = find_role(details, &arn).ok_or_else(|| missing("role"))?;
+                details["RoleDetailList"][index]["AssumeRolePolicyDocument"] = to.clone();
+                file
+            }
+            Location::Inline { file, arn, policy } => {
+                let details = self.file(&file)?;
+                let index = find_role(details, &arn).ok_or_else(|| missing("role"))?;
+                let role = &mut details["RoleDetailList"][index];
+                let position = find_inline(role, &policy);
+                let policies = role["RolePolicyList"]
+                    .as_array_mut()
+                    .ok_or_else(|| missing("RolePolicyList"))?;
+                match (position, to.is_null()) {
+                    (Some(p), true) => {
+                        policies.remove(p);
+                    }
+                    (Some(p), false) => policies[p]["PolicyDocument"] = to.clone(),
+                    (None, false) => {
+                        policies.push(json!({"PolicyName": policy, "PolicyDocument": to}))
+                    }
+                    (None, true) => {}
+                }
+                file
+            }
+            Location::Provider { arn } => {
+                let list = self.file(PROVIDERS)?;
+                if list.is_null() {
+                    *list = json!({"OpenIDConnectProviderList": []});
+                }
+                let entries = list["OpenIDConnectProviderList"]
+                    .as_array_mut()
+                    .ok_or_else(|| missing("provider list"))?;
+                entries.retain(|e| e["Arn"] != arn.as_str());
+                if !to.is_null() {
+                    entries.push(
+                        json!({"Arn": arn, "Url": to["Url"], "ClientIDList": to["ClientIDList"]}),
+                    );
+                }
+                PROVIDERS.to_string()
+            }
+        };
+        self.save(&file)
+    }
+}
+
+fn matches_item(item: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+    item["kind"] == kind
+        && item["metadata"]["name"] == name
+        && item["metadata"]["namespace"].as_str() == namespace
+}
+
+fn find_item(list: &Value, kind: &str, namespace: Option<&str>, name: &str) -> Option<usize> {
+    list["items"]
+        .as_array()?
+        .iter()
+        .position(|item| matches_item(item, kind, namespace, name))
+}
+
+fn find_role(details: &Value, arn: &str) -> Option<usize> {
+    details["RoleDetailList"]
+        .as_array()?
+        .iter()
+        .position(|r| r["Arn"] == arn)
+}
+
+fn find_inline(role: &Value, policy: &str) -> Option<usize> {
+    role["RolePolicyList"]
+        .as_array()?
+        .iter()
+        .position(|p| p["PolicyName"] == policy)
+}
+
+fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
+    use std::io::Write;
+    let io = |source| BackendError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)?;
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackendError::Io { path, source }
+    };
+    // Copy into a temporary sibling and rename, so a crash never leaves a half-copied state.
+    let staging = to.with_extension("staging");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    let mut pending = vec![(from.to_path_buf(), staging.clone())];
+    while let Some((source, target)) = pending.pop() {
+        std::fs::create_dir_all(&target).map_err(io(&target))?;
+        for entry in std::fs::read_dir(&source).map_err(io(&source))? {
+            let path = entry.map_err(io(&source))?.path();
+            let destination = target.join(path.file_name().unwrap_or_default());
+            if path.is_dir() {
+                pending.push((path, destination));
+            } else {
+                std::fs::copy(&path, &destination).map_err(io(&path))?;
+            }
+        }
+    }
+    std::fs::rename(&staging, to).map_err(io(to))?;
+    Ok(())
+}

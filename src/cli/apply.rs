@@ -1,0 +1,348 @@
+//! `irsa-migrate apply`, `status` and `rollback`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::{Error, OutputFormat, print};
+use crate::apply::journal::{Journal, StepState};
+use crate::apply::{self, Direction, Mode, Preview, RunOptions, Selection};
+use crate::backend::Backend;
+use crate::backend::rehearsal::Rehearsal;
+use crate::plan::{Phase, Plan};
+
+/// A phase, or all of them in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseChoice {
+    Prepare,
+    Identity,
+    Rollout,
+    Cleanup,
+    Decommission,
+    All,
+}
+
+impl PhaseChoice {
+    fn phases(self) -> Vec<Phase> {
+        match self {
+            PhaseChoice::Prepare => vec![Phase::Prepare],
+            PhaseChoice::Identity => vec![Phase::Identity],
+            PhaseChoice::Rollout => vec![Phase::Rollout],
+            PhaseChoice::Cleanup => vec![Phase::Cleanup],
+            PhaseChoice::Decommission => vec![Phase::Decommission],
+            PhaseChoice::All => Vec::new(),
+        }
+    }
+}
+
+/// The plan and where its state lives.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The plan.json written by `irsa-migrate plan`; its directory holds the journal.
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Work on the rehearsal copy of the plan's snapshot (<dir>/rehearsal/) instead of the live
+    /// cluster: the same engine, offline. `scan --snapshot <dir>/rehearsal` shows the result.
+    #[arg(long)]
+    pub rehearse: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The phase to apply; phases run in order (prepare, identity, rollout, cleanup, decommission).
+    #[arg(long, value_enum)]
+    pub phase: PhaseChoice,
+    /// Only steps of this namespace (repeatable). Prepare steps for roles bound there are included.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Workloads per rollout wave.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub wave_size: u32,
+    /// Read every target and print what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The phase to roll back (later phases must be rolled back first).
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub phase: Option<PhaseChoice>,
+    /// Roll back every applied step, last first.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+struct Loaded {
+    plan: Plan,
+    checksum: String,
+    dir: PathBuf,
+}
+
+fn load(target: &Target) -> Result<Loaded, Error> {
+    let bytes = std::fs::read(&target.plan)
+        .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", target.plan.display())))?;
+    let plan = super::plan::read_plan(&target.plan)?;
+    let dir = target
+        .plan
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Ok(Loaded {
+        plan,
+        checksum: apply::checksum(&bytes),
+        dir,
+    })
+}
+
+fn journal_path(loaded: &Loaded, target: &Target) -> PathBuf {
+    if target.rehearse {
+        loaded.dir.join("rehearsal").join("journal.jsonl")
+    } else {
+        loaded.dir.join("journal.jsonl")
+    }
+}
+
+fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> {
+    if !target.rehearse {
+        return Err(Error::Usage(
+            "applying to a live cluster is not available in this version: rehearse with --rehearse"
+                .into(),
+        ));
+    }
+    let snapshot = loaded.dir.join("snapshot");
+    if !snapshot.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is missing: it is written by `irsa-migrate plan` next to plan.json; re-plan",
+            snapshot.display()
+        )));
+    }
+    let rehearsal = Rehearsal::open(&loaded.dir.join("rehearsal"), &snapshot)
+        .map_err(crate::apply::ApplyError::from_backend)?;
+    Ok(Box::new(rehearsal))
+}
+
+/// Asks on the terminal; refuses without one unless `--yes`.
+fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
+    move |preview: &Preview| {
+        if yes {
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            return false;
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "{} change(s) to {} ({} already in place):",
+            preview.to_change.len(),
+            preview.destination,
+            preview.already_done
+        );
+        for id in preview.to_change.iter().take(20) {
+            let _ = writeln!(stderr, "  {id}");
+        }
+        if preview.to_change.len() > 20 {
+            let _ = writeln!(stderr, "  … and {} more", preview.to_change.len() - 20);
+        }
+        let _ = write!(stderr, "{verb} them? [y/N] ");
+        let _ = stderr.flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    }
+}
+
+fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
+    let loaded = load(target)?;
+    let mut backend = backend(&loaded, target)?;
+    let mut journal =
+        Journal::open(&journal_path(&loaded, target)).map_err(apply::ApplyError::from)?;
+    let verb = if options.direction == Direction::Apply {
+        "Apply"
+    } else {
+        "Roll back"
+    };
+    let mut lines = Vec::new();
+    let result = apply::run(
+        &loaded.plan,
+        &loaded.checksum,
+        &mut journal,
+        backend.as_mut(),
+        &options,
+        &mut confirmer(yes, verb),
+        &mut |line| {
+            // Each line is printed as it happens, so an interrupted run shows how far it got.
+            let _ = print(&format!("{line}\n"));
+            lines.push(line);
+        },
+    );
+    let summary = result?;
+    let mode = if options.mode == Mode::DryRun {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    print(&format!(
+        "{} changed, {} already in place, {} skipped{mode}\n",
+        summary.changed, summary.already_done, summary.skipped
+    ))
+}
+
+pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
+    let options = RunOptions {
+        direction: Direction::Apply,
+        mode: if args.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Execute
+        },
+        selection: Selection {
+            phases: args.phase.phases(),
+            namespaces: args.namespaces.clone(),
+        },
+        wave_size: args.wave_size as usize,
+    };
+    execute(&args.target, options, args.yes)
+}
+
+pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
+    let phases = if args.all {
+        Vec::new()
+    } else {
+        args.phase.map(PhaseChoice::phases).unwrap_or_default()
+    };
+    let options = RunOptions {
+        direction: Direction::Rollback,
+        mode: if args.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Execute
+        },
+        selection: Selection {
+            phases,
+            namespaces: args.namespaces.clone(),
+        },
+        wave_size: usize::MAX,
+    };
+    execute(&args.target, options, args.yes)
+}
+
+/// `irsa-migrate.status/v1`: each step's state from the journal, and counts per phase.
+#[derive(Debug, Serialize)]
+struct Status<'a> {
+    schema: &'static str,
+    plan: String,
+    journal: String,
+    phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+    steps: Vec<StepStatus<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepStatus<'a> {
+    id: &'a str,
+    phase: Phase,
+    state: StepState,
+}
+
+pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
+    let loaded = load(&args.target)?;
+    let path = journal_path(&loaded, &args.target);
+    let journal = Journal::open(&path).map_err(apply::ApplyError::from)?;
+    let states = journal.states();
+    let steps: Vec<StepStatus<'_>> = loaded
+        .plan
+        .steps
+        .iter()
+        .map(|s| StepStatus {
+            id: &s.id,
+            phase: s.phase,
+            state: states.get(&s.id).copied().unwrap_or(StepState::Pending),
+        })
+        .collect();
+    let mut phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for step in &steps {
+        *phases
+            .entry(step.phase.as_str())
+            .or_default()
+            .entry(step.state.as_str())
+            .or_default() += 1;
+    }
+    let modified = journal
+        .plan_checksum()
+        .is_some_and(|c| c != loaded.checksum);
+    match args.output {
+        OutputFormat::Json => {
+            let status = Status {
+                schema: "irsa-migrate.status/v1",
+                plan: args.target.plan.display().to_string(),
+                journal: path.display().to_string(),
+                phases,
+                steps,
+            };
+            let mut json =
+                serde_json::to_string_pretty(&status).map_err(|e| Error::Output(e.into()))?;
+            json.push('\n');
+            print(&json)
+        }
+        OutputFormat::Text => {
+            let mut text = format!(
+                "Plan {} ({}), journal {}\n",
+                loaded.plan.name,
+                args.target.plan.display(),
+                path.display()
+            );
+            if modified {
+                text.push_str("WARNING: the plan file changed since it was applied; apply and rollback will refuse it\n");
+            }
+            for phase in Phase::ALL {
+                let counts = phases.get(phase.as_str()).cloned().unwrap_or_default();
+                let parts: Vec<String> = counts
+                    .iter()
+                    .map(|(state, n)| format!("{n} {state}"))
+                    .collect();
+                text.push_str(&format!(
+                    "\n{phase}: {}\n",
+                    if parts.is_empty() {
+                        "no steps".to_string()
+                    } else {
+                        parts.join(", ")
+                    }
+                ));
+                for step in steps.iter().filter(|s| s.phase == phase) {
+                    text.push_str(&format!("  {:<26} {}\n", step.state.as_str(), step.id));
+                }
+            }
+            print(&text)
+        }
+    }
+}
