@@ -82,6 +82,10 @@ pub enum ApplyError {
         "decommission is cluster-wide: run it without --namespace, once every namespace is migrated"
     )]
     NamespaceWithDecommission,
+    #[error(
+        "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
+    )]
+    JournalExists(std::path::PathBuf),
     #[error("not confirmed; nothing was changed (pass --yes to run without a terminal)")]
     NotConfirmed,
     #[error(
@@ -433,3 +437,6 @@ fn check_order(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,6 +162,7 @@ impl Error {
                 | ApplyError::UnknownStep(_)
                 | ApplyError::PhaseOrder(_)
                 | ApplyError::NamespaceWithDecommission
+                | ApplyError::JournalExists(_)
                 | ApplyError::NotConfirmed => ExitCode::Refused,
                 ApplyError::Stale { .. } => ExitCode::StaleState,
                 ApplyError::Backend { .. } | ApplyError::Journal(_) => ExitCode::PartiallyApplied,

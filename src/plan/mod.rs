@@ -1187,4 +1187,4 @@ fn refs(users: &[&WorkloadSummary]) -> Vec<WorkloadRef> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,19 +10,19 @@ const ISSUER: &str = "oidc.eks.eu-west-1.amazonaws.com/id/TEST";
 const KIAM: &str = "arn:aws:iam::111122223333:role/kiam-server";
 
 /// A kiam cluster described as the objects `kubectl`/`aws` would print.
-pub(super) struct World {
+pub(crate) struct World {
     kubernetes: Vec<Value>,
     roles: Vec<Value>,
     other_account_roles: Vec<Value>,
     providers: Vec<String>,
 }
 
-pub(super) fn arn(name: &str) -> String {
+pub(crate) fn arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
 impl World {
-    pub(super) fn new() -> World {
+    pub(crate) fn new() -> World {
         let server = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kiam-server", "namespace": "kube-system"},
             "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "kiam", "image": "quay.io/uswitch/kiam:v4.0",
                 "args": ["server", format!("--role-base-arn=arn:aws:iam::{ACCOUNT}:role/"), "--assume-role-arn=kiam-server"]}]}}}});
@@ -40,19 +40,19 @@ impl World {
         world
     }
 
-    pub(super) fn namespace(&mut self, name: &str, permitted: &str) -> &mut World {
+    pub(crate) fn namespace(&mut self, name: &str, permitted: &str) -> &mut World {
         self.kubernetes.push(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "annotations": {"iam.amazonaws.com/permitted": permitted}}}));
         self
     }
 
-    fn namespace_without_policy(&mut self, name: &str) -> &mut World {
+    pub(crate) fn namespace_without_policy(&mut self, name: &str) -> &mut World {
         self.kubernetes
             .push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
         self
     }
 
-    pub(super) fn service_account(
+    pub(crate) fn service_account(
         &mut self,
         namespace: &str,
         name: &str,
@@ -67,7 +67,7 @@ impl World {
         self
     }
 
-    pub(super) fn workload(
+    pub(crate) fn workload(
         &mut self,
         kind: &str,
         namespace: &str,
@@ -93,7 +93,7 @@ impl World {
         self
     }
 
-    pub(super) fn role_binding(
+    pub(crate) fn role_binding(
         &mut self,
         namespace: &str,
         name: &str,
@@ -106,7 +106,7 @@ impl World {
     }
 
     /// A role trusting kiam's server role, plus `padding` extra statements to grow its trust policy.
-    pub(super) fn role(&mut self, name: &str, trusts_kiam: bool, padding: usize) -> &mut World {
+    pub(crate) fn role(&mut self, name: &str, trusts_kiam: bool, padding: usize) -> &mut World {
         let mut statements = vec![
             json!({"Effect": "Allow", "Principal": {"AWS": if trusts_kiam { KIAM.to_string() } else { arn("other") }}, "Action": "sts:AssumeRole"}),
         ];
@@ -117,19 +117,19 @@ impl World {
         self
     }
 
-    pub(super) fn foreign_role(&mut self, arn: &str) -> &mut World {
+    pub(crate) fn foreign_role(&mut self, arn: &str) -> &mut World {
         self.other_account_roles.push(json!({"RoleName": "x", "Path": "/", "Arn": arn,
             "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": KIAM}, "Action": "sts:AssumeRole"}]}}));
         self
     }
 
-    pub(super) fn provider(&mut self, account: &str) -> &mut World {
+    pub(crate) fn provider(&mut self, account: &str) -> &mut World {
         self.providers
             .push(format!("arn:aws:iam::{account}:oidc-provider/{ISSUER}"));
         self
     }
 
-    pub(super) fn inventory(&self) -> Inventory {
+    pub(crate) fn inventory(&self) -> Inventory {
         let mut files = vec![
             (
                 "k8s.json",
@@ -165,7 +165,7 @@ impl World {
         load_files(&files).expect("test inventory loads")
     }
 
-    pub(super) fn plan(&self) -> Plan {
+    pub(crate) fn plan(&self) -> Plan {
         plan(&self.inventory(), "test", &Settings::default()).expect("plans")
     }
 }
@@ -618,7 +618,7 @@ fn a_plan_needs_the_cluster_issuer() {
     ));
 }
 
-mod properties {
+pub(crate) mod properties {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
@@ -627,7 +627,7 @@ mod properties {
     use crate::scan::scan;
 
     #[derive(Debug, Clone)]
-    struct Spec {
+    pub(crate) struct Spec {
         /// Per namespace: 0 no policy, 1 `.*`, 2 only r0 and r1.
         policies: Vec<u8>,
         /// Per role r0..r3: exists, trusts kiam.
@@ -638,7 +638,7 @@ mod properties {
         workloads: Vec<(usize, usize, usize, usize)>,
     }
 
-    fn spec() -> impl Strategy<Value = Spec> {
+    pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         (
             prop::collection::vec(0u8..3, 1..4),
             prop::collection::vec((any::<bool>(), prop::bool::weighted(0.8)), 4),
@@ -653,7 +653,7 @@ mod properties {
             })
     }
 
-    fn build(spec: &Spec) -> World {
+    pub(crate) fn build(spec: &Spec) -> World {
         let mut world = World::new();
         for (i, policy) in spec.policies.iter().enumerate() {
             let name = format!("ns{i}");

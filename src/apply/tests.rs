@@ -1,0 +1,126 @@
+//! The engine on generated inventories, through the rehearsal backend.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::backend::rehearsal::Rehearsal;
+use crate::inventory::snapshot::{load_dir, write_dir};
+use crate::plan::tests::properties::{build, spec};
+use crate::plan::{Settings, plan};
+
+fn options(direction: Direction) -> RunOptions {
+    RunOptions {
+        direction,
+        mode: Mode::Execute,
+        selection: Selection::default(),
+        wave_size: 3,
+    }
+}
+
+fn run_all(
+    plan: &Plan,
+    dir: &std::path::Path,
+    direction: Direction,
+) -> Result<Summary, ApplyError> {
+    let mut backend = Rehearsal::open(&dir.join("rehearsal"), &dir.join("snapshot"))
+        .map_err(ApplyError::from_backend)?;
+    let mut journal = Journal::open(&dir.join("rehearsal/journal.jsonl"))?;
+    run(
+        plan,
+        "sha256:test",
+        &mut journal,
+        &mut backend,
+        &options(direction),
+        &mut |_| true,
+        &mut |_| {},
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn apply_all_then_rollback_all_restores_the_inventory_and_apply_is_idempotent(spec in spec()) {
+        let original = build(&spec).inventory();
+        let plan = plan(&original, "p", &Settings::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(&original, &dir.path().join("snapshot")).unwrap();
+        let hidden = indicatif::ProgressBar::hidden();
+
+        let first = run_all(&plan, dir.path(), Direction::Apply).unwrap();
+        prop_assert_eq!(first.changed, plan.steps.len());
+        let applied = load_dir(&dir.path().join("rehearsal"), &hidden).unwrap();
+        // A second run changes nothing and leaves the same state.
+        let second = run_all(&plan, dir.path(), Direction::Apply).unwrap();
+        prop_assert_eq!(second.changed, 0);
+        prop_assert_eq!(load_dir(&dir.path().join("rehearsal"), &hidden).unwrap(), applied.clone());
+        // Re-planning the applied state finds nothing left to migrate for the bound workloads.
+        let again = crate::plan::plan(&applied, "p", &Settings::default()).unwrap();
+        prop_assert!(again.bindings.is_empty(), "{:?}", again.bindings);
+
+        run_all(&plan, dir.path(), Direction::Rollback).unwrap();
+        let restored = load_dir(&dir.path().join("rehearsal"), &hidden).unwrap();
+        prop_assert_eq!(restored, original);
+    }
+}
+
+#[test]
+fn a_changed_target_stops_the_run_before_anything_is_written() {
+    let mut world = crate::plan::tests::World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "api", "api", Some("api"))
+        .role("api", true, 0);
+    let original = world.inventory();
+    let plan = plan(&original, "p", &Settings::default()).unwrap();
+    // Someone annotates the service account by hand after planning.
+    let mut changed = original.clone();
+    let key = ("shop".to_string(), "api".to_string());
+    changed
+        .service_accounts
+        .get_mut(&key)
+        .unwrap()
+        .metadata
+        .annotations
+        .insert(
+            "eks.amazonaws.com/role-arn".into(),
+            "arn:aws:iam::111122223333:role/other".into(),
+        );
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(&changed, &dir.path().join("snapshot")).unwrap();
+    let before = crate::inventory::snapshot::render_files(&changed);
+    let error = run_all(&plan, dir.path(), Direction::Apply).unwrap_err();
+    match &error {
+        ApplyError::Stale {
+            step,
+            diff,
+            written,
+            ..
+        } => {
+            assert_eq!(step, "annotate-service-account:shop/ServiceAccount/api");
+            assert!(
+                diff.contains(
+                    "+    eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/other"
+                ),
+                "{diff}"
+            );
+            assert!(written.contains("nothing was written"), "{written}");
+        }
+        other => panic!("expected a stale-state stop, got {other}"),
+    }
+    let after = load_dir(
+        &dir.path().join("rehearsal"),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+    assert_eq!(
+        crate::inventory::snapshot::render_files(&after),
+        before,
+        "nothing was written"
+    );
+    assert!(
+        !dir.path().join("rehearsal/journal.jsonl").exists(),
+        "nothing was journaled"
+    );
+}
