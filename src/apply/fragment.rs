@@ -101,19 +101,24 @@ fn set(value: &mut Value, path: &[String], leaf: Value) {
     }
 }
 
+/// Removes a leaf and then any object left empty above it, as the Kubernetes API omits empty
+/// maps: a rollback that removes the only annotation leaves no `annotations: {}` behind.
 fn remove(value: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut current = value;
-    for key in parents {
-        match current.get_mut(key) {
-            Some(next) => current = next,
-            None => return,
-        }
-    }
-    if let Some(map) = current.as_object_mut() {
-        map.remove(last);
+    let Some(parent) = parents
+        .iter()
+        .try_fold(&mut *value, |current, key| current.get_mut(key))
+    else {
+        return;
+    };
+    let Some(map) = parent.as_object_mut() else {
+        return;
+    };
+    map.remove(last);
+    if map.is_empty() && !parents.is_empty() {
+        remove(value, parents);
     }
 }
 

@@ -1,0 +1,591 @@
+//! Drives `apply`, `status` and `rollback` on rehearsals of the demo plan, including SIGKILL at
+//! every durability point of a run.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+
+/// A fresh migration directory with the demo plan and its snapshot.
+fn demo_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    dir
+}
+
+const PLAN: &str = "migrations/demo/plan.json";
+
+fn rehearsal(dir: &Path) -> PathBuf {
+    dir.join("migrations/demo/rehearsal")
+}
+
+/// Every rehearsal file but the journal, by relative path.
+fn state(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let root = rehearsal(dir);
+    let mut files = BTreeMap::new();
+    let mut pending = vec![root.clone()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.insert(
+                    path.strip_prefix(&root).unwrap().to_path_buf(),
+                    std::fs::read_to_string(&path).unwrap(),
+                );
+            }
+        }
+    }
+    files
+}
+
+/// Compares rehearsal states file by file, naming the files that differ instead of dumping them.
+fn assert_same_state(
+    found: &BTreeMap<PathBuf, String>,
+    expected: &BTreeMap<PathBuf, String>,
+    context: &str,
+) {
+    let differing: Vec<&PathBuf> = expected
+        .keys()
+        .chain(found.keys())
+        .filter(|k| found.get(*k) != expected.get(*k))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{context}: these rehearsal files differ from an uninterrupted run: {differing:?}"
+    );
+}
+
+fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(rehearsal(dir).join("journal.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("journal lines are JSON"))
+        .collect()
+}
+
+fn scan_json(dir: &Path, args: &[&str]) -> String {
+    let output = run_in(dir, args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    stdout(&output)
+}
+
+#[test]
+fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_original_scan() {
+    let dir = demo_workspace();
+    let original = scan_json(dir.path(), &["scan", "--demo", "--output", "json"]);
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "all",
+            "--yes",
+            "--wave-size",
+            "2",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("== phase rollout") && text.contains("-- wave 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "applied          update-role-trust:arn:aws:iam::111122223333:role/payments-api"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("32 changed, 0 already in place, 0 skipped\n"),
+        "{text}"
+    );
+
+    let migrated: serde_json::Value = serde_json::from_str(&scan_json(
+        dir.path(),
+        &[
+            "scan",
+            "--snapshot",
+            "migrations/demo/rehearsal",
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let status = |name: &str| {
+        migrated["usages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for name in [
+        "payments-api",
+        "payments-worker",
+        "payments-reconcile",
+        "checkout-web",
+        "data-ingest",
+        "data-compaction",
+    ] {
+        assert_eq!(status(name), "irsa", "{name}");
+    }
+    assert_eq!(
+        status("payments-fraud"),
+        "legacy",
+        "skipped workloads are untouched"
+    );
+
+    // Applying again changes nothing.
+    let again = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "all",
+            "--yes",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).ends_with("0 changed, 0 already in place, 32 skipped\n"),
+        "{}",
+        stdout(&again)
+    );
+
+    let output = run_in(
+        dir.path(),
+        &["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        scan_json(
+            dir.path(),
+            &[
+                "scan",
+                "--snapshot",
+                "migrations/demo/rehearsal",
+                "--output",
+                "json"
+            ]
+        ),
+        original
+    );
+}
+
+#[test]
+fn status_reports_each_step_from_the_journal() {
+    let dir = demo_workspace();
+    assert_eq!(
+        run_in(
+            dir.path(),
+            &[
+                "apply",
+                "--plan",
+                PLAN,
+                "--rehearse",
+                "--phase",
+                "prepare",
+                "--yes"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let output = run_in(
+        dir.path(),
+        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let status = json(&output);
+    assert_eq!(status["schema"], "irsa-migrate.status/v1");
+    assert_eq!(status["phases"]["prepare"]["applied"], 7);
+    assert_eq!(status["phases"]["identity"]["pending"], 10);
+    assert_eq!(
+        run_in(
+            dir.path(),
+            &[
+                "rollback",
+                "--plan",
+                PLAN,
+                "--rehearse",
+                "--phase",
+                "prepare",
+                "--yes"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let status = json(&run_in(
+        dir.path(),
+        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
+    ));
+    assert_eq!(status["phases"]["prepare"]["rolled back"], 7);
+    let text = stdout(&run_in(
+        dir.path(),
+        &["status", "--plan", PLAN, "--rehearse"],
+    ));
+    assert!(text.contains("prepare: 7 rolled back"), "{text}");
+}
+
+#[test]
+fn runs_are_refused_with_the_reason() {
+    let dir = demo_workspace();
+    // Phases run in order.
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "rollout",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("phase rollout needs phase prepare applied first"),
+        "{}",
+        stderr(&output)
+    );
+    // No terminal and no --yes: refused, nothing journaled.
+    let output = run_in(
+        dir.path(),
+        &["apply", "--plan", PLAN, "--rehearse", "--phase", "prepare"],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
+    assert!(journal_entries(dir.path()).is_empty());
+    // A dry run reads and reports without writing.
+    let before = state(dir.path());
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("would apply"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(state(dir.path()), before);
+    // A plan edited after apply started is refused.
+    assert_eq!(
+        run_in(
+            dir.path(),
+            &[
+                "apply",
+                "--plan",
+                PLAN,
+                "--rehearse",
+                "--phase",
+                "prepare",
+                "--yes"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let path = dir.path().join(PLAN);
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"name\": \"demo\"", "\"name\": \"demo\" ");
+    std::fs::write(&path, edited).unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "identity",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("the plan file changed"),
+        "{}",
+        stderr(&output)
+    );
+    // Rolling back an earlier phase while a later one is applied is refused.
+    let dir = demo_workspace();
+    for phase in ["prepare", "identity"] {
+        assert_eq!(
+            run_in(
+                dir.path(),
+                &[
+                    "apply",
+                    "--plan",
+                    PLAN,
+                    "--rehearse",
+                    "--phase",
+                    phase,
+                    "--yes"
+                ]
+            )
+            .status
+            .code(),
+            Some(0)
+        );
+    }
+    let output = run_in(
+        dir.path(),
+        &[
+            "rollback",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("only after phase identity"),
+        "{}",
+        stderr(&output)
+    );
+    // Decommission is never limited to a namespace.
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "decommission",
+            "--namespace",
+            "payments",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    // Live apply is not available yet: say so.
+    let output = run_in(
+        dir.path(),
+        &["apply", "--plan", PLAN, "--phase", "prepare", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--rehearse"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_target_changed_after_planning_stops_apply_with_a_diff_and_nothing_written() {
+    let dir = demo_workspace();
+    // Create the rehearsal, then edit a target the way someone would by hand.
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let iam = rehearsal(dir.path()).join("iam/111122223333.json");
+    let text = std::fs::read_to_string(&iam).unwrap();
+    let mut details: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let role = details["RoleDetailList"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["RoleName"] == "payments-worker")
+        .unwrap();
+    role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"] =
+        "arn:aws:iam::111122223333:role/somebody-else".into();
+    std::fs::write(&iam, serde_json::to_string_pretty(&details).unwrap()).unwrap();
+    let before = state(dir.path());
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("update-role-trust:arn:aws:iam::111122223333:role/payments-worker"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        err.contains("-        \"AWS\": \"arn:aws:iam::111122223333:role/kiam-server\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("+        \"AWS\": \"arn:aws:iam::111122223333:role/somebody-else\""),
+        "{err}"
+    );
+    assert_eq!(state(dir.path()), before, "nothing was written");
+    assert!(
+        journal_entries(dir.path()).is_empty(),
+        "nothing was journaled"
+    );
+}
+
+/// Runs the binary with `IRSA_MIGRATE_KILL_AT=point`; true when it was killed by SIGKILL.
+fn run_killed_at(dir: &Path, args: &[&str], point: usize) -> bool {
+    let status = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+        .args(args)
+        .current_dir(dir)
+        .env("IRSA_MIGRATE_KILL_AT", point.to_string())
+        .output()
+        .unwrap()
+        .status;
+    match status.signal() {
+        Some(9) => true,
+        _ => {
+            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
+            false
+        }
+    }
+}
+
+/// Each step must end with exactly one `done` for `action` in the journal: none lost, none twice.
+fn assert_each_step_done_once(dir: &Path, action: &str, steps: usize) {
+    let mut done: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in journal_entries(dir) {
+        if entry["event"] == "done" && entry["action"] == action {
+            *done
+                .entry(entry["step"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(done.len(), steps, "every step is journaled as done");
+    assert!(
+        done.values().all(|n| *n == 1),
+        "a step done twice: {done:?}"
+    );
+}
+
+#[test]
+fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_uninterrupted() {
+    let apply = [
+        "apply",
+        "--plan",
+        PLAN,
+        "--rehearse",
+        "--phase",
+        "all",
+        "--yes",
+    ];
+    let rollback = ["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"];
+    let reference = demo_workspace();
+    assert_eq!(run_in(reference.path(), &apply).status.code(), Some(0));
+    let applied = state(reference.path());
+    let steps = 32;
+
+    let mut points = 0;
+    for point in 1.. {
+        let dir = demo_workspace();
+        if !run_killed_at(dir.path(), &apply, point) {
+            break;
+        }
+        points += 1;
+        let resumed = run_in(dir.path(), &apply);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "resume after a kill at point {point}: {}",
+            stderr(&resumed)
+        );
+        assert_same_state(
+            &state(dir.path()),
+            &applied,
+            &format!("after a kill at point {point} of apply and a resume"),
+        );
+        assert_each_step_done_once(dir.path(), "apply", steps);
+    }
+    assert!(points >= 3 * steps, "killed at {points} points");
+
+    let original = demo_workspace();
+    assert_eq!(
+        run_in(
+            original.path(),
+            &[
+                "apply",
+                "--plan",
+                PLAN,
+                "--rehearse",
+                "--phase",
+                "prepare",
+                "--dry-run"
+            ]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let untouched = state(original.path());
+    let mut points = 0;
+    for point in 1.. {
+        let dir = demo_workspace();
+        assert_eq!(run_in(dir.path(), &apply).status.code(), Some(0));
+        if !run_killed_at(dir.path(), &rollback, point) {
+            break;
+        }
+        points += 1;
+        let resumed = run_in(dir.path(), &rollback);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "rollback resume after a kill at point {point}: {}",
+            stderr(&resumed)
+        );
+        assert_same_state(
+            &state(dir.path()),
+            &untouched,
+            &format!("after a kill at point {point} of rollback and a resume"),
+        );
+        assert_each_step_done_once(dir.path(), "rollback", steps);
+    }
+    assert!(points >= 3 * steps, "killed rollback at {points} points");
+}
