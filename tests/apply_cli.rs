@@ -589,3 +589,78 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
     }
     assert!(points >= 3 * steps, "killed rollback at {points} points");
 }
+
+#[test]
+fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace() {
+    let dir = demo_workspace();
+    for phase in ["prepare", "identity", "rollout"] {
+        let output = run_in(
+            dir.path(),
+            &[
+                "apply",
+                "--plan",
+                PLAN,
+                "--rehearse",
+                "--phase",
+                phase,
+                "--namespace",
+                "data",
+                "--yes",
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{phase}: {}",
+            stderr(&output)
+        );
+        let text = stdout(&output);
+        assert!(
+            !text.contains("payments") && !text.contains("checkout"),
+            "{phase} touched another namespace:\n{text}"
+        );
+    }
+    let status = json(&run_in(
+        dir.path(),
+        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
+    ));
+    let state = |id: &str| {
+        status["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        state("restart-workload:data/Deployment/data-ingest"),
+        "applied"
+    );
+    assert_eq!(
+        state("update-role-trust:arn:aws:iam::111122223333:role/data-ingest"),
+        "applied"
+    );
+    assert_eq!(
+        state("update-role-trust:arn:aws:iam::111122223333:role/payments-api"),
+        "pending"
+    );
+    // Another namespace still needs its own earlier phases.
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--rehearse",
+            "--phase",
+            "rollout",
+            "--namespace",
+            "payments",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}

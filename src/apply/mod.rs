@@ -276,6 +276,13 @@ pub fn run(
         Some(steps.len() as u64),
         indicatif::ProgressDrawTarget::stderr(),
     );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>20} {bar:30} {pos}/{len} steps")
+    {
+        progress.set_style(style);
+    }
+    // Lines go out with the bar lifted, so the two never interleave on a terminal.
+    let mut out = |line: String| progress.suspend(|| out(line));
     let mut summary = Summary::default();
     let mut current_phase = None;
     let mut wave = 0;
@@ -291,6 +298,7 @@ pub fn run(
             if in_wave == 0 {
                 wave += 1;
                 out(format!("-- wave {wave}"));
+                progress.set_message(format!("rollout wave {wave}"));
             }
             in_wave = (in_wave + 1) % options.wave_size.max(1);
         }
