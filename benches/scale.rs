@@ -25,12 +25,25 @@ use irsa_migrate::scan::scan;
 fn peak_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Child: load, scan and plan one snapshot; print `seconds load scan plan peak_kib`.
@@ -62,19 +75,48 @@ fn measure_apply(snapshot: &Path, work: &Path) {
     let _ = std::fs::remove_dir_all(work);
     write_dir(&inventory, &work.join("snapshot")).expect("snapshot written");
     drop(inventory);
-    let mut backend = Rehearsal::open(&work.join("rehearsal"), &work.join("snapshot")).expect("rehearsal opens");
+    let mut backend =
+        Rehearsal::open(&work.join("rehearsal"), &work.join("snapshot")).expect("rehearsal opens");
     let mut journal = Journal::open(&work.join("rehearsal/journal.jsonl")).expect("journal opens");
-    let options = RunOptions { direction: Direction::Apply, mode: Mode::Execute, selection: Selection::default(), wave_size: 25 };
+    let options = RunOptions {
+        direction: Direction::Apply,
+        mode: Mode::Execute,
+        selection: Selection::default(),
+        wave_size: 25,
+    };
     let start = Instant::now();
-    let summary = irsa_migrate::apply::run(&planned, "sha256:bench", &mut journal, &mut backend, &options, &mut |_| true, &mut |_| {})
-        .expect("rehearsal applies");
-    println!("{:.3} {} {}", start.elapsed().as_secs_f64(), summary.changed, peak_kib());
+    let summary = irsa_migrate::apply::run(
+        &planned,
+        "sha256:bench",
+        &mut journal,
+        &mut backend,
+        &options,
+        &mut |_| true,
+        &mut |_| {},
+    )
+    .expect("rehearsal applies");
+    println!(
+        "{:.3} {} {}",
+        start.elapsed().as_secs_f64(),
+        summary.changed,
+        peak_kib()
+    );
 }
 
 fn child(args: &[&str]) -> Vec<String> {
-    let output = Command::new(std::env::current_exe().expect("own path")).args(args).output().expect("child runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args(args)
+        .output()
+        .expect("child runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn main() {
@@ -92,9 +134,37 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000, 150_000]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-snapshots");
-    println!("machine: {} cores; {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default());
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_default()
+    );
     println!("\nscan + plan from a JSON snapshot (best of 3 runs, each in a fresh process)");
-    println!("{:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7}", "pods", "snapshot", "total s", "load s", "scan s", "plan s", "MB/s", "peak MiB", "peak/size", "jq s");
+    println!(
+        "{:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>9} {:>7}",
+        "pods",
+        "snapshot",
+        "total s",
+        "load s",
+        "scan s",
+        "plan s",
+        "MB/s",
+        "peak MiB",
+        "peak/size",
+        "jq s"
+    );
     let mut totals = Vec::new();
     for &size in &sizes {
         let dir = root.join(format!("pods-{size}"));
@@ -103,12 +173,25 @@ fn main() {
             eprintln!("generated {written} pods in {}", dir.display());
         }
         let bytes = dir_bytes(&dir);
-        let runs: Vec<Vec<String>> = (0..3).map(|_| child(&["--measure", dir.to_str().unwrap()])).collect();
-        let best = runs.iter().min_by(|a, b| a[0].parse::<f64>().unwrap().total_cmp(&b[0].parse::<f64>().unwrap())).unwrap();
+        let runs: Vec<Vec<String>> = (0..3)
+            .map(|_| child(&["--measure", dir.to_str().unwrap()]))
+            .collect();
+        let best = runs
+            .iter()
+            .min_by(|a, b| {
+                a[0].parse::<f64>()
+                    .unwrap()
+                    .total_cmp(&b[0].parse::<f64>().unwrap())
+            })
+            .unwrap();
         let total: f64 = best[0].parse().unwrap();
         let peak_kib: u64 = best[4].parse().unwrap();
         let jq = Command::new("jq")
-            .args(["-c", "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length", dir.join("pods.json").to_str().unwrap()])
+            .args([
+                "-c",
+                "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length",
+                dir.join("pods.json").to_str().unwrap(),
+            ])
             .stdout(std::process::Stdio::null())
             .status()
             .ok()
@@ -116,7 +199,11 @@ fn main() {
             .map(|_| {
                 let start = Instant::now();
                 let _ = Command::new("jq")
-                    .args(["-c", "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length", dir.join("pods.json").to_str().unwrap()])
+                    .args([
+                        "-c",
+                        "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length",
+                        dir.join("pods.json").to_str().unwrap(),
+                    ])
                     .stdout(std::process::Stdio::null())
                     .status();
                 format!("{:.3}", start.elapsed().as_secs_f64())
@@ -138,14 +225,29 @@ fn main() {
         totals.push((size, total));
         eprintln!("  usages {}, steps {}", best[6], best[7]);
     }
-    if let (Some((small, t_small)), Some((large, t_large))) = (totals.iter().find(|(s, _)| *s == 10_000), totals.iter().find(|(s, _)| *s == 150_000)) {
-        println!("\nlinearity: {large} pods took {:.1}x the time of {small} ({:.1}x the pods)", t_large / t_small, *large as f64 / *small as f64);
+    if let (Some((small, t_small)), Some((large, t_large))) = (
+        totals.iter().find(|(s, _)| *s == 10_000),
+        totals.iter().find(|(s, _)| *s == 150_000),
+    ) {
+        println!(
+            "\nlinearity: {large} pods took {:.1}x the time of {small} ({:.1}x the pods)",
+            t_large / t_small,
+            *large as f64 / *small as f64
+        );
     }
     if sizes.contains(&10_000) {
         let work = root.join("apply-10000");
-        let result = child(&["--measure-apply", root.join("pods-10000").to_str().unwrap(), work.to_str().unwrap()]);
+        let result = child(&[
+            "--measure-apply",
+            root.join("pods-10000").to_str().unwrap(),
+            work.to_str().unwrap(),
+        ]);
         let seconds: f64 = result[0].parse().unwrap();
         let steps: f64 = result[1].parse().unwrap();
-        println!("\napply engine, rehearsal of the 10,000-pod plan: {steps} steps in {seconds:.2} s ({:.0} steps/s, each journaled and fsynced twice, state fsynced once), peak {:.1} MiB", steps / seconds, result[2].parse::<f64>().unwrap() / 1024.0);
+        println!(
+            "\napply engine, rehearsal of the 10,000-pod plan: {steps} steps in {seconds:.2} s ({:.0} steps/s, each journaled and fsynced twice, state fsynced once), peak {:.1} MiB",
+            steps / seconds,
+            result[2].parse::<f64>().unwrap() / 1024.0
+        );
     }
 }

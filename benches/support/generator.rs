@@ -27,7 +27,10 @@ struct ListWriter {
 impl ListWriter {
     fn create(path: &Path, kind: &str) -> std::io::Result<ListWriter> {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-        write!(out, "{{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"{kind}\",\n    \"metadata\": {{\"resourceVersion\": \"\"}},\n    \"items\": [\n")?;
+        write!(
+            out,
+            "{{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"{kind}\",\n    \"metadata\": {{\"resourceVersion\": \"\"}},\n    \"items\": [\n"
+        )?;
         Ok(ListWriter { out, first: true })
     }
 
@@ -37,7 +40,10 @@ impl ListWriter {
         }
         self.first = false;
         // kubectl indents with four spaces.
-        let mut serializer = serde_json::Serializer::with_formatter(&mut self.out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+        let mut serializer = serde_json::Serializer::with_formatter(
+            &mut self.out,
+            serde_json::ser::PrettyFormatter::with_indent(b"    "),
+        );
         serde::Serialize::serialize(item, &mut serializer).map_err(std::io::Error::other)
     }
 
@@ -52,8 +58,18 @@ fn uid(seed: &str) -> String {
     for b in seed.bytes() {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x100000001b3);
     }
-    let h = format!("{hash:016x}{:016x}", hash.rotate_left(17) ^ 0x9e3779b97f4a7c15);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let h = format!(
+        "{hash:016x}{:016x}",
+        hash.rotate_left(17) ^ 0x9e3779b97f4a7c15
+    );
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn container(name: &str, image: &str) -> Value {
@@ -95,7 +111,13 @@ fn template(app: &str, account: &str, role: Option<&str>, host_network: bool) ->
     json!({"metadata": metadata, "spec": pod_spec(account, &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{app}:1.0.0"), host_network)})
 }
 
-fn pod(namespace: &str, name: &str, template: &Value, owner: Option<(&str, &str)>, node: usize) -> Value {
+fn pod(
+    namespace: &str,
+    name: &str,
+    template: &Value,
+    owner: Option<(&str, &str)>,
+    node: usize,
+) -> Value {
     let mut metadata = template["metadata"].clone();
     metadata["name"] = json!(name);
     metadata["namespace"] = json!(namespace);
@@ -108,7 +130,11 @@ fn pod(namespace: &str, name: &str, template: &Value, owner: Option<(&str, &str)
             "uid": uid(&format!("{kind}/{namespace}/{owner_name}")), "controller": true, "blockOwnerDeletion": true}]);
     }
     let mut spec = template["spec"].clone();
-    spec["nodeName"] = json!(format!("ip-10-0-{}-{}.eu-west-1.compute.internal", node % 250, node % 200));
+    spec["nodeName"] = json!(format!(
+        "ip-10-0-{}-{}.eu-west-1.compute.internal",
+        node % 250,
+        node % 200
+    ));
     json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec,
         "status": {
@@ -128,7 +154,11 @@ fn pod(namespace: &str, name: &str, template: &Value, owner: Option<(&str, &str)
 }
 
 fn workload(kind: &str, namespace: &str, name: &str, spec: Value) -> Value {
-    let api = if kind == "CronJob" || kind == "Job" { "batch/v1" } else { "apps/v1" };
+    let api = if kind == "CronJob" || kind == "Job" {
+        "batch/v1"
+    } else {
+        "apps/v1"
+    };
     json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": namespace, "uid": uid(&format!("{kind}/{namespace}/{name}")),
         "resourceVersion": "99887766", "generation": 4, "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": name}}, "spec": spec})
 }
@@ -147,23 +177,30 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
     let mut roles = Vec::new();
     let mut written = 0;
     let mut node = 0;
-    let kiam_server = workload("Deployment", "kube-system", "kiam-server", json!({"replicas": 2, "template": {"metadata": {"labels": {"app": "kiam"}},
+    let kiam_server = workload(
+        "Deployment",
+        "kube-system",
+        "kiam-server",
+        json!({"replicas": 2, "template": {"metadata": {"labels": {"app": "kiam"}},
         "spec": {"containers": [{"name": "kiam", "image": "quay.io/uswitch/kiam:v4.0", "command": ["/kiam"],
-            "args": ["server", format!("--role-base-arn=arn:aws:iam::{ACCOUNT}:role/"), "--assume-role-arn=kiam-server", "--sync=1m"]}]}}}));
+            "args": ["server", format!("--role-base-arn=arn:aws:iam::{ACCOUNT}:role/"), "--assume-role-arn=kiam-server", "--sync=1m"]}]}}}),
+    );
     workloads.push(&kiam_server)?;
     for n in 0..namespaces {
         let ns = format!("team-{n:05}");
         // Every 20th namespace has no kiam policy (denied); the rest permit their own roles.
         let mut annotations = json!({});
         if n % 20 != 7 {
-            annotations["iam.amazonaws.com/permitted"] = json!(format!("arn:aws:iam::{ACCOUNT}:role/{ns}-.*"));
+            annotations["iam.amazonaws.com/permitted"] =
+                json!(format!("arn:aws:iam::{ACCOUNT}:role/{ns}-.*"));
         }
         others.push(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": uid(&ns), "annotations": annotations,
             "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))?;
         for account in ["default", "api", "workers", "batch", "irsa-native"] {
             let mut metadata = json!({"name": account, "namespace": ns, "uid": uid(&format!("sa/{ns}/{account}"))});
             if account == "irsa-native" {
-                metadata["annotations"] = json!({"eks.amazonaws.com/role-arn": role_arn(&format!("{ns}-native"))});
+                metadata["annotations"] =
+                    json!({"eks.amazonaws.com/role-arn": role_arn(&format!("{ns}-native"))});
             }
             others.push(&json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "imagePullSecrets": [{"name": "registry"}]}))?;
         }
@@ -177,18 +214,34 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
             roles.push((role(suffix), suffix != "native"));
         }
         roles.push((role("untrusted"), false));
-        let mut deployment = |name: String, account: &str, role_name: Option<String>, replicas: usize, host_network: bool| -> std::io::Result<()> {
+        let mut deployment = |name: String,
+                              account: &str,
+                              role_name: Option<String>,
+                              replicas: usize,
+                              host_network: bool|
+         -> std::io::Result<()> {
             let tpl = template(&name, account, role_name.as_deref(), host_network);
             workloads.push(&workload("Deployment", &ns, &name, json!({"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": tpl})))?;
             let rs = format!("{name}-7d9f8b6c5d");
             let mut rs_tpl = tpl.clone();
             rs_tpl["metadata"]["labels"]["pod-template-hash"] = json!("7d9f8b6c5d");
-            let mut replica_set = workload("ReplicaSet", &ns, &rs, json!({"replicas": replicas, "template": rs_tpl}));
+            let mut replica_set = workload(
+                "ReplicaSet",
+                &ns,
+                &rs,
+                json!({"replicas": replicas, "template": rs_tpl}),
+            );
             replica_set["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid(&format!("Deployment/{ns}/{name}")), "controller": true}]);
             workloads.push(&replica_set)?;
             for i in 0..replicas {
                 node += 1;
-                pod_list.push(&pod(&ns, &format!("{rs}-{i:05x}"), &rs_tpl, Some(("ReplicaSet", &rs)), node))?;
+                pod_list.push(&pod(
+                    &ns,
+                    &format!("{rs}-{i:05x}"),
+                    &rs_tpl,
+                    Some(("ReplicaSet", &rs)),
+                    node,
+                ))?;
                 written += 1;
             }
             Ok(())
@@ -196,29 +249,75 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
         deployment(format!("{ns}-web"), "api", Some(role("api")), 5, false)?;
         deployment(format!("{ns}-api"), "api", Some(role("api")), 5, false)?;
         deployment(format!("{ns}-graphql"), "api", Some(role("api")), 5, false)?;
-        deployment(format!("{ns}-worker-a"), "workers", Some(role("worker-a")), 5, false)?;
-        deployment(format!("{ns}-worker-b"), "workers", Some(role("worker-b")), 5, false)?;
-        deployment(format!("{ns}-legacy"), "default", Some(role("untrusted")), 5, false)?;
-        deployment(format!("{ns}-ghost"), "default", Some(role("missing")), 5, false)?;
+        deployment(
+            format!("{ns}-worker-a"),
+            "workers",
+            Some(role("worker-a")),
+            5,
+            false,
+        )?;
+        deployment(
+            format!("{ns}-worker-b"),
+            "workers",
+            Some(role("worker-b")),
+            5,
+            false,
+        )?;
+        deployment(
+            format!("{ns}-legacy"),
+            "default",
+            Some(role("untrusted")),
+            5,
+            false,
+        )?;
+        deployment(
+            format!("{ns}-ghost"),
+            "default",
+            Some(role("missing")),
+            5,
+            false,
+        )?;
         deployment(format!("{ns}-native"), "irsa-native", None, 5, false)?;
         deployment(format!("{ns}-static"), "default", None, 4, false)?;
         // A StatefulSet on the batch role, a CronJob with a running Job, a bare pod.
         let tpl = template(&format!("{ns}-store"), "batch", Some(&role("batch")), false);
-        workloads.push(&workload("StatefulSet", &ns, &format!("{ns}-store"), json!({"replicas": 3, "serviceName": "store", "template": tpl})))?;
+        workloads.push(&workload(
+            "StatefulSet",
+            &ns,
+            &format!("{ns}-store"),
+            json!({"replicas": 3, "serviceName": "store", "template": tpl}),
+        ))?;
         for i in 0..3 {
             node += 1;
-            pod_list.push(&pod(&ns, &format!("{ns}-store-{i}"), &tpl, Some(("StatefulSet", &format!("{ns}-store"))), node))?;
+            pod_list.push(&pod(
+                &ns,
+                &format!("{ns}-store-{i}"),
+                &tpl,
+                Some(("StatefulSet", &format!("{ns}-store"))),
+                node,
+            ))?;
             written += 1;
         }
         let cron = format!("{ns}-report");
         let tpl = template(&cron, "batch", Some(&role("batch")), false);
-        workloads.push(&workload("CronJob", &ns, &cron, json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": tpl}}})))?;
+        workloads.push(&workload(
+            "CronJob",
+            &ns,
+            &cron,
+            json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": tpl}}}),
+        ))?;
         let job = format!("{cron}-29345160");
         let mut job_object = workload("Job", &ns, &job, json!({"template": tpl}));
         job_object["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": cron, "controller": true}]);
         workloads.push(&job_object)?;
         node += 1;
-        pod_list.push(&pod(&ns, &format!("{job}-x2k9p"), &tpl, Some(("Job", &job)), node))?;
+        pod_list.push(&pod(
+            &ns,
+            &format!("{job}-x2k9p"),
+            &tpl,
+            Some(("Job", &job)),
+            node,
+        ))?;
         let bare = template(&format!("{ns}-debug"), "default", Some(&role("api")), false);
         node += 1;
         pod_list.push(&pod(&ns, &format!("{ns}-debug"), &bare, None, node))?;
@@ -226,10 +325,21 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
     }
     // A hostNetwork DaemonSet with an annotation, across the cluster's nodes.
     let ds_tpl = template("node-agent", "default", Some("node-agent"), true);
-    workloads.push(&workload("DaemonSet", "kube-system", "node-agent", json!({"template": ds_tpl})))?;
+    workloads.push(&workload(
+        "DaemonSet",
+        "kube-system",
+        "node-agent",
+        json!({"template": ds_tpl}),
+    ))?;
     let nodes = (pods / 30).max(3);
     for i in 0..nodes {
-        pod_list.push(&pod("kube-system", &format!("node-agent-{i:05x}"), &ds_tpl, Some(("DaemonSet", "node-agent")), i))?;
+        pod_list.push(&pod(
+            "kube-system",
+            &format!("node-agent-{i:05x}"),
+            &ds_tpl,
+            Some(("DaemonSet", "node-agent")),
+            i,
+        ))?;
         written += 1;
     }
     pod_list.finish()?;
@@ -253,7 +363,9 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
     for (name, trusts_kiam) in roles {
         let mut statements = vec![];
         if trusts_kiam {
-            statements.push(json!({"Effect": "Allow", "Principal": {"AWS": KIAM}, "Action": "sts:AssumeRole"}));
+            statements.push(
+                json!({"Effect": "Allow", "Principal": {"AWS": KIAM}, "Action": "sts:AssumeRole"}),
+            );
         } else {
             statements.push(json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}));
         }
@@ -267,9 +379,15 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
             "RolePolicyList": [{"PolicyName": "app", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "sqs:SendMessage"], "Resource": "*"}]}}],
             "AttachedManagedPolicies": [], "InstanceProfileList": [], "Tags": [], "RoleLastUsed": {}}));
     }
-    serde_json::to_writer_pretty(&mut iam, &json!({"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": role_details, "Policies": []}))?;
+    serde_json::to_writer_pretty(
+        &mut iam,
+        &json!({"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": role_details, "Policies": []}),
+    )?;
     iam.flush()?;
-    std::fs::write(dir.join("oidc.json"), json!({"OpenIDConnectProviderList": []}).to_string())?;
+    std::fs::write(
+        dir.join("oidc.json"),
+        json!({"OpenIDConnectProviderList": []}).to_string(),
+    )?;
     std::fs::write(
         dir.join("cluster.json"),
         json!({"cluster": {"name": "bench", "arn": format!("arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/bench"), "version": "1.29",

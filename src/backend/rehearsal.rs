@@ -16,6 +16,8 @@ use crate::plan::{Step, Target};
 pub struct Rehearsal {
     dir: PathBuf,
     files: BTreeMap<String, Value>,
+    /// Role ARN → the IAM file that holds it, filled on first IAM access.
+    role_files: Option<BTreeMap<String, String>>,
 }
 
 impl Rehearsal {
@@ -28,7 +30,49 @@ impl Rehearsal {
         Ok(Rehearsal {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
+            role_files: None,
         })
+    }
+
+    /// Role ARN → the IAM file (relative to the state directory) that holds it, read once.
+    fn load_role_index(&mut self) -> Result<(), BackendError> {
+        if self.role_files.is_some() {
+            return Ok(());
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BackendError::Io { path, source }
+        };
+        let mut names = Vec::new();
+        let iam = self.dir.join("iam");
+        if iam.is_dir() {
+            for account in std::fs::read_dir(&iam).map_err(io(&iam))? {
+                let account = account.map_err(io(&iam))?.path();
+                if account.is_dir() {
+                    for file in std::fs::read_dir(&account).map_err(io(&account))? {
+                        let file = file.map_err(io(&account))?.path();
+                        if let Ok(relative) = file.strip_prefix(&self.dir) {
+                            names.push(relative.to_string_lossy().into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut index = BTreeMap::new();
+        for name in names {
+            let arns: Vec<String> = self.file(&name)?["RoleDetailList"]
+                .as_array()
+                .map(|roles| {
+                    roles
+                        .iter()
+                        .filter_map(|r| r["Arn"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            index.extend(arns.into_iter().map(|arn| (arn, name.clone())));
+        }
+        self.role_files = Some(index);
+        Ok(())
     }
 
     fn file(&mut self, name: &str) -> Result<&mut Value, BackendError> {
@@ -87,9 +131,16 @@ enum Location {
 
 const PROVIDERS: &str = "iam/oidc-providers.json";
 
-fn locate(target: &Target) -> Location {
+/// Stands for the file of a role the state does not hold: reading it finds nothing.
+const MISSING_ROLE: &str = "iam/missing-role.json";
+
+fn locate(target: &Target, role_files: &BTreeMap<String, String>) -> Location {
     let kube = |kind: &str, namespace: Option<&str>, name: &str| Location::Object {
-        file: format!("kubernetes/{}.json", kind.to_ascii_lowercase()),
+        file: format!(
+            "kubernetes/{}/{}.json",
+            namespace.unwrap_or("_cluster"),
+            kind.to_ascii_lowercase()
+        ),
         kind: kind.to_string(),
         namespace: namespace.map(str::to_string),
         name: name.to_string(),
@@ -106,16 +157,22 @@ fn locate(target: &Target) -> Location {
             kind,
             name,
         } => kube(kind.as_str(), Some(namespace), name),
-        Target::Role { account, arn } => Location::Role {
-            file: format!("iam/{account}.json"),
+        Target::Role { arn, .. } => Location::Role {
+            file: role_files
+                .get(arn)
+                .cloned()
+                .unwrap_or_else(|| MISSING_ROLE.into()),
             arn: arn.clone(),
         },
         Target::InlinePolicy {
-            account,
             role_arn,
             policy_name,
+            ..
         } => Location::Inline {
-            file: format!("iam/{account}.json"),
+            file: role_files
+                .get(role_arn)
+                .cloned()
+                .unwrap_or_else(|| MISSING_ROLE.into()),
             arn: role_arn.clone(),
             policy: policy_name.clone(),
         },
@@ -130,7 +187,12 @@ impl Backend for Rehearsal {
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         let paths = fragment::paths(&step.before, &step.after);
-        Ok(match locate(&step.target) {
+        self.load_role_index()?;
+        let location = locate(
+            &step.target,
+            self.role_files.as_ref().expect("loaded above"),
+        );
+        Ok(match location {
             Location::Object {
                 file,
                 kind,
@@ -181,7 +243,12 @@ impl Backend for Rehearsal {
             target: step.target.to_string(),
             message: format!("{what} not found in the rehearsal state"),
         };
-        let file = match locate(&step.target) {
+        self.load_role_index()?;
+        let location = locate(
+            &step.target,
+            self.role_files.as_ref().expect("loaded above"),
+        );
+        let file = match location {
             Location::Object {
                 file,
                 kind,

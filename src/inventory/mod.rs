@@ -192,6 +192,8 @@ pub struct Iam {
     pub accounts: BTreeSet<String>,
     /// OIDC provider ARNs, when `list-open-id-connect-providers` is in the source.
     pub oidc_providers: Option<BTreeSet<String>>,
+    /// (account, role name) → ARN, for lookups of ARNs written without their path.
+    names: BTreeMap<(String, String), String>,
 }
 
 impl Iam {
@@ -202,11 +204,20 @@ impl Iam {
             if arn.path() != "/" {
                 return None;
             }
-            self.roles.values().find(|role| {
-                RoleArn::parse(&role.arn)
-                    .is_ok_and(|r| r.account() == arn.account() && r.name() == arn.name())
-            })
+            let key = (arn.account().to_string(), arn.name().to_string());
+            self.roles.get(self.names.get(&key)?)
         })
+    }
+
+    /// Adds or replaces a role, keeping the name index in step.
+    pub fn insert_role(&mut self, role: Role) {
+        if let Ok(parsed) = RoleArn::parse(&role.arn) {
+            self.names.insert(
+                (parsed.account().to_string(), parsed.name().to_string()),
+                role.arn.clone(),
+            );
+        }
+        self.roles.insert(role.arn.clone(), role);
     }
 }
 

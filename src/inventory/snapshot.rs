@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail};
 use super::kube::{
@@ -310,7 +311,7 @@ impl Builder {
                 .get(&role.arn)
                 .is_some_and(|r| r.permissions_known);
         if !keep_existing {
-            self.inventory.iam.roles.insert(role.arn, entry);
+            self.inventory.iam.insert_role(entry);
         }
         Ok(account)
     }
@@ -473,20 +474,33 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError>
     Ok(documents)
 }
 
-/// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
-/// back into an equal inventory. Used for rehearsal state and for the inventory's fingerprint.
-pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
-    use serde_json::{Value, json};
-    let mut by_kind: BTreeMap<String, Vec<Value>> = inventory
-        .kinds_seen
-        .iter()
-        .filter(|k| !k.is_empty() && *k != "List")
-        .map(|k| (k.clone(), Vec::new()))
-        .collect();
-    let mut push =
-        |kind: &str, object: Value| by_kind.entry(kind.to_string()).or_default().push(object);
+/// Roles per rendered IAM file: small files keep each rehearsal write small.
+const ROLES_PER_FILE: usize = 50;
+
+/// Visits every object of the inventory in a deterministic order, with the snapshot file it is
+/// rendered into and whether it is a list item (Kubernetes) or a whole document (AWS).
+///
+/// Layout: `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under `_cluster`, which no
+/// namespace can be named), `iam/<account>/roles-<n>.json` (authorization details, 50 roles a
+/// file, the account's policies in the first), `iam/role-….json` (roles known only from
+/// `get-role`), `iam/oidc-providers.json`, `eks/describe-cluster.json`.
+fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
+    use serde_json::json;
+    let kube_file = |namespace: Option<&str>, kind: &str| {
+        format!(
+            "kubernetes/{}/{}.json",
+            namespace.unwrap_or("_cluster"),
+            kind.to_ascii_lowercase()
+        )
+    };
+    let mut kinds_rendered = std::collections::BTreeSet::new();
+    let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
+        kinds_rendered.insert(kind.to_string());
+        visit(&kube_file(namespace, kind), object);
+    };
     for namespace in inventory.namespaces.values() {
-        push(
+        item(
+            None,
             "Namespace",
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace.metadata}),
         );
@@ -500,7 +514,7 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
         if let Some(automount) = account.automount_service_account_token {
             object["automountServiceAccountToken"] = json!(automount);
         }
-        push("ServiceAccount", object);
+        item(Some(&account.namespace), "ServiceAccount", object);
     }
     for workload in inventory.workloads.values() {
         let kind = workload.key.kind.as_str();
@@ -517,10 +531,8 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
         if let Some(replicas) = workload.replicas {
             spec["replicas"] = json!(replicas);
         }
-        push(
-            kind,
-            json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec}),
-        );
+        let object = json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec});
+        item(Some(&workload.key.namespace), kind, object);
     }
     for pod in inventory.pods.values() {
         let mut object =
@@ -528,43 +540,33 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
         if let Some(phase) = &pod.phase {
             object["status"] = json!({"phase": phase});
         }
-        push("Pod", object);
+        item(Some(&pod.namespace), "Pod", object);
     }
     for binding in &inventory.rbac_bindings {
-        push(
-            &binding.kind,
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding.kind, "metadata": binding.metadata,
-                   "roleRef": binding.role_ref, "subjects": binding.subjects}),
-        );
+        let object = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding.kind, "metadata": binding.metadata,
+                            "roleRef": binding.role_ref, "subjects": binding.subjects});
+        item(binding.namespace.as_deref(), &binding.kind, object);
     }
     if let Some(map_roles) = &inventory.aws_auth_map_roles {
-        push(
-            "ConfigMap",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
-                   "data": {"mapRoles": map_roles}}),
-        );
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+                            "data": {"mapRoles": map_roles}});
+        item(Some("kube-system"), "ConfigMap", object);
     }
     for (name, hooks) in &inventory.mutating_webhooks {
         let hooks: Vec<Value> = hooks.iter().map(|h| json!({"name": h})).collect();
-        push(
-            "MutatingWebhookConfiguration",
-            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-                   "metadata": {"name": name}, "webhooks": hooks}),
-        );
+        let object = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                            "metadata": {"name": name}, "webhooks": hooks});
+        item(None, "MutatingWebhookConfiguration", object);
     }
-    let pretty = |value: &Value| {
-        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-        text.push('\n');
-        text
-    };
-    let mut files = Vec::new();
-    for (kind, items) in by_kind {
-        let list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": items});
-        files.push((
-            format!("kubernetes/{}.json", kind.to_ascii_lowercase()),
-            pretty(&list),
-        ));
+    // Kinds the source held only as empty lists: an empty list keeps "captured, none" known.
+    for kind in inventory
+        .kinds_seen
+        .iter()
+        .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
+    {
+        visit(&kube_file(None, kind), Value::Null);
     }
+
     let iam = &inventory.iam;
     let role_json = |role: &super::Role| {
         json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust_policy,
@@ -574,29 +576,27 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     };
     for account in &iam.accounts {
         let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
-        let roles: Vec<Value> = iam
-            .roles
-            .values()
-            .filter(|r| in_account(&r.arn))
-            .map(role_json)
-            .collect();
-        let policies: Vec<Value> = iam
-            .policies
-            .values()
-            .filter(|p| in_account(&p.arn) || Arn::parse(&p.arn).is_ok_and(|a| a.account == "aws"))
-            .map(|p| {
-                let versions: Vec<Value> = p
-                    .document
-                    .iter()
-                    .map(|d| json!({"Document": d, "VersionId": "v1", "IsDefaultVersion": true}))
-                    .collect();
-                json!({"Arn": p.arn, "PolicyName": p.name, "DefaultVersionId": "v1", "PolicyVersionList": versions})
-            })
-            .collect();
-        files.push((
-            format!("iam/{account}.json"),
-            pretty(&json!({"RoleDetailList": roles, "Policies": policies})),
-        ));
+        let roles: Vec<&super::Role> = iam.roles.values().filter(|r| in_account(&r.arn)).collect();
+        for (index, chunk) in roles.chunks(ROLES_PER_FILE).enumerate() {
+            let policies: Vec<Value> = if index > 0 {
+                Vec::new()
+            } else {
+                iam.policies
+                    .values()
+                    .filter(|p| in_account(&p.arn) || Arn::parse(&p.arn).is_ok_and(|a| a.account == "aws"))
+                    .map(|p| {
+                        let versions: Vec<Value> =
+                            p.document.iter().map(|d| json!({"Document": d, "VersionId": "v1", "IsDefaultVersion": true})).collect();
+                        json!({"Arn": p.arn, "PolicyName": p.name, "DefaultVersionId": "v1", "PolicyVersionList": versions})
+                    })
+                    .collect()
+            };
+            let roles: Vec<Value> = chunk.iter().map(|r| role_json(r)).collect();
+            visit(
+                &format!("iam/{account}/roles-{index:04}.json"),
+                json!({"RoleDetailList": roles, "Policies": policies}),
+            );
+        }
     }
     // Roles known only from `get-role` stay that way, so their account does not become "known".
     for role in iam.roles.values().filter(|r| !r.permissions_known) {
@@ -604,18 +604,18 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
             Arn::parse(&role.arn).is_ok_and(|a| iam.accounts.contains(&a.account));
         if !in_known_account {
             let name = role.arn.replace([':', '/'], "_");
-            files.push((
-                format!("iam/role-{name}.json"),
-                pretty(&json!({"Role": role_json(role)})),
-            ));
+            visit(
+                &format!("iam/role-{name}.json"),
+                json!({"Role": role_json(role)}),
+            );
         }
     }
     if let Some(providers) = &iam.oidc_providers {
         let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
-        files.push((
-            "iam/oidc-providers.json".to_string(),
-            pretty(&json!({"OpenIDConnectProviderList": list})),
-        ));
+        visit(
+            "iam/oidc-providers.json",
+            json!({"OpenIDConnectProviderList": list}),
+        );
     }
     if let Some(cluster) = &inventory.cluster {
         let mut object = json!({"name": cluster.name, "arn": cluster.arn});
@@ -628,26 +628,91 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
         if let Some(issuer) = &cluster.oidc_issuer {
             object["identity"] = json!({"oidc": {"issuer": issuer}});
         }
-        files.push((
-            "eks/describe-cluster.json".to_string(),
-            pretty(&json!({"cluster": object})),
-        ));
+        visit("eks/describe-cluster.json", json!({"cluster": object}));
     }
+}
+
+/// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
+/// back into an equal inventory. Used for a plan's snapshot and rehearsal state.
+pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
+    use serde_json::json;
+    let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut documents: BTreeMap<String, Value> = BTreeMap::new();
+    render_objects(inventory, &mut |file, object| {
+        if file.starts_with("kubernetes/") {
+            let items = lists.entry(file.to_string()).or_default();
+            if !object.is_null() {
+                items.push(object);
+            }
+        } else {
+            documents.insert(file.to_string(), object);
+        }
+    });
+    let pretty = |value: &Value| {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    let mut files: Vec<(String, String)> = lists
+        .into_iter()
+        .map(|(file, items)| {
+            let kind = file
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches(".json");
+            let list_kind = items
+                .first()
+                .and_then(|i| i["kind"].as_str())
+                .map(|k| format!("{k}List"));
+            // An empty list's kind comes from its file name, in the capitalisation kubectl uses.
+            let list_kind = list_kind.unwrap_or_else(|| {
+                inventory
+                    .kinds_seen
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(kind))
+                    .map(|k| format!("{k}List"))
+                    .unwrap_or_else(|| "List".into())
+            });
+            (
+                file,
+                pretty(
+                    &json!({"apiVersion": "v1", "kind": list_kind, "metadata": {}, "items": items}),
+                ),
+            )
+        })
+        .collect();
+    files.extend(
+        documents
+            .iter()
+            .map(|(file, value)| (file.clone(), pretty(value))),
+    );
     files.sort();
     files
 }
 
-/// A digest of the inventory: `sha256:` over its rendered snapshot files. The same cluster state
-/// gives the same fingerprint, whatever the file layout of the snapshot it was read from.
+/// A digest of the inventory: `sha256:` over its objects in rendering order, each as compact JSON
+/// with its file name. The same cluster state gives the same fingerprint, whatever the layout of
+/// the snapshot it was read from; nothing the size of the snapshot is held in memory.
 pub fn fingerprint(inventory: &Inventory) -> String {
     use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for (name, text) in render_files(inventory) {
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        hasher.update(text.as_bytes());
-        hasher.update([0]);
+    struct Hashing<'h>(&'h mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let mut hasher = Sha256::new();
+    render_objects(inventory, &mut |file, object| {
+        hasher.update(file.as_bytes());
+        hasher.update([0]);
+        let _ = serde_json::to_writer(Hashing(&mut hasher), &object);
+        hasher.update([0]);
+    });
     format!("sha256:{:x}", hasher.finalize())
 }
 

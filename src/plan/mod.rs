@@ -379,6 +379,16 @@ enum Decision {
 }
 
 pub fn plan(inventory: &Inventory, name: &str, settings: &Settings) -> Result<Plan, PlanError> {
+    plan_with_scan(inventory, &scan::scan(inventory), name, settings)
+}
+
+/// [`plan`] for a caller that has already scanned `inventory` (the scan must be of it).
+pub fn plan_with_scan(
+    inventory: &Inventory,
+    scan: &Scan,
+    name: &str,
+    settings: &Settings,
+) -> Result<Plan, PlanError> {
     if !(1..=trust::MAX_TRUST_POLICY_LIMIT).contains(&settings.trust_policy_limit) {
         return Err(PlanError::LimitOutOfRange(settings.trust_policy_limit));
     }
@@ -393,14 +403,18 @@ pub fn plan(inventory: &Inventory, name: &str, settings: &Settings) -> Result<Pl
     ) else {
         return Err(PlanError::NoIssuer(cluster.name.clone()));
     };
-    let scan = scan::scan(inventory);
     let agent = scan
         .agents
         .iter()
         .find(|a| a.component != Component::KiamAgent);
     let mut planner = Planner {
         inventory,
-        scan: &scan,
+        scan,
+        usages: scan
+            .usages
+            .iter()
+            .map(|u| ((u.namespace.as_str(), u.kind, u.name.as_str()), u))
+            .collect(),
         agent,
         issuer_host,
         limit: settings.trust_policy_limit,
@@ -481,6 +495,8 @@ pub fn plan(inventory: &Inventory, name: &str, settings: &Settings) -> Result<Pl
 struct Planner<'a> {
     inventory: &'a Inventory,
     scan: &'a Scan,
+    /// The scan's usages by (namespace, kind, name).
+    usages: BTreeMap<(&'a str, WorkloadKind, &'a str), &'a Usage>,
     agent: Option<&'a LegacyAgent>,
     issuer_host: &'a str,
     limit: usize,
@@ -491,10 +507,7 @@ struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     fn usage(&self, namespace: &str, kind: WorkloadKind, name: &str) -> Option<&'a Usage> {
-        self.scan
-            .usages
-            .iter()
-            .find(|u| u.namespace == namespace && u.kind == kind && u.name == name)
+        self.usages.get(&(namespace, kind, name)).copied()
     }
 
     /// The role a workload has today through the legacy path, if it really works.
@@ -1026,19 +1039,20 @@ impl<'a> Planner<'a> {
                     && !moved.contains(&(u.namespace.as_str(), u.kind, u.name.as_str()))
             })
             .collect();
+        let mut remaining_by_role: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
+        for usage in &remaining {
+            if let Some(role) = Self::role_today(usage) {
+                remaining_by_role.entry(role).or_default().push(usage);
+            }
+        }
         let mut report = Decommission::default();
         let mut steps = Vec::new();
         let principals = &self.scan.legacy_principals;
         for (role_arn, trust_after_prepare) in after_prepare {
-            let still_used: Vec<String> = remaining
-                .iter()
-                .filter(|u| Self::role_today(u) == Some(role_arn))
-                .map(|u| format!("{}/{}/{}", u.namespace, u.kind, u.name))
-                .collect();
-            if !still_used.is_empty() {
+            if let Some(still_used) = remaining_by_role.get(role_arn.as_str()) {
                 report.kept.push(format!(
                     "legacy trust of {role_arn}: still used through the legacy agent by {}",
-                    still_used.join(", ")
+                    name_some(still_used)
                 ));
                 continue;
             }
@@ -1079,14 +1093,11 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if !remaining.is_empty() {
-                let names: Vec<String> = remaining
-                    .iter()
-                    .map(|u| format!("{}/{}/{}", u.namespace, u.kind, u.name))
-                    .collect();
+                let names = name_some(&remaining);
                 report.kept.push(format!(
                     "sts:AssumeRole grants of {}: still needed by {}, which get credentials through the legacy agent",
                     role.arn,
-                    names.join(", ")
+                    names
                 ));
                 continue;
             }
@@ -1155,6 +1166,20 @@ impl<'a> Planner<'a> {
         ];
         (steps, report)
     }
+}
+
+/// Names the first few usages, and how many more there are: reports stay readable at scale.
+fn name_some(usages: &[&Usage]) -> String {
+    const SHOWN: usize = 5;
+    let mut text: Vec<String> = usages
+        .iter()
+        .take(SHOWN)
+        .map(|u| format!("{}/{}/{}", u.namespace, u.kind, u.name))
+        .collect();
+    if usages.len() > SHOWN {
+        text.push(format!("and {} more", usages.len() - SHOWN));
+    }
+    text.join(", ")
 }
 
 /// What a pod-template change does to running pods, by kind.
