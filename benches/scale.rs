@@ -19,7 +19,7 @@ use irsa_migrate::apply::journal::Journal;
 use irsa_migrate::apply::{Direction, Mode, RunOptions, Selection};
 use irsa_migrate::backend::rehearsal::Rehearsal;
 use irsa_migrate::inventory::snapshot::{load_dir, write_dir};
-use irsa_migrate::plan::{Settings, plan};
+use irsa_migrate::plan::{Settings, plan, plan_with_scan};
 use irsa_migrate::scan::scan;
 
 fn peak_kib() -> u64 {
@@ -52,12 +52,13 @@ fn measure_plan(dir: &Path) {
     let start = Instant::now();
     let inventory = load_dir(dir, &hidden).expect("snapshot loads");
     let loaded = start.elapsed().as_secs_f64();
+    let peak_after_load = peak_kib();
     let scanned = scan(&inventory);
     let scan_done = start.elapsed().as_secs_f64();
-    let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
+    let planned = plan_with_scan(&inventory, &scanned, "bench", &Settings::default()).expect("plans");
     let total = start.elapsed().as_secs_f64();
     println!(
-        "{total:.3} {loaded:.3} {:.3} {:.3} {} {} {} {}",
+        "{total:.3} {loaded:.3} {:.3} {:.3} {} {} {} {} {peak_after_load}",
         scan_done - loaded,
         total - scan_done,
         peak_kib(),
@@ -223,7 +224,7 @@ fn main() {
             jq
         );
         totals.push((size, total));
-        eprintln!("  usages {}, steps {}", best[6], best[7]);
+        eprintln!("  usages {}, steps {}, peak after loading {:.1} MiB", best[6], best[7], best[8].parse::<f64>().unwrap_or(0.0) / 1024.0);
     }
     if let (Some((small, t_small)), Some((large, t_large))) = (
         totals.iter().find(|(s, _)| *s == 10_000),

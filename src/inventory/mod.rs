@@ -7,6 +7,7 @@ pub mod aws;
 pub mod demo;
 pub mod kube;
 pub mod snapshot;
+pub mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -120,25 +120,56 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
 }
 
 /// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
-pub fn load_dir(
-    dir: &Path,
-    progress: &indicatif::ProgressBar,
-) -> Result<Inventory, InventoryError> {
+pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Inventory, InventoryError> {
     let paths = snapshot_files(dir)?;
     progress.set_length(paths.len() as u64);
     let mut builder = Builder::default();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| InventoryError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        builder.add_file(&SnapshotFile {
-            path,
-            text: text.into(),
-        })?;
+        let io = |source| InventoryError::Io { path: path.clone(), source };
+        let size = std::fs::metadata(&path).map_err(io)?.len();
+        let streamed = if size >= STREAM_BYTES && path.extension().is_some_and(|e| e == "json") {
+            read_streaming(&path)?
+        } else {
+            None
+        };
+        match streamed {
+            Some(document) => builder.add_documents(&path, vec![document])?,
+            None => {
+                let text = std::fs::read_to_string(&path).map_err(io)?;
+                builder.add_file(&SnapshotFile { path, text: text.into() })?;
+            }
+        }
         progress.inc(1);
     }
     Ok(builder.finish())
+}
+
+/// JSON files from this size on are read as a stream, their items parsed in parallel.
+const STREAM_BYTES: u64 = 8 << 20;
+
+/// Reads a large JSON list without holding the file in memory; `None` when the file is not a
+/// list (it is then read whole).
+fn read_streaming(path: &Path) -> Result<Option<RawObject>, InventoryError> {
+    use super::stream::{StreamError, split_items};
+    let file = std::fs::File::open(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    let parse: fn(&[u8]) -> Result<RawObject, serde_json::Error> = |bytes| serde_json::from_slice(bytes);
+    let split = match split_items(file, parse, workers) {
+        Ok(split) => split,
+        Err(StreamError::Unsupported) => return Ok(None),
+        Err(StreamError::Io(source)) => return Err(InventoryError::Io { path: path.to_path_buf(), source }),
+        Err(StreamError::Json { line, column, message }) => {
+            return Err(InventoryError::Parse { path: path.to_path_buf(), line, column, message });
+        }
+    };
+    let mut document: RawObject = serde_json::from_slice(&split.skeleton).map_err(|e| InventoryError::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    document.items = Some(split.items);
+    Ok(Some(document))
 }
 
 /// Loads in-memory files (the embedded demo uses this).
@@ -171,6 +202,10 @@ impl Builder {
         } else {
             parse_yaml(path, &file.text)?
         };
+        self.add_documents(path, documents)
+    }
+
+    fn add_documents(&mut self, path: &Path, documents: Vec<RawObject>) -> Result<(), InventoryError> {
         if documents.is_empty() {
             self.warn(path, "empty file");
         }

@@ -818,6 +818,22 @@ impl<'a> Planner<'a> {
 
     fn identity_steps(&self) -> Vec<Step> {
         let mut steps = Vec::new();
+        // Bindings by the service accounts they name, and binding names taken per kind and
+        // namespace: built once, so copying stays linear in the cluster's size.
+        let mut rbac: RbacIndex<'_> = BTreeMap::new();
+        let mut taken: BTreeMap<(String, Option<String>), BTreeSet<String>> = BTreeMap::new();
+        for binding in &self.inventory.rbac_bindings {
+            taken.entry((binding.kind.clone(), binding.namespace.clone())).or_default().insert(binding.metadata.name.clone());
+            let mut named: BTreeSet<(&str, &str)> = BTreeSet::new();
+            for subject in binding.subjects.iter().filter(|s| s.kind == "ServiceAccount") {
+                if let Some(namespace) = subject.namespace.as_deref().or(binding.namespace.as_deref()) {
+                    named.insert((namespace, subject.name.as_str()));
+                }
+            }
+            for key in named {
+                rbac.entry(key).or_default().push(binding);
+            }
+        }
         for binding in &self.bindings {
             let namespace = &binding.namespace;
             let target = Target::ServiceAccount {
@@ -866,7 +882,7 @@ impl<'a> Planner<'a> {
                         Value::Null,
                         account,
                     ));
-                    steps.extend(self.rbac_copies(binding));
+                    steps.extend(self.rbac_copies(binding, &rbac, &mut taken));
                 }
             }
         }
@@ -875,34 +891,11 @@ impl<'a> Planner<'a> {
 
     /// A copy of every RoleBinding and ClusterRoleBinding that names the shared service account,
     /// naming the dedicated one instead.
-    fn rbac_copies(&self, binding: &Binding) -> Vec<Step> {
-        let names_account = |subject: &crate::inventory::kube::Subject,
-                             default_namespace: Option<&str>| {
-            subject.kind == "ServiceAccount"
-                && subject.name == binding.from_service_account
-                && subject.namespace.as_deref().or(default_namespace)
-                    == Some(binding.namespace.as_str())
-        };
-        let mut taken: BTreeSet<(String, Option<String>, String)> = self
-            .inventory
-            .rbac_bindings
-            .iter()
-            .map(|b| (b.kind.clone(), b.namespace.clone(), b.metadata.name.clone()))
-            .collect();
+    fn rbac_copies(&self, binding: &Binding, rbac: &RbacIndex<'_>, taken: &mut BTreeMap<(String, Option<String>), BTreeSet<String>>) -> Vec<Step> {
         let mut steps = Vec::new();
-        for rbac in &self.inventory.rbac_bindings {
-            if !rbac
-                .subjects
-                .iter()
-                .any(|s| names_account(s, rbac.namespace.as_deref()))
-            {
-                continue;
-            }
-            let names: BTreeSet<String> = taken
-                .iter()
-                .filter(|(kind, namespace, _)| kind == &rbac.kind && namespace == &rbac.namespace)
-                .map(|(_, _, name)| name.clone())
-                .collect();
+        let key = (binding.namespace.as_str(), binding.from_service_account.as_str());
+        for rbac in rbac.get(&key).into_iter().flatten().copied() {
+            let names = taken.entry((rbac.kind.clone(), rbac.namespace.clone())).or_default();
             let seed = format!(
                 "{}/{:?}/{}/{}",
                 rbac.kind, rbac.namespace, rbac.metadata.name, binding.service_account
@@ -910,9 +903,9 @@ impl<'a> Planner<'a> {
             let name = naming::unique_name(
                 &[&rbac.metadata.name, &binding.service_account],
                 &seed,
-                &names,
+                names,
             );
-            taken.insert((rbac.kind.clone(), rbac.namespace.clone(), name.clone()));
+            names.insert(name.clone());
             let mut metadata = json!({"name": name, "labels": {MANAGED_BY.0: MANAGED_BY.1}});
             if let Some(namespace) = &rbac.namespace {
                 metadata["namespace"] = json!(namespace);
@@ -1167,6 +1160,9 @@ impl<'a> Planner<'a> {
         (steps, report)
     }
 }
+
+/// RoleBindings and ClusterRoleBindings by the (namespace, service account) they name.
+type RbacIndex<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a crate::inventory::RbacBinding>>;
 
 /// Names the first few usages, and how many more there are: reports stay readable at scale.
 fn name_some(usages: &[&Usage]) -> String {
