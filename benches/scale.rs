@@ -55,7 +55,8 @@ fn measure_plan(dir: &Path) {
     let peak_after_load = peak_kib();
     let scanned = scan(&inventory);
     let scan_done = start.elapsed().as_secs_f64();
-    let planned = plan_with_scan(&inventory, &scanned, "bench", &Settings::default()).expect("plans");
+    let planned =
+        plan_with_scan(&inventory, &scanned, "bench", &Settings::default()).expect("plans");
     let total = start.elapsed().as_secs_f64();
     println!(
         "{total:.3} {loaded:.3} {:.3} {:.3} {} {} {} {} {peak_after_load}",
@@ -224,7 +225,12 @@ fn main() {
             jq
         );
         totals.push((size, total));
-        eprintln!("  usages {}, steps {}, peak after loading {:.1} MiB", best[6], best[7], best[8].parse::<f64>().unwrap_or(0.0) / 1024.0);
+        eprintln!(
+            "  usages {}, steps {}, peak after loading {:.1} MiB",
+            best[6],
+            best[7],
+            best[8].parse::<f64>().unwrap_or(0.0) / 1024.0
+        );
     }
     if let (Some((small, t_small)), Some((large, t_large))) = (
         totals.iter().find(|(s, _)| *s == 10_000),

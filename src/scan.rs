@@ -171,7 +171,7 @@ const WORKER_BASELINE: &[&str] = &[
 struct Candidate<'a> {
     key: WorkloadKey,
     metadata: &'a ObjectMeta,
-    template_annotations: &'a BTreeMap<String, String>,
+    template_annotations: &'a crate::inventory::kube::StringMap,
     spec: &'a PodSpec,
     pods: usize,
     /// For a pod whose owner is not a workload kind this tool knows (e.g. an Argo Rollout).

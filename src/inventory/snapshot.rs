@@ -49,13 +49,14 @@ struct RawObject {
     api_version: Option<String>,
     kind: Option<String>,
     metadata: ObjectMeta,
-    spec: Option<RawSpec>,
+    // Boxed: most objects lack most of these, and a pod list holds many RawObjects at once.
+    spec: Option<Box<RawSpec>>,
     status: Option<RawStatus>,
     #[serde(deserialize_with = "null_default")]
     data: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_default")]
     subjects: Vec<Subject>,
-    role_ref: Option<RoleRef>,
+    role_ref: Option<Box<RoleRef>>,
     #[serde(deserialize_with = "null_default")]
     webhooks: Vec<Webhook>,
     #[serde(deserialize_with = "null_default")]
@@ -69,12 +70,12 @@ struct RawObject {
     policies: Option<Vec<ManagedPolicyDetail>>,
     /// `aws iam get-role`.
     #[serde(rename = "Role")]
-    role: Option<RoleDetail>,
+    role: Option<Box<RoleDetail>>,
     /// `aws iam list-open-id-connect-providers`.
     #[serde(rename = "OpenIDConnectProviderList")]
     oidc_providers: Option<Vec<OidcProviderEntry>>,
     /// `aws eks describe-cluster`.
-    cluster: Option<EksCluster>,
+    cluster: Option<Box<EksCluster>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -120,24 +121,28 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
 }
 
 /// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
-pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Inventory, InventoryError> {
+pub fn load_dir(
+    dir: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<Inventory, InventoryError> {
     let paths = snapshot_files(dir)?;
     progress.set_length(paths.len() as u64);
     let mut builder = Builder::default();
     for path in paths {
-        let io = |source| InventoryError::Io { path: path.clone(), source };
-        let size = std::fs::metadata(&path).map_err(io)?.len();
-        let streamed = if size >= STREAM_BYTES && path.extension().is_some_and(|e| e == "json") {
-            read_streaming(&path)?
-        } else {
-            None
+        let io = |source| InventoryError::Io {
+            path: path.clone(),
+            source,
         };
-        match streamed {
-            Some(document) => builder.add_documents(&path, vec![document])?,
-            None => {
-                let text = std::fs::read_to_string(&path).map_err(io)?;
-                builder.add_file(&SnapshotFile { path, text: text.into() })?;
-            }
+        let size = std::fs::metadata(&path).map_err(io)?.len();
+        let streamed = size >= STREAM_BYTES
+            && path.extension().is_some_and(|e| e == "json")
+            && read_streaming(&mut builder, &path)?;
+        if !streamed {
+            let text = std::fs::read_to_string(&path).map_err(io)?;
+            builder.add_file(&SnapshotFile {
+                path,
+                text: text.into(),
+            })?;
         }
         progress.inc(1);
     }
@@ -147,29 +152,66 @@ pub fn load_dir(dir: &Path, progress: &indicatif::ProgressBar) -> Result<Invento
 /// JSON files from this size on are read as a stream, their items parsed in parallel.
 const STREAM_BYTES: u64 = 8 << 20;
 
-/// Reads a large JSON list without holding the file in memory; `None` when the file is not a
-/// list (it is then read whole).
-fn read_streaming(path: &Path) -> Result<Option<RawObject>, InventoryError> {
+/// Reads a large JSON list without holding the file in memory, adding each item as soon as it
+/// is parsed; `false` when the file is not a list, to be read whole instead.
+fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryError> {
     use super::stream::{StreamError, split_items};
-    let file = std::fs::File::open(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| InventoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let parse: fn(&[u8]) -> Result<RawObject, serde_json::Error> = |bytes| serde_json::from_slice(bytes);
-    let split = match split_items(file, parse, workers) {
-        Ok(split) => split,
-        Err(StreamError::Unsupported) => return Ok(None),
-        Err(StreamError::Io(source)) => return Err(InventoryError::Io { path: path.to_path_buf(), source }),
-        Err(StreamError::Json { line, column, message }) => {
-            return Err(InventoryError::Parse { path: path.to_path_buf(), line, column, message });
+    let parse: fn(&[u8]) -> Result<RawObject, serde_json::Error> =
+        |bytes| serde_json::from_slice(bytes);
+    // Items without a kind (typed lists from the API) wait for the list's kind, which follows them.
+    let mut kindless = Vec::new();
+    let mut delivered = 0usize;
+    let mut sink = |item: RawObject| {
+        delivered += 1;
+        match item.kind.clone() {
+            Some(kind) if !kind.is_empty() => builder.add_kubernetes(path, item, &kind, None),
+            _ => kindless.push(item),
         }
     };
-    let mut document: RawObject = serde_json::from_slice(&split.skeleton).map_err(|e| InventoryError::Parse {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    document.items = Some(split.items);
-    Ok(Some(document))
+    let result = split_items(file, parse, workers, &mut sink);
+    let skeleton = match result {
+        Ok(skeleton) => skeleton,
+        Err(StreamError::Unsupported) if delivered == 0 => return Ok(false),
+        Err(StreamError::Unsupported) => {
+            return Err(InventoryError::Invalid {
+                path: path.to_path_buf(),
+                message: "truncated or malformed JSON list".into(),
+            });
+        }
+        Err(StreamError::Io(source)) => {
+            return Err(InventoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Err(StreamError::Json {
+            line,
+            column,
+            message,
+        }) => {
+            return Err(InventoryError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            });
+        }
+    };
+    let mut document: RawObject =
+        serde_json::from_slice(&skeleton).map_err(|e| InventoryError::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+    document.items = Some(kindless);
+    builder.add_documents(path, vec![document])?;
+    Ok(true)
 }
 
 /// Loads in-memory files (the embedded demo uses this).
@@ -205,7 +247,11 @@ impl Builder {
         self.add_documents(path, documents)
     }
 
-    fn add_documents(&mut self, path: &Path, documents: Vec<RawObject>) -> Result<(), InventoryError> {
+    fn add_documents(
+        &mut self,
+        path: &Path,
+        documents: Vec<RawObject>,
+    ) -> Result<(), InventoryError> {
         if documents.is_empty() {
             self.warn(path, "empty file");
         }
@@ -237,7 +283,7 @@ impl Builder {
         }
         if let Some(role) = document.role.take() {
             recognised = true;
-            self.add_role(path, role, false)?;
+            self.add_role(path, *role, false)?;
         }
         if let Some(providers) = document.oidc_providers.take() {
             recognised = true;
@@ -246,7 +292,7 @@ impl Builder {
         }
         if let Some(cluster) = document.cluster.take() {
             recognised = true;
-            self.add_cluster(path, cluster)?;
+            self.add_cluster(path, *cluster)?;
         }
         if document.api_version.is_some() || document.kind.is_some() {
             recognised = true;
@@ -391,7 +437,9 @@ impl Builder {
                     Pod {
                         metadata,
                         namespace,
-                        spec: spec.into_pod_spec(),
+                        // A pod is read for its account, network and user; its containers' commands,
+                        // env and images are its controller's business.
+                        spec: spec.into_pod_spec().without_container_details(),
                         phase: object.status.and_then(|s| s.phase),
                     },
                 );
@@ -399,7 +447,7 @@ impl Builder {
             }
             let template = match workload_kind {
                 WorkloadKind::CronJob => spec.job_template.map(|j| j.spec.template),
-                _ => spec.template,
+                _ => spec.template.map(|t| *t),
             };
             let Some(template) = template else {
                 self.warn(
@@ -416,6 +464,25 @@ impl Builder {
                 kind: workload_kind,
                 name: metadata.name.clone(),
             };
+            // Commands and env are read only to configure a legacy agent; everyone else's are
+            // dropped, which matters at a hundred thousand workloads.
+            let mut template = template;
+            for container in template
+                .spec
+                .containers
+                .iter_mut()
+                .chain(template.spec.init_containers.iter_mut())
+            {
+                if !container
+                    .image
+                    .as_deref()
+                    .is_some_and(crate::legacy::is_agent_image)
+                {
+                    container.command = Vec::new();
+                    container.args = Vec::new();
+                    container.env = Vec::new();
+                }
+            }
             inventory.workloads.insert(
                 key.clone(),
                 Workload {
@@ -456,7 +523,7 @@ impl Builder {
                     kind: kind.to_string(),
                     namespace: (kind == "RoleBinding").then_some(namespace),
                     metadata,
-                    role_ref,
+                    role_ref: *role_ref,
                     subjects: object.subjects,
                 });
             }

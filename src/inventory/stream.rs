@@ -14,15 +14,13 @@ const CHUNK_BYTES: usize = 4 << 20;
 pub enum StreamError {
     Io(std::io::Error),
     /// An item did not parse; line and column are the file's.
-    Json { line: usize, column: usize, message: String },
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// Not a top-level object whose `items` holds objects: read the file whole instead.
     Unsupported,
-}
-
-/// The file without its items (`"items": []`), and the parsed items in file order.
-pub struct Split<T> {
-    pub skeleton: Vec<u8>,
-    pub items: Vec<T>,
 }
 
 struct Batch {
@@ -39,8 +37,15 @@ enum Mode {
     InItem,
 }
 
-/// Splits and parses `reader`'s items with `parse` on `workers` threads.
-pub fn split_items<T, R>(mut reader: R, parse: fn(&[u8]) -> Result<T, serde_json::Error>, workers: usize) -> Result<Split<T>, StreamError>
+/// Splits `reader`'s items, parses them with `parse` on `workers` threads, and hands each to
+/// `sink` in file order as soon as it and everything before it is parsed. Returns the skeleton:
+/// the file without its items (`"items": []`).
+pub fn split_items<T, R>(
+    mut reader: R,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
+    workers: usize,
+    sink: &mut dyn FnMut(T),
+) -> Result<Vec<u8>, StreamError>
 where
     T: Send,
     R: Read,
@@ -65,8 +70,16 @@ where
                         match parse(&batch.bytes[start..end]) {
                             Ok(item) => parsed.push(item),
                             Err(e) => {
-                                let column = if e.line() == 1 { column + e.column() - 1 } else { e.column() };
-                                failure = Some(StreamError::Json { line: line + e.line() - 1, column, message: e.to_string() });
+                                let column = if e.line() == 1 {
+                                    column + e.column() - 1
+                                } else {
+                                    e.column()
+                                };
+                                failure = Some(StreamError::Json {
+                                    line: line + e.line() - 1,
+                                    column,
+                                    message: e.to_string(),
+                                });
                                 break;
                             }
                         }
@@ -79,25 +92,52 @@ where
             });
         }
         drop(result_tx);
-        let scanned = scan(&mut reader, &batch_tx);
+        let mut order = InOrder {
+            next: 0,
+            waiting: std::collections::BTreeMap::new(),
+            error: None,
+        };
+        let scanned = scan(&mut reader, &batch_tx, &mut || {
+            while let Ok(result) = result_rx.try_recv() {
+                order.accept(result, sink);
+            }
+        });
         drop(batch_tx);
-        let mut results: Vec<(usize, Vec<T>)> = Vec::new();
-        let mut first_error = None;
         for result in result_rx {
-            match result {
-                Ok(batch) => results.push(batch),
-                Err(error) => {
-                    first_error.get_or_insert(error);
+            order.accept(result, sink);
+        }
+        let skeleton = scanned?;
+        match order.error {
+            Some(error) => Err(error),
+            None => Ok(skeleton),
+        }
+    })
+}
+
+/// Releases parsed batches in file order.
+struct InOrder<T> {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, Vec<T>>,
+    error: Option<StreamError>,
+}
+
+impl<T> InOrder<T> {
+    fn accept(&mut self, result: Result<(usize, Vec<T>), StreamError>, sink: &mut dyn FnMut(T)) {
+        match result {
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
+            Ok((index, items)) => {
+                self.waiting.insert(index, items);
+                while let Some(items) = self.waiting.remove(&self.next) {
+                    if self.error.is_none() {
+                        items.into_iter().for_each(&mut *sink);
+                    }
+                    self.next += 1;
                 }
             }
         }
-        let skeleton = scanned?;
-        if let Some(error) = first_error {
-            return Err(error);
-        }
-        results.sort_by_key(|(index, _)| *index);
-        Ok(Split { skeleton, items: results.into_iter().flat_map(|(_, items)| items).collect() })
-    })
+    }
 }
 
 /// The scanner's position in the document.
@@ -123,7 +163,11 @@ struct Scanner {
 /// Reads everything, sending item batches; returns the skeleton. Inside items only `"`, `\`,
 /// `{` and `}` matter, so the scanner jumps between them with `memchr` instead of visiting every
 /// byte.
-fn scan<R: Read>(reader: &mut R, batches: &mpsc::SyncSender<Batch>) -> Result<Vec<u8>, StreamError> {
+fn scan<R: Read>(
+    reader: &mut R,
+    batches: &mpsc::SyncSender<Batch>,
+    between_chunks: &mut dyn FnMut(),
+) -> Result<Vec<u8>, StreamError> {
     let mut chunk = vec![0u8; CHUNK_BYTES];
     let mut s = Scanner {
         mode: Mode::Skeleton,
@@ -140,10 +184,15 @@ fn scan<R: Read>(reader: &mut R, batches: &mpsc::SyncSender<Batch>) -> Result<Ve
         counted_to: 0,
         last_newline: None,
     };
-    let new_batch = |index| Batch { index, bytes: Vec::with_capacity(BATCH_BYTES + (1 << 20)), items: Vec::new() };
+    let new_batch = |index| Batch {
+        index,
+        bytes: Vec::with_capacity(BATCH_BYTES + (1 << 20)),
+        items: Vec::new(),
+    };
     let mut batch = new_batch(0);
     let (mut item_start, mut item_line, mut item_column) = (0usize, 0usize, 0usize);
     loop {
+        between_chunks();
         let read = reader.read(&mut chunk).map_err(StreamError::Io)?;
         if read == 0 {
             break;
@@ -187,11 +236,19 @@ fn scan<R: Read>(reader: &mut R, batches: &mpsc::SyncSender<Batch>) -> Result<Ve
                                     s.item_braces -= 1;
                                     if s.item_braces == 0 {
                                         batch.bytes.extend_from_slice(&data[copy_from..=at]);
-                                        batch.items.push((item_start, batch.bytes.len(), item_line, item_column));
+                                        batch.items.push((
+                                            item_start,
+                                            batch.bytes.len(),
+                                            item_line,
+                                            item_column,
+                                        ));
                                         s.mode = Mode::BetweenItems;
                                         if batch.bytes.len() >= BATCH_BYTES {
                                             let next = new_batch(batch.index + 1);
-                                            if batches.send(std::mem::replace(&mut batch, next)).is_err() {
+                                            if batches
+                                                .send(std::mem::replace(&mut batch, next))
+                                                .is_err()
+                                            {
                                                 return Err(StreamError::Unsupported);
                                             }
                                         }
@@ -316,6 +373,19 @@ mod tests {
         serde_json::from_slice(bytes)
     }
 
+    struct Split {
+        skeleton: Vec<u8>,
+        items: Vec<Value>,
+    }
+
+    fn split(text: &str, workers: usize) -> Result<Split, StreamError> {
+        let mut items = Vec::new();
+        let skeleton = split_items(text.as_bytes(), parse, workers, &mut |item| {
+            items.push(item)
+        })?;
+        Ok(Split { skeleton, items })
+    }
+
     #[test]
     fn splits_items_and_keeps_the_rest() {
         let text = r#"{"apiVersion": "v1", "items": [
@@ -323,10 +393,17 @@ mod tests {
             {"kind": "Pod", "metadata": {"name": "b"}}
         ], "kind": "List", "metadata": {"items": "not these"}}"#;
         for workers in [1, 2] {
-            let split = split_items(text.as_bytes(), parse, workers).unwrap();
+            let split = split(text, workers).unwrap();
             let skeleton: Value = serde_json::from_slice(&split.skeleton).unwrap();
-            assert_eq!(skeleton, serde_json::json!({"apiVersion": "v1", "items": [], "kind": "List", "metadata": {"items": "not these"}}));
-            let names: Vec<&str> = split.items.iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+            assert_eq!(
+                skeleton,
+                serde_json::json!({"apiVersion": "v1", "items": [], "kind": "List", "metadata": {"items": "not these"}})
+            );
+            let names: Vec<&str> = split
+                .items
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap())
+                .collect();
             assert_eq!(names, vec!["a", "b"]);
             assert_eq!(split.items[0]["metadata"]["annotations"]["x"], "}\"]{");
         }
@@ -339,22 +416,34 @@ mod tests {
             if i > 0 {
                 text.push(',');
             }
-            text.push_str(&format!("{{\"metadata\":{{\"name\":\"pod-{i}\",\"padding\":\"{}\"}}}}", "x".repeat(200)));
+            text.push_str(&format!(
+                "{{\"metadata\":{{\"name\":\"pod-{i}\",\"padding\":\"{}\"}}}}",
+                "x".repeat(200)
+            ));
         }
         text.push_str("]}");
-        let split = split_items(text.as_bytes(), parse, 2).unwrap();
+        let split = split(&text, 2).unwrap();
         assert_eq!(split.items.len(), 60_000);
-        assert!(split.items.iter().enumerate().all(|(i, item)| item["metadata"]["name"] == format!("pod-{i}")));
+        assert!(
+            split
+                .items
+                .iter()
+                .enumerate()
+                .all(|(i, item)| item["metadata"]["name"] == format!("pod-{i}"))
+        );
     }
 
     #[test]
     fn errors_carry_the_file_position() {
         let text = "{\"items\": [\n  {\"a\": 1},\n  {\"b\": tru}\n]}";
-        match split_items(text.as_bytes(), parse, 2) {
+        match split(text, 2) {
             Err(StreamError::Json { line, .. }) => assert_eq!(line, 3),
             other => panic!("{:?}", other.map(|s| s.items)),
         }
-        assert!(matches!(split_items("[1, 2]".as_bytes(), parse, 1), Err(StreamError::Unsupported)));
-        assert!(matches!(split_items("{\"items\": [1]}".as_bytes(), parse, 1), Err(StreamError::Unsupported)));
+        assert!(matches!(split("[1, 2]", 1), Err(StreamError::Unsupported)));
+        assert!(matches!(
+            split("{\"items\": [1]}", 1),
+            Err(StreamError::Unsupported)
+        ));
     }
 }

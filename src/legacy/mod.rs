@@ -219,6 +219,12 @@ fn detect_one(workload: &Workload, cluster: Option<&Cluster>) -> Option<LegacyAg
         })
 }
 
+/// Whether an image is kiam's or kube2iam's, by repository name.
+pub fn is_agent_image(image: &str) -> bool {
+    let repository = image_repository(image);
+    repository.ends_with("kiam") || repository.ends_with("kube2iam")
+}
+
 /// `quay.io/uswitch/kiam:v4.2@sha256:…` → `quay.io/uswitch/kiam`.
 fn image_repository(image: &str) -> &str {
     let without_digest = image.split('@').next().unwrap_or(image);

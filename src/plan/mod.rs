@@ -823,10 +823,21 @@ impl<'a> Planner<'a> {
         let mut rbac: RbacIndex<'_> = BTreeMap::new();
         let mut taken: BTreeMap<(String, Option<String>), BTreeSet<String>> = BTreeMap::new();
         for binding in &self.inventory.rbac_bindings {
-            taken.entry((binding.kind.clone(), binding.namespace.clone())).or_default().insert(binding.metadata.name.clone());
+            taken
+                .entry((binding.kind.clone(), binding.namespace.clone()))
+                .or_default()
+                .insert(binding.metadata.name.clone());
             let mut named: BTreeSet<(&str, &str)> = BTreeSet::new();
-            for subject in binding.subjects.iter().filter(|s| s.kind == "ServiceAccount") {
-                if let Some(namespace) = subject.namespace.as_deref().or(binding.namespace.as_deref()) {
+            for subject in binding
+                .subjects
+                .iter()
+                .filter(|s| s.kind == "ServiceAccount")
+            {
+                if let Some(namespace) = subject
+                    .namespace
+                    .as_deref()
+                    .or(binding.namespace.as_deref())
+                {
                     named.insert((namespace, subject.name.as_str()));
                 }
             }
@@ -891,11 +902,21 @@ impl<'a> Planner<'a> {
 
     /// A copy of every RoleBinding and ClusterRoleBinding that names the shared service account,
     /// naming the dedicated one instead.
-    fn rbac_copies(&self, binding: &Binding, rbac: &RbacIndex<'_>, taken: &mut BTreeMap<(String, Option<String>), BTreeSet<String>>) -> Vec<Step> {
+    fn rbac_copies(
+        &self,
+        binding: &Binding,
+        rbac: &RbacIndex<'_>,
+        taken: &mut BTreeMap<(String, Option<String>), BTreeSet<String>>,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
-        let key = (binding.namespace.as_str(), binding.from_service_account.as_str());
+        let key = (
+            binding.namespace.as_str(),
+            binding.from_service_account.as_str(),
+        );
         for rbac in rbac.get(&key).into_iter().flatten().copied() {
-            let names = taken.entry((rbac.kind.clone(), rbac.namespace.clone())).or_default();
+            let names = taken
+                .entry((rbac.kind.clone(), rbac.namespace.clone()))
+                .or_default();
             let seed = format!(
                 "{}/{:?}/{}/{}",
                 rbac.kind, rbac.namespace, rbac.metadata.name, binding.service_account
