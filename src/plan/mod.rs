@@ -1011,7 +1011,7 @@ impl<'a> Planner<'a> {
                 let present: serde_json::Map<String, Value> = legacy_keys
                     .iter()
                     .filter_map(|k| {
-                        Some((k.to_string(), json!(template.metadata.annotations.get(*k)?)))
+                        Some((k.to_string(), json!(template.metadata.annotations.get(k)?)))
                     })
                     .collect();
                 steps.push(Step::new(
