@@ -507,6 +507,46 @@ fn assert_each_step_done_once(dir: &Path, action: &str, steps: usize) {
     );
 }
 
+/// Runs `command` in fresh workspaces prepared by `prepare`, killing it at its 1st, 2nd, ...
+/// durability point until a run completes; after each kill, runs it again and checks that the
+/// state equals `expected` and that every step is journaled as done exactly once for `action`.
+/// Returns how many points were killed at.
+fn kill_at_every_point_then_resume(
+    command: &[&str],
+    prepare: &dyn Fn(&Path),
+    expected: &BTreeMap<PathBuf, String>,
+    action: &str,
+) -> usize {
+    let steps = 32;
+    let mut points = 0;
+    for point in 1.. {
+        let dir = demo_workspace();
+        prepare(dir.path());
+        if !run_killed_at(dir.path(), command, point) {
+            break;
+        }
+        points += 1;
+        let resumed = run_in(dir.path(), command);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{action} resumed after a kill at point {point}: {}",
+            stderr(&resumed)
+        );
+        assert_same_state(
+            &state(dir.path()),
+            expected,
+            &format!("after a kill at point {point} of {action} and a resume"),
+        );
+        assert_each_step_done_once(dir.path(), action, steps);
+    }
+    assert!(
+        points >= 3 * steps,
+        "{action} was killed at only {points} points"
+    );
+    points
+}
+
 #[test]
 fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_uninterrupted() {
     let apply = [
@@ -519,76 +559,28 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
         "--yes",
     ];
     let rollback = ["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"];
+    let dry_run = [
+        "apply",
+        "--plan",
+        PLAN,
+        "--rehearse",
+        "--phase",
+        "prepare",
+        "--dry-run",
+    ];
     let reference = demo_workspace();
+    assert_eq!(
+        run_in(reference.path(), &dry_run).status.code(),
+        Some(0),
+        "a dry run creates the rehearsal"
+    );
+    let untouched = state(reference.path());
     assert_eq!(run_in(reference.path(), &apply).status.code(), Some(0));
     let applied = state(reference.path());
-    let steps = 32;
 
-    let mut points = 0;
-    for point in 1.. {
-        let dir = demo_workspace();
-        if !run_killed_at(dir.path(), &apply, point) {
-            break;
-        }
-        points += 1;
-        let resumed = run_in(dir.path(), &apply);
-        assert_eq!(
-            resumed.status.code(),
-            Some(0),
-            "resume after a kill at point {point}: {}",
-            stderr(&resumed)
-        );
-        assert_same_state(
-            &state(dir.path()),
-            &applied,
-            &format!("after a kill at point {point} of apply and a resume"),
-        );
-        assert_each_step_done_once(dir.path(), "apply", steps);
-    }
-    assert!(points >= 3 * steps, "killed at {points} points");
-
-    let original = demo_workspace();
-    assert_eq!(
-        run_in(
-            original.path(),
-            &[
-                "apply",
-                "--plan",
-                PLAN,
-                "--rehearse",
-                "--phase",
-                "prepare",
-                "--dry-run"
-            ]
-        )
-        .status
-        .code(),
-        Some(0)
-    );
-    let untouched = state(original.path());
-    let mut points = 0;
-    for point in 1.. {
-        let dir = demo_workspace();
-        assert_eq!(run_in(dir.path(), &apply).status.code(), Some(0));
-        if !run_killed_at(dir.path(), &rollback, point) {
-            break;
-        }
-        points += 1;
-        let resumed = run_in(dir.path(), &rollback);
-        assert_eq!(
-            resumed.status.code(),
-            Some(0),
-            "rollback resume after a kill at point {point}: {}",
-            stderr(&resumed)
-        );
-        assert_same_state(
-            &state(dir.path()),
-            &untouched,
-            &format!("after a kill at point {point} of rollback and a resume"),
-        );
-        assert_each_step_done_once(dir.path(), "rollback", steps);
-    }
-    assert!(points >= 3 * steps, "killed rollback at {points} points");
+    kill_at_every_point_then_resume(&apply, &|_| {}, &applied, "apply");
+    let apply_first = |dir: &Path| assert_eq!(run_in(dir, &apply).status.code(), Some(0));
+    kill_at_every_point_then_resume(&rollback, &apply_first, &untouched, "rollback");
 }
 
 #[test]

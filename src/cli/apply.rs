@@ -218,14 +218,14 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     ))
 }
 
+fn mode(dry_run: bool) -> Mode {
+    if dry_run { Mode::DryRun } else { Mode::Execute }
+}
+
 pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
     let options = RunOptions {
         direction: Direction::Apply,
-        mode: if args.dry_run {
-            Mode::DryRun
-        } else {
-            Mode::Execute
-        },
+        mode: mode(args.dry_run),
         selection: Selection {
             phases: args.phase.phases(),
             namespaces: args.namespaces.clone(),
@@ -243,11 +243,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
     };
     let options = RunOptions {
         direction: Direction::Rollback,
-        mode: if args.dry_run {
-            Mode::DryRun
-        } else {
-            Mode::Execute
-        },
+        mode: mode(args.dry_run),
         selection: Selection {
             phases,
             namespaces: args.namespaces.clone(),

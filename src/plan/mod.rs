@@ -360,6 +360,21 @@ pub struct Plan {
     pub decommission: Decommission,
 }
 
+impl Plan {
+    /// Workloads that move to IRSA.
+    pub fn moved_workloads(&self) -> usize {
+        self.bindings.iter().map(|b| b.workloads.len()).sum()
+    }
+
+    /// Dedicated service accounts the plan creates.
+    pub fn created_service_accounts(&self) -> usize {
+        self.bindings
+            .iter()
+            .filter(|b| b.service_account_action == ServiceAccountAction::Create)
+            .count()
+    }
+}
+
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -756,14 +756,6 @@ fn subjects_of(statement: &Value) -> Vec<String> {
     equals
         .iter()
         .filter(|(k, _)| k.ends_with(":sub"))
-        .flat_map(|(_, v)| match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
-        })
+        .flat_map(|(_, v)| trust::strings(v))
         .collect()
 }

@@ -205,7 +205,7 @@ fn statements_mut(document: &mut Value) -> &mut Vec<Value> {
     statements.as_array_mut().expect("made an array above")
 }
 
-fn strings(value: &Value) -> Vec<String> {
+pub(crate) fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items

@@ -15,12 +15,7 @@ pub fn summary(plan: &Plan) -> String {
         plan.name, c.name, c.account, c.region
     );
     let _ = writeln!(out, "Inventory {}", plan.fingerprint);
-    let moved: usize = plan.bindings.iter().map(|b| b.workloads.len()).sum();
-    let created = plan
-        .bindings
-        .iter()
-        .filter(|b| b.service_account_action == ServiceAccountAction::Create)
-        .count();
+    let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     let _ = writeln!(
         out,
         "{moved} workloads move to IRSA through {} service accounts ({} reused, {created} created); {} workloads skipped",

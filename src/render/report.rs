@@ -16,12 +16,7 @@ pub fn markdown(plan: &Plan) -> String {
         "Cluster **{}** (account `{}`, {}), OIDC issuer `{}`.  \nInventory `{}`; plan schema `{}`.\n",
         c.name, c.account, c.region, c.oidc_issuer, plan.fingerprint, plan.schema
     );
-    let moved: usize = plan.bindings.iter().map(|b| b.workloads.len()).sum();
-    let created = plan
-        .bindings
-        .iter()
-        .filter(|b| b.service_account_action == ServiceAccountAction::Create)
-        .count();
+    let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     out.push_str("## Summary\n\n| | count |\n|---|---|\n");
     let _ = writeln!(out, "| workloads moving to IRSA | {moved} |");
     let _ = writeln!(
