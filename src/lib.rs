@@ -5,6 +5,7 @@
 //! command line and maps errors to the exit codes documented in [`cli::ExitCode`].
 
 pub mod apply;
+pub mod aws;
 pub mod backend;
 pub mod cli;
 pub mod findings;

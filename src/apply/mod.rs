@@ -86,6 +86,14 @@ pub enum ApplyError {
         "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
     )]
     JournalExists(std::path::PathBuf),
+    #[error(
+        "{destination} cannot change {target} (step {step}); this version changes Kubernetes objects only in rehearsals (--rehearse)"
+    )]
+    Unsupported {
+        destination: String,
+        step: String,
+        target: String,
+    },
     #[error("not confirmed; nothing was changed (pass --yes to run without a terminal)")]
     NotConfirmed,
     #[error(
@@ -220,6 +228,13 @@ pub fn run(
         .iter()
         .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, &selection.namespaces))
         .collect();
+    if let Some(step) = steps.iter().find(|s| !backend.supports(&s.target)) {
+        return Err(ApplyError::Unsupported {
+            destination: backend.describe(),
+            step: step.id.clone(),
+            target: step.target.to_string(),
+        });
+    }
     check_order(
         plan,
         &steps,

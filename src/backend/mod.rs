@@ -1,11 +1,12 @@
 //! Backends: the only code that changes the world. The engine asks a backend to read a step's
 //! target and to move it from one state to another; it never touches the world itself.
 
+pub mod live_iam;
 pub mod rehearsal;
 
 use serde_json::Value;
 
-use crate::plan::Step;
+use crate::plan::{Step, Target};
 
 /// Why a backend could not read or write a target.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,11 @@ pub enum BackendError {
 pub trait Backend {
     /// Where changes go, in words, for summaries and confirmation prompts.
     fn describe(&self) -> String;
+
+    /// Whether this backend can change `target`. The live IAM backend cannot touch Kubernetes.
+    fn supports(&self, _target: &Target) -> bool {
+        true
+    }
 
     /// The target's current state in the step's terms: the whole document for IAM steps, the
     /// fragment at the step's paths for Kubernetes steps, `null` when the target does not exist.

@@ -48,6 +48,9 @@ pub struct Target {
     /// cluster: the same engine, offline. `scan --snapshot <dir>/rehearsal` shows the result.
     #[arg(long)]
     pub rehearse: bool,
+    /// AWS access for live runs (IAM steps: prepare and decommission).
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -134,10 +137,10 @@ fn journal_path(loaded: &Loaded, target: &Target) -> PathBuf {
 
 fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> {
     if !target.rehearse {
-        return Err(Error::Usage(
-            "applying to a live cluster is not available in this version: rehearse with --rehearse"
-                .into(),
-        ));
+        // Live: IAM through the AWS SDK. The engine refuses Kubernetes steps before reading
+        // anything, until the live Kubernetes backend exists.
+        let aws = crate::aws::Aws::connect(&target.aws)?;
+        return Ok(Box::new(crate::backend::live_iam::LiveIam::new(aws)));
     }
     let snapshot = loaded.dir.join("snapshot");
     if !snapshot.is_dir() {

@@ -3,6 +3,7 @@
 mod apply;
 mod plan;
 mod scan;
+mod snapshot;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply::ApplyError;
 use crate::inventory::snapshot::InventoryError;
-use crate::inventory::{Inventory, demo, snapshot};
+use crate::inventory::{Inventory, demo};
 
 /// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
 ///
@@ -46,6 +47,10 @@ pub enum Command {
     /// only where the target is still as the step left it.
     #[command(after_help = EXIT_CODES_HELP)]
     Rollback(apply::RollbackArgs),
+    /// Read the cluster's AWS side (EKS cluster, IAM roles and policies, OIDC providers) and write
+    /// it as the AWS CLI would, into a snapshot directory; add the Kubernetes objects with kubectl
+    /// (docs/snapshot.md).
+    Snapshot(snapshot::SnapshotArgs),
     /// Scan and plan the embedded demo cluster (a kiam cluster with every kind of case) and write
     /// migrations/demo/: the quickest way to see what the tool does.
     Demo(scan::DemoArgs),
@@ -88,7 +93,7 @@ impl SourceArgs {
             indicatif::ProgressStyle::with_template("reading snapshot {bar:30} {pos}/{len} files")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let inventory = snapshot::load_dir(dir, &progress);
+        let inventory = crate::inventory::snapshot::load_dir(dir, &progress);
         progress.finish_and_clear();
         Ok(inventory?)
     }
@@ -142,6 +147,8 @@ pub enum Error {
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -155,7 +162,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Inventory(_) | Error::Usage(_) | Error::Plan(_) => ExitCode::UsageOrInput,
+            Error::Inventory(_) | Error::Usage(_) | Error::Plan(_) | Error::Aws(_) => {
+                ExitCode::UsageOrInput
+            }
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
             Error::Apply(error) => match error {
                 ApplyError::PlanModified { .. }
@@ -163,6 +172,7 @@ impl Error {
                 | ApplyError::PhaseOrder(_)
                 | ApplyError::NamespaceWithDecommission
                 | ApplyError::JournalExists(_)
+                | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed => ExitCode::Refused,
                 ApplyError::Stale { .. } => ExitCode::StaleState,
                 ApplyError::Backend { .. } | ApplyError::Journal(_) => ExitCode::PartiallyApplied,
@@ -192,6 +202,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Apply(args) => apply::run_apply(&args),
         Command::Status(args) => apply::run_status(&args),
         Command::Rollback(args) => apply::run_rollback(&args),
+        Command::Snapshot(args) => snapshot::run(&args),
         Command::Demo(args) => scan::demo(&args),
     }
 }

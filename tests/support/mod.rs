@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: run the real binary, read fixtures.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,199 @@
+//! AWS collection: the cluster (`eks:DescribeCluster`) and IAM (`GetAccountAuthorizationDetails`,
+//! `ListOpenIDConnectProviders`) read through the SDK and written as the same JSON documents the
+//! AWS CLI prints, so live reads, `snapshot --out` and the snapshot loader share one path.
+
+use aws_config::SdkConfig;
+use clap::Args;
+use serde_json::{Value, json};
+
+/// How to reach AWS; the standard environment (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+/// credentials) applies where a flag is not given.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// A profile from the AWS config files.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The cluster's region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (a test server or a VPC endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, throttling included, with exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_attempts: u32,
+}
+
+/// Why AWS could not be read or written. The message names the call.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("AWS {operation} failed: {message}")]
+    Call {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("cannot start the AWS client runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl AwsError {
+    pub fn call(operation: &'static str, error: impl std::error::Error) -> AwsError {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        AwsError::Call { operation, message }
+    }
+}
+
+/// One shared runtime and configuration; every client is made from it.
+pub struct Aws {
+    pub runtime: tokio::runtime::Runtime,
+    pub config: SdkConfig,
+}
+
+impl Aws {
+    pub fn connect(args: &AwsArgs) -> Result<Aws, AwsError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(AwsError::Runtime)?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
+            aws_config::retry::RetryConfig::standard().with_max_attempts(args.max_attempts.max(1)),
+        );
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &args.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &args.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = runtime.block_on(loader.load());
+        Ok(Aws { runtime, config })
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    /// `aws iam get-account-authorization-details` (roles and managed policies), every page.
+    pub fn authorization_details(&self) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let mut roles = Vec::new();
+            let mut policies = Vec::new();
+            let mut pages = client
+                .get_account_authorization_details()
+                .filter(aws_sdk_iam::types::EntityType::Role)
+                .filter(aws_sdk_iam::types::EntityType::LocalManagedPolicy)
+                .filter(aws_sdk_iam::types::EntityType::AwsManagedPolicy)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| AwsError::call("iam:GetAccountAuthorizationDetails", e))?;
+                roles.extend(page.role_detail_list().iter().map(role_json));
+                // Only attached AWS-managed policies matter; the account's own are kept whole.
+                policies.extend(
+                    page.policies()
+                        .iter()
+                        .filter(|p| {
+                            p.attachment_count().unwrap_or(0) > 0
+                                || !p.arn().unwrap_or_default().contains(":iam::aws:")
+                        })
+                        .map(policy_json),
+                );
+            }
+            Ok(without_nulls(
+                json!({"RoleDetailList": roles, "Policies": policies}),
+            ))
+        })
+    }
+
+    /// `aws iam list-open-id-connect-providers`.
+    pub fn oidc_providers(&self) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let list = client
+                .list_open_id_connect_providers()
+                .send()
+                .await
+                .map_err(|e| AwsError::call("iam:ListOpenIDConnectProviders", e))?;
+            let providers: Vec<Value> = list
+                .open_id_connect_provider_list()
+                .iter()
+                .filter_map(|p| p.arn())
+                .map(|arn| json!({"Arn": arn}))
+                .collect();
+            Ok(json!({"OpenIDConnectProviderList": providers}))
+        })
+    }
+
+    /// `aws eks describe-cluster --name NAME`, the fields the tool reads.
+    pub fn describe_cluster(&self, name: &str) -> Result<Value, AwsError> {
+        let client = aws_sdk_eks::Client::new(&self.config);
+        self.runtime.block_on(async {
+            let output = client
+                .describe_cluster()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("eks:DescribeCluster", e))?;
+            let cluster = output.cluster();
+            let issuer = cluster
+                .and_then(|c| c.identity())
+                .and_then(|i| i.oidc())
+                .and_then(|o| o.issuer());
+            Ok(without_nulls(json!({"cluster": {
+                "name": cluster.and_then(|c| c.name()),
+                "arn": cluster.and_then(|c| c.arn()),
+                "version": cluster.and_then(|c| c.version()),
+                "platformVersion": cluster.and_then(|c| c.platform_version()),
+                "identity": {"oidc": {"issuer": issuer}},
+            }})))
+        })
+    }
+}
+
+/// The AWS CLI omits absent members instead of printing `null`; so do we.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+fn role_json(role: &aws_sdk_iam::types::RoleDetail) -> Value {
+    json!({
+        "Path": role.path(),
+        "RoleName": role.role_name(),
+        "Arn": role.arn(),
+        // As the API returns it: URL-encoded. The loader decodes it.
+        "AssumeRolePolicyDocument": role.assume_role_policy_document(),
+        "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": p.policy_document()})).collect::<Vec<_>>(),
+        "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
+        "InstanceProfileList": role.instance_profile_list().iter().map(|p| json!({"Arn": p.arn()})).collect::<Vec<_>>(),
+    })
+}
+
+fn policy_json(policy: &aws_sdk_iam::types::ManagedPolicyDetail) -> Value {
+    json!({
+        "Arn": policy.arn(),
+        "PolicyName": policy.policy_name(),
+        "DefaultVersionId": policy.default_version_id(),
+        "PolicyVersionList": policy.policy_version_list().iter().map(|v| json!({
+            "Document": v.document(), "VersionId": v.version_id(), "IsDefaultVersion": v.is_default_version()
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,228 @@
+//! The live IAM backend: role trust policies, inline policies and OIDC providers, read and
+//! written through the AWS SDK. Every write is preceded by the engine's read and comparison, so
+//! IAM is never written where it differs from what the plan expects.
+
+use serde_json::{Value, json};
+
+use super::{Backend, BackendError};
+use crate::aws::{Aws, AwsError};
+use crate::iam::arn::RoleArn;
+use crate::iam::policy::PolicyDocument;
+use crate::plan::{Step, Target};
+
+pub struct LiveIam {
+    aws: Aws,
+}
+
+impl LiveIam {
+    pub fn new(aws: Aws) -> LiveIam {
+        LiveIam { aws }
+    }
+}
+
+fn failed(step: &Step, error: AwsError) -> BackendError {
+    BackendError::Target {
+        target: step.target.to_string(),
+        message: error.to_string(),
+    }
+}
+
+fn role_name(step: &Step, arn: &str) -> Result<String, BackendError> {
+    RoleArn::parse(arn)
+        .map(|r| r.name().to_string())
+        .map_err(|e| BackendError::Target {
+            target: step.target.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// IAM returns documents URL-encoded; the plan holds them as JSON.
+fn document(step: &Step, text: &str) -> Result<Value, BackendError> {
+    PolicyDocument::from_text(text)
+        .map(|d| d.0)
+        .map_err(|e| BackendError::Target {
+            target: step.target.to_string(),
+            message: e.to_string(),
+        })
+}
+
+impl Backend for LiveIam {
+    fn describe(&self) -> String {
+        format!(
+            "AWS IAM (region {}{})",
+            self.aws
+                .config
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "default".into()),
+            self.aws
+                .config
+                .endpoint_url()
+                .map(|u| format!(", endpoint {u}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn supports(&self, target: &Target) -> bool {
+        target.account().is_some()
+    }
+
+    fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
+        let client = self.aws.iam();
+        match &step.target {
+            Target::Role { arn, .. } => {
+                let name = role_name(step, arn)?;
+                let result = self
+                    .aws
+                    .runtime
+                    .block_on(client.get_role().role_name(name).send());
+                match result {
+                    Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document())
+                    {
+                        Some(text) => document(step, text),
+                        None => Ok(Value::Null),
+                    },
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                    {
+                        Ok(Value::Null)
+                    }
+                    Err(e) => Err(failed(step, AwsError::call("iam:GetRole", e))),
+                }
+            }
+            Target::InlinePolicy {
+                role_arn,
+                policy_name,
+                ..
+            } => {
+                let name = role_name(step, role_arn)?;
+                let call = client
+                    .get_role_policy()
+                    .role_name(name)
+                    .policy_name(policy_name)
+                    .send();
+                match self.aws.runtime.block_on(call) {
+                    Ok(output) => document(step, output.policy_document()),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                    {
+                        Ok(Value::Null)
+                    }
+                    Err(e) => Err(failed(step, AwsError::call("iam:GetRolePolicy", e))),
+                }
+            }
+            Target::OidcProvider { arn, .. } => {
+                let call = client
+                    .get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .send();
+                match self.aws.runtime.block_on(call) {
+                    Ok(output) => {
+                        // IAM stores the URL without its scheme; the plan writes it with one.
+                        let url = output.url().unwrap_or_default();
+                        let url = if url.starts_with("https://") {
+                            url.to_string()
+                        } else {
+                            format!("https://{url}")
+                        };
+                        Ok(json!({"Url": url, "ClientIDList": output.client_id_list()}))
+                    }
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                    {
+                        Ok(Value::Null)
+                    }
+                    Err(e) => Err(failed(
+                        step,
+                        AwsError::call("iam:GetOpenIDConnectProvider", e),
+                    )),
+                }
+            }
+            other => Err(BackendError::Target {
+                target: other.to_string(),
+                message: "not an IAM object".into(),
+            }),
+        }
+    }
+
+    fn write(&mut self, step: &Step, _from: &Value, to: &Value) -> Result<(), BackendError> {
+        let client = self.aws.iam();
+        let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
+        let runtime = &self.aws.runtime;
+        match &step.target {
+            Target::Role { arn, .. } => {
+                let call = client
+                    .update_assume_role_policy()
+                    .role_name(role_name(step, arn)?)
+                    .policy_document(text(to))
+                    .send();
+                runtime
+                    .block_on(call)
+                    .map(|_| ())
+                    .map_err(|e| failed(step, AwsError::call("iam:UpdateAssumeRolePolicy", e)))
+            }
+            Target::InlinePolicy {
+                role_arn,
+                policy_name,
+                ..
+            } => {
+                let name = role_name(step, role_arn)?;
+                if to.is_null() {
+                    let call = client
+                        .delete_role_policy()
+                        .role_name(name)
+                        .policy_name(policy_name)
+                        .send();
+                    runtime
+                        .block_on(call)
+                        .map(|_| ())
+                        .map_err(|e| failed(step, AwsError::call("iam:DeleteRolePolicy", e)))
+                } else {
+                    let call = client
+                        .put_role_policy()
+                        .role_name(name)
+                        .policy_name(policy_name)
+                        .policy_document(text(to))
+                        .send();
+                    runtime
+                        .block_on(call)
+                        .map(|_| ())
+                        .map_err(|e| failed(step, AwsError::call("iam:PutRolePolicy", e)))
+                }
+            }
+            Target::OidcProvider { arn, .. } => {
+                if to.is_null() {
+                    let call = client
+                        .delete_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .send();
+                    runtime.block_on(call).map(|_| ()).map_err(|e| {
+                        failed(step, AwsError::call("iam:DeleteOpenIDConnectProvider", e))
+                    })
+                } else {
+                    let client_ids: Vec<String> = to["ClientIDList"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect();
+                    let call = client
+                        .create_open_id_connect_provider()
+                        .url(to["Url"].as_str().unwrap_or_default())
+                        .set_client_id_list(Some(client_ids))
+                        .send();
+                    runtime.block_on(call).map(|_| ()).map_err(|e| {
+                        failed(step, AwsError::call("iam:CreateOpenIDConnectProvider", e))
+                    })
+                }
+            }
+            other => Err(BackendError::Target {
+                target: other.to_string(),
+                message: "not an IAM object".into(),
+            }),
+        }
+    }
+}
