@@ -5,6 +5,9 @@
 //! - `jq` extracting the role annotations from the same pods file, for comparison;
 //! - the apply engine in rehearsal on the 10,000-pod plan (about 5,000 steps).
 //!
+//! - with `--moto` (and `IRSA_MIGRATE_MOTO` set): the `prepare` phase for 1,000 roles against
+//!   moto, wall time and IAM calls per role.
+//!
 //! Each measurement runs in a child process (this binary with `--measure`), so its peak memory
 //! (VmHWM) is its own. `--sizes 1000,10000` limits the sizes.
 
@@ -242,6 +245,9 @@ fn main() {
             *large as f64 / *small as f64
         );
     }
+    if args.iter().any(|a| a == "--moto") {
+        measure_prepare_against_moto(&root);
+    }
     if sizes.contains(&10_000) {
         let work = root.join("apply-10000");
         let result = child(&[
@@ -257,4 +263,91 @@ fn main() {
             result[2].parse::<f64>().unwrap() / 1024.0
         );
     }
+}
+
+#[path = "../tests/support/moto.rs"]
+mod moto;
+
+/// The live cost of `prepare` for the 1,000 roles bound in a 250-namespace cluster, against moto
+/// (`IRSA_MIGRATE_MOTO`, installed by scripts/test): wall time and IAM calls per role.
+fn measure_prepare_against_moto(root: &Path) {
+    use irsa_migrate::aws::{Aws, AwsArgs};
+    use irsa_migrate::backend::Backend;
+    use irsa_migrate::backend::live_iam::LiveIam;
+    if std::env::var_os("IRSA_MIGRATE_MOTO").is_none() {
+        println!(
+            "\nprepare against moto: skipped (run scripts/test once, then IRSA_MIGRATE_MOTO=target/moto-venv/bin/moto_server cargo bench)"
+        );
+        return;
+    }
+    let dir = root.join("pods-12500");
+    if !dir.join("cluster.json").exists() {
+        generator::generate(&dir, 12_500).expect("snapshot generated");
+    }
+    let server = moto::Moto::start();
+    for (key, value) in server.env() {
+        // SAFETY: set before any other thread of this process reads the environment.
+        unsafe { std::env::set_var(key, value) };
+    }
+    let aws = Aws::connect(&AwsArgs {
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("eu-west-1".into()),
+        ..AwsArgs::default()
+    })
+    .expect("aws");
+    let details: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("iam.json")).unwrap()).unwrap();
+    let iam = aws.iam();
+    aws.runtime.block_on(async {
+        for role in details["RoleDetailList"].as_array().unwrap() {
+            let name = role["RoleName"].as_str().unwrap();
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(role["AssumeRolePolicyDocument"].to_string())
+                .send()
+                .await
+                .expect("role created");
+        }
+    });
+    let hidden = indicatif::ProgressBar::hidden();
+    let inventory = load_dir(&dir, &hidden).expect("snapshot loads");
+    let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
+    let roles = planned
+        .steps
+        .iter()
+        .filter(|s| s.kind == irsa_migrate::plan::StepKind::UpdateRoleTrust)
+        .count();
+    let work = root.join("moto-journal");
+    let _ = std::fs::remove_dir_all(&work);
+    let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
+    let mut backend = LiveIam::new(aws);
+    let options = RunOptions {
+        direction: Direction::Apply,
+        mode: Mode::Execute,
+        selection: Selection {
+            phases: vec![irsa_migrate::plan::Phase::Prepare],
+            namespaces: Vec::new(),
+        },
+        wave_size: 5,
+    };
+    let start = Instant::now();
+    let summary = irsa_migrate::apply::run(
+        &planned,
+        "sha256:bench",
+        &mut journal,
+        &mut backend,
+        &options,
+        &mut |_| true,
+        &mut |_| {},
+    )
+    .expect("prepare applies");
+    let seconds = start.elapsed().as_secs_f64();
+    let calls = backend.calls().unwrap_or(0);
+    println!(
+        "\nprepare against moto, one step at a time: {} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (one read, one write)",
+        roles,
+        summary.changed,
+        summary.changed as f64 / seconds,
+        calls as f64 / summary.changed.max(1) as f64
+    );
 }

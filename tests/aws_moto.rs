@@ -174,6 +174,12 @@ fn live_prepare_writes_iam_and_rollback_restores_it_and_a_changed_role_stops_the
         "{}",
         stdout(&output)
     );
+    // Per IAM target: a preflight read, a read right before the write, the write. 7 steps.
+    assert!(
+        stdout(&output).ends_with("7 changed, 0 already in place, 0 skipped; 21 API calls\n"),
+        "{}",
+        stdout(&output)
+    );
     let trust = trust_in_moto(&moto, dir.path(), "payments-api");
     let statements = trust["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 3, "{trust}");

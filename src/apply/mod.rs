@@ -348,6 +348,9 @@ pub fn run(
             changed: summary.changed,
             source,
         };
+        // Read again right before writing, even after the preflight read: the window in which
+        // a concurrent change could be overwritten stays one call wide (IAM has no conditional
+        // writes).
         let observed = backend.read(step).map_err(failed)?;
         let outcome = if matches(step, &observed, to) {
             Outcome::AlreadyDone

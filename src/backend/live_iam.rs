@@ -12,11 +12,13 @@ use crate::plan::{Step, Target};
 
 pub struct LiveIam {
     aws: Aws,
+    /// IAM API calls made, reads and writes: what a run costs.
+    calls: usize,
 }
 
 impl LiveIam {
     pub fn new(aws: Aws) -> LiveIam {
-        LiveIam { aws }
+        LiveIam { aws, calls: 0 }
     }
 }
 
@@ -67,7 +69,12 @@ impl Backend for LiveIam {
         target.account().is_some()
     }
 
+    fn calls(&self) -> Option<usize> {
+        Some(self.calls)
+    }
+
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
+        self.calls += 1;
         let client = self.aws.iam();
         match &step.target {
             Target::Role { arn, .. } => {
@@ -149,6 +156,7 @@ impl Backend for LiveIam {
     }
 
     fn write(&mut self, step: &Step, _from: &Value, to: &Value) -> Result<(), BackendError> {
+        self.calls += 1;
         let client = self.aws.iam();
         let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
         let runtime = &self.aws.runtime;

@@ -37,6 +37,11 @@ pub trait Backend {
         true
     }
 
+    /// Remote API calls made so far, for backends that make them.
+    fn calls(&self) -> Option<usize> {
+        None
+    }
+
     /// The target's current state in the step's terms: the whole document for IAM steps, the
     /// fragment at the step's paths for Kubernetes steps, `null` when the target does not exist.
     fn read(&mut self, step: &Step) -> Result<Value, BackendError>;

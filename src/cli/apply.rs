@@ -215,8 +215,12 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     } else {
         ""
     };
+    let calls = backend
+        .calls()
+        .map(|n| format!("; {n} API calls"))
+        .unwrap_or_default();
     print(&format!(
-        "{} changed, {} already in place, {} skipped{mode}\n",
+        "{} changed, {} already in place, {} skipped{mode}{calls}\n",
         summary.changed, summary.already_done, summary.skipped
     ))
 }
