@@ -72,6 +72,37 @@ fn measure_plan(dir: &Path) {
     );
 }
 
+/// Applies `phases` (all when empty) of `planned` through `backend`; returns the summary and the
+/// wall time in seconds.
+fn timed_apply(
+    planned: &irsa_migrate::plan::Plan,
+    journal: &mut Journal,
+    backend: &mut dyn irsa_migrate::backend::Backend,
+    phases: Vec<irsa_migrate::plan::Phase>,
+) -> (irsa_migrate::apply::Summary, f64) {
+    let options = RunOptions {
+        direction: Direction::Apply,
+        mode: Mode::Execute,
+        selection: Selection {
+            phases,
+            namespaces: Vec::new(),
+        },
+        wave_size: 25,
+    };
+    let start = Instant::now();
+    let summary = irsa_migrate::apply::run(
+        planned,
+        "sha256:bench",
+        journal,
+        backend,
+        &options,
+        &mut |_| true,
+        &mut |_| {},
+    )
+    .expect("the plan applies");
+    (summary, start.elapsed().as_secs_f64())
+}
+
 /// Child: apply every step of the plan of `snapshot` in a rehearsal; print `seconds steps peak_kib`.
 fn measure_apply(snapshot: &Path, work: &Path) {
     let hidden = indicatif::ProgressBar::hidden();
@@ -83,29 +114,8 @@ fn measure_apply(snapshot: &Path, work: &Path) {
     let mut backend =
         Rehearsal::open(&work.join("rehearsal"), &work.join("snapshot")).expect("rehearsal opens");
     let mut journal = Journal::open(&work.join("rehearsal/journal.jsonl")).expect("journal opens");
-    let options = RunOptions {
-        direction: Direction::Apply,
-        mode: Mode::Execute,
-        selection: Selection::default(),
-        wave_size: 25,
-    };
-    let start = Instant::now();
-    let summary = irsa_migrate::apply::run(
-        &planned,
-        "sha256:bench",
-        &mut journal,
-        &mut backend,
-        &options,
-        &mut |_| true,
-        &mut |_| {},
-    )
-    .expect("rehearsal applies");
-    println!(
-        "{:.3} {} {}",
-        start.elapsed().as_secs_f64(),
-        summary.changed,
-        peak_kib()
-    );
+    let (summary, seconds) = timed_apply(&planned, &mut journal, &mut backend, Vec::new());
+    println!("{seconds:.3} {} {}", summary.changed, peak_kib());
 }
 
 fn child(args: &[&str]) -> Vec<String> {
@@ -321,27 +331,12 @@ fn measure_prepare_against_moto(root: &Path) {
     let _ = std::fs::remove_dir_all(&work);
     let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
     let mut backend = LiveIam::new(aws);
-    let options = RunOptions {
-        direction: Direction::Apply,
-        mode: Mode::Execute,
-        selection: Selection {
-            phases: vec![irsa_migrate::plan::Phase::Prepare],
-            namespaces: Vec::new(),
-        },
-        wave_size: 5,
-    };
-    let start = Instant::now();
-    let summary = irsa_migrate::apply::run(
+    let (summary, seconds) = timed_apply(
         &planned,
-        "sha256:bench",
         &mut journal,
         &mut backend,
-        &options,
-        &mut |_| true,
-        &mut |_| {},
-    )
-    .expect("prepare applies");
-    let seconds = start.elapsed().as_secs_f64();
+        vec![irsa_migrate::plan::Phase::Prepare],
+    );
     let calls = backend.calls().unwrap_or(0);
     println!(
         "\nprepare against moto, one step at a time: {} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (one read, one write)",
