@@ -70,6 +70,13 @@ fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Runs `irsa-migrate <command> --plan <the demo plan> --rehearse <args>` in `dir`.
+fn rehearse(dir: &Path, command: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec![command, "--plan", PLAN, "--rehearse"];
+    all.extend_from_slice(args);
+    run_in(dir, &all)
+}
+
 fn scan_json(dir: &Path, args: &[&str]) -> String {
     let output = run_in(dir, args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -80,19 +87,10 @@ fn scan_json(dir: &Path, args: &[&str]) -> String {
 fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_original_scan() {
     let dir = demo_workspace();
     let original = scan_json(dir.path(), &["scan", "--demo", "--output", "json"]);
-    let output = run_in(
+    let output = rehearse(
         dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "all",
-            "--yes",
-            "--wave-size",
-            "2",
-        ],
+        "apply",
+        &["--phase", "all", "--yes", "--wave-size", "2"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
@@ -150,18 +148,7 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
     );
 
     // Applying again changes nothing.
-    let again = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "all",
-            "--yes",
-        ],
-    );
+    let again = rehearse(dir.path(), "apply", &["--phase", "all", "--yes"]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert!(
         stdout(&again).ends_with("0 changed, 0 already in place, 32 skipped\n"),
@@ -169,10 +156,7 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
         stdout(&again)
     );
 
-    let output = run_in(
-        dir.path(),
-        &["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"],
-    );
+    let output = rehearse(dir.path(), "rollback", &["--all", "--yes"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         scan_json(
@@ -193,57 +177,26 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
 fn status_reports_each_step_from_the_journal() {
     let dir = demo_workspace();
     assert_eq!(
-        run_in(
-            dir.path(),
-            &[
-                "apply",
-                "--plan",
-                PLAN,
-                "--rehearse",
-                "--phase",
-                "prepare",
-                "--yes"
-            ]
-        )
-        .status
-        .code(),
+        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
+            .status
+            .code(),
         Some(0)
     );
-    let output = run_in(
-        dir.path(),
-        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
-    );
+    let output = rehearse(dir.path(), "status", &["--output", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let status = json(&output);
     assert_eq!(status["schema"], "irsa-migrate.status/v1");
     assert_eq!(status["phases"]["prepare"]["applied"], 7);
     assert_eq!(status["phases"]["identity"]["pending"], 10);
     assert_eq!(
-        run_in(
-            dir.path(),
-            &[
-                "rollback",
-                "--plan",
-                PLAN,
-                "--rehearse",
-                "--phase",
-                "prepare",
-                "--yes"
-            ]
-        )
-        .status
-        .code(),
+        rehearse(dir.path(), "rollback", &["--phase", "prepare", "--yes"])
+            .status
+            .code(),
         Some(0)
     );
-    let status = json(&run_in(
-        dir.path(),
-        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
-    ));
+    let status = json(&rehearse(dir.path(), "status", &["--output", "json"]));
     assert_eq!(status["phases"]["prepare"]["rolled back"], 7);
-    let text = stdout(&run_in(
-        dir.path(),
-        &["status", "--plan", PLAN, "--rehearse"],
-    ));
+    let text = stdout(&rehearse(dir.path(), "status", &[]));
     assert!(text.contains("prepare: 7 rolled back"), "{text}");
 }
 
@@ -251,18 +204,7 @@ fn status_reports_each_step_from_the_journal() {
 fn runs_are_refused_with_the_reason() {
     let dir = demo_workspace();
     // Phases run in order.
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "rollout",
-            "--yes",
-        ],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "rollout", "--yes"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output).contains("phase rollout needs phase prepare applied first"),
@@ -270,27 +212,13 @@ fn runs_are_refused_with_the_reason() {
         stderr(&output)
     );
     // No terminal and no --yes: refused, nothing journaled.
-    let output = run_in(
-        dir.path(),
-        &["apply", "--plan", PLAN, "--rehearse", "--phase", "prepare"],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
     assert!(journal_entries(dir.path()).is_empty());
     // A dry run reads and reports without writing.
     let before = state(dir.path());
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--dry-run",
-        ],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--dry-run"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("would apply"),
@@ -300,20 +228,9 @@ fn runs_are_refused_with_the_reason() {
     assert_eq!(state(dir.path()), before);
     // A plan edited after apply started is refused.
     assert_eq!(
-        run_in(
-            dir.path(),
-            &[
-                "apply",
-                "--plan",
-                PLAN,
-                "--rehearse",
-                "--phase",
-                "prepare",
-                "--yes"
-            ]
-        )
-        .status
-        .code(),
+        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
+            .status
+            .code(),
         Some(0)
     );
     let path = dir.path().join(PLAN);
@@ -321,18 +238,7 @@ fn runs_are_refused_with_the_reason() {
         .unwrap()
         .replace("\"name\": \"demo\"", "\"name\": \"demo\" ");
     std::fs::write(&path, edited).unwrap();
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "identity",
-            "--yes",
-        ],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output).contains("the plan file changed"),
@@ -343,35 +249,13 @@ fn runs_are_refused_with_the_reason() {
     let dir = demo_workspace();
     for phase in ["prepare", "identity"] {
         assert_eq!(
-            run_in(
-                dir.path(),
-                &[
-                    "apply",
-                    "--plan",
-                    PLAN,
-                    "--rehearse",
-                    "--phase",
-                    phase,
-                    "--yes"
-                ]
-            )
-            .status
-            .code(),
+            rehearse(dir.path(), "apply", &["--phase", phase, "--yes"])
+                .status
+                .code(),
             Some(0)
         );
     }
-    let output = run_in(
-        dir.path(),
-        &[
-            "rollback",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--yes",
-        ],
-    );
+    let output = rehearse(dir.path(), "rollback", &["--phase", "prepare", "--yes"]);
     assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output).contains("only after phase identity"),
@@ -379,13 +263,10 @@ fn runs_are_refused_with_the_reason() {
         stderr(&output)
     );
     // Decommission is never limited to a namespace.
-    let output = run_in(
+    let output = rehearse(
         dir.path(),
+        "apply",
         &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
             "--phase",
             "decommission",
             "--namespace",
@@ -416,18 +297,7 @@ fn runs_are_refused_with_the_reason() {
 fn a_target_changed_after_planning_stops_apply_with_a_diff_and_nothing_written() {
     let dir = demo_workspace();
     // Create the rehearsal, then edit a target the way someone would by hand.
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--dry-run",
-        ],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--dry-run"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     // The demo's roles fit in the account's first IAM file.
     let iam = rehearsal(dir.path()).join("iam/111122223333/roles-0000.json");
@@ -443,18 +313,7 @@ fn a_target_changed_after_planning_stops_apply_with_a_diff_and_nothing_written()
         "arn:aws:iam::111122223333:role/somebody-else".into();
     std::fs::write(&iam, serde_json::to_string_pretty(&details).unwrap()).unwrap();
     let before = state(dir.path());
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--yes",
-        ],
-    );
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -592,19 +451,10 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
 fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace() {
     let dir = demo_workspace();
     for phase in ["prepare", "identity", "rollout"] {
-        let output = run_in(
+        let output = rehearse(
             dir.path(),
-            &[
-                "apply",
-                "--plan",
-                PLAN,
-                "--rehearse",
-                "--phase",
-                phase,
-                "--namespace",
-                "data",
-                "--yes",
-            ],
+            "apply",
+            &["--phase", phase, "--namespace", "data", "--yes"],
         );
         assert_eq!(
             output.status.code(),
@@ -618,10 +468,7 @@ fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace()
             "{phase} touched another namespace:\n{text}"
         );
     }
-    let status = json(&run_in(
-        dir.path(),
-        &["status", "--plan", PLAN, "--rehearse", "--output", "json"],
-    ));
+    let status = json(&rehearse(dir.path(), "status", &["--output", "json"]));
     let state = |id: &str| {
         status["steps"]
             .as_array()
@@ -646,19 +493,10 @@ fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace()
         "pending"
     );
     // Another namespace still needs its own earlier phases.
-    let output = run_in(
+    let output = rehearse(
         dir.path(),
-        &[
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "rollout",
-            "--namespace",
-            "payments",
-            "--yes",
-        ],
+        "apply",
+        &["--phase", "rollout", "--namespace", "payments", "--yes"],
     );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
