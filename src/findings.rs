@@ -167,6 +167,16 @@ impl Finding {
     }
 }
 
+/// The order findings are reported in: most severe first, then by code, subject and message;
+/// duplicates (the same finding reached twice) dropped.
+pub fn sort_and_dedup(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
+        (b.severity, a.code, &a.subject, &a.message)
+            .cmp(&(a.severity, b.code, &b.subject, &b.message))
+    });
+    findings.dedup();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,11 +203,7 @@ pub fn scan(inventory: &Inventory) -> Scan {
     check_shared_service_accounts(inventory, effective, &candidates, &mut findings);
     let node_role_reports = analyse_node_roles(inventory, effective, &node_roles, &mut findings);
 
-    findings.sort_by(|a, b| {
-        (b.severity, a.code, &a.subject, &a.message)
-            .cmp(&(a.severity, b.code, &b.subject, &b.message))
-    });
-    findings.dedup();
+    crate::findings::sort_and_dedup(&mut findings);
     let summary = Summary {
         workloads: candidates.len(),
         usages: usages.len(),

@@ -466,11 +466,7 @@ pub fn plan_with_scan(
         })
         .collect();
     let mut findings = planner.findings;
-    findings.sort_by(|a, b| {
-        (b.severity, a.code, &a.subject, &a.message)
-            .cmp(&(a.severity, b.code, &b.subject, &b.message))
-    });
-    findings.dedup();
+    crate::findings::sort_and_dedup(&mut findings);
     let mut skipped = planner.skipped;
     skipped.sort_by(|a, b| {
         (&a.namespace, a.kind, &a.name, a.reason).cmp(&(&b.namespace, b.kind, &b.name, b.reason))
