@@ -307,7 +307,7 @@ fn measure_prepare_against_moto(root: &Path) {
     .expect("aws");
     let details: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("iam.json")).unwrap()).unwrap();
-    let iam = aws.iam();
+    let iam = server.iam(&aws.runtime);
     aws.runtime.block_on(async {
         for role in details["RoleDetailList"].as_array().unwrap() {
             let name = role["RoleName"].as_str().unwrap();

@@ -167,6 +167,23 @@ impl Finding {
     }
 }
 
+/// The non-empty groups of `findings` by severity, most severe first, as reports list them.
+pub fn by_severity(findings: &[Finding]) -> Vec<(Severity, Vec<&Finding>)> {
+    [Severity::Error, Severity::Warning, Severity::Info]
+        .into_iter()
+        .map(|severity| {
+            (
+                severity,
+                findings
+                    .iter()
+                    .filter(|f| f.severity == severity)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, group)| !group.is_empty())
+        .collect()
+}
+
 /// The order findings are reported in: most severe first, then by code, subject and message;
 /// duplicates (the same finding reached twice) dropped.
 pub fn sort_and_dedup(findings: &mut Vec<Finding>) {

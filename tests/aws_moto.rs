@@ -26,16 +26,8 @@ fn seed_demo_iam(moto: &Moto) {
     ))
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let iam = moto.iam(&runtime);
     runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        let iam = aws_sdk_iam::Client::new(&config);
         for policy in details["Policies"].as_array().unwrap() {
             let arn = policy["Arn"].as_str().unwrap();
             if arn.contains(":iam::aws:") {
@@ -218,16 +210,14 @@ fn live_prepare_writes_iam_and_rollback_restores_it_and_a_changed_role_stops_the
 
     // Someone edits a role between plan and apply: the run stops before writing anything.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        let edited = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/somebody"},"Action":"sts:AssumeRole"}]}"#;
-        aws_sdk_iam::Client::new(&config).update_assume_role_policy().role_name("payments-worker").policy_document(edited).send().await.unwrap();
-    });
+    let edited = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/somebody"},"Action":"sts:AssumeRole"}]}"#;
+    let update = moto
+        .iam(&runtime)
+        .update_assume_role_policy()
+        .role_name("payments-worker")
+        .policy_document(edited)
+        .send();
+    runtime.block_on(update).unwrap();
     let before = trust_in_moto(&moto, dir.path(), "payments-api");
     let output = run_with(
         &moto,

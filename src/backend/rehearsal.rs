@@ -75,6 +75,14 @@ impl Rehearsal {
         Ok(())
     }
 
+    fn locate(&mut self, target: &Target) -> Result<Location, BackendError> {
+        self.load_role_index()?;
+        Ok(locate(
+            target,
+            self.role_files.as_ref().expect("loaded above"),
+        ))
+    }
+
     fn file(&mut self, name: &str) -> Result<&mut Value, BackendError> {
         if !self.files.contains_key(name) {
             let path = self.dir.join(name);
@@ -187,11 +195,7 @@ impl Backend for Rehearsal {
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         let paths = fragment::paths(&step.before, &step.after);
-        self.load_role_index()?;
-        let location = locate(
-            &step.target,
-            self.role_files.as_ref().expect("loaded above"),
-        );
+        let location = self.locate(&step.target)?;
         Ok(match location {
             Location::Object {
                 file,
@@ -243,11 +247,7 @@ impl Backend for Rehearsal {
             target: step.target.to_string(),
             message: format!("{what} not found in the rehearsal state"),
         };
-        self.load_role_index()?;
-        let location = locate(
-            &step.target,
-            self.role_files.as_ref().expect("loaded above"),
-        );
+        let location = self.locate(&step.target)?;
         let file = match location {
             Location::Object {
                 file,

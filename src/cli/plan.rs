@@ -77,7 +77,7 @@ pub struct DiffArgs {
 
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let inventory = args.source.load()?;
-    let (plan, dir) = write_plan(&inventory, &args.output_args)?;
+    let (plan, dir) = write_plan(&inventory, None, &args.output_args)?;
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
@@ -102,8 +102,13 @@ pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     print(&render_plan::diffs(&plan, &args.phase, args.color.style()))
 }
 
-/// Plans `inventory` and writes `plan.json` and `report.md`; returns the plan and its directory.
-pub fn write_plan(inventory: &Inventory, args: &PlanOutputArgs) -> Result<(Plan, PathBuf), Error> {
+/// Plans `inventory` (with `scan` of it, when the caller already has one) and writes
+/// `plan.json`, `report.md` and the snapshot; returns the plan and its directory.
+pub fn write_plan(
+    inventory: &Inventory,
+    scan: Option<&crate::scan::Scan>,
+    args: &PlanOutputArgs,
+) -> Result<(Plan, PathBuf), Error> {
     let name = match &args.name {
         Some(name) => name.clone(),
         None => inventory
@@ -120,7 +125,10 @@ pub fn write_plan(inventory: &Inventory, args: &PlanOutputArgs) -> Result<(Plan,
     let settings = Settings {
         trust_policy_limit: args.trust_policy_limit,
     };
-    let plan = plan(inventory, &name, &settings)?;
+    let plan = match scan {
+        Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
+        None => plan(inventory, &name, &settings)?,
+    };
     let dir = args.dir.join(&name);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
         path: dir.clone(),

@@ -45,13 +45,14 @@ pub fn run(args: &ScanArgs) -> Result<(), Error> {
 /// The scan summary, then the plan summary; the diffs are one `diff` away.
 pub fn demo(args: &DemoArgs) -> Result<(), Error> {
     let inventory = crate::inventory::demo::inventory()?;
-    let mut text = render::scan::text(&scan(&inventory));
+    let scanned = scan(&inventory);
+    let mut text = render::scan::text(&scanned);
     let mut plan_args = super::plan::PlanOutputArgs {
         name: args.plan.name.clone(),
         ..args.plan.clone()
     };
     plan_args.name.get_or_insert_with(|| "demo".to_string());
-    let (plan, dir) = super::plan::write_plan(&inventory, &plan_args)?;
+    let (plan, dir) = super::plan::write_plan(&inventory, Some(&scanned), &plan_args)?;
     text.push_str(
         "
 ----

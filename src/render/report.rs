@@ -122,15 +122,7 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     out.push_str("\n## Findings\n");
-    for severity in [Severity::Error, Severity::Warning, Severity::Info] {
-        let findings: Vec<_> = plan
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .collect();
-        if findings.is_empty() {
-            continue;
-        }
+    for (severity, findings) in crate::findings::by_severity(&plan.findings) {
         let _ = writeln!(out, "\n### {severity} ({})\n", findings.len());
         for finding in findings {
             let _ = writeln!(

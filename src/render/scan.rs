@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::findings::Severity;
 use crate::legacy::Component;
 use crate::scan::{Scan, Status, Trust, Usage};
 
@@ -63,15 +62,7 @@ pub fn text(scan: &Scan) -> String {
         "\n{} workloads, {} use AWS roles: {} legacy only, {} IRSA only, {} both; {} work today through the legacy agent",
         s.workloads, s.usages, s.legacy, s.irsa, s.both, s.works_today
     );
-    for severity in [Severity::Error, Severity::Warning, Severity::Info] {
-        let findings: Vec<_> = scan
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .collect();
-        if findings.is_empty() {
-            continue;
-        }
+    for (severity, findings) in crate::findings::by_severity(&scan.findings) {
         let _ = writeln!(
             out,
             "\n{} {}{}",

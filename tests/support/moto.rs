@@ -58,6 +58,23 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// An SDK IAM client for seeding and inspecting this server directly, as an operator's
+    /// colleague would change IAM behind the tool's back.
+    pub fn iam(&self, runtime: &tokio::runtime::Runtime) -> aws_sdk_iam::Client {
+        let config = runtime.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&self.endpoint)
+                .region(aws_config::Region::new("eu-west-1"))
+                .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .load(),
+        );
+        aws_sdk_iam::Client::new(&config)
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
