@@ -22,6 +22,25 @@ pub struct AwsArgs {
     /// Attempts per call, throttling included, with exponential backoff.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_attempts: u32,
+    /// Reach another account's roles through this profile (ACCOUNT=PROFILE, repeatable): for
+    /// roles the cluster uses across accounts. Other accounts use --profile.
+    #[arg(long = "account-profile", value_name = "ACCOUNT=PROFILE", value_parser = parse_account_profile)]
+    pub account_profiles: Vec<(String, String)>,
+}
+
+fn parse_account_profile(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((account, profile))
+            if account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !profile.is_empty() =>
+        {
+            Ok((account.to_string(), profile.to_string()))
+        }
+        _ => Err(format!(
+            "expected ACCOUNT=PROFILE with a 12-digit account id, e.g. 444455556666=prod-admin; got {text:?}"
+        )),
+    }
 }
 
 /// Why AWS could not be read or written. The message names the call.
@@ -50,8 +69,37 @@ impl AwsError {
 
 /// One shared runtime and configuration; every client is made from it.
 pub struct Aws {
-    pub runtime: tokio::runtime::Runtime,
+    pub runtime: std::sync::Arc<tokio::runtime::Runtime>,
     pub config: SdkConfig,
+}
+
+/// The default account's access and, by account id, that of `--account-profile` accounts.
+pub struct AwsAccounts {
+    pub default: Aws,
+    pub others: std::collections::BTreeMap<String, Aws>,
+}
+
+impl AwsAccounts {
+    pub fn connect(args: &AwsArgs) -> Result<AwsAccounts, AwsError> {
+        let default = Aws::connect(args)?;
+        let mut others = std::collections::BTreeMap::new();
+        for (account, profile) in &args.account_profiles {
+            let args = AwsArgs {
+                profile: Some(profile.clone()),
+                ..args.clone()
+            };
+            others.insert(
+                account.clone(),
+                Aws::load(&args, default.runtime.clone()),
+            );
+        }
+        Ok(AwsAccounts { default, others })
+    }
+
+    /// The access for `account`: its `--account-profile`, or the default.
+    pub fn for_account(&self, account: &str) -> &Aws {
+        self.others.get(account).unwrap_or(&self.default)
+    }
 }
 
 impl Aws {
@@ -61,6 +109,10 @@ impl Aws {
             .enable_all()
             .build()
             .map_err(AwsError::Runtime)?;
+        Ok(Aws::load(args, std::sync::Arc::new(runtime)))
+    }
+
+    fn load(args: &AwsArgs, runtime: std::sync::Arc<tokio::runtime::Runtime>) -> Aws {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
             aws_config::retry::RetryConfig::standard().with_max_attempts(args.max_attempts.max(1)),
         );
@@ -74,7 +126,7 @@ impl Aws {
             loader = loader.endpoint_url(endpoint);
         }
         let config = runtime.block_on(loader.load());
-        Ok(Aws { runtime, config })
+        Aws { runtime, config }
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod cli;
 pub mod findings;
 pub mod iam;
+pub mod kubernetes;
 pub mod inventory;
 pub mod legacy;
 pub mod plan;

@@ -5,20 +5,26 @@
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsAccounts, AwsError};
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::plan::{Step, Target};
 
 pub struct LiveIam {
-    aws: Aws,
+    accounts: AwsAccounts,
     /// IAM API calls made, reads and writes: what a run costs.
     calls: usize,
 }
 
 impl LiveIam {
-    pub fn new(aws: Aws) -> LiveIam {
-        LiveIam { aws, calls: 0 }
+    pub fn new(accounts: AwsAccounts) -> LiveIam {
+        LiveIam { accounts, calls: 0 }
+    }
+
+    /// The access for the step's account (`--account-profile`, or the default).
+    fn aws(&self, step: &Step) -> &Aws {
+        self.accounts
+            .for_account(step.target.account().unwrap_or_default())
     }
 }
 
@@ -51,17 +57,32 @@ fn document(step: &Step, text: &str) -> Result<Value, BackendError> {
 impl Backend for LiveIam {
     fn describe(&self) -> String {
         format!(
-            "AWS IAM (region {}{})",
-            self.aws
+            "AWS IAM (region {}{}{})",
+            self.accounts
+                .default
                 .config
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "default".into()),
-            self.aws
+            self.accounts
+                .default
                 .config
                 .endpoint_url()
                 .map(|u| format!(", endpoint {u}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if self.accounts.others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; accounts {} through their own profiles",
+                    self.accounts
+                        .others
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         )
     }
 
@@ -75,14 +96,12 @@ impl Backend for LiveIam {
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         self.calls += 1;
-        let client = self.aws.iam();
+        let aws = self.aws(step);
+        let client = aws.iam();
         match &step.target {
             Target::Role { arn, .. } => {
                 let name = role_name(step, arn)?;
-                let result = self
-                    .aws
-                    .runtime
-                    .block_on(client.get_role().role_name(name).send());
+                let result = aws.runtime.block_on(client.get_role().role_name(name).send());
                 match result {
                     Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document())
                     {
@@ -109,7 +128,7 @@ impl Backend for LiveIam {
                     .role_name(name)
                     .policy_name(policy_name)
                     .send();
-                match self.aws.runtime.block_on(call) {
+                match aws.runtime.block_on(call) {
                     Ok(output) => document(step, output.policy_document()),
                     Err(e)
                         if e.as_service_error()
@@ -125,7 +144,7 @@ impl Backend for LiveIam {
                     .get_open_id_connect_provider()
                     .open_id_connect_provider_arn(arn)
                     .send();
-                match self.aws.runtime.block_on(call) {
+                match aws.runtime.block_on(call) {
                     Ok(output) => {
                         // IAM stores the URL without its scheme; the plan writes it with one.
                         let url = output.url().unwrap_or_default();
@@ -157,9 +176,10 @@ impl Backend for LiveIam {
 
     fn write(&mut self, step: &Step, _from: &Value, to: &Value) -> Result<(), BackendError> {
         self.calls += 1;
-        let client = self.aws.iam();
+        let aws = self.aws(step);
+        let client = aws.iam();
         let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
-        let runtime = &self.aws.runtime;
+        let runtime = &aws.runtime;
         match &step.target {
             Target::Role { arn, .. } => {
                 let call = client

@@ -139,7 +139,7 @@ fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> 
     if !target.rehearse {
         // Live: IAM through the AWS SDK. The engine refuses Kubernetes steps before reading
         // anything, until the live Kubernetes backend exists.
-        let aws = crate::aws::Aws::connect(&target.aws)?;
+        let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
         return Ok(Box::new(crate::backend::live_iam::LiveIam::new(aws)));
     }
     let snapshot = loaded.dir.join("snapshot");

@@ -12,12 +12,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply::ApplyError;
 use crate::inventory::snapshot::InventoryError;
+use crate::inventory::live::{self, CollectError, Collected};
 use crate::inventory::{Inventory, demo};
 
 /// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
 ///
 /// Start with `irsa-migrate demo` to see a whole migration on a built-in example cluster, then
-/// `irsa-migrate scan --snapshot DIR` on a snapshot of your own cluster (docs/snapshot.md).
+/// `irsa-migrate scan --cluster NAME` on your own (the current kubeconfig context and AWS
+/// credentials), or `irsa-migrate snapshot --out DIR` to read it once and work offline.
 #[derive(Debug, Parser)]
 #[command(name = "irsa-migrate", version, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
@@ -47,17 +49,17 @@ pub enum Command {
     /// only where the target is still as the step left it.
     #[command(after_help = EXIT_CODES_HELP)]
     Rollback(apply::RollbackArgs),
-    /// Read the cluster's AWS side (EKS cluster, IAM roles and policies, OIDC providers) and write
-    /// it as the AWS CLI would, into a snapshot directory; add the Kubernetes objects with kubectl
-    /// (docs/snapshot.md).
+    /// Read the live cluster (Kubernetes objects through the kubeconfig, EKS and IAM through the
+    /// AWS credentials) once and write it as a snapshot directory, to review, share and plan
+    /// offline (docs/snapshot.md, docs/permissions.md).
     Snapshot(snapshot::SnapshotArgs),
     /// Scan and plan the embedded demo cluster (a kiam cluster with every kind of case) and write
     /// migrations/demo/: the quickest way to see what the tool does.
     Demo(scan::DemoArgs),
 }
 
-/// Where the cluster's state comes from. Without `--snapshot` or `--demo` the tool would read the
-/// live cluster, which this version does not do yet.
+/// Where the cluster's state comes from: a snapshot directory, the embedded demo, or (neither
+/// given) the live cluster and its AWS accounts.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Read a snapshot directory: every .json/.yaml/.yml file under it, recognised by content
@@ -68,6 +70,38 @@ pub struct SourceArgs {
     /// Use the embedded demo cluster instead of a real one.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// How to reach a live cluster and its AWS accounts.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub kube: crate::kubernetes::KubeArgs,
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
+    /// The EKS cluster's name: its OIDC issuer comes from eks:DescribeCluster. Without it the
+    /// plan cannot write trust statements.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+}
+
+impl LiveArgs {
+    /// Reads the live cluster and AWS, with a progress bar on stderr.
+    pub fn collect(&self) -> Result<(Inventory, Collected), Error> {
+        let kube = crate::kubernetes::Kube::connect(&self.kube)?;
+        let aws = crate::aws::AwsAccounts::connect(&self.aws)?;
+        let progress =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        progress.set_style(
+            indicatif::ProgressStyle::with_template("reading {msg:<16} {pos} pages")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let result = live::collect(&kube, &aws, self.cluster.as_deref(), &progress);
+        progress.finish_and_clear();
+        Ok(result?)
+    }
 }
 
 impl SourceArgs {
@@ -77,9 +111,7 @@ impl SourceArgs {
             return Ok(demo::inventory()?);
         }
         let Some(dir) = &self.snapshot else {
-            return Err(Error::Usage(
-                "reading a live cluster is not available in this version: pass --snapshot DIR (see docs/snapshot.md) or --demo".into(),
-            ));
+            return Ok(self.live.collect()?.0);
         };
         if !dir.is_dir() {
             return Err(Error::Usage(format!(
@@ -149,6 +181,8 @@ pub enum Error {
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
+    #[error(transparent)]
+    Kube(#[from] crate::kubernetes::KubeError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -162,9 +196,11 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Inventory(_) | Error::Usage(_) | Error::Plan(_) | Error::Aws(_) => {
-                ExitCode::UsageOrInput
-            }
+            Error::Inventory(_)
+            | Error::Usage(_)
+            | Error::Plan(_)
+            | Error::Aws(_)
+            | Error::Kube(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
             Error::Apply(error) => match error {
                 ApplyError::PlanModified { .. }
@@ -191,6 +227,16 @@ pub(crate) fn print(text: &str) -> Result<(), Error> {
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(Error::Output),
+    }
+}
+
+impl From<CollectError> for Error {
+    fn from(error: CollectError) -> Error {
+        match error {
+            CollectError::Kube(e) => Error::Kube(e),
+            CollectError::Aws(e) => Error::Aws(e),
+            CollectError::Inventory(e) => Error::Inventory(e),
+        }
     }
 }
 

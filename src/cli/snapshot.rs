@@ -1,64 +1,45 @@
-//! `irsa-migrate snapshot`: the AWS side of a snapshot, read live.
+//! `irsa-migrate snapshot`: read the live cluster and its AWS side once, and write them as a
+//! snapshot directory that `scan`, `plan` and rehearsals read offline.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Error, print};
-use crate::aws::{Aws, AwsArgs};
+use super::{Error, LiveArgs, print};
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// The snapshot directory to write into (created if missing; existing files are replaced).
+    /// The snapshot directory to write (created if missing; it must not hold a snapshot already).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The EKS cluster to describe (its OIDC issuer, account, version).
-    #[arg(long, value_name = "NAME")]
-    pub cluster: Option<String>,
     #[command(flatten)]
-    pub aws: AwsArgs,
-}
-
-fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<PathBuf, Error> {
-    let path = dir.join(name);
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.into()))?;
-    text.push('\n');
-    std::fs::write(&path, text).map_err(|source| Error::Write {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+    pub live: LiveArgs,
 }
 
 pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
-    std::fs::create_dir_all(&args.out).map_err(|source| Error::Write {
-        path: args.out.clone(),
-        source,
-    })?;
-    let aws = Aws::connect(&args.aws)?;
-    let mut written = vec![
-        write_json(
-            &args.out,
-            "aws-iam-authorization-details.json",
-            &aws.authorization_details()?,
-        )?,
-        write_json(
-            &args.out,
-            "aws-iam-oidc-providers.json",
-            &aws.oidc_providers()?,
-        )?,
-    ];
-    if let Some(cluster) = &args.cluster {
-        written.push(write_json(
-            &args.out,
-            "aws-eks-describe-cluster.json",
-            &aws.describe_cluster(cluster)?,
-        )?);
+    if args.out.join("kubernetes").exists() || args.out.join("iam").exists() {
+        return Err(Error::Usage(format!(
+            "{} already holds a snapshot; choose a new directory so two readings never mix",
+            args.out.display()
+        )));
     }
-    let mut text: String = written
-        .iter()
-        .map(|p| format!("wrote {}\n", p.display()))
-        .collect();
-    text.push_str("Kubernetes objects: add them with kubectl (docs/snapshot.md); reading them live is not in this version.\n");
-    print(&text)
+    let (inventory, collected) = args.live.collect()?;
+    crate::inventory::snapshot::write_dir(&inventory, &args.out)?;
+    let pods = inventory.pods.len();
+    let roles = inventory.iam.roles.len();
+    print(&format!(
+        "wrote {}: {} namespaces, {pods} pods, {} workloads, {} service accounts ({} list pages, {} Kubernetes API calls); {roles} IAM roles in {} account(s){}\nNext: irsa-migrate scan --snapshot {}\n",
+        args.out.display(),
+        inventory.namespaces.len(),
+        inventory.workloads.len(),
+        inventory.service_accounts.len(),
+        collected.pages,
+        collected.kube_calls,
+        inventory.iam.accounts.len(),
+        match &inventory.cluster {
+            Some(cluster) => format!("; cluster {}", cluster.name),
+            None => "; no cluster description (pass --cluster NAME for the OIDC issuer)".into(),
+        },
+        args.out.display()
+    ))
 }

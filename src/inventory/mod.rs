@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod demo;
 pub mod kube;
+pub mod live;
 pub mod snapshot;
 pub mod stream;
 

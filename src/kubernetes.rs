@@ -1,0 +1,523 @@
+//! Kubernetes access through `kube`: the kubeconfig (`--kubeconfig`, `--context`, `KUBECONFIG`,
+//! in-cluster), lists read page by page as the API's own JSON (so live reads, `snapshot --out`
+//! and the snapshot loader share one path), and the conditional writes of the live backend.
+//!
+//! Calls are raw requests built by `kube::core::Request`: the tool reads slim types of its own and
+//! must not drop fields it does not know when it writes, so typed `k8s-openapi` objects would
+//! only cost memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use kube::core::Request;
+use kube::core::params::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::Value;
+
+/// How to reach the cluster's API server. `KUBECONFIG` and the in-cluster service account apply
+/// when no flag is given, as for kubectl.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster
+    /// service account).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Objects per list page (`limit`); the API server's `continue` token fetches the rest.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+}
+
+/// Why the Kubernetes API could not be reached, read or written. The message names the call.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error(
+        "cannot load the Kubernetes configuration: {0}; pass --kubeconfig/--context, set KUBECONFIG, or read a snapshot with --snapshot"
+    )]
+    Config(String),
+    #[error("Kubernetes {verb} {path}: {message}")]
+    Call {
+        verb: &'static str,
+        path: String,
+        /// The HTTP status the API server answered with, when it answered.
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("cannot start the Kubernetes client runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl KubeError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            KubeError::Call { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
+/// A kind the tool reads or writes: where its objects live in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: &'static str,
+    /// `v1` for the core group, `group/version` otherwise.
+    pub api_version: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+}
+
+impl Resource {
+    const fn new(
+        kind: &'static str,
+        api_version: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+    ) -> Resource {
+        Resource {
+            kind,
+            api_version,
+            plural,
+            namespaced,
+        }
+    }
+
+    /// The collection's URL path, across namespaces when `namespace` is `None`.
+    pub fn collection(&self, namespace: Option<&str>) -> String {
+        let base = if self.api_version == "v1" {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{}", self.api_version)
+        };
+        match namespace {
+            Some(ns) if self.namespaced => format!("{base}/namespaces/{ns}/{}", self.plural),
+            _ => format!("{base}/{}", self.plural),
+        }
+    }
+
+    pub fn by_kind(kind: &str) -> Option<Resource> {
+        SCANNED.iter().copied().find(|r| r.kind == kind)
+    }
+}
+
+/// Every kind the scanner reads, listed cluster-wide. `ConfigMap` is read as one object
+/// (`kube-system/aws-auth`), never listed: config maps are many and mostly irrelevant.
+pub const SCANNED: &[Resource] = &[
+    Resource::new("Namespace", "v1", "namespaces", false),
+    Resource::new("ServiceAccount", "v1", "serviceaccounts", true),
+    Resource::new("Pod", "v1", "pods", true),
+    Resource::new("Deployment", "apps/v1", "deployments", true),
+    Resource::new("StatefulSet", "apps/v1", "statefulsets", true),
+    Resource::new("DaemonSet", "apps/v1", "daemonsets", true),
+    Resource::new("ReplicaSet", "apps/v1", "replicasets", true),
+    Resource::new("Job", "batch/v1", "jobs", true),
+    Resource::new("CronJob", "batch/v1", "cronjobs", true),
+    Resource::new("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", true),
+    Resource::new(
+        "ClusterRoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        false,
+    ),
+    Resource::new(
+        "MutatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        false,
+    ),
+];
+
+pub const CONFIG_MAP: Resource = Resource::new("ConfigMap", "v1", "configmaps", true);
+
+/// Attempts per call when the API server throttles (429) or is briefly unavailable (5xx).
+const ATTEMPTS: u32 = 5;
+
+/// Lists of different kinds read at once: enough to hide latency, few enough not to be
+/// throttled by API priority and fairness.
+const CONCURRENT_LISTS: usize = 4;
+
+/// One client and the runtime it runs on; every call blocks the caller until it is answered.
+pub struct Kube {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    page_size: u32,
+    calls: Arc<AtomicUsize>,
+    server: String,
+}
+
+/// One list page as the API server sent it.
+pub struct Page {
+    pub resource: Resource,
+    pub number: usize,
+    pub text: String,
+}
+
+impl Kube {
+    pub fn connect(args: &KubeArgs) -> Result<Kube, KubeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(KubeError::Runtime)?;
+        let options = kube::config::KubeConfigOptions {
+            context: args.context.clone(),
+            ..Default::default()
+        };
+        let config = runtime.block_on(async {
+            match (&args.kubeconfig, &args.context) {
+                (Some(path), _) => {
+                    let file = kube::config::Kubeconfig::read_from(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    kube::Config::from_custom_kubeconfig(file, &options)
+                        .await
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                }
+                (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(|e| e.to_string()),
+                (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
+            }
+        });
+        let config = config.map_err(KubeError::Config)?;
+        let server = config.cluster_url.to_string();
+        let client = {
+            // The client spawns its connection tasks on the current runtime.
+            let _guard = runtime.enter();
+            kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?
+        };
+        Ok(Kube {
+            runtime,
+            client,
+            page_size: args.page_size,
+            calls: Arc::new(AtomicUsize::new(0)),
+            server,
+        })
+    }
+
+    /// The API server's URL, for summaries.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// API calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Reads every object of every kind the scanner needs, page by page, a few kinds at once;
+    /// `on_page` sees each page as it arrives (for progress).
+    pub fn collect(&self, on_page: &(dyn Fn(&Page) + Sync)) -> Result<Vec<Page>, KubeError> {
+        self.runtime.block_on(async {
+            let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LISTS));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, resource) in SCANNED.iter().copied().enumerate() {
+                let client = self.client.clone();
+                let calls = self.calls.clone();
+                let limit = limit.clone();
+                let page_size = self.page_size;
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    let pages = list_all(&client, &calls, resource, page_size).await;
+                    (index, pages)
+                });
+            }
+            let mut by_kind = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (index, pages) = joined.map_err(|e| KubeError::Call {
+                    verb: "list",
+                    path: "(task)".into(),
+                    status: None,
+                    message: e.to_string(),
+                })?;
+                let pages = pages?;
+                pages.iter().for_each(on_page);
+                by_kind.push((index, pages));
+            }
+            // Kinds in a fixed order, so the inventory does not depend on which list ended first.
+            by_kind.sort_by_key(|(index, _)| *index);
+            let mut pages: Vec<Page> = by_kind.into_iter().flat_map(|(_, p)| p).collect();
+            let aws_auth = CONFIG_MAP.collection(Some("kube-system"));
+            match call(&self.client, &self.calls, "get", &aws_auth, || {
+                Request::new(&aws_auth).get("aws-auth", &GetParams::default())
+            })
+            .await
+            {
+                Ok(text) => pages.push(Page {
+                    resource: CONFIG_MAP,
+                    number: 1,
+                    text,
+                }),
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e),
+            }
+            Ok(pages)
+        })
+    }
+
+    /// The object, or `None` when it does not exist.
+    pub fn get(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, KubeError> {
+        let path = resource.collection(namespace);
+        let result = self.runtime.block_on(call(&self.client, &self.calls, "get", &path, || {
+            Request::new(&path).get(name, &GetParams::default())
+        }));
+        match result {
+            Ok(text) => parse(&path, &text).map(Some),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Objects of a namespace matching a label selector (`a=b,c=d`), every page.
+    pub fn list(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, KubeError> {
+        let path = resource.collection(Some(namespace));
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let params = ListParams {
+                label_selector: Some(selector.to_string()),
+                limit: Some(self.page_size),
+                continue_token: token.clone(),
+                ..ListParams::default()
+            };
+            let text = self.runtime.block_on(call(
+                &self.client,
+                &self.calls,
+                "list",
+                &path,
+                || Request::new(&path).list(&params),
+            ))?;
+            let mut page = parse(&path, &text)?;
+            if let Some(list) = page["items"].as_array_mut() {
+                items.append(list);
+            }
+            token = continue_token(&page);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    pub fn create(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> Result<Value, KubeError> {
+        let path = resource.collection(namespace);
+        let body = serde_json::to_vec(object).expect("JSON values serialize");
+        let text = self.runtime.block_on(call(&self.client, &self.calls, "create", &path, || {
+            Request::new(&path).create(&PostParams::default(), body.clone())
+        }))?;
+        parse(&path, &text)
+    }
+
+    /// A JSON merge patch (RFC 7386). The caller puts `metadata.resourceVersion` in it, which
+    /// makes the API server refuse it with 409 Conflict if the object changed since it was read.
+    pub fn merge_patch(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, KubeError> {
+        let path = resource.collection(namespace);
+        let text = self.runtime.block_on(call(&self.client, &self.calls, "patch", &path, || {
+            Request::new(&path).patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        }))?;
+        parse(&path, &text)
+    }
+
+    /// Deletes the object only while its `resourceVersion` is `version`.
+    pub fn delete(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> Result<(), KubeError> {
+        let path = resource.collection(namespace);
+        let params = DeleteParams {
+            preconditions: Some(kube::core::params::Preconditions {
+                resource_version: Some(version.to_string()),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        self.runtime
+            .block_on(call(&self.client, &self.calls, "delete", &path, || {
+                Request::new(&path).delete(name, &params)
+            }))
+            .map(|_| ())
+    }
+}
+
+fn parse(path: &str, text: &str) -> Result<Value, KubeError> {
+    serde_json::from_str(text).map_err(|e| KubeError::Call {
+        verb: "decode",
+        path: path.to_string(),
+        status: None,
+        message: e.to_string(),
+    })
+}
+
+fn continue_token(page: &Value) -> Option<String> {
+    page["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Every page of one kind, cluster-wide.
+async fn list_all(
+    client: &kube::Client,
+    calls: &AtomicUsize,
+    resource: Resource,
+    page_size: u32,
+) -> Result<Vec<Page>, KubeError> {
+    #[derive(serde::Deserialize)]
+    struct ListMeta {
+        #[serde(rename = "continue", default)]
+        token: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        metadata: Option<ListMeta>,
+    }
+    let path = resource.collection(None);
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let params = ListParams {
+            limit: Some(page_size),
+            continue_token: token.clone(),
+            ..ListParams::default()
+        };
+        let text = call(client, calls, "list", &path, || {
+            Request::new(&path).list(&params)
+        })
+        .await?;
+        let head: Head = serde_json::from_str(&text).map_err(|e| KubeError::Call {
+            verb: "decode",
+            path: path.clone(),
+            status: None,
+            message: e.to_string(),
+        })?;
+        token = head.metadata.and_then(|m| m.token).filter(|t| !t.is_empty());
+        pages.push(Page {
+            resource,
+            number: pages.len() + 1,
+            text,
+        });
+        if token.is_none() {
+            return Ok(pages);
+        }
+    }
+}
+
+/// One request, retried with exponential backoff while the server throttles or is unavailable.
+async fn call(
+    client: &kube::Client,
+    calls: &AtomicUsize,
+    verb: &'static str,
+    path: &str,
+    request: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<String, KubeError> {
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        let built = request().map_err(|e| KubeError::Call {
+            verb,
+            path: path.to_string(),
+            status: None,
+            message: e.to_string(),
+        })?;
+        calls.fetch_add(1, Ordering::Relaxed);
+        let error = match client.request_text(built).await {
+            Ok(text) => return Ok(text),
+            Err(kube::Error::Api(response)) => KubeError::Call {
+                verb,
+                path: path.to_string(),
+                status: Some(response.code),
+                message: format!(
+                    "{} {}: {}",
+                    response.code, response.reason, response.message
+                ),
+            },
+            Err(other) => KubeError::Call {
+                verb,
+                path: path.to_string(),
+                status: None,
+                message: chain(&other),
+            },
+        };
+        let retryable = matches!(error.status(), Some(429 | 500 | 502 | 503 | 504));
+        if !retryable || attempt >= ATTEMPTS {
+            return Err(error);
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        attempt += 1;
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_paths_follow_the_api_groups() {
+        let pods = Resource::by_kind("Pod").unwrap();
+        assert_eq!(pods.collection(None), "/api/v1/pods");
+        assert_eq!(
+            pods.collection(Some("payments")),
+            "/api/v1/namespaces/payments/pods"
+        );
+        let bindings = Resource::by_kind("ClusterRoleBinding").unwrap();
+        assert_eq!(
+            bindings.collection(Some("ignored")),
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+        );
+        assert_eq!(
+            Resource::by_kind("Deployment")
+                .unwrap()
+                .collection(Some("a")),
+            "/apis/apps/v1/namespaces/a/deployments"
+        );
+    }
+
+    #[test]
+    fn an_empty_continue_token_ends_the_list() {
+        assert_eq!(
+            continue_token(&serde_json::json!({"metadata": {"continue": ""}})),
+            None
+        );
+        assert_eq!(
+            continue_token(&serde_json::json!({"metadata": {"continue": "abc"}})),
+            Some("abc".into())
+        );
+    }
+}
