@@ -88,6 +88,7 @@ fn timed_apply(
             namespaces: Vec::new(),
         },
         wave_size: 25,
+        rollout: Default::default(),
     };
     let start = Instant::now();
     let summary = irsa_migrate::apply::run(
@@ -275,6 +276,8 @@ fn main() {
     }
 }
 
+// Shared with the tests, which use more of it.
+#[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
 
@@ -330,7 +333,10 @@ fn measure_prepare_against_moto(root: &Path) {
     let work = root.join("moto-journal");
     let _ = std::fs::remove_dir_all(&work);
     let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
-    let mut backend = LiveIam::new(aws);
+    let mut backend = LiveIam::new(irsa_migrate::aws::AwsAccounts {
+        default: aws,
+        others: Default::default(),
+    });
     let (summary, seconds) = timed_apply(
         &planned,
         &mut journal,

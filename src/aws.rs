@@ -88,10 +88,7 @@ impl AwsAccounts {
                 profile: Some(profile.clone()),
                 ..args.clone()
             };
-            others.insert(
-                account.clone(),
-                Aws::load(&args, default.runtime.clone()),
-            );
+            others.insert(account.clone(), Aws::load(&args, default.runtime.clone()));
         }
         Ok(AwsAccounts { default, others })
     }

@@ -115,7 +115,12 @@ pub const SCANNED: &[Resource] = &[
     Resource::new("ReplicaSet", "apps/v1", "replicasets", true),
     Resource::new("Job", "batch/v1", "jobs", true),
     Resource::new("CronJob", "batch/v1", "cronjobs", true),
-    Resource::new("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", true),
+    Resource::new(
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        true,
+    ),
     Resource::new(
         "ClusterRoleBinding",
         "rbac.authorization.k8s.io/v1",
@@ -265,9 +270,11 @@ impl Kube {
         name: &str,
     ) -> Result<Option<Value>, KubeError> {
         let path = resource.collection(namespace);
-        let result = self.runtime.block_on(call(&self.client, &self.calls, "get", &path, || {
-            Request::new(&path).get(name, &GetParams::default())
-        }));
+        let result = self
+            .runtime
+            .block_on(call(&self.client, &self.calls, "get", &path, || {
+                Request::new(&path).get(name, &GetParams::default())
+            }));
         match result {
             Ok(text) => parse(&path, &text).map(Some),
             Err(e) if e.status() == Some(404) => Ok(None),
@@ -292,13 +299,11 @@ impl Kube {
                 continue_token: token.clone(),
                 ..ListParams::default()
             };
-            let text = self.runtime.block_on(call(
-                &self.client,
-                &self.calls,
-                "list",
-                &path,
-                || Request::new(&path).list(&params),
-            ))?;
+            let text =
+                self.runtime
+                    .block_on(call(&self.client, &self.calls, "list", &path, || {
+                        Request::new(&path).list(&params)
+                    }))?;
             let mut page = parse(&path, &text)?;
             if let Some(list) = page["items"].as_array_mut() {
                 items.append(list);
@@ -318,9 +323,11 @@ impl Kube {
     ) -> Result<Value, KubeError> {
         let path = resource.collection(namespace);
         let body = serde_json::to_vec(object).expect("JSON values serialize");
-        let text = self.runtime.block_on(call(&self.client, &self.calls, "create", &path, || {
-            Request::new(&path).create(&PostParams::default(), body.clone())
-        }))?;
+        let text =
+            self.runtime
+                .block_on(call(&self.client, &self.calls, "create", &path, || {
+                    Request::new(&path).create(&PostParams::default(), body.clone())
+                }))?;
         parse(&path, &text)
     }
 
@@ -334,9 +341,11 @@ impl Kube {
         patch: &Value,
     ) -> Result<Value, KubeError> {
         let path = resource.collection(namespace);
-        let text = self.runtime.block_on(call(&self.client, &self.calls, "patch", &path, || {
-            Request::new(&path).patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        }))?;
+        let text =
+            self.runtime
+                .block_on(call(&self.client, &self.calls, "patch", &path, || {
+                    Request::new(&path).patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                }))?;
         parse(&path, &text)
     }
 
@@ -416,7 +425,10 @@ async fn list_all(
             status: None,
             message: e.to_string(),
         })?;
-        token = head.metadata.and_then(|m| m.token).filter(|t| !t.is_empty());
+        token = head
+            .metadata
+            .and_then(|m| m.token)
+            .filter(|t| !t.is_empty());
         pages.push(Page {
             resource,
             number: pages.len() + 1,

@@ -275,19 +275,15 @@ fn runs_are_refused_with_the_reason() {
         ],
     );
     assert_eq!(output.status.code(), Some(3));
-    // Kubernetes changes are only rehearsed in this version: a live identity run is refused
-    // before anything is read (the AWS environment points nowhere reachable on purpose).
+    // A live run with a kubeconfig that is not there names it, and changes nothing.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
-        .args(["apply", "--plan", PLAN, "--phase", "identity", "--yes"])
+        .args(["scan", "--kubeconfig", "no-such-kubeconfig"])
         .current_dir(dir.path())
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("--rehearse"),
+        stderr(&output).contains("no-such-kubeconfig") && stderr(&output).contains("--snapshot"),
         "{}",
         stderr(&output)
     );

@@ -291,11 +291,20 @@ fn fail_on_turns_findings_into_exit_code_1() {
 }
 
 #[test]
-fn no_source_is_a_usage_error_that_names_the_fix() {
-    let output = run(&["scan"]);
+fn no_reachable_source_is_a_usage_error_that_names_the_fix() {
+    // Without --snapshot or --demo the live cluster is read; with no kubeconfig to be found, the
+    // error says where it looked and what to pass.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+        .arg("scan")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--snapshot DIR"),
+        stderr(&output).contains("/nonexistent/kubeconfig")
+            && stderr(&output).contains("--kubeconfig")
+            && stderr(&output).contains("--snapshot"),
         "{}",
         stderr(&output)
     );

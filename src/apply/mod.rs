@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, Rollout};
+use crate::inventory::WorkloadKind;
 use crate::plan::{Phase, Plan, Step, Target};
 use journal::{Action, Entry, Journal, JournalError, Outcome, StepState, now};
 
@@ -48,6 +49,7 @@ pub struct RunOptions {
     pub selection: Selection,
     /// Rollout steps are run in waves of this many workloads.
     pub wave_size: usize,
+    pub rollout: RolloutCheck,
 }
 
 /// What a run is about to do, shown before asking for confirmation.
@@ -86,9 +88,7 @@ pub enum ApplyError {
         "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
     )]
     JournalExists(std::path::PathBuf),
-    #[error(
-        "{destination} cannot change {target} (step {step}); this version changes Kubernetes objects only in rehearsals (--rehearse)"
-    )]
+    #[error("{destination} cannot change {target} (step {step})")]
     Unsupported {
         destination: String,
         step: String,
@@ -113,6 +113,12 @@ pub enum ApplyError {
         changed: usize,
         #[source]
         source: BackendError,
+    },
+    #[error("rollout wave {wave} did not complete:\n  {problems}\n{rolled_back}")]
+    RolloutFailed {
+        wave: usize,
+        problems: String,
+        rolled_back: String,
     },
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -298,26 +304,45 @@ pub fn run(
     }
     // Lines go out with the bar lifted, so the two never interleave on a terminal.
     let mut out = |line: String| progress.suspend(|| out(line));
+    let mut run = Runner {
+        journal,
+        backend,
+        mode: options.mode,
+        changed: 0,
+    };
     let mut summary = Summary::default();
     let mut current_phase = None;
-    let mut wave = 0;
-    let mut in_wave = 0;
+    let mut wave = Wave::default();
+    let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
     for step in steps {
+        let starts_wave = step.phase == Phase::Rollout
+            && options.direction == Direction::Apply
+            && (current_phase != Some(Phase::Rollout)
+                || wave.steps.len() >= options.wave_size.max(1));
+        if verifies && (starts_wave || step.phase != Phase::Rollout) {
+            wave.finish(plan, &mut run, &options.rollout, &mut out)?;
+        }
         if current_phase != Some(step.phase) {
             current_phase = Some(step.phase);
-            (wave, in_wave) = (0, 0);
             out(format!("== phase {}", step.phase));
             progress.set_message(step.phase.to_string());
         }
-        if step.phase == Phase::Rollout && options.direction == Direction::Apply {
-            if in_wave == 0 {
-                wave += 1;
-                out(format!("-- wave {wave}"));
-                progress.set_message(format!("rollout wave {wave}"));
-            }
-            in_wave = (in_wave + 1) % options.wave_size.max(1);
+        if starts_wave {
+            wave.number += 1;
+            wave.steps.clear();
+            out(format!("-- wave {}", wave.number));
+            progress.set_message(format!("rollout wave {}", wave.number));
         }
         progress.inc(1);
+        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
+            summary.skipped += 1;
+            out(format!("{:<16} {}", "skipped", step.id));
+            continue;
+        }
+        let (outcome, elapsed_ms) = run.step(step, options.direction)?;
+        if step.phase == Phase::Rollout {
+            wave.steps.push((step, outcome));
+        }
         let verb = |done: &str, would: &str| {
             if options.mode == Mode::DryRun {
                 would.to_string()
@@ -325,73 +350,6 @@ pub fn run(
                 done.to_string()
             }
         };
-        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
-            summary.skipped += 1;
-            out(format!("{:<16} {}", "skipped", step.id));
-            continue;
-        }
-        let (from, to) = sides(step, options.direction);
-        let started = Instant::now();
-        let action = match options.direction {
-            Direction::Apply => Action::Apply,
-            Direction::Rollback => Action::Rollback,
-        };
-        if options.mode == Mode::Execute {
-            journal.append(Entry::Start {
-                step: step.id.clone(),
-                action,
-                time: now(),
-            })?;
-        }
-        let failed = |source| ApplyError::Backend {
-            step: step.id.clone(),
-            changed: summary.changed,
-            source,
-        };
-        // Read again right before writing, even after the preflight read: the window in which
-        // a concurrent change could be overwritten stays one call wide (IAM has no conditional
-        // writes).
-        let observed = backend.read(step).map_err(failed)?;
-        let outcome = if matches(step, &observed, to) {
-            Outcome::AlreadyDone
-        } else if matches(step, &observed, from) {
-            if options.mode == Mode::Execute {
-                if let Err(source) = backend.write(step, from, to) {
-                    journal.append(Entry::Failed {
-                        step: step.id.clone(),
-                        action,
-                        reason: source.to_string(),
-                        time: now(),
-                    })?;
-                    return Err(ApplyError::Backend {
-                        step: step.id.clone(),
-                        changed: summary.changed,
-                        source,
-                    });
-                }
-            }
-            Outcome::Changed
-        } else {
-            if options.mode == Mode::Execute {
-                journal.append(Entry::Failed {
-                    step: step.id.clone(),
-                    action,
-                    reason: "stale state".into(),
-                    time: now(),
-                })?;
-            }
-            return Err(stale(step, from, &observed, summary.changed));
-        };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        if options.mode == Mode::Execute {
-            journal.append(Entry::Done {
-                step: step.id.clone(),
-                action,
-                outcome,
-                elapsed_ms,
-                time: now(),
-            })?;
-        }
         let label = match (outcome, options.direction) {
             (Outcome::AlreadyDone, Direction::Apply) => verb("already applied", "already applied"),
             (Outcome::AlreadyDone, Direction::Rollback) => verb("already undone", "already undone"),
@@ -404,8 +362,221 @@ pub fn run(
         }
         out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
     }
+    if verifies {
+        wave.finish(plan, &mut run, &options.rollout, &mut out)?;
+    }
     progress.finish_and_clear();
     Ok(summary)
+}
+
+/// How rollout waves are checked on a live cluster.
+#[derive(Debug, Clone)]
+pub struct RolloutCheck {
+    /// How long a wave may take to roll out before it counts as failed.
+    pub timeout: std::time::Duration,
+    /// Roll a failed wave back before stopping.
+    pub auto_rollback: bool,
+}
+
+impl Default for RolloutCheck {
+    fn default() -> RolloutCheck {
+        RolloutCheck {
+            timeout: std::time::Duration::from_secs(300),
+            auto_rollback: true,
+        }
+    }
+}
+
+/// One step at a time: read, compare, write, journal.
+struct Runner<'a> {
+    journal: &'a mut Journal,
+    backend: &'a mut dyn Backend,
+    mode: Mode,
+    /// Writes made in this run, for error messages.
+    changed: usize,
+}
+
+impl Runner<'_> {
+    /// Moves one step's target in `direction`, journaled; the outcome and how long it took.
+    fn step(&mut self, step: &Step, direction: Direction) -> Result<(Outcome, u64), ApplyError> {
+        let (from, to) = sides(step, direction);
+        let started = Instant::now();
+        let action = match direction {
+            Direction::Apply => Action::Apply,
+            Direction::Rollback => Action::Rollback,
+        };
+        let execute = self.mode == Mode::Execute;
+        if execute {
+            self.journal.append(Entry::Start {
+                step: step.id.clone(),
+                action,
+                time: now(),
+            })?;
+        }
+        // Read again right before writing, even after the preflight read: the window in which
+        // a concurrent change could be overwritten stays one call wide (IAM has no conditional
+        // writes; Kubernetes writes carry the version this read saw).
+        let observed = self
+            .backend
+            .read(step)
+            .map_err(|source| ApplyError::Backend {
+                step: step.id.clone(),
+                changed: self.changed,
+                source,
+            })?;
+        let outcome = if matches(step, &observed, to) {
+            Outcome::AlreadyDone
+        } else if matches(step, &observed, from) {
+            if execute && let Err(source) = self.backend.write(step, from, to) {
+                let (reason, error) = match source {
+                    BackendError::Concurrent { observed, .. } => (
+                        "changed concurrently".to_string(),
+                        stale(step, from, &observed, self.changed),
+                    ),
+                    source => (
+                        source.to_string(),
+                        ApplyError::Backend {
+                            step: step.id.clone(),
+                            changed: self.changed,
+                            source,
+                        },
+                    ),
+                };
+                self.journal.append(Entry::Failed {
+                    step: step.id.clone(),
+                    action,
+                    reason,
+                    time: now(),
+                })?;
+                return Err(error);
+            }
+            Outcome::Changed
+        } else {
+            if execute {
+                self.journal.append(Entry::Failed {
+                    step: step.id.clone(),
+                    action,
+                    reason: "stale state".into(),
+                    time: now(),
+                })?;
+            }
+            return Err(stale(step, from, &observed, self.changed));
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if execute {
+            self.journal.append(Entry::Done {
+                step: step.id.clone(),
+                action,
+                outcome,
+                elapsed_ms,
+                time: now(),
+            })?;
+        }
+        if outcome == Outcome::Changed {
+            self.changed += 1;
+        }
+        Ok((outcome, elapsed_ms))
+    }
+}
+
+/// The rollout steps of the current wave and what each did.
+#[derive(Default)]
+struct Wave<'p> {
+    number: usize,
+    steps: Vec<(&'p Step, Outcome)>,
+}
+
+impl Wave<'_> {
+    /// Waits for the wave's workloads to roll out with their roles; on failure rolls the wave's
+    /// changes back (unless told not to) and stops the run with what was seen.
+    fn finish(
+        &mut self,
+        plan: &Plan,
+        run: &mut Runner<'_>,
+        check: &RolloutCheck,
+        out: &mut dyn FnMut(String),
+    ) -> Result<(), ApplyError> {
+        let steps = std::mem::take(&mut self.steps);
+        let mut rollouts: Vec<Rollout> = Vec::new();
+        for (step, _) in &steps {
+            if let Some(rollout) = rollout_of(plan, step)
+                && !rollouts.iter().any(|r| r.target == rollout.target)
+            {
+                rollouts.push(rollout);
+            }
+        }
+        if rollouts.is_empty() {
+            return Ok(());
+        }
+        out(format!(
+            "-- waiting for wave {} to roll out ({} workload(s), up to {} s)",
+            self.number,
+            rollouts.len(),
+            check.timeout.as_secs()
+        ));
+        let problems = run
+            .backend
+            .verify_rollout(&rollouts, check.timeout, out)
+            .map_err(|source| ApplyError::Backend {
+                step: format!("(verifying rollout wave {})", self.number),
+                changed: run.changed,
+                source,
+            })?;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let mut rolled_back = Vec::new();
+        if check.auto_rollback {
+            for (step, outcome) in steps.iter().rev() {
+                if *outcome == Outcome::Changed {
+                    run.step(step, Direction::Rollback)?;
+                    out(format!("{:<16} {}", "rolled back", step.id));
+                    rolled_back.push(step.id.clone());
+                }
+            }
+        }
+        Err(ApplyError::RolloutFailed {
+            wave: self.number,
+            problems: problems.join("\n  "),
+            rolled_back: if check.auto_rollback {
+                format!(
+                    "the wave's {} change(s) were rolled back; fix the cause and apply again",
+                    rolled_back.len()
+                )
+            } else {
+                "the wave was left as it is (--no-auto-rollback); fix the cause and apply again, or roll back".into()
+            },
+        })
+    }
+}
+
+/// The workload a rollout step changes and the role its pods must get, for kinds whose rollout
+/// a controller reports (Deployment, StatefulSet, DaemonSet).
+fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
+    let Target::Workload {
+        namespace,
+        kind,
+        name,
+    } = &step.target
+    else {
+        return None;
+    };
+    if !matches!(
+        kind,
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+    ) {
+        return None;
+    }
+    let binding = plan.bindings.iter().find(|b| {
+        &b.namespace == namespace
+            && b.workloads
+                .iter()
+                .any(|w| w.kind == *kind && &w.name == name)
+    })?;
+    Some(Rollout {
+        target: step.target.clone(),
+        role_arn: binding.role_arn.clone(),
+    })
 }
 
 /// The state a step moves from and to in this direction.

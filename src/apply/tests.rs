@@ -14,6 +14,7 @@ fn options(direction: Direction) -> RunOptions {
         mode: Mode::Execute,
         selection: Selection::default(),
         wave_size: 3,
+        rollout: Default::default(),
     }
 }
 

@@ -101,7 +101,9 @@ impl Backend for LiveIam {
         match &step.target {
             Target::Role { arn, .. } => {
                 let name = role_name(step, arn)?;
-                let result = aws.runtime.block_on(client.get_role().role_name(name).send());
+                let result = aws
+                    .runtime
+                    .block_on(client.get_role().role_name(name).send());
                 match result {
                     Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document())
                     {

@@ -1,8 +1,12 @@
 //! Backends: the only code that changes the world. The engine asks a backend to read a step's
 //! target and to move it from one state to another; it never touches the world itself.
 
+pub mod live;
 pub mod live_iam;
+pub mod live_kube;
 pub mod rehearsal;
+
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -24,6 +28,17 @@ pub enum BackendError {
     },
     #[error("{target}: {message}")]
     Target { target: String, message: String },
+    /// Someone else changed the target between the engine's read and the write, and the API
+    /// refused the write (a conditional write); nothing was overwritten.
+    #[error("{target} was changed by someone else while this step ran; nothing was overwritten")]
+    Concurrent { target: String, observed: Value },
+}
+
+/// A workload a rollout wave changed, and the role its new pods must run with.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub target: Target,
+    pub role_arn: String,
 }
 
 /// Shaped like sqlx's `Migrate`: read a target, move it. Implemented by the rehearsal backend
@@ -49,4 +64,16 @@ pub trait Backend {
     /// Moves the target from `from` to `to` (a step's `before` and `after`, in either order),
     /// durably: when this returns, the change survives a crash.
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError>;
+
+    /// Waits until the wave's workloads have rolled out with their role's credentials injected
+    /// and their pods ready, for at most `timeout`; returns what is wrong, nothing when all is
+    /// well. A snapshot has no controllers to wait for, so by default there is nothing to check.
+    fn verify_rollout(
+        &mut self,
+        _wave: &[Rollout],
+        _timeout: Duration,
+        _progress: &mut dyn FnMut(String),
+    ) -> Result<Vec<String>, BackendError> {
+        Ok(Vec::new())
+    }
 }

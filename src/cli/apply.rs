@@ -51,6 +51,9 @@ pub struct Target {
     /// AWS access for live runs (IAM steps: prepare and decommission).
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
+    /// Cluster access for live runs (Kubernetes steps: identity, rollout, cleanup).
+    #[command(flatten)]
+    pub kube: crate::kubernetes::KubeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -63,9 +66,17 @@ pub struct ApplyArgs {
     /// Only steps of this namespace (repeatable). Prepare steps for roles bound there are included.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
-    /// Workloads per rollout wave.
+    /// Workloads per rollout wave. On a live cluster each wave is patched, then watched until
+    /// its new pods are ready and carry the role's credentials, before the next one starts.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub wave_size: u32,
+    /// Seconds a wave may take to roll out before it counts as failed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub rollout_timeout: u64,
+    /// Leave a failed wave as it is instead of rolling it back (to inspect it; roll back later
+    /// with `rollback --phase rollout`).
+    #[arg(long)]
+    pub no_auto_rollback: bool,
     /// Read every target and print what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -137,10 +148,13 @@ fn journal_path(loaded: &Loaded, target: &Target) -> PathBuf {
 
 fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> {
     if !target.rehearse {
-        // Live: IAM through the AWS SDK. The engine refuses Kubernetes steps before reading
-        // anything, until the live Kubernetes backend exists.
+        // Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first
+        // use, so IAM-only phases need no cluster access).
         let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
-        return Ok(Box::new(crate::backend::live_iam::LiveIam::new(aws)));
+        return Ok(Box::new(crate::backend::live::Live {
+            iam: crate::backend::live_iam::LiveIam::new(aws),
+            kube: crate::backend::live_kube::LiveKube::new(target.kube.clone()),
+        }));
     }
     let snapshot = loaded.dir.join("snapshot");
     if !snapshot.is_dir() {
@@ -238,6 +252,10 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
             namespaces: args.namespaces.clone(),
         },
         wave_size: args.wave_size as usize,
+        rollout: apply::RolloutCheck {
+            timeout: std::time::Duration::from_secs(args.rollout_timeout),
+            auto_rollback: !args.no_auto_rollback,
+        },
     };
     execute(&args.target, options, args.yes)
 }
@@ -256,6 +274,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
             namespaces: args.namespaces.clone(),
         },
         wave_size: usize::MAX,
+        rollout: Default::default(),
     };
     execute(&args.target, options, args.yes)
 }

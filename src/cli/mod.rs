@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply::ApplyError;
-use crate::inventory::snapshot::InventoryError;
 use crate::inventory::live::{self, CollectError, Collected};
+use crate::inventory::snapshot::InventoryError;
 use crate::inventory::{Inventory, demo};
 
 /// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
@@ -211,7 +211,9 @@ impl Error {
                 | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed => ExitCode::Refused,
                 ApplyError::Stale { .. } => ExitCode::StaleState,
-                ApplyError::Backend { .. } | ApplyError::Journal(_) => ExitCode::PartiallyApplied,
+                ApplyError::Backend { .. }
+                | ApplyError::RolloutFailed { .. }
+                | ApplyError::Journal(_) => ExitCode::PartiallyApplied,
             },
             Error::Output(_) | Error::Write { .. } => ExitCode::Internal,
         }

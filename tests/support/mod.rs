@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: run the real binary, read fixtures.
 #![allow(dead_code)]
 
+pub mod kube_api;
 pub mod moto;
 
 use std::path::{Path, PathBuf};

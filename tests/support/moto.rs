@@ -6,6 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 pub struct Moto {
     child: Child,
     pub endpoint: String,
@@ -62,7 +64,11 @@ impl Moto {
     /// An SDK IAM client for seeding and inspecting this server directly, as an operator's
     /// colleague would change IAM behind the tool's back.
     pub fn iam(&self, runtime: &tokio::runtime::Runtime) -> aws_sdk_iam::Client {
-        let config = runtime.block_on(
+        aws_sdk_iam::Client::new(&self.sdk_config(runtime))
+    }
+
+    fn sdk_config(&self, runtime: &tokio::runtime::Runtime) -> aws_config::SdkConfig {
+        runtime.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .endpoint_url(&self.endpoint)
                 .region(aws_config::Region::new("eu-west-1"))
@@ -70,8 +76,80 @@ impl Moto {
                     "testing", "testing", None, None, "test",
                 ))
                 .load(),
-        );
-        aws_sdk_iam::Client::new(&config)
+        )
+    }
+}
+
+impl Moto {
+    /// Creates the demo's IAM roles, inline policies and customer policies in moto.
+    pub fn seed_demo_iam(&self) {
+        let details: Value = serde_json::from_str(include_str!(
+            "../../demo/snapshot/account-authorization-details.json"
+        ))
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let iam = self.iam(&runtime);
+        runtime.block_on(async {
+            for policy in details["Policies"].as_array().unwrap() {
+                let arn = policy["Arn"].as_str().unwrap();
+                if arn.contains(":iam::aws:") {
+                    continue;
+                }
+                let document = &policy["PolicyVersionList"][0]["Document"];
+                iam.create_policy()
+                    .policy_name(policy["PolicyName"].as_str().unwrap())
+                    .policy_document(document.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            for role in details["RoleDetailList"].as_array().unwrap() {
+                let name = role["RoleName"].as_str().unwrap();
+                iam.create_role()
+                    .role_name(name)
+                    .path(role["Path"].as_str().unwrap())
+                    .assume_role_policy_document(role["AssumeRolePolicyDocument"].to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                for inline in role["RolePolicyList"].as_array().unwrap() {
+                    iam.put_role_policy()
+                        .role_name(name)
+                        .policy_name(inline["PolicyName"].as_str().unwrap())
+                        .policy_document(inline["PolicyDocument"].to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                for attached in role["AttachedManagedPolicies"].as_array().unwrap() {
+                    iam.attach_role_policy()
+                        .role_name(name)
+                        .policy_arn(attached["PolicyArn"].as_str().unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+    }
+
+    /// Creates the EKS cluster `name`; moto gives it an OIDC issuer of its own.
+    pub fn create_cluster(&self, name: &str) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let create = aws_sdk_eks::Client::new(&self.sdk_config(&runtime))
+            .create_cluster()
+            .name(name)
+            .version("1.29")
+            .role_arn("arn:aws:iam::111122223333:role/eks-cluster")
+            .resources_vpc_config(
+                aws_sdk_eks::types::VpcConfigRequest::builder()
+                    .subnet_ids("subnet-0a1b2c3d")
+                    .build(),
+            )
+            .send();
+        runtime
+            .block_on(create)
+            .expect("moto creates the EKS cluster");
     }
 }
 

@@ -1,0 +1,469 @@
+//! Live runs against real protocol peers: moto for AWS (reached through `AWS_ENDPOINT_URL`) and
+//! the Kubernetes API test server (reached through a generated kubeconfig in `KUBECONFIG`), both
+//! loaded with the demo cluster. The binary is driven exactly as a user would drive it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::kube_api::{KubeApi, Switches};
+use support::moto::Moto;
+use support::{stderr, stdout};
+
+/// The demo cluster, live: IAM and EKS in moto, Kubernetes objects in the test API server.
+struct Cluster {
+    moto: Moto,
+    kube: KubeApi,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+const PLAN: &str = "migrations/live/plan.json";
+
+/// What the tool writes and rollback must restore (pods and replica sets are the controller's).
+const DECLARED: &[&str] = &[
+    "Namespace",
+    "ServiceAccount",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "CronJob",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+];
+
+impl Cluster {
+    fn start(switches: Switches) -> Cluster {
+        let moto = Moto::start();
+        moto.seed_demo_iam();
+        moto.create_cluster("demo");
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/snapshot");
+        let kube = KubeApi::start(KubeApi::objects_in(&demo), switches);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = kube.kubeconfig(dir.path());
+        Cluster {
+            moto,
+            kube,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(self.moto.env())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("the binary runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}\nstdout: {}\nstderr: {}",
+            stdout(&output),
+            stderr(&output)
+        );
+        output
+    }
+
+    /// `snapshot` then `plan` from it, as the runbook does.
+    fn plan(&self) {
+        self.ok(&["snapshot", "--out", "snapshot", "--cluster", "demo"]);
+        self.ok(&["plan", "--snapshot", "snapshot", "--name", "live"]);
+    }
+
+    fn apply(&self, phase: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["apply", "--plan", PLAN, "--phase", phase, "--yes"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn trust(&self, role: &str) -> Value {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let get = self.moto.iam(&runtime).get_role().role_name(role).send();
+        let output = runtime.block_on(get).unwrap();
+        let text = output
+            .role()
+            .unwrap()
+            .assume_role_policy_document()
+            .unwrap();
+        irsa_migrate::iam::policy::PolicyDocument::from_text(text)
+            .unwrap()
+            .0
+    }
+
+    fn providers(&self) -> usize {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let list = self
+            .moto
+            .iam(&runtime)
+            .list_open_id_connect_providers()
+            .send();
+        runtime
+            .block_on(list)
+            .unwrap()
+            .open_id_connect_provider_list()
+            .len()
+    }
+
+    fn template(&self, namespace: &str, kind: &str, name: &str) -> Value {
+        self.kube.object(kind, Some(namespace), name).unwrap()["spec"]["template"].clone()
+    }
+}
+
+/// Each workload that uses an AWS role, with its status (legacy, irsa, both).
+fn statuses(scan: &Value) -> Vec<(String, String)> {
+    let usages = scan["usages"].as_array().unwrap();
+    assert!(!usages.is_empty(), "{scan}");
+    usages
+        .iter()
+        .map(|w| {
+            (
+                format!("{}/{}/{}", w["namespace"], w["kind"], w["name"]).replace('"', ""),
+                w["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Fails naming only the objects that differ, with both versions.
+fn assert_same_objects(
+    expected: &std::collections::BTreeMap<String, Value>,
+    found: &std::collections::BTreeMap<String, Value>,
+) {
+    let keys: std::collections::BTreeSet<&String> = expected.keys().chain(found.keys()).collect();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|k| expected.get(*k) != found.get(*k))
+        .map(|k| {
+            format!(
+                "{k}:\n  expected {:?}\n  found    {:?}",
+                expected.get(k),
+                found.get(k)
+            )
+        })
+        .collect();
+    assert!(differing.is_empty(), "{}", differing.join("\n"));
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
+    let cluster = Cluster::start(Switches::default());
+    let original_objects = cluster.kube.contents(DECLARED);
+    let original_trust = cluster.trust("checkout-web");
+
+    // A live scan reads the same cluster as the embedded demo (IAM through the API, URL-encoded
+    // documents; Kubernetes lists without item kinds, paginated).
+    let live = cluster.ok(&[
+        "scan",
+        "--cluster",
+        "demo",
+        "--page-size",
+        "3",
+        "-o",
+        "json",
+    ]);
+    let demo = cluster.ok(&["scan", "--demo", "-o", "json"]);
+    assert_eq!(
+        statuses(&support::json(&live)),
+        statuses(&support::json(&demo))
+    );
+    let requests = cluster.kube.state().requests.clone();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/pods?") && r.contains("continue=")),
+        "pods were read page by page: {requests:#?}"
+    );
+
+    cluster.plan();
+    let output = cluster.apply("all", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("-- wave 1"), "{text}");
+    assert!(
+        text.contains("rolled out       checkout/Deployment/checkout-web"),
+        "{text}"
+    );
+
+    // Kubernetes: the account carries the role, the workload's new pods carry the credentials,
+    // the legacy annotation is gone.
+    let account = cluster
+        .kube
+        .object("ServiceAccount", Some("checkout"), "checkout-web")
+        .unwrap();
+    assert_eq!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/checkout-web"
+    );
+    let template = cluster.template("checkout", "Deployment", "checkout-web");
+    assert!(
+        template["metadata"]["annotations"]
+            .get("iam.amazonaws.com/role")
+            .is_none(),
+        "{template}"
+    );
+    let pods = cluster.kube.objects("Pod", Some("checkout"));
+    let web: Vec<&Value> = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "checkout-web")
+        .collect();
+    assert!(!web.is_empty());
+    for pod in web {
+        let env = &pod["spec"]["containers"][0]["env"];
+        assert!(
+            env.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "AWS_ROLE_ARN"
+                    && e["value"] == "arn:aws:iam::111122223333:role/checkout-web"),
+            "{pod}"
+        );
+    }
+    // A workload that shared `default` with another role now runs as its own account.
+    let worker = cluster.template("payments", "Deployment", "payments-worker");
+    assert_eq!(
+        worker["spec"]["serviceAccountName"],
+        "default-payments-worker"
+    );
+    assert!(
+        cluster
+            .kube
+            .object(
+                "ServiceAccount",
+                Some("payments"),
+                "default-payments-worker"
+            )
+            .is_some()
+    );
+    // IAM: the role trusts the service account through the cluster's provider, and no longer
+    // the legacy principal.
+    let trust = cluster.trust("checkout-web");
+    let text = trust.to_string();
+    assert!(
+        text.contains("system:serviceaccount:checkout:checkout-web"),
+        "{trust}"
+    );
+    assert!(!text.contains("kiam-server"), "{trust}");
+    assert_eq!(cluster.providers(), 1);
+
+    // A live scan after the move sees the workload on IRSA.
+    let after = cluster.ok(&["scan", "--cluster", "demo", "-o", "json"]);
+    assert!(
+        statuses(&support::json(&after))
+            .contains(&("checkout/Deployment/checkout-web".into(), "irsa".into())),
+        "{:?}",
+        statuses(&support::json(&after))
+    );
+
+    let output = cluster.run(&["rollback", "--plan", PLAN, "--all", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_same_objects(&original_objects, &cluster.kube.contents(DECLARED));
+    assert_eq!(cluster.trust("checkout-web"), original_trust);
+    assert_eq!(cluster.providers(), 0);
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
+    let cluster = Cluster::start(Switches {
+        webhook: false,
+        ..Switches::default()
+    });
+    cluster.plan();
+    for phase in ["prepare", "identity"] {
+        let output = cluster.apply(phase, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let before = cluster.template("payments", "Deployment", "payments-worker");
+    let output = cluster.apply("rollout", &["--wave-size", "2"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(error.contains("rollout wave 1 did not complete"), "{error}");
+    assert!(error.contains("has no AWS_ROLE_ARN"), "{error}");
+    assert!(error.contains("were rolled back"), "{error}");
+    assert!(!stdout(&output).contains("-- wave 2"), "the run stopped");
+    // The wave is back as it was, and the journal says so.
+    assert_eq!(
+        cluster.template("payments", "Deployment", "payments-worker"),
+        before
+    );
+    let status = cluster.ok(&["status", "--plan", PLAN, "-o", "json"]);
+    let steps = support::json(&status)["steps"].clone();
+    let state = |id: &str| {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(
+        state("switch-service-account:payments/Deployment/payments-worker"),
+        Some(json!("rolled-back")),
+        "{steps}"
+    );
+    assert_eq!(
+        state("restart-workload:checkout/Deployment/checkout-web"),
+        Some(json!("pending")),
+        "wave 2 never started: {steps}"
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_rollback() {
+    let cluster = Cluster::start(Switches {
+        pods_become_ready: false,
+        ..Switches::default()
+    });
+    cluster.plan();
+    for phase in ["prepare", "identity"] {
+        assert_eq!(cluster.apply(phase, &[]).status.code(), Some(0));
+    }
+    let output = cluster.apply("rollout", &["--rollout-timeout", "1", "--no-auto-rollback"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(error.contains("not rolled out within 1 s"), "{error}");
+    assert!(error.contains("--no-auto-rollback"), "{error}");
+    let template = cluster.template("checkout", "Deployment", "checkout-web");
+    assert_eq!(
+        template["metadata"]["annotations"]["irsa-migrate.io/irsa-role"],
+        "arn:aws:iam::111122223333:role/checkout-web",
+        "the wave was left in place"
+    );
+    // Rolled back by hand afterwards, it is as before.
+    let output = cluster.run(&["rollback", "--plan", PLAN, "--phase", "rollout", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        cluster.template("checkout", "Deployment", "checkout-web")["metadata"]["annotations"]
+            .get("irsa-migrate.io/irsa-role")
+            .is_none()
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_concurrent_edit_is_never_overwritten() {
+    let cluster = Cluster::start(Switches::default());
+    cluster.plan();
+    assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
+    // Someone labels an account while the tool annotates it: the write is refused (409), the
+    // tool reads again, sees its own fields untouched, and writes on top of the new version.
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("checkout"),
+        "checkout-web",
+        json!({"metadata": {"labels": {"team": "checkout"}}}),
+    );
+    // Someone annotates another account with a different role at the same moment: the tool
+    // stops rather than overwrite it.
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("payments"),
+        "payments-api",
+        json!({"metadata": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/someone-else"}}}),
+    );
+    let output = cluster.apply("identity", &[]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("payments/ServiceAccount/payments-api"),
+        "{error}"
+    );
+    assert!(error.contains("someone-else"), "{error}");
+    let payments = cluster
+        .kube
+        .object("ServiceAccount", Some("payments"), "payments-api")
+        .unwrap();
+    assert_eq!(
+        payments["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/someone-else",
+        "the other writer's value stands"
+    );
+    let checkout = cluster
+        .kube
+        .object("ServiceAccount", Some("checkout"), "checkout-web")
+        .unwrap();
+    assert_eq!(checkout["metadata"]["labels"]["team"], "checkout");
+    assert_eq!(
+        checkout["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/checkout-web"
+    );
+    let requests = cluster.kube.state().requests.clone();
+    let patches = requests
+        .iter()
+        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/checkout/serviceaccounts/checkout-web"))
+        .count();
+    assert_eq!(patches, 2, "one refused patch, one retry: {requests:#?}");
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_written() {
+    let cluster = Cluster::start(Switches::default());
+    cluster.plan();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let edited = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/somebody"},"Action":"sts:AssumeRole"}]}"#;
+    let update = cluster
+        .moto
+        .iam(&runtime)
+        .update_assume_role_policy()
+        .role_name("payments-worker")
+        .policy_document(edited)
+        .send();
+    runtime.block_on(update).unwrap();
+    let before = cluster.trust("payments-api");
+    let output = cluster.apply("prepare", &[]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("payments-worker") && error.contains("nothing was written"),
+        "{error}"
+    );
+    assert_eq!(
+        cluster.trust("payments-api"),
+        before,
+        "no other role was written"
+    );
+    assert_eq!(cluster.providers(), 0);
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
+    let cluster = Cluster::start(Switches::default());
+    let kubeconfig = cluster.kubeconfig.to_string_lossy().into_owned();
+    let output = cluster.ok(&[
+        "snapshot",
+        "--out",
+        "snap",
+        "--cluster",
+        "demo",
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "test",
+    ]);
+    let text = stdout(&output);
+    assert!(text.contains("wrote snap:"), "{text}");
+    assert!(text.contains("cluster demo"), "{text}");
+    assert!(cluster.dir.path().join("snap/kubernetes").is_dir());
+    let again = cluster.run(&["snapshot", "--out", "snap"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already holds a snapshot"));
+    // A context that does not exist is named in the error.
+    let missing = cluster.run(&["scan", "--kubeconfig", &kubeconfig, "--context", "prod"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("prod"), "{}", stderr(&missing));
+}
