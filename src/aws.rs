@@ -164,6 +164,63 @@ impl Aws {
         })
     }
 
+    /// The named roles as `get-account-authorization-details` prints them (trust, inline and
+    /// attached policies, and the documents of the attached policies), read role by role at most
+    /// `concurrency` calls at a time. Roles that do not exist are left out, as the full listing
+    /// would leave them out.
+    pub fn role_details(&self, names: &[String], concurrency: usize) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, name) in names.iter().enumerate() {
+                let (client, limit, name) = (client.clone(), limit.clone(), name.clone());
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index, read_role(&client, &name).await)
+                });
+            }
+            let mut roles = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (index, role) = joined.map_err(|e| AwsError::call("iam:GetRole", e))?;
+                if let Some(role) = role? {
+                    roles.push((index, role));
+                }
+            }
+            roles.sort_by_key(|(index, _)| *index);
+            let mut policy_arns: Vec<String> = roles
+                .iter()
+                .flat_map(|(_, r)| {
+                    r["AttachedManagedPolicies"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|p| p["PolicyArn"].as_str().map(str::to_string))
+                .collect();
+            policy_arns.sort();
+            policy_arns.dedup();
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, arn) in policy_arns.into_iter().enumerate() {
+                let (client, limit) = (client.clone(), limit.clone());
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index, read_policy(&client, &arn).await)
+                });
+            }
+            let mut policies = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (index, policy) = joined.map_err(|e| AwsError::call("iam:GetPolicy", e))?;
+                policies.push((index, policy?));
+            }
+            policies.sort_by_key(|(index, _)| *index);
+            Ok(json!({
+                "RoleDetailList": roles.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+                "Policies": policies.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
+            }))
+        })
+    }
+
     /// `aws iam list-open-id-connect-providers`.
     pub fn oidc_providers(&self) -> Result<Value, AwsError> {
         let client = self.iam();
@@ -207,6 +264,96 @@ impl Aws {
             }})))
         })
     }
+}
+
+/// One role as a `RoleDetailList` entry; `None` when it does not exist.
+async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Value>, AwsError> {
+    let role = match client.get_role().role_name(name).send().await {
+        Ok(output) => output.role.ok_or_else(|| AwsError::Call {
+            operation: "iam:GetRole",
+            message: format!("no role in the answer for {name}"),
+        })?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(AwsError::call("iam:GetRole", e)),
+    };
+    let mut inline = Vec::new();
+    let mut names = client
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = names.next().await {
+        let page = page.map_err(|e| AwsError::call("iam:ListRolePolicies", e))?;
+        for policy in page.policy_names() {
+            let document = client
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("iam:GetRolePolicy", e))?;
+            inline
+                .push(json!({"PolicyName": policy, "PolicyDocument": document.policy_document()}));
+        }
+    }
+    let mut attached = Vec::new();
+    let mut pages = client
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("iam:ListAttachedRolePolicies", e))?;
+        attached.extend(
+            page.attached_policies()
+                .iter()
+                .map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})),
+        );
+    }
+    Ok(Some(without_nulls(json!({
+        "Path": role.path(),
+        "RoleName": role.role_name(),
+        "Arn": role.arn(),
+        // As the API returns it: URL-encoded. The loader decodes it.
+        "AssumeRolePolicyDocument": role.assume_role_policy_document(),
+        "RolePolicyList": inline,
+        "AttachedManagedPolicies": attached,
+        "InstanceProfileList": [],
+    }))))
+}
+
+/// A managed policy with its default version, as a `Policies` entry.
+async fn read_policy(client: &aws_sdk_iam::Client, arn: &str) -> Result<Value, AwsError> {
+    let policy = client
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("iam:GetPolicy", e))?;
+    let policy = policy.policy();
+    let version_id = policy.and_then(|p| p.default_version_id()).unwrap_or("v1");
+    let version = client
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("iam:GetPolicyVersion", e))?;
+    Ok(without_nulls(json!({
+        "Arn": arn,
+        "PolicyName": policy.and_then(|p| p.policy_name()),
+        "DefaultVersionId": version_id,
+        "PolicyVersionList": [{
+            "Document": version.policy_version().and_then(|v| v.document()),
+            "VersionId": version_id,
+            "IsDefaultVersion": true,
+        }],
+    })))
 }
 
 /// The AWS CLI omits absent members instead of printing `null`; so do we.

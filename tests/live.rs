@@ -458,6 +458,28 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
     let text = stdout(&output);
     assert!(text.contains("wrote snap:"), "{text}");
     assert!(text.contains("cluster demo"), "{text}");
+    // Only the roles the cluster references were read, by name; scanning them finds what
+    // reading the whole account finds.
+    assert!(text.contains("referenced, read by name"), "{text}");
+    cluster.ok(&[
+        "snapshot",
+        "--out",
+        "whole",
+        "--cluster",
+        "demo",
+        "--iam-read",
+        "account",
+    ]);
+    let by_name = cluster.ok(&["scan", "--snapshot", "snap", "-o", "json"]);
+    let whole = cluster.ok(&["scan", "--snapshot", "whole", "-o", "json"]);
+    assert_eq!(
+        support::findings(&support::json(&by_name)),
+        support::findings(&support::json(&whole))
+    );
+    assert_eq!(
+        statuses(&support::json(&by_name)),
+        statuses(&support::json(&whole))
+    );
     assert!(cluster.dir.path().join("snap/kubernetes").is_dir());
     let again = cluster.run(&["snapshot", "--out", "snap"]);
     assert_eq!(again.status.code(), Some(2));

@@ -85,6 +85,10 @@ pub struct LiveArgs {
     /// plan cannot write trust statements.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
+    /// Which IAM roles to read: those the cluster references, role by role (needs `aws-auth`;
+    /// otherwise the whole account is read), or every role of the account in one listing.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
+    pub iam_read: live::IamRead,
 }
 
 impl LiveArgs {
@@ -98,7 +102,13 @@ impl LiveArgs {
             indicatif::ProgressStyle::with_template("reading {msg:<16} {pos} pages")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let result = live::collect(&kube, &aws, self.cluster.as_deref(), &progress);
+        let result = live::collect(
+            &kube,
+            &aws,
+            self.cluster.as_deref(),
+            self.iam_read,
+            &progress,
+        );
         progress.finish_and_clear();
         Ok(result?)
     }

@@ -26,9 +26,15 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
     let (inventory, collected) = args.live.collect()?;
     crate::inventory::snapshot::write_dir(&inventory, &args.out)?;
     let pods = inventory.pods.len();
-    let roles = inventory.iam.roles.len();
+    let roles = match collected.roles_requested {
+        0 => format!("{} IAM roles", inventory.iam.roles.len()),
+        requested => format!(
+            "{} IAM roles (of {requested} referenced, read by name)",
+            inventory.iam.roles.len()
+        ),
+    };
     print(&format!(
-        "wrote {}: {} namespaces, {pods} pods, {} workloads, {} service accounts ({} list pages, {} Kubernetes API calls); {roles} IAM roles in {} account(s){}\nNext: irsa-migrate scan --snapshot {}\n",
+        "wrote {}: {} namespaces, {pods} pods, {} workloads, {} service accounts ({} list pages, {} Kubernetes API calls); {roles} in {} account(s){}\nNext: irsa-migrate scan --snapshot {}\n",
         args.out.display(),
         inventory.namespaces.len(),
         inventory.workloads.len(),

@@ -2,11 +2,15 @@
 //! the SDK, handed to the snapshot loader as the documents `kubectl` and `aws` would print, so a
 //! live scan and a scan of a snapshot read the same bytes the same way.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use clap::ValueEnum;
+
 use super::Inventory;
-use super::snapshot::{InventoryError, SnapshotFile, load_files};
+use super::snapshot::{InventoryError, SnapshotFile, extend, load_files};
 use crate::aws::{AwsAccounts, AwsError};
+use crate::iam::arn::RoleArn;
 use crate::kubernetes::{Kube, KubeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +23,29 @@ pub enum CollectError {
     Inventory(#[from] InventoryError),
 }
 
+/// Which IAM roles a live reading covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum IamRead {
+    /// The roles the cluster references (pod and service-account annotations, node roles from
+    /// `aws-auth`, the kiam server role), role by role: least privilege, fewest bytes.
+    #[default]
+    Referenced,
+    /// Every role of the account (`GetAccountAuthorizationDetails`): also finds node roles by
+    /// their policies when `aws-auth` is missing.
+    Account,
+}
+
 /// What was read, for the summary line.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Collected {
     pub pages: usize,
     pub kube_calls: usize,
+    /// Roles asked for by name (with `IamRead::Referenced`).
+    pub roles_requested: usize,
 }
+
+/// IAM reads in flight at once: IAM's request rate limits are per account and low.
+const IAM_CONCURRENCY: usize = 8;
 
 /// Reads the cluster and AWS. `cluster` names the EKS cluster whose OIDC issuer the plan needs;
 /// `progress` counts list pages as they arrive.
@@ -32,17 +53,19 @@ pub fn collect(
     kube: &Kube,
     aws: &AwsAccounts,
     cluster: Option<&str>,
+    iam: IamRead,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Inventory, Collected), CollectError> {
     let pages = kube.collect(&|page| {
         progress.set_message(page.resource.plural);
         progress.inc(1);
     })?;
-    let mut files: Vec<SnapshotFile<'static>> = Vec::new();
-    let collected = Collected {
+    let mut collected = Collected {
         pages: pages.len(),
         kube_calls: kube.calls(),
+        roles_requested: 0,
     };
+    let mut files: Vec<SnapshotFile<'static>> = Vec::new();
     for page in pages {
         files.push(SnapshotFile {
             // Named after the request, so a parse error points at the list it came from.
@@ -55,32 +78,90 @@ pub fn collect(
             text: page.text.into(),
         });
     }
-    let mut aws_document = |name: String, value: serde_json::Value| {
-        files.push(SnapshotFile {
-            path: PathBuf::from(name),
-            text: value.to_string().into(),
-        })
+    let document = |name: String, value: serde_json::Value| SnapshotFile {
+        path: PathBuf::from(name),
+        text: value.to_string().into(),
     };
-    progress.set_message("IAM");
-    aws_document(
-        "iam:GetAccountAuthorizationDetails.json".into(),
-        aws.default.authorization_details()?,
-    );
-    for (account, other) in &aws.others {
-        aws_document(
-            format!("iam:GetAccountAuthorizationDetails({account}).json"),
-            other.authorization_details()?,
-        );
-    }
-    aws_document(
-        "iam:ListOpenIDConnectProviders.json".into(),
-        aws.default.oidc_providers()?,
-    );
+    progress.set_message("EKS");
     if let Some(name) = cluster {
-        aws_document(
+        files.push(document(
             format!("eks:DescribeCluster({name}).json"),
             aws.default.describe_cluster(name)?,
-        );
+        ));
     }
-    Ok((load_files(&files)?, collected))
+    files.push(document(
+        "iam:ListOpenIDConnectProviders.json".into(),
+        aws.default.oidc_providers()?,
+    ));
+    let inventory = load_files(&files)?;
+    drop(files);
+
+    progress.set_message("IAM");
+    let mut iam_files = Vec::new();
+    if iam == IamRead::Referenced && inventory.aws_auth_map_roles.is_some() {
+        // Another account's roles are read only through its own profile; the default credentials
+        // belong to the cluster's account, and reading elsewhere with them would be denied.
+        let readable = |account: &str| {
+            aws.others.contains_key(account)
+                || inventory
+                    .cluster
+                    .as_ref()
+                    .is_none_or(|c| c.account == account)
+        };
+        for (account, names) in referenced_roles(&inventory) {
+            if !readable(&account) {
+                continue;
+            }
+            collected.roles_requested += names.len();
+            iam_files.push(document(
+                format!("iam:GetRole({account}).json"),
+                aws.for_account(&account)
+                    .role_details(&names, IAM_CONCURRENCY)?,
+            ));
+        }
+    } else {
+        iam_files.push(document(
+            "iam:GetAccountAuthorizationDetails.json".into(),
+            aws.default.authorization_details()?,
+        ));
+        for (account, other) in &aws.others {
+            iam_files.push(document(
+                format!("iam:GetAccountAuthorizationDetails({account}).json"),
+                other.authorization_details()?,
+            ));
+        }
+    }
+    Ok((extend(inventory, &iam_files)?, collected))
+}
+
+/// Account → names of the roles the cluster references: what a scan of the Kubernetes side
+/// resolves, the node roles and the legacy principals.
+fn referenced_roles(inventory: &Inventory) -> BTreeMap<String, Vec<String>> {
+    let scanned = crate::scan::scan(inventory);
+    let arns = scanned
+        .usages
+        .iter()
+        .flat_map(|u| {
+            [
+                u.legacy.as_ref().and_then(|l| l.arn.clone()),
+                u.irsa_role_arn.clone(),
+            ]
+        })
+        .flatten()
+        .chain(scanned.node_roles.iter().map(|n| n.arn.clone()))
+        .chain(scanned.legacy_principals.iter().cloned());
+    let mut by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for arn in arns {
+        if let Ok(role) = RoleArn::parse(&arn) {
+            by_account
+                .entry(role.account().to_string())
+                .or_default()
+                .push(role.name().to_string());
+        }
+    }
+    for names in by_account.values_mut() {
+        names.sort();
+        names.dedup();
+    }
+    by_account
 }

@@ -216,7 +216,15 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
 
 /// Loads in-memory files (the embedded demo uses this).
 pub fn load_files(files: &[SnapshotFile<'_>]) -> Result<Inventory, InventoryError> {
-    let mut builder = Builder::default();
+    extend(Inventory::default(), files)
+}
+
+/// Adds in-memory files to an inventory (the live collector reads IAM after Kubernetes).
+pub fn extend(
+    inventory: Inventory,
+    files: &[SnapshotFile<'_>],
+) -> Result<Inventory, InventoryError> {
+    let mut builder = Builder { inventory };
     for file in files {
         builder.add_file(file)?;
     }
