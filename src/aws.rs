@@ -393,3 +393,20 @@ fn policy_json(policy: &aws_sdk_iam::types::ManagedPolicyDetail) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_account_profile;
+
+    #[test]
+    fn account_profiles_need_a_twelve_digit_account_and_a_profile() {
+        assert_eq!(
+            parse_account_profile("444455556666=prod-admin"),
+            Ok(("444455556666".into(), "prod-admin".into()))
+        );
+        for bad in ["4444=prod", "444455556666=", "prod-admin", "44445555666x=p"] {
+            let error = parse_account_profile(bad).unwrap_err();
+            assert!(error.contains("ACCOUNT=PROFILE"), "{bad}: {error}");
+        }
+    }
+}

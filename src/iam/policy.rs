@@ -234,7 +234,7 @@ fn string_list(value: &Value) -> Vec<&str> {
 }
 
 /// Decodes `%XX` escapes (and `+` as space, as IAM's form encoding produces) into UTF-8 text.
-fn percent_decode(text: &str) -> Result<String, PolicyError> {
+pub fn percent_decode(text: &str) -> Result<String, PolicyError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
