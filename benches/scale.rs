@@ -79,9 +79,10 @@ fn timed_apply(
     journal: &mut Journal,
     backend: &mut dyn irsa_migrate::backend::Backend,
     phases: Vec<irsa_migrate::plan::Phase>,
+    direction: Direction,
 ) -> (irsa_migrate::apply::Summary, f64) {
     let options = RunOptions {
-        direction: Direction::Apply,
+        direction,
         mode: Mode::Execute,
         selection: Selection {
             phases,
@@ -115,7 +116,13 @@ fn measure_apply(snapshot: &Path, work: &Path) {
     let mut backend =
         Rehearsal::open(&work.join("rehearsal"), &work.join("snapshot")).expect("rehearsal opens");
     let mut journal = Journal::open(&work.join("rehearsal/journal.jsonl")).expect("journal opens");
-    let (summary, seconds) = timed_apply(&planned, &mut journal, &mut backend, Vec::new());
+    let (summary, seconds) = timed_apply(
+        &planned,
+        &mut journal,
+        &mut backend,
+        Vec::new(),
+        Direction::Apply,
+    );
     println!("{seconds:.3} {} {}", summary.changed, peak_kib());
 }
 
@@ -330,25 +337,45 @@ fn measure_prepare_against_moto(root: &Path) {
         .iter()
         .filter(|s| s.kind == irsa_migrate::plan::StepKind::UpdateRoleTrust)
         .count();
-    let work = root.join("moto-journal");
-    let _ = std::fs::remove_dir_all(&work);
-    let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
-    let mut backend = LiveIam::new(irsa_migrate::aws::AwsAccounts {
-        default: aws,
-        others: Default::default(),
-    });
-    let (summary, seconds) = timed_apply(
-        &planned,
-        &mut journal,
-        &mut backend,
-        vec![irsa_migrate::plan::Phase::Prepare],
+    let mut backend = LiveIam::new(
+        irsa_migrate::aws::AwsAccounts {
+            default: aws,
+            others: Default::default(),
+        },
+        1,
     );
-    let calls = backend.calls().unwrap_or(0);
-    println!(
-        "\nprepare against moto, one step at a time: {} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (one read, one write)",
-        roles,
-        summary.changed,
-        summary.changed as f64 / seconds,
-        calls as f64 / summary.changed.max(1) as f64
-    );
+    // The same 1,000 roles, one at a time and then eight at a time; rolled back in between so
+    // the second run starts from the same IAM state.
+    for concurrency in [1, 8] {
+        backend.set_concurrency(concurrency);
+        let work = root.join(format!("moto-journal-{concurrency}"));
+        let _ = std::fs::remove_dir_all(&work);
+        let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
+        let calls_before = backend.calls().unwrap_or(0);
+        let (summary, seconds) = timed_apply(
+            &planned,
+            &mut journal,
+            &mut backend,
+            vec![irsa_migrate::plan::Phase::Prepare],
+            Direction::Apply,
+        );
+        let calls = backend.calls().unwrap_or(0) - calls_before;
+        println!(
+            "\nprepare against moto, {concurrency} at a time: {roles} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (preflight read, read before write, write)",
+            summary.changed,
+            summary.changed as f64 / seconds,
+            calls as f64 / summary.changed.max(1) as f64
+        );
+        let (undone, seconds) = timed_apply(
+            &planned,
+            &mut journal,
+            &mut backend,
+            vec![irsa_migrate::plan::Phase::Prepare],
+            Direction::Rollback,
+        );
+        println!(
+            "rollback of the same, {concurrency} at a time: {} steps in {seconds:.1} s",
+            undone.changed
+        );
+    }
 }

@@ -259,26 +259,33 @@ pub fn run(
         destination: backend.describe(),
         ..Preview::default()
     };
+    let is_pending = |step: &Step| {
+        options.direction == Direction::Rollback || state(&step.id) != StepState::Applied
+    };
     let mut seen_targets = BTreeSet::new();
+    let firsts: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
+        .collect();
     let mut observed_first = BTreeMap::new();
-    for step in &steps {
-        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
-            continue;
-        }
+    for (step, observed) in firsts.iter().zip(backend.read_many(&firsts)) {
+        let observed = observed.map_err(|source| ApplyError::Backend {
+            step: step.id.clone(),
+            changed: 0,
+            source,
+        })?;
         let (from, to) = sides(step, options.direction);
-        if seen_targets.insert(&step.target) {
-            let observed = backend.read(step).map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: 0,
-                source,
-            })?;
-            if !matches(step, &observed, to) && !matches(step, &observed, from) {
-                return Err(stale(step, from, &observed, 0));
-            }
-            observed_first.insert(step.id.clone(), observed);
+        if !matches(step, &observed, to) && !matches(step, &observed, from) {
+            return Err(stale(step, from, &observed, 0));
         }
+        observed_first.insert(step.id.clone(), observed);
+    }
+    for step in steps.iter().filter(|s| is_pending(s)) {
         match observed_first.get(&step.id) {
-            Some(observed) if matches(step, observed, to) => preview.already_done += 1,
+            Some(observed) if matches(step, observed, sides(step, options.direction).1) => {
+                preview.already_done += 1
+            }
             _ => preview.to_change.push(step.id.clone()),
         }
     }
@@ -314,7 +321,8 @@ pub fn run(
     let mut current_phase = None;
     let mut wave = Wave::default();
     let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
-    for step in steps {
+    let mut index = 0;
+    while let Some(&step) = steps.get(index) {
         let starts_wave = step.phase == Phase::Rollout
             && options.direction == Direction::Apply
             && (current_phase != Some(Phase::Rollout)
@@ -333,34 +341,60 @@ pub fn run(
             out(format!("-- wave {}", wave.number));
             progress.set_message(format!("rollout wave {}", wave.number));
         }
-        progress.inc(1);
-        if options.direction == Direction::Apply && state(&step.id) == StepState::Applied {
+        if !is_pending(step) {
+            progress.inc(1);
+            index += 1;
             summary.skipped += 1;
             out(format!("{:<16} {}", "skipped", step.id));
             continue;
         }
-        let (outcome, elapsed_ms) = run.step(step, options.direction)?;
-        if step.phase == Phase::Rollout {
-            wave.steps.push((step, outcome));
+        // IAM steps of one phase on distinct targets run together, up to the backend's bound;
+        // everything else runs one at a time.
+        let bound = if step.kind.is_document() {
+            run.backend.concurrency()
+        } else {
+            1
+        };
+        let mut batch = vec![step];
+        while batch.len() < bound
+            && let Some(&next) = steps.get(index + batch.len())
+            && next.phase == step.phase
+            && next.kind.is_document()
+            && is_pending(next)
+            && !batch.iter().any(|s| s.target == next.target)
+        {
+            batch.push(next);
         }
-        let verb = |done: &str, would: &str| {
-            if options.mode == Mode::DryRun {
-                would.to_string()
-            } else {
-                done.to_string()
+        index += batch.len();
+        progress.inc(batch.len() as u64);
+        let results = run.batch(&batch, options.direction)?;
+        for (step, (outcome, elapsed_ms)) in batch.into_iter().zip(results) {
+            if step.phase == Phase::Rollout {
+                wave.steps.push((step, outcome));
             }
-        };
-        let label = match (outcome, options.direction) {
-            (Outcome::AlreadyDone, Direction::Apply) => verb("already applied", "already applied"),
-            (Outcome::AlreadyDone, Direction::Rollback) => verb("already undone", "already undone"),
-            (Outcome::Changed, Direction::Apply) => verb("applied", "would apply"),
-            (Outcome::Changed, Direction::Rollback) => verb("rolled back", "would roll back"),
-        };
-        match outcome {
-            Outcome::Changed => summary.changed += 1,
-            Outcome::AlreadyDone => summary.already_done += 1,
+            let verb = |done: &str, would: &str| {
+                if options.mode == Mode::DryRun {
+                    would.to_string()
+                } else {
+                    done.to_string()
+                }
+            };
+            let label = match (outcome, options.direction) {
+                (Outcome::AlreadyDone, Direction::Apply) => {
+                    verb("already applied", "already applied")
+                }
+                (Outcome::AlreadyDone, Direction::Rollback) => {
+                    verb("already undone", "already undone")
+                }
+                (Outcome::Changed, Direction::Apply) => verb("applied", "would apply"),
+                (Outcome::Changed, Direction::Rollback) => verb("rolled back", "would roll back"),
+            };
+            match outcome {
+                Outcome::Changed => summary.changed += 1,
+                Outcome::AlreadyDone => summary.already_done += 1,
+            }
+            out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
         }
-        out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
     }
     if verifies {
         wave.finish(plan, &mut run, &options.rollout, &mut out)?;
@@ -397,85 +431,121 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Moves one step's target in `direction`, journaled; the outcome and how long it took.
-    fn step(&mut self, step: &Step, direction: Direction) -> Result<(Outcome, u64), ApplyError> {
-        let (from, to) = sides(step, direction);
+    /// Moves the steps' targets (distinct ones) in `direction`, journaled: all read, compared,
+    /// then written together. Each step's outcome and the batch's time in milliseconds.
+    fn batch(
+        &mut self,
+        steps: &[&Step],
+        direction: Direction,
+    ) -> Result<Vec<(Outcome, u64)>, ApplyError> {
         let started = Instant::now();
         let action = match direction {
             Direction::Apply => Action::Apply,
             Direction::Rollback => Action::Rollback,
         };
         let execute = self.mode == Mode::Execute;
-        if execute {
-            self.journal.append(Entry::Start {
-                step: step.id.clone(),
-                action,
-                time: now(),
-            })?;
-        }
         // Read again right before writing, even after the preflight read: the window in which
         // a concurrent change could be overwritten stays one call wide (IAM has no conditional
         // writes; Kubernetes writes carry the version this read saw).
-        let observed = self
-            .backend
-            .read(step)
-            .map_err(|source| ApplyError::Backend {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for (step, observed) in steps.iter().zip(self.backend.read_many(steps)) {
+            let observed = observed.map_err(|source| ApplyError::Backend {
                 step: step.id.clone(),
                 changed: self.changed,
                 source,
             })?;
-        let outcome = if matches(step, &observed, to) {
-            Outcome::AlreadyDone
-        } else if matches(step, &observed, from) {
-            if execute && let Err(source) = self.backend.write(step, from, to) {
-                let (reason, error) = match source {
-                    BackendError::Concurrent { observed, .. } => (
-                        "changed concurrently".to_string(),
-                        stale(step, from, &observed, self.changed),
-                    ),
-                    source => (
-                        source.to_string(),
-                        ApplyError::Backend {
-                            step: step.id.clone(),
-                            changed: self.changed,
-                            source,
-                        },
-                    ),
-                };
-                self.journal.append(Entry::Failed {
+            let (from, to) = sides(step, direction);
+            if matches(step, &observed, to) {
+                outcomes.push(Outcome::AlreadyDone);
+            } else if matches(step, &observed, from) {
+                outcomes.push(Outcome::Changed);
+            } else {
+                if execute {
+                    self.journal.append(Entry::Start {
+                        step: step.id.clone(),
+                        action,
+                        time: now(),
+                    })?;
+                    self.journal.append(Entry::Failed {
+                        step: step.id.clone(),
+                        action,
+                        reason: "stale state".into(),
+                        time: now(),
+                    })?;
+                }
+                return Err(stale(step, from, &observed, self.changed));
+            }
+        }
+        if execute {
+            for step in steps {
+                self.journal.append(Entry::Start {
                     step: step.id.clone(),
                     action,
-                    reason,
                     time: now(),
                 })?;
+            }
+            let writes: Vec<(&Step, &Value, &Value)> = steps
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| **outcome == Outcome::Changed)
+                .map(|(step, _)| {
+                    let (from, to) = sides(step, direction);
+                    (*step, from, to)
+                })
+                .collect();
+            let mut failures = BTreeMap::new();
+            for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
+                if let Err(source) = result {
+                    failures.insert(step.id.clone(), (*from, source));
+                }
+            }
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let mut first_error = None;
+            for (step, outcome) in steps.iter().zip(&outcomes) {
+                match failures.remove(&step.id) {
+                    Some((from, source)) => {
+                        let (reason, error) = match source {
+                            BackendError::Concurrent { observed, .. } => (
+                                "changed concurrently".to_string(),
+                                stale(step, from, &observed, self.changed),
+                            ),
+                            source => (
+                                source.to_string(),
+                                ApplyError::Backend {
+                                    step: step.id.clone(),
+                                    changed: self.changed,
+                                    source,
+                                },
+                            ),
+                        };
+                        self.journal.append(Entry::Failed {
+                            step: step.id.clone(),
+                            action,
+                            reason,
+                            time: now(),
+                        })?;
+                        first_error.get_or_insert(error);
+                    }
+                    None => {
+                        self.journal.append(Entry::Done {
+                            step: step.id.clone(),
+                            action,
+                            outcome: *outcome,
+                            elapsed_ms,
+                            time: now(),
+                        })?;
+                        if *outcome == Outcome::Changed {
+                            self.changed += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(error) = first_error {
                 return Err(error);
             }
-            Outcome::Changed
-        } else {
-            if execute {
-                self.journal.append(Entry::Failed {
-                    step: step.id.clone(),
-                    action,
-                    reason: "stale state".into(),
-                    time: now(),
-                })?;
-            }
-            return Err(stale(step, from, &observed, self.changed));
-        };
+        }
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        if execute {
-            self.journal.append(Entry::Done {
-                step: step.id.clone(),
-                action,
-                outcome,
-                elapsed_ms,
-                time: now(),
-            })?;
-        }
-        if outcome == Outcome::Changed {
-            self.changed += 1;
-        }
-        Ok((outcome, elapsed_ms))
+        Ok(outcomes.into_iter().map(|o| (o, elapsed_ms)).collect())
     }
 }
 
@@ -529,7 +599,7 @@ impl Wave<'_> {
         if check.auto_rollback {
             for (step, outcome) in steps.iter().rev() {
                 if *outcome == Outcome::Changed {
-                    run.step(step, Direction::Rollback)?;
+                    run.batch(&[step], Direction::Rollback)?;
                     out(format!("{:<16} {}", "rolled back", step.id));
                     rolled_back.push(step.id.clone());
                 }

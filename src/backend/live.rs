@@ -41,6 +41,28 @@ impl Backend for Live {
         self.for_target(&step.target).write(step, from, to)
     }
 
+    fn concurrency(&self) -> usize {
+        self.iam.concurrency()
+    }
+
+    fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
+        dispatch(
+            steps,
+            |step| step.target.account().is_some(),
+            |iam_steps| self.iam.read_many(iam_steps),
+            |step| self.kube.read(step),
+        )
+    }
+
+    fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
+        dispatch(
+            moves,
+            |(step, _, _)| step.target.account().is_some(),
+            |iam_moves| self.iam.write_many(iam_moves),
+            |(step, from, to)| self.kube.write(step, from, to),
+        )
+    }
+
     fn verify_rollout(
         &mut self,
         wave: &[Rollout],
@@ -49,4 +71,32 @@ impl Backend for Live {
     ) -> Result<Vec<String>, BackendError> {
         self.kube.verify_rollout(wave, timeout, progress)
     }
+}
+
+/// IAM items go to `iam` together (it bounds its own concurrency), the others to `kube` one by
+/// one; results in the order of `items`.
+fn dispatch<T: Copy, R>(
+    items: &[T],
+    is_iam: impl Fn(&T) -> bool,
+    iam: impl FnOnce(&[T]) -> Vec<R>,
+    mut kube: impl FnMut(T) -> R,
+) -> Vec<R> {
+    let (iam_items, kube_items): (Vec<(usize, T)>, Vec<(usize, T)>) = items
+        .iter()
+        .copied()
+        .enumerate()
+        .partition(|(_, item)| is_iam(item));
+    let batch: Vec<T> = iam_items.iter().map(|(_, item)| *item).collect();
+    let mut results: Vec<(usize, R)> = iam_items
+        .into_iter()
+        .map(|(index, _)| index)
+        .zip(iam(&batch))
+        .collect();
+    results.extend(
+        kube_items
+            .into_iter()
+            .map(|(index, item)| (index, kube(item))),
+    );
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
 }

@@ -12,13 +12,23 @@ use crate::plan::{Step, Target};
 
 pub struct LiveIam {
     accounts: AwsAccounts,
+    /// IAM calls in flight at once.
+    concurrency: usize,
     /// IAM API calls made, reads and writes: what a run costs.
     calls: usize,
 }
 
 impl LiveIam {
-    pub fn new(accounts: AwsAccounts) -> LiveIam {
-        LiveIam { accounts, calls: 0 }
+    pub fn new(accounts: AwsAccounts, concurrency: usize) -> LiveIam {
+        LiveIam {
+            accounts,
+            concurrency: concurrency.max(1),
+            calls: 0,
+        }
+    }
+
+    pub fn set_concurrency(&mut self, concurrency: usize) {
+        self.concurrency = concurrency.max(1);
     }
 
     /// The access for the step's account (`--account-profile`, or the default).
@@ -97,162 +107,218 @@ impl Backend for LiveIam {
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         self.calls += 1;
         let aws = self.aws(step);
-        let client = aws.iam();
-        match &step.target {
-            Target::Role { arn, .. } => {
-                let name = role_name(step, arn)?;
-                let result = aws
-                    .runtime
-                    .block_on(client.get_role().role_name(name).send());
-                match result {
-                    Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document())
-                    {
-                        Some(text) => document(step, text),
-                        None => Ok(Value::Null),
-                    },
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                    {
-                        Ok(Value::Null)
-                    }
-                    Err(e) => Err(failed(step, AwsError::call("iam:GetRole", e))),
-                }
-            }
-            Target::InlinePolicy {
-                role_arn,
-                policy_name,
-                ..
-            } => {
-                let name = role_name(step, role_arn)?;
-                let call = client
-                    .get_role_policy()
-                    .role_name(name)
-                    .policy_name(policy_name)
-                    .send();
-                match aws.runtime.block_on(call) {
-                    Ok(output) => document(step, output.policy_document()),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                    {
-                        Ok(Value::Null)
-                    }
-                    Err(e) => Err(failed(step, AwsError::call("iam:GetRolePolicy", e))),
-                }
-            }
-            Target::OidcProvider { arn, .. } => {
-                let call = client
-                    .get_open_id_connect_provider()
-                    .open_id_connect_provider_arn(arn)
-                    .send();
-                match aws.runtime.block_on(call) {
-                    Ok(output) => {
-                        // IAM stores the URL without its scheme; the plan writes it with one.
-                        let url = output.url().unwrap_or_default();
-                        let url = if url.starts_with("https://") {
-                            url.to_string()
-                        } else {
-                            format!("https://{url}")
-                        };
-                        Ok(json!({"Url": url, "ClientIDList": output.client_id_list()}))
-                    }
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                    {
-                        Ok(Value::Null)
-                    }
-                    Err(e) => Err(failed(
-                        step,
-                        AwsError::call("iam:GetOpenIDConnectProvider", e),
-                    )),
-                }
-            }
-            other => Err(BackendError::Target {
-                target: other.to_string(),
-                message: "not an IAM object".into(),
-            }),
-        }
+        aws.runtime.block_on(read_target(aws.iam(), step.clone()))
     }
 
     fn write(&mut self, step: &Step, _from: &Value, to: &Value) -> Result<(), BackendError> {
         self.calls += 1;
         let aws = self.aws(step);
-        let client = aws.iam();
-        let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
-        let runtime = &aws.runtime;
-        match &step.target {
-            Target::Role { arn, .. } => {
+        aws.runtime
+            .block_on(write_target(aws.iam(), step.clone(), to.clone()))
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
+        self.calls += steps.len();
+        let calls = steps
+            .iter()
+            .map(|step| read_target(self.aws(step).iam(), (*step).clone()))
+            .collect();
+        bounded(&self.accounts.default.runtime, self.concurrency, calls)
+    }
+
+    fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
+        self.calls += moves.len();
+        let calls = moves
+            .iter()
+            .map(|(step, _, to)| write_target(self.aws(step).iam(), (*step).clone(), (*to).clone()))
+            .collect();
+        bounded(&self.accounts.default.runtime, self.concurrency, calls)
+    }
+}
+
+/// Runs `calls` at most `limit` at a time; results in the order of `calls`.
+fn bounded<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    limit: usize,
+    calls: Vec<impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    runtime.block_on(async {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, call) in calls.into_iter().enumerate() {
+            let permits = permits.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, call.await)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            // A task ends only by finishing its call; a panic in the SDK is a bug to surface.
+            results.push(joined.expect("an IAM call task panicked"));
+        }
+        results.sort_by_key(|(index, _)| *index);
+        results.into_iter().map(|(_, result)| result).collect()
+    })
+}
+
+/// The target's document as the plan holds it; `null` when it does not exist.
+async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, BackendError> {
+    let step = &step;
+    match &step.target {
+        Target::Role { arn, .. } => {
+            let name = role_name(step, arn)?;
+            let result = client.get_role().role_name(name).send().await;
+            match result {
+                Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document()) {
+                    Some(text) => document(step, text),
+                    None => Ok(Value::Null),
+                },
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                {
+                    Ok(Value::Null)
+                }
+                Err(e) => Err(failed(step, AwsError::call("iam:GetRole", e))),
+            }
+        }
+        Target::InlinePolicy {
+            role_arn,
+            policy_name,
+            ..
+        } => {
+            let name = role_name(step, role_arn)?;
+            let call = client
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy_name)
+                .send();
+            match call.await {
+                Ok(output) => document(step, output.policy_document()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                {
+                    Ok(Value::Null)
+                }
+                Err(e) => Err(failed(step, AwsError::call("iam:GetRolePolicy", e))),
+            }
+        }
+        Target::OidcProvider { arn, .. } => {
+            let call = client
+                .get_open_id_connect_provider()
+                .open_id_connect_provider_arn(arn)
+                .send();
+            match call.await {
+                Ok(output) => {
+                    // IAM stores the URL without its scheme; the plan writes it with one.
+                    let url = output.url().unwrap_or_default();
+                    let url = if url.starts_with("https://") {
+                        url.to_string()
+                    } else {
+                        format!("https://{url}")
+                    };
+                    Ok(json!({"Url": url, "ClientIDList": output.client_id_list()}))
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                {
+                    Ok(Value::Null)
+                }
+                Err(e) => Err(failed(
+                    step,
+                    AwsError::call("iam:GetOpenIDConnectProvider", e),
+                )),
+            }
+        }
+        other => Err(BackendError::Target {
+            target: other.to_string(),
+            message: "not an IAM object".into(),
+        }),
+    }
+}
+
+/// Writes `to` as the target's document (`null`: deletes it).
+async fn write_target(
+    client: aws_sdk_iam::Client,
+    step: Step,
+    to: Value,
+) -> Result<(), BackendError> {
+    let (step, to) = (&step, &to);
+    let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
+    match &step.target {
+        Target::Role { arn, .. } => {
+            let call = client
+                .update_assume_role_policy()
+                .role_name(role_name(step, arn)?)
+                .policy_document(text(to))
+                .send();
+            call.await
+                .map(|_| ())
+                .map_err(|e| failed(step, AwsError::call("iam:UpdateAssumeRolePolicy", e)))
+        }
+        Target::InlinePolicy {
+            role_arn,
+            policy_name,
+            ..
+        } => {
+            let name = role_name(step, role_arn)?;
+            if to.is_null() {
                 let call = client
-                    .update_assume_role_policy()
-                    .role_name(role_name(step, arn)?)
+                    .delete_role_policy()
+                    .role_name(name)
+                    .policy_name(policy_name)
+                    .send();
+                call.await
+                    .map(|_| ())
+                    .map_err(|e| failed(step, AwsError::call("iam:DeleteRolePolicy", e)))
+            } else {
+                let call = client
+                    .put_role_policy()
+                    .role_name(name)
+                    .policy_name(policy_name)
                     .policy_document(text(to))
                     .send();
-                runtime
-                    .block_on(call)
+                call.await
                     .map(|_| ())
-                    .map_err(|e| failed(step, AwsError::call("iam:UpdateAssumeRolePolicy", e)))
+                    .map_err(|e| failed(step, AwsError::call("iam:PutRolePolicy", e)))
             }
-            Target::InlinePolicy {
-                role_arn,
-                policy_name,
-                ..
-            } => {
-                let name = role_name(step, role_arn)?;
-                if to.is_null() {
-                    let call = client
-                        .delete_role_policy()
-                        .role_name(name)
-                        .policy_name(policy_name)
-                        .send();
-                    runtime
-                        .block_on(call)
-                        .map(|_| ())
-                        .map_err(|e| failed(step, AwsError::call("iam:DeleteRolePolicy", e)))
-                } else {
-                    let call = client
-                        .put_role_policy()
-                        .role_name(name)
-                        .policy_name(policy_name)
-                        .policy_document(text(to))
-                        .send();
-                    runtime
-                        .block_on(call)
-                        .map(|_| ())
-                        .map_err(|e| failed(step, AwsError::call("iam:PutRolePolicy", e)))
-                }
-            }
-            Target::OidcProvider { arn, .. } => {
-                if to.is_null() {
-                    let call = client
-                        .delete_open_id_connect_provider()
-                        .open_id_connect_provider_arn(arn)
-                        .send();
-                    runtime.block_on(call).map(|_| ()).map_err(|e| {
-                        failed(step, AwsError::call("iam:DeleteOpenIDConnectProvider", e))
-                    })
-                } else {
-                    let client_ids: Vec<String> = to["ClientIDList"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect();
-                    let call = client
-                        .create_open_id_connect_provider()
-                        .url(to["Url"].as_str().unwrap_or_default())
-                        .set_client_id_list(Some(client_ids))
-                        .send();
-                    runtime.block_on(call).map(|_| ()).map_err(|e| {
-                        failed(step, AwsError::call("iam:CreateOpenIDConnectProvider", e))
-                    })
-                }
-            }
-            other => Err(BackendError::Target {
-                target: other.to_string(),
-                message: "not an IAM object".into(),
-            }),
         }
+        Target::OidcProvider { arn, .. } => {
+            if to.is_null() {
+                let call = client
+                    .delete_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .send();
+                call.await
+                    .map(|_| ())
+                    .map_err(|e| failed(step, AwsError::call("iam:DeleteOpenIDConnectProvider", e)))
+            } else {
+                let client_ids: Vec<String> = to["ClientIDList"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                let call = client
+                    .create_open_id_connect_provider()
+                    .url(to["Url"].as_str().unwrap_or_default())
+                    .set_client_id_list(Some(client_ids))
+                    .send();
+                call.await
+                    .map(|_| ())
+                    .map_err(|e| failed(step, AwsError::call("iam:CreateOpenIDConnectProvider", e)))
+            }
+        }
+        other => Err(BackendError::Target {
+            target: other.to_string(),
+            message: "not an IAM object".into(),
+        }),
     }
 }

@@ -65,6 +65,25 @@ pub trait Backend {
     /// durably: when this returns, the change survives a crash.
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError>;
 
+    /// How many steps on distinct targets may be read and written at once.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    /// Reads several steps' targets (distinct ones); results in the order of `steps`.
+    fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
+        steps.iter().map(|step| self.read(step)).collect()
+    }
+
+    /// Makes several moves on distinct targets; results in the order of `moves`. Every move is
+    /// attempted, whatever happens to the others.
+    fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
+        moves
+            .iter()
+            .map(|(step, from, to)| self.write(step, from, to))
+            .collect()
+    }
+
     /// Waits until the wave's workloads have rolled out with their role's credentials injected
     /// and their pods ready, for at most `timeout`; returns what is wrong, nothing when all is
     /// well. A snapshot has no controllers to wait for, so by default there is nothing to check.

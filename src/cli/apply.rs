@@ -54,6 +54,10 @@ pub struct Target {
     /// Cluster access for live runs (Kubernetes steps: identity, rollout, cleanup).
     #[command(flatten)]
     pub kube: crate::kubernetes::KubeArgs,
+    /// IAM steps in flight at once in live runs (each role is still read right before it is
+    /// written); 1 runs them one at a time.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
 }
 
 #[derive(Debug, Args)]
@@ -152,7 +156,7 @@ fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> 
         // use, so IAM-only phases need no cluster access).
         let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
         return Ok(Box::new(crate::backend::live::Live {
-            iam: crate::backend::live_iam::LiveIam::new(aws),
+            iam: crate::backend::live_iam::LiveIam::new(aws, target.concurrency as usize),
             kube: crate::backend::live_kube::LiveKube::new(target.kube.clone()),
         }));
     }
