@@ -81,11 +81,15 @@ fn dispatch<T: Copy, R>(
     iam: impl FnOnce(&[T]) -> Vec<R>,
     mut kube: impl FnMut(T) -> R,
 ) -> Vec<R> {
-    let (iam_items, kube_items): (Vec<(usize, T)>, Vec<(usize, T)>) = items
-        .iter()
-        .copied()
-        .enumerate()
-        .partition(|(_, item)| is_iam(item));
+    let mut iam_items = Vec::new();
+    let mut kube_items = Vec::new();
+    for (index, item) in items.iter().copied().enumerate() {
+        if is_iam(&item) {
+            iam_items.push((index, item));
+        } else {
+            kube_items.push((index, item));
+        }
+    }
     let batch: Vec<T> = iam_items.iter().map(|(_, item)| *item).collect();
     let mut results: Vec<(usize, R)> = iam_items
         .into_iter()
