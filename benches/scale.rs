@@ -283,7 +283,10 @@ fn main() {
     }
 }
 
-// Shared with the tests, which use more of it.
+// Shared with the tests, which use more of them.
+#[allow(dead_code)]
+#[path = "../tests/support/kube_api.rs"]
+mod kube_api;
 #[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
@@ -376,6 +379,61 @@ fn measure_prepare_against_moto(root: &Path) {
         println!(
             "rollback of the same, {concurrency} at a time: {} steps in {seconds:.1} s",
             undone.changed
+        );
+    }
+    measure_kubernetes_phases(&dir, &planned, &mut backend, root);
+}
+
+/// The live cost of the Kubernetes phases (identity, rollout with verification, cleanup) of the
+/// same plan, against the Kubernetes API test server loaded with the generated cluster: API calls
+/// per workload and per step.
+fn measure_kubernetes_phases(
+    dir: &Path,
+    planned: &irsa_migrate::plan::Plan,
+    iam: &mut irsa_migrate::backend::live_iam::LiveIam,
+    root: &Path,
+) {
+    use irsa_migrate::backend::Backend;
+    use irsa_migrate::backend::live_kube::LiveKube;
+    use irsa_migrate::plan::Phase;
+    let server = kube_api::KubeApi::start(
+        kube_api::KubeApi::objects_in(dir),
+        kube_api::Switches::default(),
+    );
+    let work = root.join("kube-journal");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work directory");
+    let kubeconfig = server.kubeconfig(&work);
+    let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
+    iam.set_concurrency(8);
+    timed_apply(
+        planned,
+        &mut journal,
+        iam,
+        vec![Phase::Prepare],
+        Direction::Apply,
+    );
+    let mut kube = LiveKube::new(irsa_migrate::kubernetes::KubeArgs {
+        kubeconfig: Some(kubeconfig),
+        context: None,
+        page_size: 500,
+    });
+    let workloads: usize = planned.bindings.iter().map(|b| b.workloads.len()).sum();
+    for phase in [Phase::Identity, Phase::Rollout, Phase::Cleanup] {
+        let before = kube.calls().unwrap_or(0);
+        let (summary, seconds) = timed_apply(
+            planned,
+            &mut journal,
+            &mut kube,
+            vec![phase],
+            Direction::Apply,
+        );
+        let calls = kube.calls().unwrap_or(0) - before;
+        println!(
+            "{phase} against the Kubernetes API test server: {} steps in {seconds:.1} s; {calls} API calls = {:.2} per step, {:.2} per migrated workload ({workloads})",
+            summary.changed,
+            calls as f64 / summary.changed.max(1) as f64,
+            calls as f64 / workloads.max(1) as f64,
         );
     }
 }

@@ -153,12 +153,16 @@ fn pod(
     })
 }
 
-fn workload(kind: &str, namespace: &str, name: &str, spec: Value) -> Value {
+fn workload(kind: &str, namespace: &str, name: &str, mut spec: Value) -> Value {
     let api = if kind == "CronJob" || kind == "Job" {
         "batch/v1"
     } else {
         "apps/v1"
     };
+    // apps/v1 requires a selector, and it must match the template's labels.
+    if api == "apps/v1" && spec["selector"].is_null() {
+        spec["selector"] = json!({"matchLabels": spec["template"]["metadata"]["labels"]});
+    }
     json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": namespace, "uid": uid(&format!("{kind}/{namespace}/{name}")),
         "resourceVersion": "99887766", "generation": 4, "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": name}}, "spec": spec})
 }

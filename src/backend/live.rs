@@ -30,7 +30,7 @@ impl Backend for Live {
     }
 
     fn calls(&self) -> Option<usize> {
-        Some(self.iam.calls().unwrap_or(0) + self.kube.calls())
+        Some(self.iam.calls().unwrap_or(0) + self.kube.calls().unwrap_or(0))
     }
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {

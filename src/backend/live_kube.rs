@@ -56,10 +56,6 @@ impl LiveKube {
         self.kube.as_ref().map(Kube::server)
     }
 
-    pub fn calls(&self) -> usize {
-        self.kube.as_ref().map(Kube::calls).unwrap_or(0)
-    }
-
     /// Reads the whole object and remembers its version.
     fn get(&mut self, target: &Target) -> Result<Option<Value>, BackendError> {
         let (resource, namespace, name) = locate(target)?;
@@ -207,7 +203,7 @@ impl Backend for LiveKube {
     }
 
     fn calls(&self) -> Option<usize> {
-        Some(LiveKube::calls(self))
+        Some(self.kube.as_ref().map(Kube::calls).unwrap_or(0))
     }
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
