@@ -276,14 +276,14 @@ pub fn run(
             source,
         })?;
         let (from, to) = sides(step, options.direction);
-        if !matches(step, &observed, to) && !matches(step, &observed, from) {
-            return Err(stale(step, from, &observed, 0));
+        if !matches(step, &observed, &to) && !matches(step, &observed, &from) {
+            return Err(stale(step, &from, &observed, 0));
         }
         observed_first.insert(step.id.clone(), observed);
     }
     for step in steps.iter().filter(|s| is_pending(s)) {
         match observed_first.get(&step.id) {
-            Some(observed) if matches(step, observed, sides(step, options.direction).1) => {
+            Some(observed) if matches(step, observed, &sides(step, options.direction).1) => {
                 preview.already_done += 1
             }
             _ => preview.to_change.push(step.id.clone()),
@@ -455,9 +455,9 @@ impl Runner<'_> {
                 source,
             })?;
             let (from, to) = sides(step, direction);
-            if matches(step, &observed, to) {
+            if matches(step, &observed, &to) {
                 outcomes.push(Outcome::AlreadyDone);
-            } else if matches(step, &observed, from) {
+            } else if matches(step, &observed, &from) {
                 outcomes.push(Outcome::Changed);
             } else {
                 if execute {
@@ -473,7 +473,7 @@ impl Runner<'_> {
                         time: now(),
                     })?;
                 }
-                return Err(stale(step, from, &observed, self.changed));
+                return Err(stale(step, &from, &observed, self.changed));
             }
         }
         if execute {
@@ -484,7 +484,7 @@ impl Runner<'_> {
                     time: now(),
                 })?;
             }
-            let writes: Vec<(&Step, &Value, &Value)> = steps
+            let owned: Vec<(&Step, Value, Value)> = steps
                 .iter()
                 .zip(&outcomes)
                 .filter(|(_, outcome)| **outcome == Outcome::Changed)
@@ -493,6 +493,8 @@ impl Runner<'_> {
                     (*step, from, to)
                 })
                 .collect();
+            let writes: Vec<(&Step, &Value, &Value)> =
+                owned.iter().map(|(step, from, to)| (*step, from, to)).collect();
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
                 if let Err(source) = result {
@@ -650,10 +652,10 @@ fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
 }
 
 /// The state a step moves from and to in this direction.
-fn sides(step: &Step, direction: Direction) -> (&Value, &Value) {
+fn sides(step: &Step, direction: Direction) -> (Value, Value) {
     match direction {
-        Direction::Apply => (&step.before, &step.after),
-        Direction::Rollback => (&step.after, &step.before),
+        Direction::Apply => (step.before.value(), step.after.value()),
+        Direction::Rollback => (step.after.value(), step.before.value()),
     }
 }
 

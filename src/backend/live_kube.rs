@@ -207,7 +207,7 @@ impl Backend for LiveKube {
     }
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
-        let paths = fragment::paths(&step.before, &step.after);
+        let paths = fragment::paths(&step.before.value(), &step.after.value());
         Ok(self
             .get(&step.target)?
             .map(|object| fragment::project(&object, &paths))

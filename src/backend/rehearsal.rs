@@ -194,7 +194,7 @@ impl Backend for Rehearsal {
     }
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
-        let paths = fragment::paths(&step.before, &step.after);
+        let paths = fragment::paths(&step.before.value(), &step.after.value());
         let location = self.locate(&step.target)?;
         Ok(match location {
             Location::Object {

@@ -236,8 +236,41 @@ pub struct Step {
     pub kind: StepKind,
     pub target: Target,
     pub description: String,
-    pub before: Value,
-    pub after: Value,
+    pub before: Side,
+    pub after: Side,
+}
+
+/// One side of a step: JSON kept as compact text and parsed when used. A plan of a large cluster
+/// holds hundreds of thousands of them; as `Value` trees they cost about twenty times their text.
+/// Serialized as the JSON it holds, so plan.json reads the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side(Box<str>);
+
+impl Side {
+    pub fn new(value: &Value) -> Side {
+        // Objects are B-tree maps: the text of equal values is equal.
+        Side(value.to_string().into_boxed_str())
+    }
+
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("a side holds the JSON it was made from")
+    }
+
+    pub fn is_null(&self) -> bool {
+        &*self.0 == "null"
+    }
+}
+
+impl Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Side {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Side, D::Error> {
+        Value::deserialize(deserializer).map(|value| Side::new(&value))
+    }
 }
 
 impl Step {
@@ -248,6 +281,7 @@ impl Step {
         before: Value,
         after: Value,
     ) -> Step {
+        let (before, after) = (Side::new(&before), Side::new(&after));
         Step {
             id: format!("{}:{}", kind.as_str(), target),
             phase: kind.phase(),

@@ -33,8 +33,8 @@ pub fn side_text(step: &Step, side: &Value) -> String {
 
 /// The unified diff of one step, with a header naming the step.
 pub fn step_diff(step: &Step, style: Style) -> String {
-    let before = side_text(step, &step.before);
-    let after = side_text(step, &step.after);
+    let before = side_text(step, &step.before.value());
+    let after = side_text(step, &step.after.value());
     let diff = TextDiff::from_lines(&before, &after);
     let old = if step.before.is_null() {
         "/dev/null".to_string()
@@ -86,8 +86,8 @@ mod tests {
             kind: StepKind::SwitchServiceAccount,
             target,
             description: String::new(),
-            before,
-            after,
+            before: crate::plan::Side::new(&before),
+            after: crate::plan::Side::new(&after),
         }
     }
 
