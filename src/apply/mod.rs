@@ -358,8 +358,7 @@ pub fn run(
         let mut batch = vec![step];
         while batch.len() < bound
             && let Some(&next) = steps.get(index + batch.len())
-            && next.phase == step.phase
-            && next.kind.is_document()
+            && next.kind == step.kind
             && is_pending(next)
             && !batch.iter().any(|s| s.target == next.target)
         {
@@ -493,8 +492,10 @@ impl Runner<'_> {
                     (*step, from, to)
                 })
                 .collect();
-            let writes: Vec<(&Step, &Value, &Value)> =
-                owned.iter().map(|(step, from, to)| (*step, from, to)).collect();
+            let writes: Vec<(&Step, &Value, &Value)> = owned
+                .iter()
+                .map(|(step, from, to)| (*step, from, to))
+                .collect();
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
                 if let Err(source) = result {

@@ -125,3 +125,74 @@ fn a_changed_target_stops_the_run_before_anything_is_written() {
         "nothing was journaled"
     );
 }
+
+/// A rehearsal that takes IAM steps in batches and records what each batch wrote.
+struct Batched {
+    inner: Rehearsal,
+    batches: Vec<Vec<crate::plan::StepKind>>,
+}
+
+impl Backend for Batched {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn concurrency(&self) -> usize {
+        4
+    }
+    fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
+        self.inner.read(step)
+    }
+    fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
+        self.inner.write(step, from, to)
+    }
+    fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
+        self.batches
+            .push(moves.iter().map(|(s, _, _)| s.kind).collect());
+        moves
+            .iter()
+            .map(|(step, from, to)| self.inner.write(step, from, to))
+            .collect()
+    }
+}
+
+#[test]
+fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
+    use crate::plan::StepKind::{CreateOidcProvider, UpdateRoleTrust};
+    let inventory = crate::inventory::demo::inventory().unwrap();
+    let plan = plan(&inventory, "p", &Settings::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    let mut backend = Batched {
+        inner: Rehearsal::open(&dir.path().join("rehearsal"), &dir.path().join("snapshot"))
+            .unwrap(),
+        batches: Vec::new(),
+    };
+    let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    for direction in [Direction::Apply, Direction::Rollback] {
+        backend.batches.clear();
+        let summary = run(
+            &plan,
+            "sha256:test",
+            &mut journal,
+            &mut backend,
+            &options(direction),
+            &mut |_| true,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(summary.changed, plan.steps.len());
+        let batches = &backend.batches;
+        assert!(batches.iter().any(|b| b.len() > 1), "{batches:?}");
+        assert!(
+            batches.iter().all(|b| b.iter().all(|k| *k == b[0])),
+            "{batches:?}"
+        );
+        let position = |kind| batches.iter().position(|b| b[0] == kind).unwrap();
+        match direction {
+            Direction::Apply => assert!(position(CreateOidcProvider) < position(UpdateRoleTrust)),
+            Direction::Rollback => {
+                assert!(position(UpdateRoleTrust) < position(CreateOidcProvider))
+            }
+        }
+    }
+}

@@ -252,7 +252,10 @@ fn users_of_different_roles_get_dedicated_accounts_with_copied_settings_and_rbac
             create.after.value()["imagePullSecrets"],
             json!([{"name": "registry"}])
         );
-        assert_eq!(create.after.value()["automountServiceAccountToken"], json!(false));
+        assert_eq!(
+            create.after.value()["automountServiceAccountToken"],
+            json!(false)
+        );
         let copy = step(
             &plan,
             &format!("copy-rbac-binding:shop/RoleBinding/readers-{name}"),
@@ -401,7 +404,8 @@ fn trust_statements_are_exact_and_merged_per_role() {
         "one statement for both service accounts"
     );
     assert_eq!(
-        statements[0], trust.before.value()["Statement"][0],
+        statements[0],
+        trust.before.value()["Statement"][0],
         "the legacy statement is kept as it was"
     );
     let equals = &statements[1]["Condition"]["StringEquals"];
@@ -421,7 +425,10 @@ fn trust_statements_are_exact_and_merged_per_role() {
         "decommission starts from prepare's result"
     );
     assert_eq!(
-        remove.after.value()["Statement"].as_array().unwrap().as_slice(),
+        remove.after.value()["Statement"]
+            .as_array()
+            .unwrap()
+            .as_slice(),
         &statements[1..]
     );
 }
@@ -495,7 +502,10 @@ fn a_missing_provider_is_created_and_an_existing_one_is_not() {
         &plan,
         &format!("create-oidc-provider:arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"),
     );
-    assert_eq!(create.after.value()["ClientIDList"], json!(["sts.amazonaws.com"]));
+    assert_eq!(
+        create.after.value()["ClientIDList"],
+        json!(["sts.amazonaws.com"])
+    );
     assert_eq!(create.phase, Phase::Prepare);
     world.provider(ACCOUNT);
     assert!(
