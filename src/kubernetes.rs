@@ -32,6 +32,41 @@ pub struct KubeArgs {
     pub page_size: u32,
 }
 
+impl KubeArgs {
+    /// The EKS cluster the kubeconfig context points at, when its cluster entry is named by the
+    /// cluster's ARN (as `aws eks update-kubeconfig` names it): (region, name).
+    pub fn eks_cluster(&self) -> Option<(String, String)> {
+        let kubeconfig = match &self.kubeconfig {
+            Some(path) => kube::config::Kubeconfig::read_from(path),
+            None => kube::config::Kubeconfig::read(),
+        }
+        .ok()?;
+        let context_name = self
+            .context
+            .clone()
+            .or(kubeconfig.current_context.clone())?;
+        let context = kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context_name)?
+            .context
+            .as_ref()?;
+        eks_cluster_arn(&context.cluster)
+    }
+}
+
+/// `arn:<partition>:eks:<region>:<account>:cluster/<name>` → (region, name).
+fn eks_cluster_arn(text: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "eks", region, _, resource] => {
+            let name = resource.strip_prefix("cluster/")?;
+            (!region.is_empty() && !name.is_empty()).then(|| (region.to_string(), name.to_string()))
+        }
+        _ => None,
+    }
+}
+
 /// Why the Kubernetes API could not be reached, read or written. The message names the call.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -519,6 +554,16 @@ mod tests {
                 .collection(Some("a")),
             "/apis/apps/v1/namespaces/a/deployments"
         );
+    }
+
+    #[test]
+    fn eks_contexts_name_their_cluster_by_arn() {
+        assert_eq!(
+            eks_cluster_arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod"),
+            Some(("eu-west-1".into(), "prod".into()))
+        );
+        assert_eq!(eks_cluster_arn("kind-dev"), None);
+        assert_eq!(eks_cluster_arn("arn:aws:iam::111122223333:role/prod"), None);
     }
 
     #[test]

@@ -484,6 +484,15 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
     let again = cluster.run(&["snapshot", "--out", "snap"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("already holds a snapshot"));
+    // An EKS context names the cluster: no --cluster needed.
+    let eks = cluster.kube.kubeconfig_named(
+        cluster.dir.path(),
+        "eks-kubeconfig",
+        "arn:aws:eks:eu-west-1:111122223333:cluster/demo",
+    );
+    let eks = eks.to_string_lossy().into_owned();
+    let output = cluster.ok(&["snapshot", "--out", "auto", "--kubeconfig", &eks]);
+    assert!(stdout(&output).contains("cluster demo"), "{}", stdout(&output));
     // A context that does not exist is named in the error.
     let missing = cluster.run(&["scan", "--kubeconfig", &kubeconfig, "--context", "prod"]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));

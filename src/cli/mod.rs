@@ -81,8 +81,9 @@ pub struct LiveArgs {
     pub kube: crate::kubernetes::KubeArgs,
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
-    /// The EKS cluster's name: its OIDC issuer comes from eks:DescribeCluster. Without it the
-    /// plan cannot write trust statements.
+    /// The EKS cluster's name: its OIDC issuer comes from eks:DescribeCluster. Default: the
+    /// cluster of an EKS kubeconfig context (named by its ARN). Without it the plan cannot write
+    /// trust statements.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
     /// Which IAM roles to read: those the cluster references, role by role (needs `aws-auth`;
@@ -92,23 +93,32 @@ pub struct LiveArgs {
 }
 
 impl LiveArgs {
-    /// Reads the live cluster and AWS, with a progress bar on stderr.
+    /// Reads the live cluster and AWS, with a progress bar on stderr. Without `--cluster`, an EKS
+    /// context (named by the cluster's ARN, as `aws eks update-kubeconfig` names it) gives the
+    /// cluster's name, and its region unless one is set.
     pub fn collect(&self) -> Result<(Inventory, Collected), Error> {
         let kube = crate::kubernetes::Kube::connect(&self.kube)?;
-        let aws = crate::aws::AwsAccounts::connect(&self.aws)?;
+        let mut aws_args = self.aws.clone();
+        let mut cluster = self.cluster.clone();
+        if cluster.is_none()
+            && let Some((region, name)) = self.kube.eks_cluster()
+        {
+            let region_set = aws_args.region.is_some()
+                || std::env::var_os("AWS_REGION").is_some()
+                || std::env::var_os("AWS_DEFAULT_REGION").is_some();
+            if !region_set {
+                aws_args.region = Some(region);
+            }
+            cluster = Some(name);
+        }
+        let aws = crate::aws::AwsAccounts::connect(&aws_args)?;
         let progress =
             indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         progress.set_style(
             indicatif::ProgressStyle::with_template("reading {msg:<16} {pos} pages")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let result = live::collect(
-            &kube,
-            &aws,
-            self.cluster.as_deref(),
-            self.iam_read,
-            &progress,
-        );
+        let result = live::collect(&kube, &aws, cluster.as_deref(), self.iam_read, &progress);
         progress.finish_and_clear();
         Ok(result?)
     }

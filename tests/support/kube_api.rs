@@ -204,9 +204,15 @@ impl KubeApi {
 
     /// Writes a kubeconfig for this server into `dir` and returns its path.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
+        self.kubeconfig_named(dir, "kubeconfig", "test")
+    }
+
+    /// A kubeconfig file `file` whose cluster entry (and context) is named `cluster`, as
+    /// `aws eks update-kubeconfig` names them by the cluster's ARN.
+    pub fn kubeconfig_named(&self, dir: &Path, file: &str, cluster: &str) -> PathBuf {
+        let path = dir.join(file);
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\nusers:\n- name: test\n  user:\n    token: test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {}\nusers:\n- name: test\n  user:\n    token: test-token\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: test\ncurrent-context: {cluster}\n",
             self.url()
         );
         std::fs::write(&path, text).expect("write the kubeconfig");
