@@ -492,9 +492,27 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
     );
     let eks = eks.to_string_lossy().into_owned();
     let output = cluster.ok(&["snapshot", "--out", "auto", "--kubeconfig", &eks]);
-    assert!(stdout(&output).contains("cluster demo"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("cluster demo"),
+        "{}",
+        stdout(&output)
+    );
     // A context that does not exist is named in the error.
     let missing = cluster.run(&["scan", "--kubeconfig", &kubeconfig, "--context", "prod"]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("prod"), "{}", stderr(&missing));
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_throttling_api_server_is_retried_with_backoff() {
+    let cluster = Cluster::start(Switches {
+        throttle: 6,
+        ..Switches::default()
+    });
+    let output = cluster.ok(&["scan", "--cluster", "demo", "-o", "json"]);
+    assert!(!statuses(&support::json(&output)).is_empty());
+    let requests = cluster.kube.state().requests.clone();
+    // Every list was answered in the end: 12 kinds and aws-auth, plus the six refused tries.
+    assert_eq!(requests.len(), 13 + 6, "{requests:#?}");
 }

@@ -72,6 +72,9 @@ pub struct Switches {
     pub webhook: bool,
     /// New pods become ready.
     pub pods_become_ready: bool,
+    /// Answer this many requests with 429 Too Many Requests first, as API priority and
+    /// fairness does under load.
+    pub throttle: usize,
 }
 
 impl Default for Switches {
@@ -79,6 +82,7 @@ impl Default for Switches {
         Switches {
             webhook: true,
             pods_become_ready: true,
+            throttle: 0,
         }
     }
 }
@@ -532,6 +536,19 @@ async fn handle(state: &Mutex<State>, request: Request<Incoming>) -> Response<Fu
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
+    if state.switches.throttle > 0 {
+        state.switches.throttle -= 1;
+        let mut response = status(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "too many requests, please try again later".into(),
+        );
+        response.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("1"),
+        );
+        return response;
+    }
     let Some(route) = route(uri.path()) else {
         return status(
             StatusCode::NOT_FOUND,
