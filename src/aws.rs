@@ -114,7 +114,14 @@ impl Aws {
             aws_config::retry::RetryConfig::standard().with_max_attempts(args.max_attempts.max(1)),
         );
         if let Some(profile) = &args.profile {
-            loader = loader.profile_name(profile);
+            // A profile named on the command line wins over credentials in the environment, as
+            // with the AWS CLI: the default chain would take AWS_ACCESS_KEY_ID first, and an
+            // --account-profile would silently read the wrong account.
+            loader = loader.profile_name(profile).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
         }
         if let Some(region) = &args.region {
             loader = loader.region(aws_config::Region::new(region.clone()));

@@ -516,3 +516,64 @@ fn a_throttling_api_server_is_retried_with_backoff() {
     // Every list was answered in the end: 12 kinds and aws-auth, plus the six refused tries.
     assert_eq!(requests.len(), 13 + 6, "{requests:#?}");
 }
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn roles_in_another_account_are_read_through_its_profile() {
+    let cluster = Cluster::start(Switches::default());
+    let (key, secret, token) = cluster.moto.credentials_in("444455556666");
+    // The other account holds the cross-account role the demo's data-exporter asks for.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = cluster.moto.sdk_config_as(&runtime, &key, &secret, &token);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kiam-server"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"c0ffee-data-exporter"}}}]}"#;
+    let create = aws_sdk_iam::Client::new(&config)
+        .create_role()
+        .role_name("data-exporter")
+        .assume_role_policy_document(trust)
+        .send();
+    runtime.block_on(create).unwrap();
+    let credentials = cluster.dir.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[other]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\naws_session_token = {token}\n"
+        ),
+    )
+    .unwrap();
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--cluster", "demo", "-o", "json"];
+        args.extend_from_slice(extra);
+        let output = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+            .args(&args)
+            .current_dir(cluster.dir.path())
+            .envs(cluster.moto.env())
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        support::json(&output)
+    };
+    let without = scan(&[]);
+    assert!(
+        support::has_finding(&without, "role-unknown", "data/data-exporter"),
+        "{:?}",
+        support::findings(&without)
+    );
+    let with = scan(&["--account-profile", "444455556666=other"]);
+    for code in ["role-unknown", "role-not-found"] {
+        assert!(
+            !support::has_finding(&with, code, "data/data-exporter"),
+            "{:?}",
+            support::findings(&with)
+        );
+    }
+    // The role was read in its own account and trusts the kiam server: it works today.
+    let usage = with["usages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "data-exporter")
+        .unwrap();
+    assert_eq!(usage["works_today"], true, "{usage}");
+}

@@ -11,6 +11,9 @@ use serde_json::Value;
 pub struct Moto {
     child: Child,
     pub endpoint: String,
+    /// A session in the fixtures' account 111122223333: moto serves each request from the
+    /// account its access key belongs to, so other accounts can be reached with their own keys.
+    credentials: (String, String, String),
 }
 
 impl Moto {
@@ -26,8 +29,7 @@ impl Moto {
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // AWS-managed policies (AmazonEKSWorkerNodePolicy...) exist only when asked for.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            // The fixtures' account.
-            .env("MOTO_ACCOUNT_ID", "111122223333")
+            // No MOTO_ACCOUNT_ID: it would pin every request to one account.
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -40,10 +42,13 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto {
+        let mut moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
-        }
+            credentials: Default::default(),
+        };
+        moto.credentials = moto.credentials_in("111122223333");
+        moto
     }
 
     /// The environment a user would set to point the tool (or the AWS CLI) at this server.
@@ -51,8 +56,9 @@ impl Moto {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_REGION", "eu-west-1".into()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_ACCESS_KEY_ID", self.credentials.0.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.credentials.1.clone()),
+            ("AWS_SESSION_TOKEN", self.credentials.2.clone()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("AWS_CONFIG_FILE", "/dev/null".into()),
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
@@ -68,12 +74,28 @@ impl Moto {
     }
 
     fn sdk_config(&self, runtime: &tokio::runtime::Runtime) -> aws_config::SdkConfig {
+        let (key, secret, token) = &self.credentials;
+        self.sdk_config_as(runtime, key, secret, token)
+    }
+
+    /// An SDK configuration for this server with the given session's credentials.
+    pub fn sdk_config_as(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        key: &str,
+        secret: &str,
+        token: &str,
+    ) -> aws_config::SdkConfig {
         runtime.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .endpoint_url(&self.endpoint)
                 .region(aws_config::Region::new("eu-west-1"))
                 .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
+                    key,
+                    secret,
+                    Some(token.to_string()),
+                    None,
+                    "test",
                 ))
                 .load(),
         )
@@ -150,6 +172,41 @@ impl Moto {
         runtime
             .block_on(create)
             .expect("moto creates the EKS cluster");
+    }
+}
+
+impl Moto {
+    /// Credentials of a role session in `account` (STS AssumeRole): moto serves requests signed
+    /// with them from that account, as AWS would. (access key, secret key, session token)
+    pub fn credentials_in(&self, account: &str) -> (String, String, String) {
+        use std::io::{Read, Write};
+        let body = format!(
+            "Action=AssumeRole&Version=2011-06-15&RoleSessionName=irsa-migrate-test&RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fcross-account"
+        );
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("moto is listening");
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261128/eu-west-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("the request is sent");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("moto answers");
+        let field = |name: &str| {
+            let start = answer
+                .find(&format!("<{name}>"))
+                .unwrap_or_else(|| panic!("no {name} in {answer}"))
+                + name.len()
+                + 2;
+            let end = answer[start..].find('<').expect("a closing tag") + start;
+            answer[start..end].to_string()
+        };
+        (
+            field("AccessKeyId"),
+            field("SecretAccessKey"),
+            field("SessionToken"),
+        )
     }
 }
 
