@@ -577,3 +577,41 @@ fn roles_in_another_account_are_read_through_its_profile() {
         .unwrap();
     assert_eq!(usage["works_today"], true, "{usage}");
 }
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
+    let cluster = Cluster::start(Switches {
+        webhook: false,
+        ..Switches::default()
+    });
+    cluster.plan();
+    for phase in ["prepare", "identity"] {
+        assert_eq!(cluster.apply(phase, &[]).status.code(), Some(0));
+    }
+    let waves = ["--wave-size", "2", "--no-auto-rollback"];
+    let first = cluster.apply("rollout", &waves);
+    assert_eq!(first.status.code(), Some(4), "{}", stdout(&first));
+    // Run again: wave 1 is already applied, and is checked before wave 2 is touched.
+    let again = cluster.apply("rollout", &waves);
+    assert_eq!(again.status.code(), Some(4), "{}", stdout(&again));
+    let text = stdout(&again);
+    assert!(
+        text.contains(
+            "skipped          switch-service-account:payments/Deployment/payments-worker"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("-- wave 2"), "{text}");
+    assert!(
+        stderr(&again).contains("payments/Deployment/payments-worker"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        cluster.template("checkout", "Deployment", "checkout-web")["metadata"]["annotations"]
+            .get("irsa-migrate.io/irsa-role")
+            .is_none(),
+        "wave 2 was not touched"
+    );
+}

@@ -346,6 +346,11 @@ pub fn run(
             index += 1;
             summary.skipped += 1;
             out(format!("{:<16} {}", "skipped", step.id));
+            if step.phase == Phase::Rollout {
+                // Applied by an earlier run that may have stopped before checking the wave:
+                // checked again, never rolled back by this run.
+                wave.steps.push((step, Outcome::AlreadyDone));
+            }
             continue;
         }
         // IAM steps of one phase on distinct targets run together, up to the backend's bound;
