@@ -10,6 +10,7 @@ pub mod backend;
 pub mod cli;
 pub mod findings;
 pub mod iam;
+pub mod json;
 pub mod inventory;
 pub mod kubernetes;
 pub mod legacy;

@@ -651,7 +651,7 @@ fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&s
     principals
         .iter()
         .filter_map(|(principal, _)| {
-            let verdict = role.trust_policy.trusts_role(principal);
+            let verdict = role.trust_policy().trusts_role(principal);
             match verdict {
                 TrustVerdict::Trusted(how) | TrustVerdict::TrustedWithCondition(how) => {
                     Some(Trust::Trusted {
@@ -972,8 +972,9 @@ fn analyse_node_roles(
             let subject = Subject::new(None, "IAMRole", &role.arn);
             let mut grants = BTreeSet::new();
             let mut extra = BTreeSet::new();
+            let inline = role.inline_policies();
             let mut documents: Vec<(String, &crate::iam::policy::PolicyDocument)> =
-                role.inline_policies.iter().map(|(name, doc)| (format!("inline {name}"), doc)).collect();
+                inline.iter().map(|(name, doc)| (format!("inline {name}"), doc)).collect();
             for attached in &role.attached_policies {
                 let is_aws_managed = attached.policy_arn.contains(":iam::aws:policy/");
                 if is_aws_managed && WORKER_BASELINE.contains(&attached.policy_name.as_str()) {

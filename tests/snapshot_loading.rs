@@ -38,7 +38,7 @@ fn real_aws_cli_output_is_read() {
             .starts_with("https://oidc.eks.eu-west-1.amazonaws.com/id/")
     );
     let node = &inventory.iam.roles["arn:aws:iam::111122223333:role/eks-node"];
-    assert_eq!(node.inline_policies[0].0, "kiam-assume");
+    assert_eq!(node.inline_policies()[0].0, "kiam-assume");
     assert_eq!(
         node.instance_profiles,
         vec!["arn:aws:iam::111122223333:instance-profile/eks-node"]
@@ -89,8 +89,8 @@ fn url_encoded_policies_equal_decoded_ones() {
     let inventory = load(dir.path()).unwrap();
     let plain = &inventory.iam.roles["arn:aws:iam::111122223333:role/plain"];
     let encoded = &inventory.iam.roles["arn:aws:iam::111122223333:role/encoded"];
-    assert_eq!(plain.trust_policy, encoded.trust_policy);
-    assert_eq!(plain.inline_policies[0].1, encoded.inline_policies[0].1);
+    assert_eq!(plain.trust_policy(), encoded.trust_policy());
+    assert_eq!(plain.inline_policies()[0].1, encoded.inline_policies()[0].1);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
+use crate::json::CompactJson;
 use aws::AttachedPolicy;
 use kube::{LocalObjectReference, ObjectMeta, PodSpec, PodTemplate, RoleRef, Subject};
 
@@ -167,12 +168,27 @@ pub struct Role {
     pub arn: String,
     pub name: String,
     pub path: String,
-    pub trust_policy: PolicyDocument,
-    pub inline_policies: Vec<(String, PolicyDocument)>,
+    /// Kept compact (an account can hold thousands of roles); `trust_policy()` parses it.
+    pub trust: CompactJson,
+    pub inline: Vec<(String, CompactJson)>,
     pub attached_policies: Vec<AttachedPolicy>,
     pub instance_profiles: Vec<String>,
     /// `get-role` output carries no permission policies; such a role's permissions are unknown.
     pub permissions_known: bool,
+}
+
+impl Role {
+    pub fn trust_policy(&self) -> PolicyDocument {
+        PolicyDocument(self.trust.value())
+    }
+
+    /// The inline permission policies, by name.
+    pub fn inline_policies(&self) -> Vec<(String, PolicyDocument)> {
+        self.inline
+            .iter()
+            .map(|(name, document)| (name.clone(), PolicyDocument(document.value())))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

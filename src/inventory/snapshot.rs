@@ -16,6 +16,7 @@ use super::{
     ServiceAccount, Workload, WorkloadKey, WorkloadKind,
 };
 use crate::iam::arn::{Arn, RoleArn};
+use crate::json::CompactJson;
 
 /// Why a snapshot could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -377,11 +378,11 @@ impl Builder {
             arn: role.arn.clone(),
             name: role.role_name,
             path: role.path,
-            trust_policy: role.assume_role_policy_document,
-            inline_policies: role
+            trust: CompactJson::new(&role.assume_role_policy_document.0),
+            inline: role
                 .role_policy_list
                 .into_iter()
-                .map(|p| (p.policy_name, p.policy_document))
+                .map(|p| (p.policy_name, CompactJson::new(&p.policy_document.0)))
                 .collect(),
             attached_policies: role.attached_managed_policies,
             instance_profiles: role
@@ -690,8 +691,8 @@ fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
 
     let iam = &inventory.iam;
     let role_json = |role: &super::Role| {
-        json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust_policy,
-               "RolePolicyList": role.inline_policies.iter().map(|(name, doc)| json!({"PolicyName": name, "PolicyDocument": doc})).collect::<Vec<_>>(),
+        json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust,
+               "RolePolicyList": role.inline.iter().map(|(name, doc)| json!({"PolicyName": name, "PolicyDocument": doc})).collect::<Vec<_>>(),
                "AttachedManagedPolicies": role.attached_policies,
                "InstanceProfileList": role.instance_profiles.iter().map(|arn| json!({"Arn": arn})).collect::<Vec<_>>()})
     };

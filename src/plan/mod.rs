@@ -240,38 +240,8 @@ pub struct Step {
     pub after: Side,
 }
 
-/// One side of a step: JSON kept as compact text and parsed when used. A plan of a large cluster
-/// holds hundreds of thousands of them; as `Value` trees they cost about twenty times their text.
-/// Serialized as the JSON it holds, so plan.json reads the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Side(Box<str>);
-
-impl Side {
-    pub fn new(value: &Value) -> Side {
-        // Objects are B-tree maps: the text of equal values is equal.
-        Side(value.to_string().into_boxed_str())
-    }
-
-    pub fn value(&self) -> Value {
-        serde_json::from_str(&self.0).expect("a side holds the JSON it was made from")
-    }
-
-    pub fn is_null(&self) -> bool {
-        &*self.0 == "null"
-    }
-}
-
-impl Serialize for Side {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Side {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Side, D::Error> {
-        Value::deserialize(deserializer).map(|value| Side::new(&value))
-    }
-}
+/// One side of a step: the whole document for IAM steps, a fragment for Kubernetes steps.
+pub type Side = crate::json::CompactJson;
 
 impl Step {
     fn new(
@@ -770,15 +740,14 @@ impl<'a> Planner<'a> {
                 continue;
             };
             let provider = self.provider_arn(parsed.partition(), parsed.account());
-            let after =
-                trust::add_web_identity(&role.trust_policy, &provider, self.issuer_host, &subjects);
-            let (before_len, after_len) =
-                (trust::length(&role.trust_policy), trust::length(&after));
+            let before = role.trust_policy();
+            let after = trust::add_web_identity(&before, &provider, self.issuer_host, &subjects);
+            let (before_len, after_len) = (trust::length(&before), trust::length(&after));
             if after_len > self.limit {
                 self.drop_role(&role_arn, before_len, after_len, subjects.len());
                 continue;
             }
-            if after != role.trust_policy {
+            if after != before {
                 steps.push(Step::new(
                     StepKind::UpdateRoleTrust,
                     Target::Role { account: parsed.account().to_string(), arn: role.arn.clone() },
@@ -787,7 +756,7 @@ impl<'a> Planner<'a> {
                         subjects.join(", "),
                         self.limit
                     ),
-                    role.trust_policy.0.clone(),
+                    before.0,
                     after.0.clone(),
                 ));
             }
@@ -1163,7 +1132,8 @@ impl<'a> Planner<'a> {
             let account = RoleArn::parse(&role.arn)
                 .map(|r| r.account().to_string())
                 .unwrap_or_default();
-            for (policy_name, document) in &role.inline_policies {
+            for (policy_name, document) in role.inline_policies() {
+                let document = &document;
                 if !trust::has_exact_assume_role_grant(document) {
                     continue;
                 }
