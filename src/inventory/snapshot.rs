@@ -561,6 +561,32 @@ impl Builder {
     }
 
     fn finish(mut self) -> Inventory {
+        // A ReplicaSet under a Deployment (a Job under a CronJob) is reported as its parent and
+        // its template is never read: the parent's is. Dropping it halves what Deployments cost.
+        let inventory = &mut self.inventory;
+        let owned: Vec<WorkloadKey> = inventory
+            .workloads
+            .values()
+            .filter_map(|w| {
+                let parent = match w.key.kind {
+                    WorkloadKind::ReplicaSet => WorkloadKind::Deployment,
+                    WorkloadKind::Job => WorkloadKind::CronJob,
+                    _ => return None,
+                };
+                let owner = w.metadata.owner_references.iter().find(|o| o.kind == parent.as_str())?;
+                let parent_key = WorkloadKey {
+                    namespace: w.key.namespace.clone(),
+                    kind: parent,
+                    name: owner.name.clone(),
+                };
+                inventory.workloads.contains_key(&parent_key).then(|| w.key.clone())
+            })
+            .collect();
+        for key in owned {
+            if let Some(workload) = inventory.workloads.get_mut(&key) {
+                workload.template = Default::default();
+            }
+        }
         self.inventory.rbac_bindings.sort_by(|a, b| {
             (&a.kind, &a.namespace, &a.metadata.name).cmp(&(
                 &b.kind,
