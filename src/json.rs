@@ -46,7 +46,10 @@ mod tests {
         let value = json!({"b": [1, {"c": null}], "a": "x"});
         let compact = CompactJson::new(&value);
         assert_eq!(compact.value(), value);
-        assert_eq!(compact, CompactJson::new(&json!({"a": "x", "b": [1, {"c": null}]})));
+        assert_eq!(
+            compact,
+            CompactJson::new(&json!({"a": "x", "b": [1, {"c": null}]}))
+        );
         assert_eq!(serde_json::to_value(&compact).unwrap(), value);
         let back: CompactJson = serde_json::from_value(value).unwrap();
         assert_eq!(back, compact);

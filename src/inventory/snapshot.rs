@@ -484,7 +484,13 @@ impl Builder {
                 name: metadata.name.clone(),
             };
             // Commands and env are read only to configure a legacy agent; everyone else's are
-            // dropped, which matters at a hundred thousand workloads.
+            // dropped, which matters at a hundred thousand workloads. So are the identity and
+            // version of the workload: nothing reads them.
+            let metadata = ObjectMeta {
+                uid: None,
+                resource_version: None,
+                ..metadata
+            };
             let mut template = template;
             for container in template
                 .spec
@@ -573,13 +579,20 @@ impl Builder {
                     WorkloadKind::Job => WorkloadKind::CronJob,
                     _ => return None,
                 };
-                let owner = w.metadata.owner_references.iter().find(|o| o.kind == parent.as_str())?;
+                let owner = w
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .find(|o| o.kind == parent.as_str())?;
                 let parent_key = WorkloadKey {
                     namespace: w.key.namespace.clone(),
                     kind: parent,
                     name: owner.name.clone(),
                 };
-                inventory.workloads.contains_key(&parent_key).then(|| w.key.clone())
+                inventory
+                    .workloads
+                    .contains_key(&parent_key)
+                    .then(|| w.key.clone())
             })
             .collect();
         for key in owned {

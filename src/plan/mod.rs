@@ -20,6 +20,7 @@ use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::inventory::snapshot::fingerprint;
 use crate::inventory::{Inventory, WorkloadKind};
+use crate::json::CompactJson;
 use crate::legacy::{self, Component, LegacyAgent};
 use crate::scan::{self, IRSA_ANNOTATION, RoleSource, Scan, Status, Trust, Usage, WorkloadSummary};
 
@@ -241,7 +242,7 @@ pub struct Step {
 }
 
 /// One side of a step: the whole document for IAM steps, a fragment for Kubernetes steps.
-pub type Side = crate::json::CompactJson;
+pub type Side = CompactJson;
 
 impl Step {
     fn new(
@@ -449,6 +450,8 @@ pub fn plan_with_scan(
     let (decommission_steps, decommission) = planner.decommission(&trust_after_prepare);
     steps.extend(decommission_steps);
     steps.sort_by(|a, b| (a.phase, a.kind, &a.target).cmp(&(b.phase, b.kind, &b.target)));
+    // Grown by doubling; a large plan would otherwise carry tens of thousands of empty slots.
+    steps.shrink_to_fit();
 
     let mut accounts: BTreeMap<String, usize> = BTreeMap::new();
     for step in &steps {
@@ -721,7 +724,9 @@ impl<'a> Planner<'a> {
 
     /// One trust step per target role whose policy changes; a role whose policy would exceed the
     /// limit is dropped with its bindings. Also returns every target role's trust after prepare.
-    fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<String, PolicyDocument>) {
+    /// The prepare phase's trust steps, and each planned role's trust after prepare (compact:
+    /// thousands of documents live until decommission is planned).
+    fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<String, CompactJson>) {
         let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for binding in &self.bindings {
             by_role
@@ -760,7 +765,7 @@ impl<'a> Planner<'a> {
                     after.0.clone(),
                 ));
             }
-            after_prepare.insert(role_arn, after);
+            after_prepare.insert(role_arn, CompactJson::new(&after.0));
         }
         (steps, after_prepare)
     }
@@ -1047,7 +1052,7 @@ impl<'a> Planner<'a> {
     /// what stays and what the operator removes by hand.
     fn decommission(
         &self,
-        after_prepare: &BTreeMap<String, PolicyDocument>,
+        after_prepare: &BTreeMap<String, CompactJson>,
     ) -> (Vec<Step>, Decommission) {
         let moved: BTreeSet<(&str, WorkloadKind, &str)> = self
             .bindings
@@ -1077,6 +1082,7 @@ impl<'a> Planner<'a> {
         let mut steps = Vec::new();
         let principals = &self.scan.legacy_principals;
         for (role_arn, trust_after_prepare) in after_prepare {
+            let trust_after_prepare = &PolicyDocument(trust_after_prepare.value());
             if let Some(still_used) = remaining_by_role.get(role_arn.as_str()) {
                 report.kept.push(format!(
                     "legacy trust of {role_arn}: still used through the legacy agent by {}",
