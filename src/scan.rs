@@ -648,10 +648,11 @@ fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&s
             }
         };
     };
+    let trust_policy = role.trust_policy();
     principals
         .iter()
         .filter_map(|(principal, _)| {
-            let verdict = role.trust_policy().trusts_role(principal);
+            let verdict = trust_policy.trusts_role(principal);
             match verdict {
                 TrustVerdict::Trusted(how) | TrustVerdict::TrustedWithCondition(how) => {
                     Some(Trust::Trusted {
