@@ -81,6 +81,15 @@ impl Cluster {
         self.ok(&["plan", "--snapshot", "snapshot", "--name", "live"]);
     }
 
+    /// Planned, with the phases before the rollout applied.
+    fn ready_for_rollout(&self) {
+        self.plan();
+        for phase in ["prepare", "identity"] {
+            let output = self.apply(phase, &[]);
+            assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        }
+    }
+
     fn apply(&self, phase: &str, extra: &[&str]) -> Output {
         let mut args = vec!["apply", "--plan", PLAN, "--phase", phase, "--yes"];
         args.extend_from_slice(extra);
@@ -280,11 +289,7 @@ fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
         webhook: false,
         ..Switches::default()
     });
-    cluster.plan();
-    for phase in ["prepare", "identity"] {
-        let output = cluster.apply(phase, &[]);
-        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    }
+    cluster.ready_for_rollout();
     let before = cluster.template("payments", "Deployment", "payments-worker");
     let output = cluster.apply("rollout", &["--wave-size", "2"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
@@ -327,10 +332,7 @@ fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_ro
         pods_become_ready: false,
         ..Switches::default()
     });
-    cluster.plan();
-    for phase in ["prepare", "identity"] {
-        assert_eq!(cluster.apply(phase, &[]).status.code(), Some(0));
-    }
+    cluster.ready_for_rollout();
     let output = cluster.apply("rollout", &["--rollout-timeout", "1", "--no-auto-rollback"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
     let error = stderr(&output);
@@ -585,10 +587,7 @@ fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
         webhook: false,
         ..Switches::default()
     });
-    cluster.plan();
-    for phase in ["prepare", "identity"] {
-        assert_eq!(cluster.apply(phase, &[]).status.code(), Some(0));
-    }
+    cluster.ready_for_rollout();
     let waves = ["--wave-size", "2", "--no-auto-rollback"];
     let first = cluster.apply("rollout", &waves);
     assert_eq!(first.status.code(), Some(4), "{}", stdout(&first));

@@ -26,11 +26,21 @@ fn run_all(
     let mut backend = Rehearsal::open(&dir.join("rehearsal"), &dir.join("snapshot"))
         .map_err(ApplyError::from_backend)?;
     let mut journal = Journal::open(&dir.join("rehearsal/journal.jsonl"))?;
+    run_with(plan, &mut journal, &mut backend, direction)
+}
+
+/// Runs every step of `plan` through `backend`, confirmed, output discarded.
+fn run_with(
+    plan: &Plan,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    direction: Direction,
+) -> Result<Summary, ApplyError> {
     run(
         plan,
         "sha256:test",
-        &mut journal,
-        &mut backend,
+        journal,
+        backend,
         &options(direction),
         &mut |_| true,
         &mut |_| {},
@@ -170,16 +180,7 @@ fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
     let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
     for direction in [Direction::Apply, Direction::Rollback] {
         backend.batches.clear();
-        let summary = run(
-            &plan,
-            "sha256:test",
-            &mut journal,
-            &mut backend,
-            &options(direction),
-            &mut |_| true,
-            &mut |_| {},
-        )
-        .unwrap();
+        let summary = run_with(&plan, &mut journal, &mut backend, direction).unwrap();
         assert_eq!(summary.changed, plan.steps.len());
         let batches = &backend.batches;
         assert!(batches.iter().any(|b| b.len() > 1), "{batches:?}");
