@@ -292,7 +292,10 @@ impl Backend for LiveKube {
                     .collect());
             }
             pending = waiting.into_iter().map(|(r, _)| r).collect();
-            std::thread::sleep(self.poll_interval.min(deadline - Instant::now()));
+            std::thread::sleep(
+                self.poll_interval
+                    .min(deadline.saturating_duration_since(Instant::now())),
+            );
         }
     }
 }
