@@ -178,26 +178,20 @@ impl Aws {
     pub fn role_details(&self, names: &[String], concurrency: usize) -> Result<Value, AwsError> {
         let client = self.iam();
         self.runtime.block_on(async {
-            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-            let mut tasks = tokio::task::JoinSet::new();
-            for (index, name) in names.iter().enumerate() {
-                let (client, limit, name) = (client.clone(), limit.clone(), name.clone());
-                tasks.spawn(async move {
-                    let _permit = limit.acquire_owned().await;
-                    (index, read_role(&client, &name).await)
-                });
-            }
+            let reads = names
+                .iter()
+                .map(|name| {
+                    let (client, name) = (client.clone(), name.clone());
+                    async move { read_role(&client, &name).await }
+                })
+                .collect();
             let mut roles = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (index, role) = joined.map_err(|e| AwsError::call("iam:GetRole", e))?;
-                if let Some(role) = role? {
-                    roles.push((index, role));
-                }
+            for role in crate::tasks::bounded(concurrency, reads).await {
+                roles.extend(role?);
             }
-            roles.sort_by_key(|(index, _)| *index);
             let mut policy_arns: Vec<String> = roles
                 .iter()
-                .flat_map(|(_, r)| {
+                .flat_map(|r| {
                     r["AttachedManagedPolicies"]
                         .as_array()
                         .cloned()
@@ -207,24 +201,18 @@ impl Aws {
                 .collect();
             policy_arns.sort();
             policy_arns.dedup();
-            let mut tasks = tokio::task::JoinSet::new();
-            for (index, arn) in policy_arns.into_iter().enumerate() {
-                let (client, limit) = (client.clone(), limit.clone());
-                tasks.spawn(async move {
-                    let _permit = limit.acquire_owned().await;
-                    (index, read_policy(&client, &arn).await)
-                });
-            }
-            let mut policies = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (index, policy) = joined.map_err(|e| AwsError::call("iam:GetPolicy", e))?;
-                policies.push((index, policy?));
-            }
-            policies.sort_by_key(|(index, _)| *index);
-            Ok(json!({
-                "RoleDetailList": roles.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
-                "Policies": policies.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
-            }))
+            let reads = policy_arns
+                .into_iter()
+                .map(|arn| {
+                    let client = client.clone();
+                    async move { read_policy(&client, &arn).await }
+                })
+                .collect();
+            let policies = crate::tasks::bounded(concurrency, reads)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(json!({"RoleDetailList": roles, "Policies": policies}))
         })
     }
 

@@ -248,37 +248,34 @@ impl Kube {
     }
 
     /// Reads every object of every kind the scanner needs, page by page, a few kinds at once;
-    /// `on_page` sees each page as it arrives (for progress).
-    pub fn collect(&self, on_page: &(dyn Fn(&Page) + Sync)) -> Result<Vec<Page>, KubeError> {
+    /// `on_page` sees each page as its kind's list ends (for progress).
+    pub fn collect(
+        &self,
+        on_page: Arc<dyn Fn(&Page) + Send + Sync>,
+    ) -> Result<Vec<Page>, KubeError> {
         self.runtime.block_on(async {
-            let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LISTS));
-            let mut tasks = tokio::task::JoinSet::new();
-            for (index, resource) in SCANNED.iter().copied().enumerate() {
-                let client = self.client.clone();
-                let calls = self.calls.clone();
-                let limit = limit.clone();
-                let page_size = self.page_size;
-                tasks.spawn(async move {
-                    let _permit = limit.acquire_owned().await;
-                    let pages = list_all(&client, &calls, resource, page_size).await;
-                    (index, pages)
-                });
-            }
-            let mut by_kind = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (index, pages) = joined.map_err(|e| KubeError::Call {
-                    verb: "list",
-                    path: "(task)".into(),
-                    status: None,
-                    message: e.to_string(),
-                })?;
-                let pages = pages?;
-                pages.iter().for_each(on_page);
-                by_kind.push((index, pages));
-            }
+            let lists = SCANNED
+                .iter()
+                .copied()
+                .map(|resource| {
+                    let client = self.client.clone();
+                    let calls = self.calls.clone();
+                    let on_page = on_page.clone();
+                    let page_size = self.page_size;
+                    async move {
+                        let pages = list_all(&client, &calls, resource, page_size).await;
+                        if let Ok(pages) = &pages {
+                            pages.iter().for_each(|page| on_page(page));
+                        }
+                        pages
+                    }
+                })
+                .collect();
             // Kinds in a fixed order, so the inventory does not depend on which list ended first.
-            by_kind.sort_by_key(|(index, _)| *index);
-            let mut pages: Vec<Page> = by_kind.into_iter().flat_map(|(_, p)| p).collect();
+            let mut pages = Vec::new();
+            for kind in crate::tasks::bounded(CONCURRENT_LISTS, lists).await {
+                pages.extend(kind?);
+            }
             let aws_auth = CONFIG_MAP.collection(Some("kube-system"));
             match call(&self.client, &self.calls, "get", &aws_auth, || {
                 Request::new(&aws_auth).get("aws-auth", &GetParams::default())

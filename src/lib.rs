@@ -17,3 +17,4 @@ pub mod legacy;
 pub mod plan;
 pub mod render;
 pub mod scan;
+pub mod tasks;

@@ -62,6 +62,22 @@ pub fn transition(object: &mut Value, from: &Value, to: &Value) {
     }
 }
 
+/// The JSON merge patch (RFC 7386) that makes the same move as [`transition`] on an object held
+/// elsewhere (the API server): `to`'s leaves set, leaves only in `from` removed (`null`).
+pub fn merge_patch(from: &Value, to: &Value) -> Value {
+    let target = leaves(to);
+    let mut patch = Value::Object(Map::new());
+    for path in leaves(from).into_keys() {
+        if !target.contains_key(&path) {
+            set(&mut patch, &path, Value::Null);
+        }
+    }
+    for (path, value) in target {
+        set(&mut patch, &path, value);
+    }
+    patch
+}
+
 /// The leaf paths of both sides of a step.
 pub fn paths(before: &Value, after: &Value) -> Vec<Vec<String>> {
     let mut all: Vec<Vec<String>> = leaves(before)
@@ -144,6 +160,31 @@ mod tests {
         assert_eq!(
             object["metadata"]["annotations"]["iam.amazonaws.com/role"],
             "x"
+        );
+    }
+
+    #[test]
+    fn the_merge_patch_sets_the_new_fields_and_removes_the_old_ones() {
+        let from = json!({"spec": {"template": {"spec": {"serviceAccount": "default", "serviceAccountName": "default"}}}});
+        let to = json!({"spec": {"template": {"spec": {"serviceAccountName": "web-reader"}}}});
+        assert_eq!(
+            merge_patch(&from, &to),
+            json!({"spec": {"template": {"spec": {"serviceAccount": null, "serviceAccountName": "web-reader"}}}})
+        );
+        // Rolling back is the same computation the other way round.
+        assert_eq!(
+            merge_patch(&to, &from),
+            json!({"spec": {"template": {"spec": {"serviceAccount": "default", "serviceAccountName": "default"}}}})
+        );
+    }
+
+    #[test]
+    fn an_annotation_removal_patches_only_that_key() {
+        let from = json!({"metadata": {"annotations": {"iam.amazonaws.com/role": "web"}}});
+        let to = json!({"metadata": {"annotations": {}}});
+        assert_eq!(
+            merge_patch(&from, &to),
+            json!({"metadata": {"annotations": {"iam.amazonaws.com/role": null}}})
         );
     }
 

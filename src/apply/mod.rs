@@ -268,7 +268,8 @@ pub fn run(
         .copied()
         .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
         .collect();
-    let mut observed_first = BTreeMap::new();
+    // First step on each target → whether it found the target already done.
+    let mut already_done = BTreeMap::new();
     for (step, observed) in firsts.iter().zip(backend.read_many(&firsts)) {
         let observed = observed.map_err(|source| ApplyError::Backend {
             step: step.id.clone(),
@@ -276,16 +277,15 @@ pub fn run(
             source,
         })?;
         let (from, to) = sides(step, options.direction);
-        if !matches(step, &observed, &to) && !matches(step, &observed, &from) {
+        let done = matches(step, &observed, &to);
+        if !done && !matches(step, &observed, &from) {
             return Err(stale(step, &from, &observed, 0));
         }
-        observed_first.insert(step.id.clone(), observed);
+        already_done.insert(step.id.clone(), done);
     }
     for step in steps.iter().filter(|s| is_pending(s)) {
-        match observed_first.get(&step.id) {
-            Some(observed) if matches(step, observed, &sides(step, options.direction).1) => {
-                preview.already_done += 1
-            }
+        match already_done.get(&step.id) {
+            Some(true) => preview.already_done += 1,
             _ => preview.to_change.push(step.id.clone()),
         }
     }
@@ -452,6 +452,7 @@ impl Runner<'_> {
         // a concurrent change could be overwritten stays one call wide (IAM has no conditional
         // writes; Kubernetes writes carry the version this read saw).
         let mut outcomes = Vec::with_capacity(steps.len());
+        let mut writes: Vec<(&Step, Value, Value)> = Vec::new();
         for (step, observed) in steps.iter().zip(self.backend.read_many(steps)) {
             let observed = observed.map_err(|source| ApplyError::Backend {
                 step: step.id.clone(),
@@ -463,6 +464,7 @@ impl Runner<'_> {
                 outcomes.push(Outcome::AlreadyDone);
             } else if matches(step, &observed, &from) {
                 outcomes.push(Outcome::Changed);
+                writes.push((*step, from, to));
             } else {
                 if execute {
                     self.journal.append(Entry::Start {
@@ -488,16 +490,7 @@ impl Runner<'_> {
                     time: now(),
                 })?;
             }
-            let owned: Vec<(&Step, Value, Value)> = steps
-                .iter()
-                .zip(&outcomes)
-                .filter(|(_, outcome)| **outcome == Outcome::Changed)
-                .map(|(step, _)| {
-                    let (from, to) = sides(step, direction);
-                    (*step, from, to)
-                })
-                .collect();
-            let writes: Vec<(&Step, &Value, &Value)> = owned
+            let writes: Vec<(&Step, &Value, &Value)> = writes
                 .iter()
                 .map(|(step, from, to)| (*step, from, to))
                 .collect();

@@ -127,7 +127,8 @@ impl Backend for LiveIam {
             .iter()
             .map(|step| read_target(self.aws(step).iam(), (*step).clone()))
             .collect();
-        bounded(&self.accounts.default.runtime, self.concurrency, calls)
+        let runtime = &self.accounts.default.runtime;
+        runtime.block_on(crate::tasks::bounded(self.concurrency, calls))
     }
 
     fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
@@ -136,34 +137,9 @@ impl Backend for LiveIam {
             .iter()
             .map(|(step, _, to)| write_target(self.aws(step).iam(), (*step).clone(), (*to).clone()))
             .collect();
-        bounded(&self.accounts.default.runtime, self.concurrency, calls)
+        let runtime = &self.accounts.default.runtime;
+        runtime.block_on(crate::tasks::bounded(self.concurrency, calls))
     }
-}
-
-/// Runs `calls` at most `limit` at a time; results in the order of `calls`.
-fn bounded<T: Send + 'static>(
-    runtime: &tokio::runtime::Runtime,
-    limit: usize,
-    calls: Vec<impl std::future::Future<Output = T> + Send + 'static>,
-) -> Vec<T> {
-    runtime.block_on(async {
-        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, call) in calls.into_iter().enumerate() {
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                (index, call.await)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            // A task ends only by finishing its call; a panic in the SDK is a bug to surface.
-            results.push(joined.expect("an IAM call task panicked"));
-        }
-        results.sort_by_key(|(index, _)| *index);
-        results.into_iter().map(|(_, result)| result).collect()
-    })
 }
 
 /// The target's document as the plan holds it; `null` when it does not exist.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Backend, BackendError, Rollout};
 use crate::apply::fragment;
@@ -78,6 +78,7 @@ impl LiveKube {
         let target = &step.target;
         let (resource, namespace, name) = locate(target)?;
         let paths = fragment::paths(from, to);
+        let mut patch = fragment::merge_patch(from, to);
         for _ in 0..CONFLICT_RETRIES {
             let Some(version) = self.versions.get(&target.to_string()).cloned() else {
                 return Err(BackendError::Target {
@@ -85,7 +86,6 @@ impl LiveKube {
                     message: "the object no longer exists".into(),
                 });
             };
-            let mut patch = merge_patch(from, to);
             patch["metadata"]["resourceVersion"] = Value::String(version);
             match self.kube()?.merge_patch(resource, namespace, name, &patch) {
                 Ok(_) => return Ok(()),
@@ -156,36 +156,6 @@ fn failed(target: &Target, error: KubeError) -> BackendError {
     BackendError::Target {
         target: target.to_string(),
         message: error.to_string(),
-    }
-}
-
-/// The JSON merge patch that moves an object from fragment `from` to fragment `to`: `to`'s
-/// leaves set, leaves only in `from` removed (`null`).
-pub fn merge_patch(from: &Value, to: &Value) -> Value {
-    let target = fragment::leaves(to);
-    let mut patch = Value::Object(Map::new());
-    for path in fragment::leaves(from).into_keys() {
-        if !target.contains_key(&path) {
-            set(&mut patch, &path, Value::Null);
-        }
-    }
-    for (path, value) in target {
-        set(&mut patch, &path, value);
-    }
-    patch
-}
-
-fn set(root: &mut Value, path: &[String], value: Value) {
-    let mut current = root;
-    for key in &path[..path.len() - 1] {
-        current = current
-            .as_object_mut()
-            .expect("patch levels are objects")
-            .entry(key.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-    if let (Some(map), Some(last)) = (current.as_object_mut(), path.last()) {
-        map.insert(last.clone(), value);
     }
 }
 
@@ -458,31 +428,6 @@ fn is_ready(pod: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn the_merge_patch_sets_the_new_fields_and_removes_the_old_ones() {
-        let from = json!({"spec": {"template": {"spec": {"serviceAccount": "default", "serviceAccountName": "default"}}}});
-        let to = json!({"spec": {"template": {"spec": {"serviceAccountName": "web-reader"}}}});
-        assert_eq!(
-            merge_patch(&from, &to),
-            json!({"spec": {"template": {"spec": {"serviceAccount": null, "serviceAccountName": "web-reader"}}}})
-        );
-        // Rolling back is the same computation the other way round.
-        assert_eq!(
-            merge_patch(&to, &from),
-            json!({"spec": {"template": {"spec": {"serviceAccount": "default", "serviceAccountName": "default"}}}})
-        );
-    }
-
-    #[test]
-    fn an_annotation_removal_patches_only_that_key() {
-        let from = json!({"metadata": {"annotations": {"iam.amazonaws.com/role": "web"}}});
-        let to = json!({"metadata": {"annotations": {}}});
-        assert_eq!(
-            merge_patch(&from, &to),
-            json!({"metadata": {"annotations": {"iam.amazonaws.com/role": null}}})
-        );
-    }
 
     fn pod(env: Value, volumes: Value, ready: &str) -> Value {
         json!({

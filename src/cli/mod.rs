@@ -112,12 +112,7 @@ impl LiveArgs {
             cluster = Some(name);
         }
         let aws = crate::aws::AwsAccounts::connect(&aws_args)?;
-        let progress =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        progress.set_style(
-            indicatif::ProgressStyle::with_template("reading {msg:<16} {pos} pages")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
+        let progress = reading_progress("reading {msg:<16} {pos} pages");
         let result = live::collect(&kube, &aws, cluster.as_deref(), self.iam_read, &progress);
         progress.finish_and_clear();
         Ok(result?)
@@ -139,16 +134,22 @@ impl SourceArgs {
                 dir.display()
             )));
         }
-        let progress =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-        progress.set_style(
-            indicatif::ProgressStyle::with_template("reading snapshot {bar:30} {pos}/{len} files")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
+        let progress = reading_progress("reading snapshot {bar:30} {pos}/{len} files");
         let inventory = crate::inventory::snapshot::load_dir(dir, &progress);
         progress.finish_and_clear();
         Ok(inventory?)
     }
+}
+
+/// A progress bar on stderr (drawn only on a terminal) for reading a cluster or a snapshot.
+fn reading_progress(template: &str) -> indicatif::ProgressBar {
+    let progress =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    progress
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

@@ -56,10 +56,13 @@ pub fn collect(
     iam: IamRead,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Inventory, Collected), CollectError> {
-    let pages = kube.collect(&|page| {
-        progress.set_message(page.resource.plural);
-        progress.inc(1);
-    })?;
+    let bar = progress.clone();
+    let pages = kube.collect(std::sync::Arc::new(
+        move |page: &crate::kubernetes::Page| {
+            bar.set_message(page.resource.plural);
+            bar.inc(1);
+        },
+    ))?;
     let mut collected = Collected {
         pages: pages.len(),
         kube_calls: kube.calls(),
