@@ -90,6 +90,7 @@ fn timed_apply(
         },
         wave_size: 25,
         rollout: Default::default(),
+        reading_fresh_for: irsa_migrate::apply::READING_FRESH_FOR,
     };
     let start = Instant::now();
     let summary = irsa_migrate::apply::run(

@@ -412,6 +412,62 @@ fn a_concurrent_edit_is_never_overwritten() {
 
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_else_changed() {
+    let cluster = Cluster::start(Switches::default());
+    cluster.plan();
+    assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
+    assert_eq!(cluster.apply("identity", &[]).status.code(), Some(0));
+    // Rolling identity back deletes the accounts the tool created, with the version its
+    // preflight read as the precondition. A label added since is not the step's business: the
+    // delete is refused (409), the account read again and deleted on its new version.
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("payments"),
+        "default-payments-worker",
+        json!({"metadata": {"labels": {"team": "payments"}}}),
+    );
+    // An annotation the tool wrote, changed by someone else: the account is kept.
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("payments"),
+        "default-payments-reconcile",
+        json!({"metadata": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/someone-else"}}}),
+    );
+    let output = cluster.run(&["rollback", "--plan", PLAN, "--phase", "identity", "--yes"]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("payments/ServiceAccount/default-payments-reconcile"),
+        "{error}"
+    );
+    let account = |name: &str| {
+        cluster
+            .kube
+            .object("ServiceAccount", Some("payments"), name)
+    };
+    assert!(
+        account("default-payments-worker").is_none(),
+        "deleted on retry"
+    );
+    let kept = account("default-payments-reconcile").expect("kept");
+    assert_eq!(
+        kept["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/someone-else"
+    );
+    let requests = cluster.kube.state().requests.clone();
+    let deletes = requests
+        .iter()
+        .filter(|r| {
+            r.starts_with(
+                "DELETE /api/v1/namespaces/payments/serviceaccounts/default-payments-worker",
+            )
+        })
+        .count();
+    assert_eq!(deletes, 2, "one refused delete, one retry: {requests:#?}");
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_written() {
     let cluster = Cluster::start(Switches::default());
     cluster.plan();

@@ -50,6 +50,16 @@ pub fn same(a: &Value, b: &Value) -> bool {
     leaves(a) == leaves(b)
 }
 
+/// Whether an object's fragment is in the state a step's side describes; `null` on either hand
+/// is an absent object, the same only as another `null`.
+pub fn same_state(observed: &Value, side: &Value) -> bool {
+    if observed.is_null() || side.is_null() {
+        observed.is_null() && side.is_null()
+    } else {
+        same(observed, side)
+    }
+}
+
 /// Moves `object` from fragment `from` to fragment `to`: leaves of `to` are set, leaves only in
 /// `from` are removed. Everything else in the object is left as it is.
 pub fn transition(object: &mut Value, from: &Value, to: &Value) {

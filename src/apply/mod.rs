@@ -3,8 +3,10 @@
 //!
 //! Before each step the target is read: equal to the step's `after`, the step is recorded as done
 //! and nothing is written; equal to `before`, it is written; anything else stops the run with a
-//! diff. Before the first write of a run every target the run starts from is checked that way, so
-//! a changed target stops the run before anything is written.
+//! diff. Before the first write of a run every target the run starts from is read and checked
+//! that way (the preflight), so a changed target stops the run before anything is written. That
+//! reading is the step's read when its write is conditional (Kubernetes) or the reading is less
+//! than [`READING_FRESH_FOR`] old (IAM): one read and one write per target.
 
 pub mod fault;
 pub mod fragment;
@@ -50,6 +52,9 @@ pub struct RunOptions {
     /// Rollout steps are run in waves of this many workloads.
     pub wave_size: usize,
     pub rollout: RolloutCheck,
+    /// How long the preflight's reading of a target whose writes are not conditional may stand
+    /// in for the read before its write ([`READING_FRESH_FOR`] unless a test says otherwise).
+    pub reading_fresh_for: std::time::Duration,
 }
 
 /// What a run is about to do, shown before asking for confirmation.
@@ -167,13 +172,10 @@ fn in_scope(plan: &Plan, step: &Step, namespaces: &[String]) -> bool {
 
 /// Whether the target is in the state `side` describes.
 fn matches(step: &Step, observed: &Value, side: &Value) -> bool {
-    if side.is_null() || observed.is_null() {
-        return side.is_null() && observed.is_null();
-    }
     if step.kind.is_document() {
         observed == side
     } else {
-        fragment::same(observed, side)
+        fragment::same_state(observed, side)
     }
 }
 
@@ -268,25 +270,33 @@ pub fn run(
         .copied()
         .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
         .collect();
-    // First step on each target → whether it found the target already done.
-    let mut already_done = BTreeMap::new();
-    for (step, observed) in firsts.iter().zip(backend.read_many(&firsts)) {
-        let observed = observed.map_err(|source| ApplyError::Backend {
-            step: step.id.clone(),
-            changed: 0,
-            source,
-        })?;
-        let (from, to) = sides(step, options.direction);
-        let done = matches(step, &observed, &to);
-        if !done && !matches(step, &observed, &from) {
-            return Err(stale(step, &from, &observed, 0));
+    // First step on each target → what it found, kept to stand in for the read before its
+    // write. Read in chunks, each stamped with the time it started, so no reading looks younger
+    // than it is; a chunk a few batches long keeps the backend's concurrent reads busy.
+    let mut readings = BTreeMap::new();
+    for chunk in firsts.chunks(backend.concurrency().max(1) * 4) {
+        let taken = Instant::now();
+        for (step, observed) in chunk.iter().zip(backend.read_many(chunk)) {
+            let observed = observed.map_err(|source| ApplyError::Backend {
+                step: step.id.clone(),
+                changed: 0,
+                source,
+            })?;
+            let (from, to) = sides(step, options.direction);
+            if !matches(step, &observed, &to) && !matches(step, &observed, &from) {
+                return Err(stale(step, &from, &observed, 0));
+            }
+            readings.insert(step.id.clone(), Reading { observed, taken });
         }
-        already_done.insert(step.id.clone(), done);
     }
     for step in steps.iter().filter(|s| is_pending(s)) {
-        match already_done.get(&step.id) {
-            Some(true) => preview.already_done += 1,
-            _ => preview.to_change.push(step.id.clone()),
+        let done = readings
+            .get(&step.id)
+            .is_some_and(|r| matches(step, &r.observed, &sides(step, options.direction).1));
+        if done {
+            preview.already_done += 1;
+        } else {
+            preview.to_change.push(step.id.clone());
         }
     }
     if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
@@ -316,6 +326,8 @@ pub fn run(
         backend,
         mode: options.mode,
         changed: 0,
+        readings,
+        reading_fresh_for: options.reading_fresh_for,
     };
     let mut summary = Summary::default();
     let mut current_phase = None;
@@ -425,13 +437,28 @@ impl Default for RolloutCheck {
     }
 }
 
-/// One step at a time: read, compare, write, journal.
+/// How long a preflight reading of a target whose writes are not conditional (IAM) may stand in
+/// for the read right before its write, by default. Older readings, for instance taken before a
+/// confirmation prompt that waited, are taken again: a change someone makes to such a target
+/// after it was read can be overwritten only within this window.
+pub const READING_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A target as the preflight found it.
+struct Reading {
+    observed: Value,
+    taken: Instant,
+}
+
+/// Steps in batches: read, compare, write, journal.
 struct Runner<'a> {
     journal: &'a mut Journal,
     backend: &'a mut dyn Backend,
     mode: Mode,
     /// Writes made in this run, for error messages.
     changed: usize,
+    /// Step id → the preflight's reading of its target, until the step uses it.
+    readings: BTreeMap<String, Reading>,
+    reading_fresh_for: std::time::Duration,
 }
 
 impl Runner<'_> {
@@ -448,12 +475,9 @@ impl Runner<'_> {
             Direction::Rollback => Action::Rollback,
         };
         let execute = self.mode == Mode::Execute;
-        // Read again right before writing, even after the preflight read: the window in which
-        // a concurrent change could be overwritten stays one call wide (IAM has no conditional
-        // writes; Kubernetes writes carry the version this read saw).
         let mut outcomes = Vec::with_capacity(steps.len());
         let mut writes: Vec<(&Step, Value, Value)> = Vec::new();
-        for (step, observed) in steps.iter().zip(self.backend.read_many(steps)) {
+        for (step, observed) in steps.iter().zip(self.observe(steps)) {
             let observed = observed.map_err(|source| ApplyError::Backend {
                 step: step.id.clone(),
                 changed: self.changed,
@@ -547,6 +571,29 @@ impl Runner<'_> {
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(outcomes.into_iter().map(|o| (o, elapsed_ms)).collect())
+    }
+
+    /// Each step's target as it is now, in the order of `steps`: the preflight's reading where it
+    /// may stand in (the target's writes are conditional, or the reading is recent), else read
+    /// again. A reading serves once: a later step on the target reads what the earlier wrote.
+    fn observe(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
+        let mut observed: Vec<Option<Result<Value, BackendError>>> = steps
+            .iter()
+            .map(|step| {
+                let reading = self.readings.remove(&step.id)?;
+                let usable = self.backend.conditional_writes(&step.target)
+                    || reading.taken.elapsed() < self.reading_fresh_for;
+                usable.then_some(Ok(reading.observed))
+            })
+            .collect();
+        let unread: Vec<usize> = (0..steps.len())
+            .filter(|&i| observed[i].is_none())
+            .collect();
+        let to_read: Vec<&Step> = unread.iter().map(|&i| steps[i]).collect();
+        for (i, result) in unread.into_iter().zip(self.backend.read_many(&to_read)) {
+            observed[i] = Some(result);
+        }
+        observed.into_iter().flatten().collect()
     }
 }
 

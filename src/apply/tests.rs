@@ -15,6 +15,7 @@ fn options(direction: Direction) -> RunOptions {
         selection: Selection::default(),
         wave_size: 3,
         rollout: Default::default(),
+        reading_fresh_for: READING_FRESH_FOR,
     }
 }
 
@@ -136,10 +137,25 @@ fn a_changed_target_stops_the_run_before_anything_is_written() {
     );
 }
 
-/// A rehearsal that takes IAM steps in batches and records what each batch wrote.
+/// A rehearsal that takes IAM steps in batches and records what it is asked: reads, and what
+/// each batch wrote. It can play someone else editing a target once its reads reach a count.
 struct Batched {
     inner: Rehearsal,
+    reads: usize,
     batches: Vec<Vec<crate::plan::StepKind>>,
+    /// After this many reads: move the step's target from its `before` to this document.
+    interference: Option<(usize, Step, Value)>,
+}
+
+impl Batched {
+    fn open(dir: &std::path::Path) -> Batched {
+        Batched {
+            inner: Rehearsal::open(&dir.join("rehearsal"), &dir.join("snapshot")).unwrap(),
+            reads: 0,
+            batches: Vec::new(),
+            interference: None,
+        }
+    }
 }
 
 impl Backend for Batched {
@@ -150,7 +166,12 @@ impl Backend for Batched {
         4
     }
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
-        self.inner.read(step)
+        let observed = self.inner.read(step);
+        self.reads += 1;
+        if let Some((_, target, edit)) = self.interference.take_if(|(n, ..)| *n == self.reads) {
+            self.inner.write(&target, &target.before.value(), &edit)?;
+        }
+        observed
     }
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
         self.inner.write(step, from, to)
@@ -172,11 +193,7 @@ fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
     let plan = plan(&inventory, "p", &Settings::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
-    let mut backend = Batched {
-        inner: Rehearsal::open(&dir.path().join("rehearsal"), &dir.path().join("snapshot"))
-            .unwrap(),
-        batches: Vec::new(),
-    };
+    let mut backend = Batched::open(dir.path());
     let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
     for direction in [Direction::Apply, Direction::Rollback] {
         backend.batches.clear();
@@ -196,4 +213,74 @@ fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
             }
         }
     }
+}
+
+#[test]
+fn each_step_reads_its_target_once_the_preflight_reading_standing_in_for_the_first() {
+    let inventory = crate::inventory::demo::inventory().unwrap();
+    let plan = plan(&inventory, "p", &Settings::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    let mut backend = Batched::open(dir.path());
+    let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    for direction in [Direction::Apply, Direction::Rollback] {
+        backend.reads = 0;
+        let summary = run_with(&plan, &mut journal, &mut backend, direction).unwrap();
+        assert_eq!(summary.changed, plan.steps.len());
+        // One read per step: the first step on a target uses the preflight's reading, a later
+        // one reads what the earlier step wrote.
+        assert_eq!(backend.reads, plan.steps.len(), "{direction:?}");
+    }
+}
+
+#[test]
+fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overwritten() {
+    let inventory = crate::inventory::demo::inventory().unwrap();
+    let plan = plan(&inventory, "p", &Settings::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    let prepare: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::Prepare)
+        .collect();
+    assert!(prepare.len() > 4, "more steps than one batch");
+    // Right after the preflight has read every target, someone rewrites the last role's trust.
+    let victim = (*prepare.last().unwrap()).clone();
+    let edit = serde_json::json!({"Version": "2012-10-17", "Statement": []});
+    let mut backend = Batched::open(dir.path());
+    backend.interference = Some((prepare.len(), victim.clone(), edit.clone()));
+    let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let options = RunOptions {
+        selection: Selection {
+            phases: vec![Phase::Prepare],
+            namespaces: Vec::new(),
+        },
+        // Every reading is already too old when the step comes to write.
+        reading_fresh_for: std::time::Duration::ZERO,
+        ..options(Direction::Apply)
+    };
+    let error = run(
+        &plan,
+        "sha256:test",
+        &mut journal,
+        &mut backend,
+        &options,
+        &mut |_| true,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    match &error {
+        ApplyError::Stale { step, written, .. } => {
+            assert_eq!(step, &victim.id);
+            assert!(written.contains("change(s) in this run"), "{written}");
+        }
+        other => panic!("expected a stale-state stop, got {other}"),
+    }
+    assert!(backend.reads > prepare.len(), "targets were read again");
+    assert_eq!(
+        backend.inner.read(&victim).unwrap(),
+        edit,
+        "the edit stands"
+    );
 }

@@ -29,6 +29,14 @@ impl Backend for Live {
         format!("{} and {}", self.iam.describe(), self.kube.describe())
     }
 
+    fn conditional_writes(&self, target: &Target) -> bool {
+        if target.account().is_some() {
+            self.iam.conditional_writes(target)
+        } else {
+            self.kube.conditional_writes(target)
+        }
+    }
+
     fn calls(&self) -> Option<usize> {
         Some(self.iam.calls().unwrap_or(0) + self.kube.calls().unwrap_or(0))
     }

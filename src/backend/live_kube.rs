@@ -74,11 +74,25 @@ impl LiveKube {
         Ok(object)
     }
 
-    fn patch(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
+    /// Makes `write` (a patch or a delete carrying the version it is given as its precondition)
+    /// on the version of the target's last read. On 409 the object is read again: if the step's
+    /// fields are untouched (a status update, a label someone added), `write` is tried again on
+    /// the new version; otherwise the run stops, overwriting nothing. The last read may be old
+    /// (the engine's preflight), so a refused first attempt is ordinary, not an error.
+    fn conditionally(
+        &mut self,
+        step: &Step,
+        from: &Value,
+        to: &Value,
+        mut write: impl FnMut(&Kube, &str) -> Result<(), KubeError>,
+    ) -> Result<(), BackendError> {
         let target = &step.target;
-        let (resource, namespace, name) = locate(target)?;
         let paths = fragment::paths(from, to);
-        let mut patch = fragment::merge_patch(from, to);
+        let found = |object: Option<Value>| {
+            object
+                .map(|o| fragment::project(&o, &paths))
+                .unwrap_or(Value::Null)
+        };
         for _ in 0..CONFLICT_RETRIES {
             let Some(version) = self.versions.get(&target.to_string()).cloned() else {
                 return Err(BackendError::Target {
@@ -86,20 +100,14 @@ impl LiveKube {
                     message: "the object no longer exists".into(),
                 });
             };
-            patch["metadata"]["resourceVersion"] = Value::String(version);
-            match self.kube()?.merge_patch(resource, namespace, name, &patch) {
-                Ok(_) => return Ok(()),
+            match write(self.kube()?, &version) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.status() == Some(409) => {
-                    // Someone wrote the object since our read. Look again: if our fields are
-                    // untouched, try again on the new version; otherwise stop, overwriting nothing.
-                    let observed = self
-                        .get(target)?
-                        .map(|o| fragment::project(&o, &paths))
-                        .unwrap_or(Value::Null);
-                    if fragment::same(&observed, to) {
+                    let observed = found(self.get(target)?);
+                    if fragment::same_state(&observed, to) {
                         return Ok(());
                     }
-                    if !fragment::same(&observed, from) {
+                    if !fragment::same_state(&observed, from) {
                         return Err(BackendError::Concurrent {
                             target: target.to_string(),
                             observed,
@@ -112,7 +120,7 @@ impl LiveKube {
         Err(BackendError::Target {
             target: target.to_string(),
             message: format!(
-                "the object kept changing under {CONFLICT_RETRIES} attempts to patch it (409 Conflict); nothing was overwritten"
+                "the object kept changing under {CONFLICT_RETRIES} attempts to write it (409 Conflict); nothing was overwritten"
             ),
         })
     }
@@ -176,6 +184,10 @@ impl Backend for LiveKube {
         Some(self.kube.as_ref().map(Kube::calls).unwrap_or(0))
     }
 
+    fn conditional_writes(&self, _target: &Target) -> bool {
+        true
+    }
+
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         let paths = fragment::paths(&step.before.value(), &step.after.value());
         Ok(self
@@ -199,23 +211,17 @@ impl Backend for LiveKube {
                     },
                     _ => failed(&step.target, e),
                 }),
-            (false, true) => {
-                let version = self
-                    .versions
-                    .get(&step.target.to_string())
-                    .cloned()
-                    .unwrap_or_default();
-                self.kube()?
-                    .delete(resource, namespace, name, &version)
-                    .map_err(|e| match e.status() {
-                        Some(409) => BackendError::Concurrent {
-                            target: step.target.to_string(),
-                            observed: Value::String("the object changed since it was read".into()),
-                        },
-                        _ => failed(&step.target, e),
-                    })
+            (false, true) => self.conditionally(step, from, to, |kube, version| {
+                kube.delete(resource, namespace, name, version)
+            }),
+            _ => {
+                let mut patch = fragment::merge_patch(from, to);
+                self.conditionally(step, from, to, |kube, version| {
+                    patch["metadata"]["resourceVersion"] = Value::String(version.to_string());
+                    kube.merge_patch(resource, namespace, name, &patch)
+                        .map(|_| ())
+                })
             }
-            _ => self.patch(step, from, to),
         }
     }
 

@@ -52,6 +52,13 @@ pub trait Backend {
         true
     }
 
+    /// Whether a write to `target` is refused, rather than made, when the target changed since
+    /// this backend last read it (Kubernetes writes carry the read's `resourceVersion`). For such
+    /// targets a reading of any age may stand in for the read before a write.
+    fn conditional_writes(&self, _target: &Target) -> bool {
+        false
+    }
+
     /// Remote API calls made so far, for backends that make them.
     fn calls(&self) -> Option<usize> {
         None

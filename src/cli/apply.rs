@@ -260,6 +260,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
             timeout: std::time::Duration::from_secs(args.rollout_timeout),
             auto_rollback: !args.no_auto_rollback,
         },
+        reading_fresh_for: apply::READING_FRESH_FOR,
     };
     execute(&args.target, options, args.yes)
 }
@@ -279,6 +280,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         },
         wave_size: usize::MAX,
         rollout: Default::default(),
+        reading_fresh_for: apply::READING_FRESH_FOR,
     };
     execute(&args.target, options, args.yes)
 }
