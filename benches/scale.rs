@@ -365,7 +365,7 @@ fn measure_prepare_against_moto(root: &Path) {
         );
         let calls = backend.calls().unwrap_or(0) - calls_before;
         println!(
-            "\nprepare against moto, {concurrency} at a time: {roles} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (preflight read, read before write, write)",
+            "\nprepare against moto, {concurrency} at a time: {roles} roles ({} steps) in {seconds:.1} s ({:.0} steps/s); {calls} IAM calls = {:.2} per step (one read, one write)",
             summary.changed,
             summary.changed as f64 / seconds,
             calls as f64 / summary.changed.max(1) as f64
