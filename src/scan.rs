@@ -410,7 +410,7 @@ fn check_cluster(inventory: &Inventory, findings: &mut Vec<Finding>) {
 fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candidate<'a>> {
     let agent_workloads: BTreeSet<&WorkloadKey> = agents.iter().map(|a| &a.workload).collect();
     let mut by_key: BTreeMap<WorkloadKey, Candidate<'a>> = BTreeMap::new();
-    for pod in inventory.pods.values().filter(|p| !p.is_finished()) {
+    for pod in inventory.pods.iter().filter(|p| !p.is_finished()) {
         let (key, foreign_owner) = owning_workload(inventory, pod);
         let entry =
             by_key

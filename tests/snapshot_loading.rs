@@ -122,7 +122,11 @@ fn kubernetes_shapes_json_yaml_lists_and_multi_documents() {
     );
     let inventory = load(dir.path()).unwrap();
     assert!(inventory.namespaces.contains_key("payments"));
-    let pod = &inventory.pods[&("payments".to_string(), "api-1".to_string())];
+    let pod = inventory
+        .pods
+        .iter()
+        .find(|p| p.namespace == "payments" && p.metadata.name == "api-1")
+        .unwrap();
     assert_eq!(pod.spec.service_account(), "api");
     let sa = &inventory.service_accounts[&("payments".to_string(), "api".to_string())];
     assert_eq!(sa.image_pull_secrets[0].name, "ecr");

@@ -165,9 +165,13 @@ impl PodSpec {
             .unwrap_or("default")
     }
 
-    /// The spec without what only a controller's template needs (commands, env, images): what
-    /// the inventory keeps of each of possibly hundreds of thousands of pods.
-    pub fn without_container_details(mut self) -> PodSpec {
+    /// The spec without what only a controller's template needs (commands, env, images) and
+    /// without the deprecated account alias where the name it stands for is set: what the
+    /// inventory keeps of each of possibly hundreds of thousands of pods.
+    pub fn pod_essentials(mut self) -> PodSpec {
+        if self.service_account_name.is_some() {
+            self.service_account = None;
+        }
         for container in self
             .containers
             .iter_mut()

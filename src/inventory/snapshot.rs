@@ -440,7 +440,6 @@ impl Builder {
         if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
             let spec = object.spec.unwrap_or_default();
             if workload_kind == WorkloadKind::Pod {
-                let key = (namespace.clone(), metadata.name.clone());
                 // A pod is read for its annotations, owner and account; its labels, identity and
                 // version (and its namespace, kept once beside it) only cost memory, which
                 // matters at a hundred thousand pods.
@@ -451,17 +450,14 @@ impl Builder {
                     labels: Default::default(),
                     ..metadata
                 };
-                inventory.pods.insert(
-                    key,
-                    Pod {
-                        metadata,
-                        namespace,
-                        // A pod is read for its account, network and user; its containers' commands,
-                        // env and images are its controller's business.
-                        spec: spec.into_pod_spec().without_container_details(),
-                        phase: object.status.and_then(|s| s.phase),
-                    },
-                );
+                inventory.pods.push(Pod {
+                    metadata,
+                    namespace,
+                    // A pod is read for its account, network and user; its containers' commands,
+                    // env and images are its controller's business.
+                    spec: spec.into_pod_spec().pod_essentials(),
+                    phase: object.status.and_then(|s| s.phase),
+                });
                 return;
             }
             let template = match workload_kind {
@@ -600,6 +596,12 @@ impl Builder {
                 workload.template = Default::default();
             }
         }
+        // In name order, as scans and fingerprints need; a pod read twice (two files, two
+        // pages) counts once, as its last reading.
+        let pods = &mut self.inventory.pods;
+        pods.reverse();
+        pods.sort_by(|a, b| (&a.namespace, &a.metadata.name).cmp(&(&b.namespace, &b.metadata.name)));
+        pods.dedup_by(|a, b| (&a.namespace, &a.metadata.name) == (&b.namespace, &b.metadata.name));
         self.inventory.rbac_bindings.sort_by(|a, b| {
             (&a.kind, &a.namespace, &a.metadata.name).cmp(&(
                 &b.kind,
@@ -694,7 +696,7 @@ fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
         let object = json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec});
         item(Some(&workload.key.namespace), kind, object);
     }
-    for pod in inventory.pods.values() {
+    for pod in &inventory.pods {
         let mut object =
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod.metadata, "spec": pod.spec});
         object["metadata"]["namespace"] = json!(pod.namespace);
