@@ -600,7 +600,9 @@ impl Builder {
         // pages) counts once, as its last reading.
         let pods = &mut self.inventory.pods;
         pods.reverse();
-        pods.sort_by(|a, b| (&a.namespace, &a.metadata.name).cmp(&(&b.namespace, &b.metadata.name)));
+        pods.sort_by(|a, b| {
+            (&a.namespace, &a.metadata.name).cmp(&(&b.namespace, &b.metadata.name))
+        });
         pods.dedup_by(|a, b| (&a.namespace, &a.metadata.name) == (&b.namespace, &b.metadata.name));
         self.inventory.rbac_bindings.sort_by(|a, b| {
             (&a.kind, &a.namespace, &a.metadata.name).cmp(&(

@@ -114,7 +114,7 @@ pub fn permits(expression: Option<&str>, strict: bool, role_arn: &str) -> Verdic
     } else {
         expression.to_string()
     };
-    match regex::Regex::new(&pattern) {
+    match super::compiled(&pattern) {
         Ok(re) if re.is_match(role_arn) => Verdict::allow(format!(
             "permitted by {PERMITTED_ANNOTATION}={expression:?}"
         )),

@@ -158,7 +158,7 @@ pub fn permits(
         };
         let matched = match format {
             PatternFormat::Glob => go_glob(&normalized, role_arn),
-            PatternFormat::Regexp => match regex::Regex::new(&normalized) {
+            PatternFormat::Regexp => match super::compiled(&normalized) {
                 Ok(re) => re.is_match(role_arn),
                 Err(e) => {
                     invalid = Some(format!(
