@@ -3,9 +3,9 @@
 //! - scan + plan from JSON snapshots of 1,000, 10,000 and 150,000 pods (generated once into
 //!   `target/bench-snapshots/`): wall time, throughput of snapshot read, peak memory;
 //! - `jq` extracting the role annotations from the same pods file, for comparison;
-//! - the apply engine in rehearsal on the 10,000-pod plan (about 5,000 steps).
+//! - the apply engine in rehearsal on a 10,150-pod plan (5,019 steps).
 //!
-//! - with `--moto` (and `IRSA_MIGRATE_MOTO` set): the `prepare` phase for 1,000 roles against
+//! - with `--moto` (and `IRSA_MIGRATE_MOTO` set): the `prepare` phase for 1,004 roles against
 //!   moto, wall time and IAM calls per role.
 //!
 //! Each measurement runs in a child process (this binary with `--measure`), so its peak memory
@@ -268,16 +268,21 @@ fn main() {
         measure_prepare_against_moto(&root);
     }
     if sizes.contains(&10_000) {
-        let work = root.join("apply-10000");
+        // 203 namespaces: a generated cluster whose plan has over 5,000 steps.
+        let dir = root.join(format!("pods-{APPLY_PODS}"));
+        if !dir.join("cluster.json").exists() {
+            generator::generate(&dir, APPLY_PODS).expect("snapshot generated");
+        }
+        let work = root.join("apply-5000");
         let result = child(&[
             "--measure-apply",
-            root.join("pods-10000").to_str().unwrap(),
+            dir.to_str().unwrap(),
             work.to_str().unwrap(),
         ]);
         let seconds: f64 = result[0].parse().unwrap();
         let steps: f64 = result[1].parse().unwrap();
         println!(
-            "\napply engine, rehearsal of the 10,000-pod plan: {steps} steps in {seconds:.2} s ({:.0} steps/s, each journaled and fsynced twice, state fsynced once), peak {:.1} MiB",
+            "\napply engine, rehearsal of the {APPLY_PODS}-pod plan: {steps} steps in {seconds:.2} s ({:.0} steps/s, each journaled and fsynced twice, state fsynced once), peak {:.1} MiB",
             steps / seconds,
             result[2].parse::<f64>().unwrap() / 1024.0
         );
@@ -292,7 +297,13 @@ mod kube_api;
 #[path = "../tests/support/moto.rs"]
 mod moto;
 
-/// The live cost of `prepare` for the 1,000 roles bound in a 250-namespace cluster, against moto
+/// Pods of the cluster whose plan the apply engine rehearses: 5,019 steps.
+const APPLY_PODS: usize = 10_150;
+
+/// Pods of the cluster whose `prepare` runs against moto: 264 namespaces, 1,004 roles.
+const MOTO_PODS: usize = 13_200;
+
+/// The live cost of `prepare` for the 1,004 roles bound in a 264-namespace cluster, against moto
 /// (`IRSA_MIGRATE_MOTO`, installed by scripts/test): wall time and IAM calls per role.
 fn measure_prepare_against_moto(root: &Path) {
     use irsa_migrate::aws::{Aws, AwsArgs};
@@ -304,9 +315,9 @@ fn measure_prepare_against_moto(root: &Path) {
         );
         return;
     }
-    let dir = root.join("pods-12500");
+    let dir = root.join(format!("pods-{MOTO_PODS}"));
     if !dir.join("cluster.json").exists() {
-        generator::generate(&dir, 12_500).expect("snapshot generated");
+        generator::generate(&dir, MOTO_PODS).expect("snapshot generated");
     }
     let server = moto::Moto::start();
     for (key, value) in server.env() {
