@@ -356,6 +356,48 @@ fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_ro
 
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_annotation() {
+    let cluster = Cluster::start(Switches::default());
+    cluster.ready_for_rollout();
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let legacy = |namespace: &str, name: &str| {
+        cluster.template(namespace, "Deployment", name)["metadata"]["annotations"]
+            ["iam.amazonaws.com/role"]
+            .clone()
+    };
+    let before = legacy("checkout", "checkout-web");
+    assert!(before.is_string(), "rollout keeps the legacy annotation");
+    // Without kiam's answer the pods no longer pass their readiness probe (an SDK too old for
+    // web identity): the first cleanup wave must not be followed by a second.
+    cluster.kube.state().switches.pods_become_ready = false;
+    let output = cluster.apply("cleanup", &["--wave-size", "2", "--rollout-timeout", "1"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(error.contains("cleanup wave 1 did not complete"), "{error}");
+    assert!(error.contains("not rolled out within 1 s"), "{error}");
+    assert!(error.contains("were rolled back"), "{error}");
+    let printed = stdout(&output);
+    assert!(
+        printed.contains("-- waiting for cleanup wave 1"),
+        "{printed}"
+    );
+    assert!(!printed.contains("-- wave 2"), "the run stopped: {printed}");
+    assert_eq!(
+        legacy("checkout", "checkout-web"),
+        before,
+        "annotation restored"
+    );
+    // Once the pods are healthy again, cleanup goes through, wave by wave.
+    cluster.kube.state().switches.pods_become_ready = true;
+    let output = cluster.apply("cleanup", &["--wave-size", "2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("-- waiting for cleanup wave 2"));
+    assert!(legacy("checkout", "checkout-web").is_null());
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_concurrent_edit_is_never_overwritten() {
     let cluster = Cluster::start(Switches::default());
     cluster.plan();

@@ -49,7 +49,7 @@ pub struct RunOptions {
     pub direction: Direction,
     pub mode: Mode,
     pub selection: Selection,
-    /// Rollout steps are run in waves of this many workloads.
+    /// Steps that restart pods (rollout, cleanup) run in waves of this many workloads.
     pub wave_size: usize,
     pub rollout: RolloutCheck,
     /// How long the preflight's reading of a target whose writes are not conditional may stand
@@ -119,8 +119,9 @@ pub enum ApplyError {
         #[source]
         source: BackendError,
     },
-    #[error("rollout wave {wave} did not complete:\n  {problems}\n{rolled_back}")]
+    #[error("{phase} wave {wave} did not complete:\n  {problems}\n{rolled_back}")]
     RolloutFailed {
+        phase: Phase,
         wave: usize,
         problems: String,
         rolled_back: String,
@@ -335,15 +336,15 @@ pub fn run(
     let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
     let mut index = 0;
     while let Some(&step) = steps.get(index) {
-        let starts_wave = step.phase == Phase::Rollout
-            && options.direction == Direction::Apply
-            && (current_phase != Some(Phase::Rollout)
-                || wave.steps.len() >= options.wave_size.max(1));
-        if verifies && (starts_wave || step.phase != Phase::Rollout) {
+        let in_waves = step.phase.restarts_pods() && options.direction == Direction::Apply;
+        let new_phase = current_phase != Some(step.phase);
+        let starts_wave = in_waves && (new_phase || wave.steps.len() >= options.wave_size.max(1));
+        if verifies && (starts_wave || !in_waves) {
             wave.finish(plan, &mut run, &options.rollout, &mut out)?;
         }
-        if current_phase != Some(step.phase) {
+        if new_phase {
             current_phase = Some(step.phase);
+            wave.number = 0;
             out(format!("== phase {}", step.phase));
             progress.set_message(step.phase.to_string());
         }
@@ -351,14 +352,14 @@ pub fn run(
             wave.number += 1;
             wave.steps.clear();
             out(format!("-- wave {}", wave.number));
-            progress.set_message(format!("rollout wave {}", wave.number));
+            progress.set_message(format!("{} wave {}", step.phase, wave.number));
         }
         if !is_pending(step) {
             progress.inc(1);
             index += 1;
             summary.skipped += 1;
             out(format!("{:<16} {}", "skipped", step.id));
-            if step.phase == Phase::Rollout {
+            if in_waves {
                 // Applied by an earlier run that may have stopped before checking the wave:
                 // checked again, never rolled back by this run.
                 wave.steps.push((step, Outcome::AlreadyDone));
@@ -385,7 +386,7 @@ pub fn run(
         progress.inc(batch.len() as u64);
         let results = run.batch(&batch, options.direction)?;
         for (step, (outcome, elapsed_ms)) in batch.into_iter().zip(results) {
-            if step.phase == Phase::Rollout {
+            if in_waves {
                 wave.steps.push((step, outcome));
             }
             let verb = |done: &str, would: &str| {
@@ -419,7 +420,7 @@ pub fn run(
     Ok(summary)
 }
 
-/// How rollout waves are checked on a live cluster.
+/// How the waves of phases that restart pods are checked on a live cluster.
 #[derive(Debug, Clone)]
 pub struct RolloutCheck {
     /// How long a wave may take to roll out before it counts as failed.
@@ -597,7 +598,7 @@ impl Runner<'_> {
     }
 }
 
-/// The rollout steps of the current wave and what each did.
+/// The steps of the current wave (of a phase that restarts pods) and what each did.
 #[derive(Default)]
 struct Wave<'p> {
     number: usize,
@@ -615,6 +616,9 @@ impl Wave<'_> {
         out: &mut dyn FnMut(String),
     ) -> Result<(), ApplyError> {
         let steps = std::mem::take(&mut self.steps);
+        let Some(phase) = steps.first().map(|(step, _)| step.phase) else {
+            return Ok(());
+        };
         let mut rollouts: Vec<Rollout> = Vec::new();
         for (step, _) in &steps {
             if let Some(rollout) = rollout_of(plan, step)
@@ -627,7 +631,7 @@ impl Wave<'_> {
             return Ok(());
         }
         out(format!(
-            "-- waiting for wave {} to roll out ({} workload(s), up to {} s)",
+            "-- waiting for {phase} wave {} to roll out ({} workload(s), up to {} s)",
             self.number,
             rollouts.len(),
             check.timeout.as_secs()
@@ -636,7 +640,7 @@ impl Wave<'_> {
             .backend
             .verify_rollout(&rollouts, check.timeout, out)
             .map_err(|source| ApplyError::Backend {
-                step: format!("(verifying rollout wave {})", self.number),
+                step: format!("(verifying {phase} wave {})", self.number),
                 changed: run.changed,
                 source,
             })?;
@@ -654,6 +658,7 @@ impl Wave<'_> {
             }
         }
         Err(ApplyError::RolloutFailed {
+            phase,
             wave: self.number,
             problems: problems.join("\n  "),
             rolled_back: if check.auto_rollback {
@@ -668,8 +673,8 @@ impl Wave<'_> {
     }
 }
 
-/// The workload a rollout step changes and the role its pods must get, for kinds whose rollout
-/// a controller reports (Deployment, StatefulSet, DaemonSet).
+/// The workload a rollout or cleanup step changes and the role its pods must (still) get, for
+/// kinds whose rollout a controller reports (Deployment, StatefulSet, DaemonSet).
 fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
     let Target::Workload {
         namespace,

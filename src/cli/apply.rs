@@ -70,15 +70,16 @@ pub struct ApplyArgs {
     /// Only steps of this namespace (repeatable). Prepare steps for roles bound there are included.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
-    /// Workloads per rollout wave. On a live cluster each wave is patched, then watched until
-    /// its new pods are ready and carry the role's credentials, before the next one starts.
+    /// Workloads per wave of the phases that restart pods (rollout, cleanup). On a live cluster
+    /// each wave is patched, then watched until its new pods are ready and carry the role's
+    /// credentials, before the next one starts.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub wave_size: u32,
     /// Seconds a wave may take to roll out before it counts as failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub rollout_timeout: u64,
     /// Leave a failed wave as it is instead of rolling it back (to inspect it; roll back later
-    /// with `rollback --phase rollout`).
+    /// with `rollback --phase rollout` or `--phase cleanup`).
     #[arg(long)]
     pub no_auto_rollback: bool,
     /// Read every target and print what would happen; change nothing.

@@ -68,6 +68,11 @@ impl Phase {
         Phase::Decommission,
     ];
 
+    /// Phases whose steps restart pods, and so run in waves that are checked before the next.
+    pub fn restarts_pods(self) -> bool {
+        matches!(self, Phase::Rollout | Phase::Cleanup)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Prepare => "prepare",
