@@ -271,30 +271,9 @@ pub fn run(
         .copied()
         .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
         .collect();
-    // First step on each target → what it found, kept to stand in for the read before its
-    // write. Read in chunks, each stamped with the time it started, so no reading looks younger
-    // than it is; a chunk a few batches long keeps the backend's concurrent reads busy.
-    let mut readings = BTreeMap::new();
-    for chunk in firsts.chunks(backend.concurrency().max(1) * 4) {
-        let taken = Instant::now();
-        for (step, observed) in chunk.iter().zip(backend.read_many(chunk)) {
-            let observed = observed.map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: 0,
-                source,
-            })?;
-            let (from, to) = sides(step, options.direction);
-            if !matches(step, &observed, &to) && !matches(step, &observed, &from) {
-                return Err(stale(step, &from, &observed, 0));
-            }
-            readings.insert(step.id.clone(), Reading { observed, taken });
-        }
-    }
+    let readings = preflight(backend, &firsts, options.direction)?;
     for step in steps.iter().filter(|s| is_pending(s)) {
-        let done = readings
-            .get(&step.id)
-            .is_some_and(|r| matches(step, &r.observed, &sides(step, options.direction).1));
-        if done {
+        if readings.get(&step.id).is_some_and(|r| r.done) {
             preview.already_done += 1;
         } else {
             preview.to_change.push(step.id.clone());
@@ -420,6 +399,42 @@ pub fn run(
     Ok(summary)
 }
 
+/// Reads the target of each of `firsts` (the first step of the run on each target), which must
+/// be in the step's starting or finished state; a reading stands in for the step's read before
+/// its write. Read in chunks, each stamped with the time it started, so no reading looks younger
+/// than it is; a chunk a few batches long keeps the backend's concurrent reads busy.
+fn preflight(
+    backend: &mut dyn Backend,
+    firsts: &[&Step],
+    direction: Direction,
+) -> Result<BTreeMap<String, Reading>, ApplyError> {
+    let mut readings = BTreeMap::new();
+    for chunk in firsts.chunks(backend.concurrency().max(1) * 4) {
+        let taken = Instant::now();
+        for (step, observed) in chunk.iter().zip(backend.read_many(chunk)) {
+            let observed = observed.map_err(|source| ApplyError::Backend {
+                step: step.id.clone(),
+                changed: 0,
+                source,
+            })?;
+            let (from, to) = sides(step, direction);
+            let done = matches(step, &observed, &to);
+            if !done && !matches(step, &observed, &from) {
+                return Err(stale(step, &from, &observed, 0));
+            }
+            readings.insert(
+                step.id.clone(),
+                Reading {
+                    observed: crate::json::CompactJson::new(&observed),
+                    taken,
+                    done,
+                },
+            );
+        }
+    }
+    Ok(readings)
+}
+
 /// How the waves of phases that restart pods are checked on a live cluster.
 #[derive(Debug, Clone)]
 pub struct RolloutCheck {
@@ -444,10 +459,13 @@ impl Default for RolloutCheck {
 /// after it was read can be overwritten only within this window.
 pub const READING_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A target as the preflight found it.
+/// A target as the preflight found it, as compact text until used: a whole plan's IAM documents
+/// held as trees would cost several times their size.
 struct Reading {
-    observed: Value,
+    observed: crate::json::CompactJson,
     taken: Instant,
+    /// The target was already in the state the step produces.
+    done: bool,
 }
 
 /// Steps in batches: read, compare, write, journal.
@@ -584,7 +602,7 @@ impl Runner<'_> {
                 let reading = self.readings.remove(&step.id)?;
                 let usable = self.backend.conditional_writes(&step.target)
                     || reading.taken.elapsed() < self.reading_fresh_for;
-                usable.then_some(Ok(reading.observed))
+                usable.then(|| Ok(reading.observed.value()))
             })
             .collect();
         let unread: Vec<usize> = (0..steps.len())
