@@ -124,6 +124,36 @@ impl Cluster {
             .len()
     }
 
+    /// Every role's trust policy and the OIDC providers' ARNs (what `prepare` and `decommission`
+    /// change in IAM), with the providers' ids as `<id>`: moto gives each cluster a random one.
+    fn iam_state(&self) -> String {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let iam = self.moto.iam(&runtime);
+        let roles = runtime
+            .block_on(iam.list_roles().max_items(1000).send())
+            .unwrap();
+        let trusts: std::collections::BTreeMap<String, Value> = roles
+            .roles()
+            .iter()
+            .map(|role| (role.role_name().to_string(), self.trust(role.role_name())))
+            .collect();
+        let providers: Vec<String> = runtime
+            .block_on(iam.list_open_id_connect_providers().send())
+            .unwrap()
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_string))
+            .collect();
+        let mut state =
+            serde_json::to_string_pretty(&json!({"trust": trusts, "providers": providers}))
+                .unwrap();
+        for provider in &providers {
+            let id = provider.rsplit('/').next().unwrap();
+            state = state.replace(id, "<id>");
+        }
+        state
+    }
+
     fn template(&self, namespace: &str, kind: &str, name: &str) -> Value {
         self.kube.object(kind, Some(namespace), name).unwrap()["spec"]["template"].clone()
     }
@@ -711,4 +741,68 @@ fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
             .is_none(),
         "wave 2 was not touched"
     );
+}
+
+/// Each step's `done` entries for `action` in the live plan's journal.
+fn done_counts(dir: &Path, action: &str) -> std::collections::BTreeMap<String, usize> {
+    let journal = std::fs::read_to_string(dir.join("migrations/live/journal.jsonl")).unwrap();
+    let mut done = std::collections::BTreeMap::new();
+    for line in journal.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        if entry["event"] == "done" && entry["action"] == action {
+            *done
+                .entry(entry["step"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    done
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
+    let apply = ["apply", "--plan", PLAN, "--phase", "all", "--yes"];
+    let reference = Cluster::start(Switches::default());
+    reference.plan();
+    reference.ok(&apply);
+    let expected_objects = reference.kube.contents(DECLARED);
+    let expected_iam = reference.iam_state();
+    let steps = done_counts(reference.dir.path(), "apply").len();
+    // Every third durability point (journal appends: before and after each remote write), so
+    // kills land before writes, after writes and before journaling them, in every phase,
+    // including between a rollout wave's patches and its check.
+    let mut killed = 0;
+    for point in (1..).step_by(3) {
+        let cluster = Cluster::start(Switches::default());
+        cluster.plan();
+        let status = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+            .args(apply)
+            .current_dir(cluster.dir.path())
+            .envs(cluster.moto.env())
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("IRSA_MIGRATE_KILL_AT", point.to_string())
+            .output()
+            .unwrap()
+            .status;
+        if std::os::unix::process::ExitStatusExt::signal(&status) != Some(9) {
+            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
+            break;
+        }
+        killed += 1;
+        cluster.ok(&apply);
+        assert_same_objects(&expected_objects, &cluster.kube.contents(DECLARED));
+        let iam = cluster.iam_state();
+        assert!(
+            iam == expected_iam,
+            "after a kill at point {point}:\n{iam}\nexpected:\n{expected_iam}"
+        );
+        let done = done_counts(cluster.dir.path(), "apply");
+        assert_eq!(done.len(), steps, "after a kill at point {point}: {done:?}");
+        assert!(
+            done.values().all(|n| *n == 1),
+            "a step done twice after a kill at point {point}: {done:?}"
+        );
+    }
+    eprintln!("killed at {killed} points (every third) of a {steps}-step run, each resumed");
+    assert!(killed * 3 >= 2 * steps, "killed at only {killed} points");
 }
