@@ -38,9 +38,9 @@ impl PhaseChoice {
     }
 }
 
-/// The plan and where its state lives.
+/// The plan and where its state (the journal) lives.
 #[derive(Debug, Args)]
-pub struct Target {
+pub struct Migration {
     /// The plan.json written by `irsa-migrate plan`; its directory holds the journal.
     #[arg(long, value_name = "PATH")]
     pub plan: PathBuf,
@@ -48,14 +48,21 @@ pub struct Target {
     /// cluster: the same engine, offline. `scan --snapshot <dir>/rehearsal` shows the result.
     #[arg(long)]
     pub rehearse: bool,
+}
+
+/// A migration and how to reach what it changes.
+#[derive(Debug, Args)]
+pub struct Target {
+    #[command(flatten)]
+    pub migration: Migration,
     /// AWS access for live runs (IAM steps: prepare and decommission).
     #[command(flatten)]
     pub aws: crate::aws::AwsArgs,
     /// Cluster access for live runs (Kubernetes steps: identity, rollout, cleanup).
     #[command(flatten)]
     pub kube: crate::kubernetes::KubeArgs,
-    /// IAM steps in flight at once in live runs (each role is still read right before it is
-    /// written); 1 runs them one at a time.
+    /// IAM targets read, and IAM steps written, this many at a time in live runs; 1 runs them
+    /// one at a time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 }
@@ -116,7 +123,7 @@ pub struct RollbackArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub migration: Migration,
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
@@ -127,11 +134,15 @@ struct Loaded {
     dir: PathBuf,
 }
 
-fn load(target: &Target) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(&target.plan)
-        .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", target.plan.display())))?;
-    let plan = super::plan::read_plan(&target.plan)?;
-    let dir = target
+fn load(migration: &Migration) -> Result<Loaded, Error> {
+    let bytes = std::fs::read(&migration.plan).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read plan {}: {e}",
+            migration.plan.display()
+        ))
+    })?;
+    let plan = super::plan::read_plan(&migration.plan)?;
+    let dir = migration
         .plan
         .parent()
         .map(Path::to_path_buf)
@@ -143,8 +154,8 @@ fn load(target: &Target) -> Result<Loaded, Error> {
     })
 }
 
-fn journal_path(loaded: &Loaded, target: &Target) -> PathBuf {
-    if target.rehearse {
+fn journal_path(loaded: &Loaded, migration: &Migration) -> PathBuf {
+    if migration.rehearse {
         loaded.dir.join("rehearsal").join("journal.jsonl")
     } else {
         loaded.dir.join("journal.jsonl")
@@ -152,7 +163,7 @@ fn journal_path(loaded: &Loaded, target: &Target) -> PathBuf {
 }
 
 fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> {
-    if !target.rehearse {
+    if !target.migration.rehearse {
         // Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first
         // use, so IAM-only phases need no cluster access).
         let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
@@ -205,10 +216,10 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
 }
 
 fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
-    let loaded = load(target)?;
+    let loaded = load(&target.migration)?;
     let mut backend = backend(&loaded, target)?;
-    let mut journal =
-        Journal::open(&journal_path(&loaded, target)).map_err(apply::ApplyError::from)?;
+    let mut journal = Journal::open(&journal_path(&loaded, &target.migration))
+        .map_err(apply::ApplyError::from)?;
     let verb = if options.direction == Direction::Apply {
         "Apply"
     } else {
@@ -304,8 +315,8 @@ struct StepStatus<'a> {
 }
 
 pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
-    let loaded = load(&args.target)?;
-    let path = journal_path(&loaded, &args.target);
+    let loaded = load(&args.migration)?;
+    let path = journal_path(&loaded, &args.migration);
     let journal = Journal::open(&path).map_err(apply::ApplyError::from)?;
     let states = journal.states();
     let steps: Vec<StepStatus<'_>> = loaded
@@ -333,7 +344,7 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
         OutputFormat::Json => {
             let status = Status {
                 schema: "irsa-migrate.status/v1",
-                plan: args.target.plan.display().to_string(),
+                plan: args.migration.plan.display().to_string(),
                 journal: path.display().to_string(),
                 phases,
                 steps,
@@ -347,7 +358,7 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
             let mut text = format!(
                 "Plan {} ({}), journal {}\n",
                 loaded.plan.name,
-                args.target.plan.display(),
+                args.migration.plan.display(),
                 path.display()
             );
             if modified {
