@@ -540,6 +540,79 @@ fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_el
 
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
+fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_counts_as_done() {
+    let cluster = Cluster::start(Switches::default());
+    cluster.plan();
+    assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.dir.path().join(PLAN)).unwrap())
+            .unwrap();
+    let planned = |name: &str| {
+        let id = format!("create-service-account:payments/ServiceAccount/{name}");
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} in the plan"));
+        let mut object = step["after"].clone();
+        object["apiVersion"] = json!("v1");
+        object["kind"] = json!("ServiceAccount");
+        object
+    };
+    // Between the tool's read and its create, another writer creates both accounts: one exactly
+    // as planned, one with another role.
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("payments"),
+        "default-payments-reconcile",
+        planned("default-payments-reconcile"),
+    );
+    let mut other = planned("default-payments-worker");
+    other["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] =
+        json!("arn:aws:iam::111122223333:role/someone-else");
+    cluster.kube.edit_before_next_write(
+        "ServiceAccount",
+        Some("payments"),
+        "default-payments-worker",
+        other,
+    );
+    let output = cluster.apply("identity", &[]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("create-service-account:payments/ServiceAccount/default-payments-worker"),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "+    eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/someone-else"
+        ),
+        "{error}"
+    );
+    let printed = stdout(&output);
+    assert!(
+        printed.contains(
+            "applied          create-service-account:payments/ServiceAccount/default-payments-reconcile"
+        ),
+        "the account created as planned is not a conflict: {printed}"
+    );
+    let kept = cluster
+        .kube
+        .object(
+            "ServiceAccount",
+            Some("payments"),
+            "default-payments-worker",
+        )
+        .unwrap();
+    assert_eq!(
+        kept["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::111122223333:role/someone-else"
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_written() {
     let cluster = Cluster::start(Switches::default());
     cluster.plan();

@@ -74,6 +74,19 @@ impl LiveKube {
         Ok(object)
     }
 
+    /// The object's fields at `paths` as they are now (its version remembered); `null` when the
+    /// object does not exist.
+    fn read_fragment(
+        &mut self,
+        target: &Target,
+        paths: &[Vec<String>],
+    ) -> Result<Value, BackendError> {
+        Ok(self
+            .get(target)?
+            .map(|object| fragment::project(&object, paths))
+            .unwrap_or(Value::Null))
+    }
+
     /// Makes `write` (a patch or a delete carrying the version it is given as its precondition)
     /// on the version of the target's last read. On 409 the object is read again: if the step's
     /// fields are untouched (a status update, a label someone added), `write` is tried again on
@@ -88,11 +101,6 @@ impl LiveKube {
     ) -> Result<(), BackendError> {
         let target = &step.target;
         let paths = fragment::paths(from, to);
-        let found = |object: Option<Value>| {
-            object
-                .map(|o| fragment::project(&o, &paths))
-                .unwrap_or(Value::Null)
-        };
         for _ in 0..CONFLICT_RETRIES {
             let Some(version) = self.versions.get(&target.to_string()).cloned() else {
                 return Err(BackendError::Target {
@@ -103,7 +111,7 @@ impl LiveKube {
             match write(self.kube()?, &version) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.status() == Some(409) => {
-                    let observed = found(self.get(target)?);
+                    let observed = self.read_fragment(target, &paths)?;
                     if fragment::same_state(&observed, to) {
                         return Ok(());
                     }
@@ -190,27 +198,29 @@ impl Backend for LiveKube {
 
     fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
         let paths = fragment::paths(&step.before.value(), &step.after.value());
-        Ok(self
-            .get(&step.target)?
-            .map(|object| fragment::project(&object, &paths))
-            .unwrap_or(Value::Null))
+        self.read_fragment(&step.target, &paths)
     }
 
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
         let (resource, namespace, name) = locate(&step.target)?;
         match (from.is_null(), to.is_null()) {
-            (true, false) => self
-                .kube()?
-                .create(resource, namespace, to)
-                .map(|_| ())
-                .map_err(|e| match e.status() {
-                    // Created by someone else since the engine read it.
-                    Some(409) => BackendError::Concurrent {
-                        target: step.target.to_string(),
-                        observed: Value::String("an object of that name now exists".into()),
-                    },
-                    _ => failed(&step.target, e),
-                }),
+            (true, false) => match self.kube()?.create(resource, namespace, to) {
+                Ok(_) => Ok(()),
+                // Created by someone else since the engine read it: done if it is what the
+                // step would have created, else stopped with what is there.
+                Err(e) if e.status() == Some(409) => {
+                    let observed = self.read_fragment(&step.target, &fragment::paths(from, to))?;
+                    if fragment::same_state(&observed, to) {
+                        Ok(())
+                    } else {
+                        Err(BackendError::Concurrent {
+                            target: step.target.to_string(),
+                            observed,
+                        })
+                    }
+                }
+                Err(e) => Err(failed(&step.target, e)),
+            },
             (false, true) => self.conditionally(step, from, to, |kube, version| {
                 kube.delete(resource, namespace, name, version)
             }),

@@ -346,8 +346,17 @@ impl State {
             .insert((plural.to_string(), namespace, name), object);
     }
 
+    /// Merges `patch` into the object; an object that does not exist is created from it, as
+    /// another writer's `kubectl apply` would.
     fn apply_edit(&mut self, key: &Key, patch: &Value) {
         let version = self.next_version();
+        if !self.objects.contains_key(key) {
+            let mut object = patch.clone();
+            object["metadata"]["resourceVersion"] = json!(version);
+            object["metadata"]["uid"] = json!(format!("uid-{version}"));
+            self.objects.insert(key.clone(), object);
+            return;
+        }
         if let Some(object) = self.objects.get_mut(key) {
             let spec_before = object["spec"].clone();
             merge(object, patch);
@@ -695,6 +704,7 @@ fn create(state: &mut State, route: &Route, mut object: Value) -> Response<Full<
         );
     };
     let key = key(route, &name);
+    concurrent_edit(state, &key);
     if state.objects.contains_key(&key) {
         return status(
             StatusCode::CONFLICT,
