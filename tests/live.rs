@@ -22,6 +22,11 @@ struct Cluster {
 
 const PLAN: &str = "migrations/live/plan.json";
 
+const IRSA_ROLE: &str = "eks.amazonaws.com/role-arn";
+
+/// The role another writer puts on a service account.
+const SOMEONE_ELSE: &str = "arn:aws:iam::111122223333:role/someone-else";
+
 /// What the tool writes and rollback must restore (pods and replica sets are the controller's).
 const DECLARED: &[&str] = &[
     "Namespace",
@@ -154,6 +159,38 @@ impl Cluster {
         state
     }
 
+    /// Another writer labels a service account just before the tool's next write to it: a
+    /// change outside the step's fields.
+    fn someone_labels_before_next_write(&self, namespace: &str, name: &str) {
+        self.kube.edit_before_next_write(
+            "ServiceAccount",
+            Some(namespace),
+            name,
+            json!({"metadata": {"labels": {"team": namespace}}}),
+        );
+    }
+
+    /// Another writer points a service account at another role just before the tool's next
+    /// write to it: a change to the step's own field.
+    fn someone_reannotates_before_next_write(&self, namespace: &str, name: &str) {
+        self.kube.edit_before_next_write(
+            "ServiceAccount",
+            Some(namespace),
+            name,
+            json!({"metadata": {"annotations": {IRSA_ROLE: SOMEONE_ELSE}}}),
+        );
+    }
+
+    /// Requests the API server received that start with `prefix` ("METHOD path").
+    fn requests_to(&self, prefix: &str) -> usize {
+        let state = self.kube.state();
+        state
+            .requests
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+
     fn template(&self, namespace: &str, kind: &str, name: &str) -> Value {
         self.kube.object(kind, Some(namespace), name).unwrap()["spec"]["template"].clone()
     }
@@ -242,7 +279,7 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
         .object("ServiceAccount", Some("checkout"), "checkout-web")
         .unwrap();
     assert_eq!(
-        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        account["metadata"]["annotations"][IRSA_ROLE],
         "arn:aws:iam::111122223333:role/checkout-web"
     );
     let template = cluster.template("checkout", "Deployment", "checkout-web");
@@ -434,20 +471,10 @@ fn a_concurrent_edit_is_never_overwritten() {
     assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
     // Someone labels an account while the tool annotates it: the write is refused (409), the
     // tool reads again, sees its own fields untouched, and writes on top of the new version.
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("checkout"),
-        "checkout-web",
-        json!({"metadata": {"labels": {"team": "checkout"}}}),
-    );
+    cluster.someone_labels_before_next_write("checkout", "checkout-web");
     // Someone annotates another account with a different role at the same moment: the tool
     // stops rather than overwrite it.
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("payments"),
-        "payments-api",
-        json!({"metadata": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/someone-else"}}}),
-    );
+    cluster.someone_reannotates_before_next_write("payments", "payments-api");
     let output = cluster.apply("identity", &[]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let error = stderr(&output);
@@ -461,8 +488,7 @@ fn a_concurrent_edit_is_never_overwritten() {
         .object("ServiceAccount", Some("payments"), "payments-api")
         .unwrap();
     assert_eq!(
-        payments["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
-        "arn:aws:iam::111122223333:role/someone-else",
+        payments["metadata"]["annotations"][IRSA_ROLE], SOMEONE_ELSE,
         "the other writer's value stands"
     );
     let checkout = cluster
@@ -471,15 +497,14 @@ fn a_concurrent_edit_is_never_overwritten() {
         .unwrap();
     assert_eq!(checkout["metadata"]["labels"]["team"], "checkout");
     assert_eq!(
-        checkout["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        checkout["metadata"]["annotations"][IRSA_ROLE],
         "arn:aws:iam::111122223333:role/checkout-web"
     );
-    let requests = cluster.kube.state().requests.clone();
-    let patches = requests
-        .iter()
-        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/checkout/serviceaccounts/checkout-web"))
-        .count();
-    assert_eq!(patches, 2, "one refused patch, one retry: {requests:#?}");
+    assert_eq!(
+        cluster.requests_to("PATCH /api/v1/namespaces/checkout/serviceaccounts/checkout-web"),
+        2,
+        "one refused patch, one retry"
+    );
 }
 
 #[test]
@@ -492,19 +517,9 @@ fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_el
     // Rolling identity back deletes the accounts the tool created, with the version its
     // preflight read as the precondition. A label added since is not the step's business: the
     // delete is refused (409), the account read again and deleted on its new version.
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("payments"),
-        "default-payments-worker",
-        json!({"metadata": {"labels": {"team": "payments"}}}),
-    );
+    cluster.someone_labels_before_next_write("payments", "default-payments-worker");
     // An annotation the tool wrote, changed by someone else: the account is kept.
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("payments"),
-        "default-payments-reconcile",
-        json!({"metadata": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/someone-else"}}}),
-    );
+    cluster.someone_reannotates_before_next_write("payments", "default-payments-reconcile");
     let output = cluster.run(&["rollback", "--plan", PLAN, "--phase", "identity", "--yes"]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let error = stderr(&output);
@@ -522,20 +537,14 @@ fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_el
         "deleted on retry"
     );
     let kept = account("default-payments-reconcile").expect("kept");
+    assert_eq!(kept["metadata"]["annotations"][IRSA_ROLE], SOMEONE_ELSE);
     assert_eq!(
-        kept["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
-        "arn:aws:iam::111122223333:role/someone-else"
+        cluster.requests_to(
+            "DELETE /api/v1/namespaces/payments/serviceaccounts/default-payments-worker"
+        ),
+        2,
+        "one refused delete, one retry"
     );
-    let requests = cluster.kube.state().requests.clone();
-    let deletes = requests
-        .iter()
-        .filter(|r| {
-            r.starts_with(
-                "DELETE /api/v1/namespaces/payments/serviceaccounts/default-payments-worker",
-            )
-        })
-        .count();
-    assert_eq!(deletes, 2, "one refused delete, one retry: {requests:#?}");
 }
 
 #[test]
@@ -569,8 +578,7 @@ fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_coun
         planned("default-payments-reconcile"),
     );
     let mut other = planned("default-payments-worker");
-    other["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] =
-        json!("arn:aws:iam::111122223333:role/someone-else");
+    other["metadata"]["annotations"][IRSA_ROLE] = json!(SOMEONE_ELSE);
     cluster.kube.edit_before_next_write(
         "ServiceAccount",
         Some("payments"),
@@ -605,10 +613,7 @@ fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_coun
             "default-payments-worker",
         )
         .unwrap();
-    assert_eq!(
-        kept["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
-        "arn:aws:iam::111122223333:role/someone-else"
-    );
+    assert_eq!(kept["metadata"]["annotations"][IRSA_ROLE], SOMEONE_ELSE);
 }
 
 #[test]

@@ -186,13 +186,19 @@ impl Backend for Batched {
     }
 }
 
-#[test]
-fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
-    use crate::plan::StepKind::{CreateOidcProvider, UpdateRoleTrust};
+/// The demo's plan, and a directory holding the demo as the snapshot a rehearsal starts from.
+fn demo_plan() -> (Plan, tempfile::TempDir) {
     let inventory = crate::inventory::demo::inventory().unwrap();
     let plan = plan(&inventory, "p", &Settings::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    (plan, dir)
+}
+
+#[test]
+fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
+    use crate::plan::StepKind::{CreateOidcProvider, UpdateRoleTrust};
+    let (plan, dir) = demo_plan();
     let mut backend = Batched::open(dir.path());
     let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
     for direction in [Direction::Apply, Direction::Rollback] {
@@ -217,10 +223,7 @@ fn batches_hold_one_kind_and_the_provider_exists_before_any_trust_names_it() {
 
 #[test]
 fn each_step_reads_its_target_once_the_preflight_reading_standing_in_for_the_first() {
-    let inventory = crate::inventory::demo::inventory().unwrap();
-    let plan = plan(&inventory, "p", &Settings::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    let (plan, dir) = demo_plan();
     let mut backend = Batched::open(dir.path());
     let mut journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
     for direction in [Direction::Apply, Direction::Rollback] {
@@ -235,10 +238,7 @@ fn each_step_reads_its_target_once_the_preflight_reading_standing_in_for_the_fir
 
 #[test]
 fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overwritten() {
-    let inventory = crate::inventory::demo::inventory().unwrap();
-    let plan = plan(&inventory, "p", &Settings::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    let (plan, dir) = demo_plan();
     let prepare: Vec<&Step> = plan
         .steps
         .iter()
