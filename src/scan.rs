@@ -706,7 +706,10 @@ fn usage_findings(
             Some(arn) if arn != irsa => format!(
                 "; it differs from the legacy role {arn}, and IRSA wins in the SDK credential chain"
             ),
-            _ => String::new(),
+            Some(_) => {
+                "; the legacy annotation names the same role, so only the legacy path is left to remove".to_string()
+            }
+            None => String::new(),
         };
         add(
             Code::AlreadyIrsa,

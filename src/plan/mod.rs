@@ -277,6 +277,9 @@ pub enum ServiceAccountAction {
     Reuse,
     /// A dedicated service account is created, copying the shared one's settings and RBAC.
     Create,
+    /// The service account already carries the role (its users had it through both paths):
+    /// nothing to annotate; its workloads are restarted and leave the legacy path.
+    Keep,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -549,10 +552,16 @@ impl<'a> Planner<'a> {
                 "uses IRSA only; nothing to migrate".into(),
             );
         };
-        if usage.status == Status::Both {
+        // An account annotated with the legacy role already gives it through IRSA: migrating
+        // only restarts the workload and removes the legacy annotation. Another role is never
+        // overwritten.
+        if usage.status == Status::Both && usage.irsa_role_arn != legacy.arn {
             return Decision::Skip(
                 Code::AlreadyIrsa,
-                "its service account already carries a role ARN, which is never overwritten".into(),
+                format!(
+                    "its service account already carries {}, another role than the legacy path's, and is never overwritten",
+                    usage.irsa_role_arn.as_deref().unwrap_or_default()
+                ),
             );
         }
         if usage.host_network {
@@ -684,16 +693,41 @@ impl<'a> Planner<'a> {
                 .then(|| migrating.keys().next().cloned())
                 .flatten()
                 .filter(|role| roles_today.contains(&Some(role.as_str())));
+            // Its users are all `both`: an annotated account's role is each user's IRSA role.
+            let annotated = self
+                .inventory
+                .service_accounts
+                .get(&(namespace.to_string(), account.to_string()))
+                .is_some_and(|a| a.metadata.annotations.get(IRSA_ANNOTATION).is_some());
             if let Some(role) = only_role {
                 let workloads = refs(&migrating[&role]);
                 self.bindings.push(Binding {
                     namespace: namespace.to_string(),
                     service_account: account.to_string(),
                     role_arn: role,
-                    service_account_action: ServiceAccountAction::Reuse,
+                    service_account_action: if annotated {
+                        ServiceAccountAction::Keep
+                    } else {
+                        ServiceAccountAction::Reuse
+                    },
                     from_service_account: account.to_string(),
                     workloads,
                 });
+                continue;
+            }
+            if annotated {
+                // Its users all have its role through IRSA already; one of them also uses
+                // another role through the legacy path, so they cannot all leave the legacy path
+                // together, and an annotated account is never replaced by a copy.
+                for user in migrating.values().flatten() {
+                    self.skip(
+                        namespace,
+                        user.kind,
+                        &user.name,
+                        Code::AlreadyIrsa,
+                        format!("its service account {account} already carries its role, and other users of the account use other roles through the legacy path"),
+                    );
+                }
                 continue;
             }
             for (role, users) in migrating {
@@ -876,6 +910,8 @@ impl<'a> Planner<'a> {
                 name: binding.service_account.clone(),
             };
             match binding.service_account_action {
+                // Nothing to annotate, and nothing for a rollback to remove.
+                ServiceAccountAction::Keep => {}
                 ServiceAccountAction::Reuse => steps.push(Step::new(
                     StepKind::AnnotateServiceAccount,
                     target,
@@ -1023,14 +1059,14 @@ impl<'a> Planner<'a> {
                         ));
                     }
                     // A CronJob's next Jobs pick up the annotated account by themselves.
-                    ServiceAccountAction::Reuse if key.kind != WorkloadKind::CronJob => steps.push(Step::new(
+                    ServiceAccountAction::Reuse | ServiceAccountAction::Keep if key.kind != WorkloadKind::CronJob => steps.push(Step::new(
                         StepKind::RestartWorkload,
                         target.clone(),
                         format!("restart {key} so the webhook injects the token for {}", binding.role_arn),
                         template_fragment(key.kind, json!({"metadata": {"annotations": {}}})),
                         template_fragment(key.kind, json!({"metadata": {"annotations": {RESTART_ANNOTATION: binding.role_arn}}})),
                     )),
-                    ServiceAccountAction::Reuse => {}
+                    ServiceAccountAction::Reuse | ServiceAccountAction::Keep => {}
                 }
                 let present: serde_json::Map<String, Value> = legacy_keys
                     .iter()

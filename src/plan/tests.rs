@@ -352,6 +352,40 @@ fn an_annotated_service_account_is_never_overwritten() {
 }
 
 #[test]
+fn an_account_annotated_with_the_legacy_role_is_kept_and_its_workload_leaves_the_legacy_path() {
+    let plan = World::new()
+        .namespace("shop", ".*")
+        .service_account("shop", "api", Some(&arn("api")))
+        .workload("Deployment", "shop", "api", "api", Some("api"))
+        .role("api", true, 0)
+        .plan();
+    assert_eq!(plan.bindings.len(), 1, "{:#?}", plan.skipped);
+    assert_eq!(
+        plan.bindings[0].service_account_action,
+        ServiceAccountAction::Keep
+    );
+    let kinds: Vec<StepKind> = plan
+        .steps
+        .iter()
+        .filter(|s| s.target.namespace() == Some("shop"))
+        .map(|s| s.kind)
+        .collect();
+    // No annotation to add (nor for a rollback to take away); a restart so the pods surely
+    // carry the token, then the legacy annotation goes.
+    assert_eq!(
+        kinds,
+        [StepKind::RestartWorkload, StepKind::RemoveLegacyAnnotation]
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| s.kind == StepKind::RemoveLegacyTrust),
+        "nothing else needs the role's legacy trust: {:#?}",
+        plan.steps
+    );
+}
+
+#[test]
 fn only_usages_that_work_today_are_migrated() {
     let plan = World::new()
         .namespace("shop", "arn:aws:iam::111122223333:role/shop-.*")
@@ -731,6 +765,13 @@ pub(crate) mod properties {
                         }
                         let account = &inventory.service_accounts[&(binding.namespace.clone(), binding.service_account.clone())];
                         prop_assert!(!account.metadata.annotations.contains_key(IRSA_ANNOTATION), "annotated account overwritten");
+                    }
+                    ServiceAccountAction::Keep => {
+                        // Kept only when it already carries exactly this role; nothing writes to it.
+                        let account = &inventory.service_accounts[&(binding.namespace.clone(), binding.service_account.clone())];
+                        prop_assert_eq!(account.metadata.annotations.get(IRSA_ANNOTATION), Some(&binding.role_arn));
+                        let target = Target::ServiceAccount { namespace: binding.namespace.clone(), name: binding.service_account.clone() };
+                        prop_assert!(plan.steps.iter().all(|s| s.target != target), "a kept account is written");
                     }
                     ServiceAccountAction::Create => {
                         prop_assert!(!inventory.service_accounts.contains_key(&(binding.namespace.clone(), binding.service_account.clone())));

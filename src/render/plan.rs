@@ -32,6 +32,9 @@ pub fn summary(plan: &Plan) -> String {
             .collect();
         let account = match binding.service_account_action {
             ServiceAccountAction::Reuse => format!("{} (annotate)", binding.service_account),
+            ServiceAccountAction::Keep => {
+                format!("{} (already annotated)", binding.service_account)
+            }
             ServiceAccountAction::Create => format!(
                 "{} (new, from {})",
                 binding.service_account, binding.from_service_account

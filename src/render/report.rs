@@ -19,11 +19,17 @@ pub fn markdown(plan: &Plan) -> String {
     let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     out.push_str("## Summary\n\n| | count |\n|---|---|\n");
     let _ = writeln!(out, "| workloads moving to IRSA | {moved} |");
+    let kept = plan
+        .bindings
+        .iter()
+        .filter(|b| b.service_account_action == ServiceAccountAction::Keep)
+        .count();
     let _ = writeln!(
         out,
         "| service accounts annotated in place | {} |",
-        plan.bindings.len() - created
+        plan.bindings.len() - created - kept
     );
+    let _ = writeln!(out, "| service accounts already annotated | {kept} |");
     let _ = writeln!(out, "| dedicated service accounts created | {created} |");
     let _ = writeln!(out, "| workloads not migrated | {} |", plan.skipped.len());
     for severity in [Severity::Error, Severity::Warning, Severity::Info] {
@@ -82,6 +88,7 @@ pub fn markdown(plan: &Plan) -> String {
             .collect();
         let action = match binding.service_account_action {
             ServiceAccountAction::Reuse => "annotate".to_string(),
+            ServiceAccountAction::Keep => "already annotated".to_string(),
             ServiceAccountAction::Create => {
                 format!("create (from `{}`)", binding.from_service_account)
             }
