@@ -688,46 +688,56 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
+            let annotated = self
+                .inventory
+                .service_accounts
+                .get(&(namespace.to_string(), account.to_string()))
+                .and_then(|a| a.metadata.annotations.get(IRSA_ANNOTATION))
+                .cloned();
+            if let Some(annotated) = annotated {
+                // Every user of an annotated account already has its role through IRSA, so its
+                // users migrating (legacy role = that role, as `decide` ensures) keep the account
+                // as it is: nothing on it changes, so unlike annotating, this needs no agreement
+                // from its other users.
+                for (role, users) in migrating {
+                    if role == annotated {
+                        self.bindings.push(Binding {
+                            namespace: namespace.to_string(),
+                            service_account: account.to_string(),
+                            role_arn: role,
+                            service_account_action: ServiceAccountAction::Keep,
+                            from_service_account: account.to_string(),
+                            workloads: refs(&users),
+                        });
+                    } else {
+                        for user in users {
+                            self.skip(
+                                namespace,
+                                user.kind,
+                                &user.name,
+                                Code::AlreadyIrsa,
+                                format!("its service account {account} carries {annotated}, not its legacy role {role}"),
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
             // Reuse only when every user of the account has exactly this role today.
             let only_role = (migrating.len() == 1 && roles_today.len() == 1)
                 .then(|| migrating.keys().next().cloned())
                 .flatten()
                 .filter(|role| roles_today.contains(&Some(role.as_str())));
-            // Its users are all `both`: an annotated account's role is each user's IRSA role.
-            let annotated = self
-                .inventory
-                .service_accounts
-                .get(&(namespace.to_string(), account.to_string()))
-                .is_some_and(|a| a.metadata.annotations.get(IRSA_ANNOTATION).is_some());
             if let Some(role) = only_role {
                 let workloads = refs(&migrating[&role]);
                 self.bindings.push(Binding {
                     namespace: namespace.to_string(),
                     service_account: account.to_string(),
                     role_arn: role,
-                    service_account_action: if annotated {
-                        ServiceAccountAction::Keep
-                    } else {
-                        ServiceAccountAction::Reuse
-                    },
+                    service_account_action: ServiceAccountAction::Reuse,
                     from_service_account: account.to_string(),
                     workloads,
                 });
-                continue;
-            }
-            if annotated {
-                // Its users all have its role through IRSA already; one of them also uses
-                // another role through the legacy path, so they cannot all leave the legacy path
-                // together, and an annotated account is never replaced by a copy.
-                for user in migrating.values().flatten() {
-                    self.skip(
-                        namespace,
-                        user.kind,
-                        &user.name,
-                        Code::AlreadyIrsa,
-                        format!("its service account {account} already carries its role, and other users of the account use other roles through the legacy path"),
-                    );
-                }
                 continue;
             }
             for (role, users) in migrating {

@@ -357,12 +357,20 @@ fn an_account_annotated_with_the_legacy_role_is_kept_and_its_workload_leaves_the
         .namespace("shop", ".*")
         .service_account("shop", "api", Some(&arn("api")))
         .workload("Deployment", "shop", "api", "api", Some("api"))
+        // Shares the account through IRSA alone: keeping the account changes nothing for it.
+        .workload("Deployment", "shop", "irsa-only", "api", None)
         .role("api", true, 0)
         .plan();
     assert_eq!(plan.bindings.len(), 1, "{:#?}", plan.skipped);
+    let binding = &plan.bindings[0];
+    assert_eq!(binding.service_account_action, ServiceAccountAction::Keep);
     assert_eq!(
-        plan.bindings[0].service_account_action,
-        ServiceAccountAction::Keep
+        binding
+            .workloads
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        ["api"]
     );
     let kinds: Vec<StepKind> = plan
         .steps
