@@ -87,11 +87,13 @@ impl LiveKube {
             .unwrap_or(Value::Null))
     }
 
-    /// Makes `write` (a patch or a delete carrying the version it is given as its precondition)
-    /// on the version of the target's last read. On 409 the object is read again: if the step's
-    /// fields are untouched (a status update, a label someone added), `write` is tried again on
-    /// the new version; otherwise the run stops, overwriting nothing. The last read may be old
-    /// (the engine's preflight), so a refused first attempt is ordinary, not an error.
+    /// Makes `write` on the version of the target's last read: a patch or a delete carries that
+    /// version as its precondition; a create needs none, its name is its precondition. On 409
+    /// the object is read again: in the step's finished state, the step is done; in its
+    /// starting state (the step's fields untouched: a status update, a label someone added, or
+    /// an object created and gone again), `write` is tried again on the new version; otherwise
+    /// the run stops, overwriting nothing. The last read may be old (the engine's preflight), so
+    /// a refused first attempt is ordinary, not an error.
     fn conditionally(
         &mut self,
         step: &Step,
@@ -102,13 +104,14 @@ impl LiveKube {
         let target = &step.target;
         let paths = fragment::paths(from, to);
         for _ in 0..CONFLICT_RETRIES {
-            let Some(version) = self.versions.get(&target.to_string()).cloned() else {
+            let version = self.versions.get(&target.to_string()).cloned();
+            if version.is_none() && !from.is_null() {
                 return Err(BackendError::Target {
                     target: target.to_string(),
                     message: "the object no longer exists".into(),
                 });
-            };
-            match write(self.kube()?, &version) {
+            }
+            match write(self.kube()?, version.as_deref().unwrap_or_default()) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.status() == Some(409) => {
                     let observed = self.read_fragment(target, &paths)?;
@@ -204,23 +207,9 @@ impl Backend for LiveKube {
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
         let (resource, namespace, name) = locate(&step.target)?;
         match (from.is_null(), to.is_null()) {
-            (true, false) => match self.kube()?.create(resource, namespace, to) {
-                Ok(_) => Ok(()),
-                // Created by someone else since the engine read it: done if it is what the
-                // step would have created, else stopped with what is there.
-                Err(e) if e.status() == Some(409) => {
-                    let observed = self.read_fragment(&step.target, &fragment::paths(from, to))?;
-                    if fragment::same_state(&observed, to) {
-                        Ok(())
-                    } else {
-                        Err(BackendError::Concurrent {
-                            target: step.target.to_string(),
-                            observed,
-                        })
-                    }
-                }
-                Err(e) => Err(failed(&step.target, e)),
-            },
+            (true, false) => self.conditionally(step, from, to, |kube, _| {
+                kube.create(resource, namespace, to).map(|_| ())
+            }),
             (false, true) => self.conditionally(step, from, to, |kube, version| {
                 kube.delete(resource, namespace, name, version)
             }),
