@@ -16,12 +16,17 @@ pub struct Live {
 
 impl Live {
     fn for_target(&mut self, target: &Target) -> &mut dyn Backend {
-        if target.account().is_some() {
+        if is_iam(target) {
             &mut self.iam
         } else {
             &mut self.kube
         }
     }
+}
+
+/// IAM targets name an account; Kubernetes targets do not.
+fn is_iam(target: &Target) -> bool {
+    target.account().is_some()
 }
 
 impl Backend for Live {
@@ -30,7 +35,7 @@ impl Backend for Live {
     }
 
     fn conditional_writes(&self, target: &Target) -> bool {
-        if target.account().is_some() {
+        if is_iam(target) {
             self.iam.conditional_writes(target)
         } else {
             self.kube.conditional_writes(target)
@@ -56,7 +61,7 @@ impl Backend for Live {
     fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
         dispatch(
             steps,
-            |step| step.target.account().is_some(),
+            |step| is_iam(&step.target),
             |iam_steps| self.iam.read_many(iam_steps),
             |step| self.kube.read(step),
         )
@@ -65,7 +70,7 @@ impl Backend for Live {
     fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
         dispatch(
             moves,
-            |(step, _, _)| step.target.account().is_some(),
+            |(step, _, _)| is_iam(&step.target),
             |iam_moves| self.iam.write_many(iam_moves),
             |(step, from, to)| self.kube.write(step, from, to),
         )
@@ -85,14 +90,14 @@ impl Backend for Live {
 /// one; results in the order of `items`.
 fn dispatch<T: Copy, R>(
     items: &[T],
-    is_iam: impl Fn(&T) -> bool,
+    for_iam: impl Fn(&T) -> bool,
     iam: impl FnOnce(&[T]) -> Vec<R>,
     mut kube: impl FnMut(T) -> R,
 ) -> Vec<R> {
     let mut iam_items = Vec::new();
     let mut kube_items = Vec::new();
     for (index, item) in items.iter().copied().enumerate() {
-        if is_iam(&item) {
+        if for_iam(&item) {
             iam_items.push((index, item));
         } else {
             kube_items.push((index, item));
