@@ -667,11 +667,11 @@ impl<'a> Planner<'a> {
             if migrating.is_empty() {
                 continue;
             }
-            if !self
-                .inventory
+            let inventory = self.inventory;
+            let Some(service_account) = inventory
                 .service_accounts
-                .contains_key(&(namespace.to_string(), account.to_string()))
-            {
+                .get(&(namespace.to_string(), account.to_string()))
+            else {
                 for user in migrating.values().flatten() {
                     self.skip(
                         namespace,
@@ -687,20 +687,14 @@ impl<'a> Planner<'a> {
                     "workloads run as this service account, but it is not in the source; capture service accounts and re-plan",
                 ));
                 continue;
-            }
-            let annotated = self
-                .inventory
-                .service_accounts
-                .get(&(namespace.to_string(), account.to_string()))
-                .and_then(|a| a.metadata.annotations.get(IRSA_ANNOTATION))
-                .cloned();
-            if let Some(annotated) = annotated {
+            };
+            if let Some(annotated) = service_account.metadata.annotations.get(IRSA_ANNOTATION) {
                 // Every user of an annotated account already has its role through IRSA, so its
                 // users migrating (legacy role = that role, as `decide` ensures) keep the account
                 // as it is: nothing on it changes, so unlike annotating, this needs no agreement
                 // from its other users.
                 for (role, users) in migrating {
-                    if role == annotated {
+                    if &role == annotated {
                         self.bindings.push(Binding {
                             namespace: namespace.to_string(),
                             service_account: account.to_string(),
