@@ -4,7 +4,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -343,30 +342,7 @@ fn run_killed_at(dir: &Path, args: &[&str], point: usize) -> bool {
         .output()
         .unwrap()
         .status;
-    match status.signal() {
-        Some(9) => true,
-        _ => {
-            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
-            false
-        }
-    }
-}
-
-/// Each step must end with exactly one `done` for `action` in the journal: none lost, none twice.
-fn assert_each_step_done_once(dir: &Path, action: &str, steps: usize) {
-    let mut done: BTreeMap<String, usize> = BTreeMap::new();
-    for entry in journal_entries(dir) {
-        if entry["event"] == "done" && entry["action"] == action {
-            *done
-                .entry(entry["step"].as_str().unwrap().to_string())
-                .or_default() += 1;
-        }
-    }
-    assert_eq!(done.len(), steps, "every step is journaled as done");
-    assert!(
-        done.values().all(|n| *n == 1),
-        "a step done twice: {done:?}"
-    );
+    killed(status)
 }
 
 /// Runs `command` in fresh workspaces prepared by `prepare`, killing it at its 1st, 2nd, ...
@@ -400,7 +376,12 @@ fn kill_at_every_point_then_resume(
             expected,
             &format!("after a kill at point {point} of {action} and a resume"),
         );
-        assert_each_step_done_once(dir.path(), action, steps);
+        assert_each_step_done_once(
+            &rehearsal(dir.path()).join("journal.jsonl"),
+            action,
+            steps,
+            &format!("after a kill at point {point} of {action} and a resume"),
+        );
     }
     assert!(
         points >= 3 * steps,

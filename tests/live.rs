@@ -57,15 +57,24 @@ impl Cluster {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
+    /// The binary with `args`, pointed at this cluster's moto and API server.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .envs(self.moto.env())
             .env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("the binary runs")
+            .env_remove("RUST_BACKTRACE");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary runs")
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.path().join("migrations/live/journal.jsonl")
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -821,21 +830,6 @@ fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
     );
 }
 
-/// Each step's `done` entries for `action` in the live plan's journal.
-fn done_counts(dir: &Path, action: &str) -> std::collections::BTreeMap<String, usize> {
-    let journal = std::fs::read_to_string(dir.join("migrations/live/journal.jsonl")).unwrap();
-    let mut done = std::collections::BTreeMap::new();
-    for line in journal.lines() {
-        let entry: Value = serde_json::from_str(line).unwrap();
-        if entry["event"] == "done" && entry["action"] == action {
-            *done
-                .entry(entry["step"].as_str().unwrap().to_string())
-                .or_insert(0) += 1;
-        }
-    }
-    done
-}
-
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
@@ -845,7 +839,7 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     reference.ok(&apply);
     let expected_objects = reference.kube.contents(DECLARED);
     let expected_iam = reference.iam_state();
-    let steps = done_counts(reference.dir.path(), "apply").len();
+    let steps = support::done_counts(&reference.journal(), "apply").len();
     // Every third durability point (journal appends: before and after each remote write), so
     // kills land before writes, after writes and before journaling them, in every phase,
     // including between a rollout wave's patches and its check.
@@ -853,17 +847,13 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     for point in (1..).step_by(3) {
         let cluster = Cluster::start(Switches::default());
         cluster.plan();
-        let status = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
-            .args(apply)
-            .current_dir(cluster.dir.path())
-            .envs(cluster.moto.env())
-            .env("KUBECONFIG", &cluster.kubeconfig)
+        let status = cluster
+            .command(&apply)
             .env("IRSA_MIGRATE_KILL_AT", point.to_string())
             .output()
             .unwrap()
             .status;
-        if std::os::unix::process::ExitStatusExt::signal(&status) != Some(9) {
-            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
+        if !support::killed(status) {
             break;
         }
         killed += 1;
@@ -874,11 +864,11 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
             iam == expected_iam,
             "after a kill at point {point}:\n{iam}\nexpected:\n{expected_iam}"
         );
-        let done = done_counts(cluster.dir.path(), "apply");
-        assert_eq!(done.len(), steps, "after a kill at point {point}: {done:?}");
-        assert!(
-            done.values().all(|n| *n == 1),
-            "a step done twice after a kill at point {point}: {done:?}"
+        support::assert_each_step_done_once(
+            &cluster.journal(),
+            "apply",
+            steps,
+            &format!("after a kill at point {point}"),
         );
     }
     eprintln!("killed at {killed} points (every third) of a {steps}-step run, each resumed");

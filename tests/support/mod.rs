@@ -63,3 +63,46 @@ pub fn has_finding(scan: &serde_json::Value, code: &str, subject: &str) -> bool 
         .iter()
         .any(|(c, s)| c == code && s == subject)
 }
+
+/// Each step's `done` entries for `action` ("apply", "rollback") in a journal; empty when there
+/// is no journal yet.
+pub fn done_counts(journal: &Path, action: &str) -> std::collections::BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let mut done = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("journal lines are JSON");
+        if entry["event"] == "done" && entry["action"] == action {
+            *done
+                .entry(entry["step"].as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    done
+}
+
+/// Each of `steps` steps ends with exactly one `done` for `action` in the journal: none lost,
+/// none twice.
+pub fn assert_each_step_done_once(journal: &Path, action: &str, steps: usize, context: &str) {
+    let done = done_counts(journal, action);
+    assert_eq!(
+        done.len(),
+        steps,
+        "{context}: every step is journaled as done"
+    );
+    assert!(
+        done.values().all(|n| *n == 1),
+        "{context}: a step done twice: {done:?}"
+    );
+}
+
+/// Whether a run started with `IRSA_MIGRATE_KILL_AT` was killed by its SIGKILL; a run that
+/// got past the kill point must have succeeded.
+pub fn killed(status: std::process::ExitStatus) -> bool {
+    match std::os::unix::process::ExitStatusExt::signal(&status) {
+        Some(9) => true,
+        _ => {
+            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
+            false
+        }
+    }
+}
