@@ -1,6 +1,9 @@
-//! Live runs against real protocol peers: moto for AWS (reached through `AWS_ENDPOINT_URL`) and
-//! the Kubernetes API test server (reached through a generated kubeconfig in `KUBECONFIG`), both
-//! loaded with the demo cluster. The binary is driven exactly as a user would drive it.
+//! Live runs against real peers: moto for AWS (reached through `AWS_ENDPOINT_URL`) and a real
+//! Kubernetes control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler,
+//! kwok and the amazon-eks-pod-identity-webhook, started by `scripts/cluster`), both loaded with
+//! the demo cluster. The tool reaches the API server over TLS through a fault-injecting proxy,
+//! with the least-privilege identities of docs/permissions.md, and is driven exactly as a user
+//! would drive it.
 
 mod support;
 
@@ -8,16 +11,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use support::kube_api::{KubeApi, Switches};
+use support::control_plane::ControlPlane;
+use support::fault_proxy::{Edit, FaultProxy};
 use support::moto::Moto;
 use support::{stderr, stdout};
 
-/// The demo cluster, live: IAM and EKS in moto, Kubernetes objects in the test API server.
+/// The demo cluster, live: IAM and EKS in moto, Kubernetes objects in a real control plane.
 struct Cluster {
     moto: Moto,
-    kube: KubeApi,
+    kube: ControlPlane,
+    proxy: FaultProxy,
     dir: tempfile::TempDir,
+    /// The read-only identity's kubeconfig (scan, snapshot, plan), through the proxy.
     kubeconfig: PathBuf,
+    /// The apply identity's (apply, rollback, status).
+    apply_kubeconfig: PathBuf,
 }
 
 const PLAN: &str = "migrations/live/plan.json";
@@ -40,35 +48,93 @@ const DECLARED: &[&str] = &[
     "ConfigMap",
 ];
 
+/// The ClusterRoles of docs/permissions.md, as documented (the YAML blocks of its Kubernetes
+/// section), bound to the scan and apply identities.
+fn documented_permissions() -> Vec<Value> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
+        .expect("docs/permissions.md");
+    let mut objects: Vec<Value> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default())
+        .map(|yaml| yaml_serde::from_str(yaml).expect("docs/permissions.md: a YAML block"))
+        .collect();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|role| role["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["irsa-migrate-read", "irsa-migrate-apply"], "the documented roles");
+    let binding = |role: &str, users: &[&str]| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": format!("{role}-test")},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+               "subjects": users.iter().map(|u| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u})).collect::<Vec<_>>()})
+    };
+    objects.push(binding("irsa-migrate-read", &["irsa-migrate-scan", "irsa-migrate-apply"]));
+    objects.push(binding("irsa-migrate-apply", &["irsa-migrate-apply"]));
+    objects
+}
+
+/// A kubeconfig for `server` with the bearer token of the cluster's `identity`, its cluster
+/// entry (and context) named `cluster`.
+fn write_kubeconfig(kube: &ControlPlane, identity: &str, server: &str, path: &Path, cluster: &str) -> PathBuf {
+    let given: Value = yaml_serde::from_str(
+        &std::fs::read_to_string(kube.kubeconfig(identity)).expect("the identity's kubeconfig"),
+    )
+    .expect("a kubeconfig");
+    let token = given["users"][0]["user"]["token"].as_str().expect("a token");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {server}\n    certificate-authority: {}\nusers:\n- name: {identity}\n  user:\n    token: {token}\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: {identity}\ncurrent-context: {cluster}\n",
+        kube.pki("ca.crt").display()
+    );
+    std::fs::write(path, text).expect("write the kubeconfig");
+    path.to_path_buf()
+}
+
 impl Cluster {
-    fn start(switches: Switches) -> Cluster {
+    fn start() -> Cluster {
         let moto = Moto::start();
         moto.seed_demo_iam();
         moto.create_cluster("demo");
-        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/snapshot");
-        let kube = KubeApi::start(KubeApi::objects_in(&demo), switches);
+        let kube = ControlPlane::start();
+        kube.apply(&documented_permissions());
+        kube.load_snapshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/snapshot"));
+        let proxy = FaultProxy::start(&kube);
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = kube.kubeconfig(dir.path());
+        let kubeconfig = write_kubeconfig(&kube, "scan", &proxy.url(), &dir.path().join("kubeconfig"), "test");
+        let apply_kubeconfig = write_kubeconfig(
+            &kube,
+            "apply",
+            &proxy.url(),
+            &dir.path().join("kubeconfig-apply"),
+            "test",
+        );
         Cluster {
             moto,
             kube,
+            proxy,
             dir,
             kubeconfig,
+            apply_kubeconfig,
         }
     }
 
-    /// The binary with `args`, pointed at this cluster's moto and API server.
+    /// The binary with `args`, pointed at this cluster's moto and API server (through the
+    /// proxy), as the identity the command needs.
     fn command(&self, args: &[&str]) -> Command {
+        let writes = matches!(args.first(), Some(&("apply" | "rollback" | "status")));
         let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
         command
             .args(args)
             .current_dir(self.dir.path())
             .envs(self.moto.env())
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env(
+                "KUBECONFIG",
+                if writes { &self.apply_kubeconfig } else { &self.kubeconfig },
+            )
             .env_remove("RUST_BACKTRACE");
         command
     }
-
     fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("the binary runs")
     }
@@ -171,33 +237,26 @@ impl Cluster {
     /// Another writer labels a service account just before the tool's next write to it: a
     /// change outside the step's fields.
     fn someone_labels_before_next_write(&self, namespace: &str, name: &str) {
-        self.kube.edit_before_next_write(
-            "ServiceAccount",
-            Some(namespace),
+        self.proxy.before_next_write(
+            &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
             name,
-            json!({"metadata": {"labels": {"team": namespace}}}),
+            Edit::Patch(json!({"metadata": {"labels": {"team": namespace}}})),
         );
     }
 
     /// Another writer points a service account at another role just before the tool's next
     /// write to it: a change to the step's own field.
     fn someone_reannotates_before_next_write(&self, namespace: &str, name: &str) {
-        self.kube.edit_before_next_write(
-            "ServiceAccount",
-            Some(namespace),
+        self.proxy.before_next_write(
+            &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
             name,
-            json!({"metadata": {"annotations": {IRSA_ROLE: SOMEONE_ELSE}}}),
+            Edit::Patch(json!({"metadata": {"annotations": {IRSA_ROLE: SOMEONE_ELSE}}})),
         );
     }
 
-    /// Requests the API server received that start with `prefix` ("METHOD path").
+    /// Requests the API server received from the tool that start with `prefix` ("METHOD path").
     fn requests_to(&self, prefix: &str) -> usize {
-        let state = self.kube.state();
-        state
-            .requests
-            .iter()
-            .filter(|r| r.starts_with(prefix))
-            .count()
+        self.proxy.requests_to(prefix)
     }
 
     fn template(&self, namespace: &str, kind: &str, name: &str) -> Value {
@@ -243,7 +302,7 @@ fn assert_same_objects(
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     let original_objects = cluster.kube.contents(DECLARED);
     let original_trust = cluster.trust("checkout-web");
 
@@ -263,7 +322,7 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
         statuses(&support::json(&live)),
         statuses(&support::json(&demo))
     );
-    let requests = cluster.kube.state().requests.clone();
+    let requests = cluster.proxy.faults().requests.clone();
     assert!(
         requests
             .iter()
@@ -361,11 +420,11 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
-    let cluster = Cluster::start(Switches {
-        webhook: false,
-        ..Switches::default()
-    });
+    let cluster = Cluster::start();
     cluster.ready_for_rollout();
+    // The webhook is registered with failurePolicy Ignore, as on EKS: with it down, new pods
+    // start without credentials.
+    cluster.kube.stop("pod-identity-webhook");
     let before = cluster.template("payments", "Deployment", "payments-worker");
     let output = cluster.apply("rollout", &["--wave-size", "2"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
@@ -404,11 +463,10 @@ fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_rollback() {
-    let cluster = Cluster::start(Switches {
-        pods_become_ready: false,
-        ..Switches::default()
-    });
+    let cluster = Cluster::start();
     cluster.ready_for_rollout();
+    // Without kwok (the nodes' kubelets), new pods are scheduled but never start.
+    cluster.kube.stop("kwok");
     let output = cluster.apply("rollout", &["--rollout-timeout", "1", "--no-auto-rollback"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
     let error = stderr(&output);
@@ -433,7 +491,7 @@ fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_ro
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_annotation() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     cluster.ready_for_rollout();
     let output = cluster.apply("rollout", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -446,7 +504,7 @@ fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_ann
     assert!(before.is_string(), "rollout keeps the legacy annotation");
     // Without kiam's answer the pods no longer pass their readiness probe (an SDK too old for
     // web identity): the first cleanup wave must not be followed by a second.
-    cluster.kube.state().switches.pods_become_ready = false;
+    cluster.kube.stop("kwok");
     let output = cluster.apply("cleanup", &["--wave-size", "2", "--rollout-timeout", "1"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
     let error = stderr(&output);
@@ -465,7 +523,7 @@ fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_ann
         "annotation restored"
     );
     // Once the pods are healthy again, cleanup goes through, wave by wave.
-    cluster.kube.state().switches.pods_become_ready = true;
+    cluster.kube.resume("kwok");
     let output = cluster.apply("cleanup", &["--wave-size", "2"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("-- waiting for cleanup wave 2"));
@@ -475,7 +533,7 @@ fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_ann
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_concurrent_edit_is_never_overwritten() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     cluster.plan();
     assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
     // Someone labels an account while the tool annotates it: the write is refused (409), the
@@ -519,7 +577,7 @@ fn a_concurrent_edit_is_never_overwritten() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_else_changed() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     cluster.plan();
     assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
     assert_eq!(cluster.apply("identity", &[]).status.code(), Some(0));
@@ -559,7 +617,7 @@ fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_el
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_counts_as_done() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     cluster.plan();
     assert_eq!(cluster.apply("prepare", &[]).status.code(), Some(0));
     let plan: Value =
@@ -580,19 +638,17 @@ fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_coun
     };
     // Between the tool's read and its create, another writer creates both accounts: one exactly
     // as planned, one with another role.
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("payments"),
+    cluster.proxy.before_next_write(
+        "/api/v1/namespaces/payments/serviceaccounts",
         "default-payments-reconcile",
-        planned("default-payments-reconcile"),
+        Edit::Create(planned("default-payments-reconcile")),
     );
     let mut other = planned("default-payments-worker");
     other["metadata"]["annotations"][IRSA_ROLE] = json!(SOMEONE_ELSE);
-    cluster.kube.edit_before_next_write(
-        "ServiceAccount",
-        Some("payments"),
+    cluster.proxy.before_next_write(
+        "/api/v1/namespaces/payments/serviceaccounts",
         "default-payments-worker",
-        other,
+        Edit::Create(other),
     );
     let output = cluster.apply("identity", &[]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
@@ -628,7 +684,7 @@ fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_coun
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_written() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     cluster.plan();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let edited = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/somebody"},"Action":"sts:AssumeRole"}]}"#;
@@ -659,7 +715,7 @@ fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_writte
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     let kubeconfig = cluster.kubeconfig.to_string_lossy().into_owned();
     let output = cluster.ok(&[
         "snapshot",
@@ -702,9 +758,11 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("already holds a snapshot"));
     // An EKS context names the cluster: no --cluster needed.
-    let eks = cluster.kube.kubeconfig_named(
-        cluster.dir.path(),
-        "eks-kubeconfig",
+    let eks = write_kubeconfig(
+        &cluster.kube,
+        "scan",
+        &cluster.proxy.url(),
+        &cluster.dir.path().join("eks-kubeconfig"),
         "arn:aws:eks:eu-west-1:111122223333:cluster/demo",
     );
     let eks = eks.to_string_lossy().into_owned();
@@ -723,13 +781,11 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_throttling_api_server_is_retried_with_backoff() {
-    let cluster = Cluster::start(Switches {
-        throttle: 6,
-        ..Switches::default()
-    });
+    let cluster = Cluster::start();
+    cluster.proxy.faults().throttle = 6;
     let output = cluster.ok(&["scan", "--cluster", "demo", "-o", "json"]);
     assert!(!statuses(&support::json(&output)).is_empty());
-    let requests = cluster.kube.state().requests.clone();
+    let requests = cluster.proxy.faults().requests.clone();
     // Every list was answered in the end: 12 kinds and aws-auth, plus the six refused tries.
     assert_eq!(requests.len(), 13 + 6, "{requests:#?}");
 }
@@ -737,7 +793,7 @@ fn a_throttling_api_server_is_retried_with_backoff() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn roles_in_another_account_are_read_through_its_profile() {
-    let cluster = Cluster::start(Switches::default());
+    let cluster = Cluster::start();
     let (key, secret, token) = cluster.moto.credentials_in("444455556666");
     // The other account holds the cross-account role the demo's data-exporter asks for.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -798,11 +854,11 @@ fn roles_in_another_account_are_read_through_its_profile() {
 #[test]
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
-    let cluster = Cluster::start(Switches {
-        webhook: false,
-        ..Switches::default()
-    });
+    let cluster = Cluster::start();
     cluster.ready_for_rollout();
+    // The webhook is registered with failurePolicy Ignore, as on EKS: with it down, new pods
+    // start without credentials.
+    cluster.kube.stop("pod-identity-webhook");
     let waves = ["--wave-size", "2", "--no-auto-rollback"];
     let first = cluster.apply("rollout", &waves);
     assert_eq!(first.status.code(), Some(4), "{}", stdout(&first));
@@ -834,7 +890,7 @@ fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
 #[ignore = "needs moto_server; scripts/test installs it and runs this"]
 fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     let apply = ["apply", "--plan", PLAN, "--phase", "all", "--yes"];
-    let reference = Cluster::start(Switches::default());
+    let reference = Cluster::start();
     reference.plan();
     reference.ok(&apply);
     let expected_objects = reference.kube.contents(DECLARED);
@@ -845,7 +901,7 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     // including between a rollout wave's patches and its check.
     let mut killed = 0;
     for point in (1..).step_by(3) {
-        let cluster = Cluster::start(Switches::default());
+        let cluster = Cluster::start();
         cluster.plan();
         let status = cluster
             .command(&apply)

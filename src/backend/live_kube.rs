@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::rollout::{self, Progress};
 use super::{Backend, BackendError, Rollout};
 use crate::apply::fragment;
 use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
+use crate::inventory::WorkloadKind;
 use crate::plan::{Step, Target};
 
 /// Set by the pod identity webhook in every container of a pod whose service account has a role.
@@ -282,50 +284,56 @@ enum RolloutState {
 }
 
 impl LiveKube {
-    /// Where one workload's rollout stands: the controller's status first, then the new pods.
+    /// Where one workload's rollout stands: the controller's status first, as `kubectl rollout
+    /// status` judges it, then the active pods of the current revision, as the webhook should have
+    /// made them.
     fn rollout_state(&mut self, rollout: &Rollout) -> Result<RolloutState, BackendError> {
         let Some(workload) = self.get(&rollout.target)? else {
             return Ok(RolloutState::Failed("the workload no longer exists".into()));
         };
-        let desired = match controller_progress(&workload) {
-            Ok(desired) => desired,
-            Err(waiting) => return Ok(RolloutState::Waiting(waiting)),
+        let desired = match rollout::controller_progress(&workload) {
+            Progress::Done(desired) => desired,
+            Progress::Waiting(why) => return Ok(RolloutState::Waiting(why)),
+            Progress::Failed(why) => return Ok(RolloutState::Failed(why)),
         };
-        let Target::Workload { namespace, .. } = &rollout.target else {
+        let Target::Workload {
+            namespace, kind, ..
+        } = &rollout.target
+        else {
             return Ok(RolloutState::Failed("not a workload".into()));
         };
-        let selector = match workload["spec"]["selector"]["matchLabels"].as_object() {
-            Some(labels) if !labels.is_empty() => labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(","),
-            _ => {
-                return Ok(RolloutState::Failed(
-                    "the workload has no spec.selector.matchLabels to find its pods by".into(),
-                ));
-            }
+        let selector = match rollout::label_selector(&workload["spec"]["selector"]) {
+            Ok(selector) => selector,
+            Err(why) => return Ok(RolloutState::Failed(why)),
         };
-        let pods_resource = Resource::by_kind("Pod").expect("pods are a scanned kind");
-        let pods = self
-            .kube()?
-            .list(pods_resource, namespace, &selector)
-            .map_err(|e| failed(&rollout.target, e))?;
-        let account = workload["spec"]["template"]["spec"]["serviceAccountName"]
+        let list = |this: &mut LiveKube, kind: &str| -> Result<Vec<Value>, BackendError> {
+            let resource = Resource::by_kind(kind).expect("a scanned kind");
+            this.kube()?
+                .list(resource, namespace, &selector)
+                .map_err(|e| failed(&rollout.target, e))
+        };
+        let revision = if *kind == WorkloadKind::Deployment {
+            let replica_sets = list(self, "ReplicaSet")?;
+            rollout::deployment_revision(&workload, &replica_sets)
+        } else {
+            rollout::own_revision(&workload)
+        };
+        let revision = match revision {
+            Ok(revision) => revision,
+            Err(why) => return Ok(RolloutState::Waiting(why)),
+        };
+        let pods = list(self, "Pod")?;
+        let current = rollout::current_pods(&pods, &revision);
+        if (current.len() as i64) < desired {
+            return Ok(RolloutState::Waiting(format!(
+                "{} of {desired} pods of the new revision are running",
+                current.len()
+            )));
+        }
+        let template = &workload["spec"]["template"];
+        let account = template["spec"]["serviceAccountName"]
             .as_str()
             .unwrap_or("default");
-        let current: Vec<&Value> = pods
-            .iter()
-            .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null())
-            .collect();
-        if current.is_empty() {
-            return Ok(if desired == 0 {
-                // Scaled to zero: the next pods will be made from the new template.
-                RolloutState::Done
-            } else {
-                RolloutState::Waiting("no running pods yet".into())
-            });
-        }
         for pod in current {
             let name = pod["metadata"]["name"].as_str().unwrap_or_default();
             let pod_account = pod["spec"]["serviceAccountName"]
@@ -336,7 +344,7 @@ impl LiveKube {
                     "pod {name} still runs as {pod_account}"
                 )));
             }
-            if let Some(missing) = missing_credentials(pod, &rollout.role_arn) {
+            if let Some(missing) = missing_credentials(pod, template, &rollout.role_arn) {
                 return Ok(RolloutState::Failed(format!(
                     "pod {name} {missing}: the pod identity webhook did not inject the role (is it running, and does service account {account} carry eks.amazonaws.com/role-arn?)"
                 )));
@@ -349,63 +357,67 @@ impl LiveKube {
     }
 }
 
-/// The number of pods the controller has rolled out, or why it has not finished rolling out the
-/// workload's current generation.
-fn controller_progress(workload: &Value) -> Result<i64, String> {
-    let status = &workload["status"];
-    let number = |field: &str| status[field].as_i64().unwrap_or(0);
-    let generation = workload["metadata"]["generation"].as_i64().unwrap_or(0);
-    if status["observedGeneration"].as_i64().unwrap_or(0) < generation {
-        return Err(format!(
-            "waiting for the controller to observe generation {generation}"
+/// The pod label whose presence makes the webhook's registration skip a pod (its objectSelector).
+const SKIP_POD_LABEL: &str = "eks.amazonaws.com/skip-pod-identity-webhook";
+/// The pod annotation listing the containers the webhook leaves alone, comma-separated.
+const SKIP_CONTAINERS: &str = "eks.amazonaws.com/skip-containers";
+
+/// What the webhook should have put into the pod and did not, in words. Only the containers and
+/// init containers of the workload's own template are judged, as the webhook injects them: not
+/// those named in `eks.amazonaws.com/skip-containers`, not sidecars that a later webhook added.
+/// A container whose template sets `AWS_ROLE_ARN` or the token file itself is left alone by the
+/// webhook, so its own value must be the role.
+fn missing_credentials(pod: &Value, template: &Value, role_arn: &str) -> Option<String> {
+    if !pod["metadata"]["labels"][SKIP_POD_LABEL].is_null() {
+        return Some(format!(
+            "is labelled {SKIP_POD_LABEL}, so the webhook never mutates it"
         ));
     }
-    let (desired, updated, available) = match workload["kind"].as_str() {
-        Some("DaemonSet") => (
-            number("desiredNumberScheduled"),
-            number("updatedNumberScheduled"),
-            number("numberAvailable"),
-        ),
-        _ => (
-            workload["spec"]["replicas"].as_i64().unwrap_or(1),
-            number("updatedReplicas"),
-            number("availableReplicas"),
-        ),
+    let skipped: Vec<&str> = pod["metadata"]["annotations"][SKIP_CONTAINERS]
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let declared = |list: &str, name: &str| {
+        template["spec"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["name"] == name)
     };
-    if updated < desired {
-        return Err(format!("{updated} of {desired} pods updated"));
-    }
-    if available < desired {
-        return Err(format!("{available} of {desired} updated pods available"));
-    }
-    Ok(desired)
-}
-
-/// What the webhook should have put into the pod and did not, in words.
-fn missing_credentials(pod: &Value, role_arn: &str) -> Option<String> {
-    let containers = pod["spec"]["containers"].as_array()?;
-    for container in containers {
-        let env = |name: &str| {
-            container["env"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|e| e["name"] == name)
-                .and_then(|e| e["value"].as_str())
-        };
-        let container_name = container["name"].as_str().unwrap_or_default();
-        match env(ROLE_ENV) {
-            None => return Some(format!("has no {ROLE_ENV} in container {container_name}")),
-            Some(found) if found != role_arn => {
-                return Some(format!(
-                    "has {ROLE_ENV}={found} in container {container_name}, not {role_arn}"
-                ));
+    let mut judged = 0;
+    for list in ["initContainers", "containers"] {
+        for container in pod["spec"][list].as_array().into_iter().flatten() {
+            let container_name = container["name"].as_str().unwrap_or_default();
+            if skipped.contains(&container_name) || !declared(list, container_name) {
+                continue;
             }
-            Some(_) => {}
+            judged += 1;
+            let env = |name: &str| {
+                container["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["name"] == name)
+                    .and_then(|e| e["value"].as_str())
+            };
+            match env(ROLE_ENV) {
+                None => return Some(format!("has no {ROLE_ENV} in container {container_name}")),
+                Some(found) if found != role_arn => {
+                    return Some(format!(
+                        "has {ROLE_ENV}={found} in container {container_name}, not {role_arn}"
+                    ));
+                }
+                Some(_) => {}
+            }
+            if env(TOKEN_ENV).is_none() {
+                return Some(format!("has no {TOKEN_ENV} in container {container_name}"));
+            }
         }
-        if env(TOKEN_ENV).is_none() {
-            return Some(format!("has no {TOKEN_ENV} in container {container_name}"));
-        }
+    }
+    if judged == 0 {
+        return None;
     }
     let has_token_volume = pod["spec"]["volumes"]
         .as_array()
@@ -445,53 +457,66 @@ mod tests {
     #[test]
     fn a_pod_without_the_injected_role_is_reported_with_what_is_missing() {
         let role = "arn:aws:iam::111122223333:role/web";
+        let template = json!({"spec": {"containers": [{"name": "app"}]}});
         let token_volume = json!([{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}]}}]);
         let env = json!([{"name": "AWS_ROLE_ARN", "value": role}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"}]);
         assert_eq!(
-            missing_credentials(&pod(env.clone(), token_volume.clone(), "True"), role),
+            missing_credentials(&pod(env.clone(), token_volume.clone(), "True"), &template, role),
             None
         );
         assert!(
-            missing_credentials(&pod(json!([]), token_volume.clone(), "True"), role)
+            missing_credentials(&pod(json!([]), token_volume.clone(), "True"), &template, role)
                 .unwrap()
                 .contains("no AWS_ROLE_ARN in container app")
         );
         assert!(
-            missing_credentials(&pod(env.clone(), json!([]), "True"), role)
+            missing_credentials(&pod(env.clone(), json!([]), "True"), &template, role)
                 .unwrap()
                 .contains("projected service account token")
         );
         assert!(
-            missing_credentials(&pod(env, token_volume, "True"), "arn:aws:iam::1:role/other")
+            missing_credentials(&pod(env, token_volume, "True"), &template, "arn:aws:iam::1:role/other")
                 .unwrap()
                 .contains("not arn:aws:iam::1:role/other")
         );
     }
 
     #[test]
-    fn the_controller_status_says_what_a_rollout_waits_for() {
-        let deployment = |status: Value| json!({"kind": "Deployment", "metadata": {"generation": 3}, "spec": {"replicas": 2}, "status": status});
+    fn only_the_templates_containers_that_the_webhook_mutates_are_judged() {
+        let role = "arn:aws:iam::111122223333:role/web";
+        let template = json!({"spec": {"containers": [{"name": "app"}, {"name": "proxy"}]}});
+        let injected = json!([{"name": "AWS_ROLE_ARN", "value": role}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/t"}]);
+        let volumes = json!([{"projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com"}}]}}]);
+        let pod = |annotations: Value, labels: Value, containers: Value| {
+            json!({"metadata": {"name": "web-1", "annotations": annotations, "labels": labels},
+                   "spec": {"containers": containers, "volumes": volumes}})
+        };
+        // `proxy` is skipped by annotation; `mesh` was injected by a later webhook.
+        let skipped = pod(
+            json!({"eks.amazonaws.com/skip-containers": "proxy"}),
+            json!({}),
+            json!([{"name": "app", "env": injected}, {"name": "proxy"}, {"name": "mesh"}]),
+        );
+        assert_eq!(missing_credentials(&skipped, &template, role), None);
+        let unskipped = pod(
+            json!({}),
+            json!({}),
+            json!([{"name": "app", "env": injected}, {"name": "proxy"}]),
+        );
         assert!(
-            controller_progress(&deployment(json!({"observedGeneration": 2})))
-                .unwrap_err()
-                .contains("generation 3")
+            missing_credentials(&unskipped, &template, role)
+                .unwrap()
+                .contains("no AWS_ROLE_ARN in container proxy")
         );
-        assert_eq!(
-            controller_progress(&deployment(
-                json!({"observedGeneration": 3, "updatedReplicas": 1, "availableReplicas": 2})
-            )),
-            Err("1 of 2 pods updated".into())
+        let labelled = pod(
+            json!({}),
+            json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}),
+            json!([{"name": "app", "env": injected}]),
         );
-        assert_eq!(
-            controller_progress(&deployment(
-                json!({"observedGeneration": 3, "updatedReplicas": 2, "availableReplicas": 2})
-            )),
-            Ok(2)
-        );
-        let daemon_set = json!({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 1}});
-        assert_eq!(
-            controller_progress(&daemon_set),
-            Err("1 of 3 updated pods available".into())
+        assert!(
+            missing_credentials(&labelled, &template, role)
+                .unwrap()
+                .contains("never mutates it")
         );
     }
 }

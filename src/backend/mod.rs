@@ -5,6 +5,7 @@ pub mod live;
 pub mod live_iam;
 pub mod live_kube;
 pub mod rehearsal;
+mod rollout;
 
 use std::time::Duration;
 

@@ -1042,6 +1042,8 @@ impl<'a> Planner<'a> {
                 let template = &object.template;
                 match binding.service_account_action {
                     ServiceAccountAction::Create => {
+                        // The account fields as the template has them (a real server's reads
+                        // always carry both, equal).
                         let mut before = serde_json::Map::new();
                         if let Some(name) = &template.spec.service_account_name {
                             before.insert("serviceAccountName".into(), json!(name));
@@ -1059,7 +1061,7 @@ impl<'a> Planner<'a> {
                                 restart_note(key.kind)
                             ),
                             template_fragment(key.kind, json!({"spec": before})),
-                            template_fragment(key.kind, json!({"spec": {"serviceAccountName": binding.service_account}})),
+                            template_fragment(key.kind, json!({"spec": served_service_account(&binding.service_account)})),
                         ));
                     }
                     // A CronJob's next Jobs pick up the annotated account by themselves.
@@ -1271,6 +1273,14 @@ fn restart_note(kind: WorkloadKind) -> &'static str {
         WorkloadKind::CronJob => " (Jobs created from now on)",
         _ => " (rolling restart)",
     }
+}
+
+/// A pod spec's service account as the API server stores it: `serviceAccountName` and its
+/// deprecated alias `serviceAccount`, which the server always writes back equal
+/// (`Convert_core_PodSpec_To_v1_PodSpec`). A switch writes both, so that the object read back
+/// after the write (or after a write whose answer was lost) is in the step's `after` state.
+fn served_service_account(name: &str) -> Value {
+    json!({"serviceAccountName": name, "serviceAccount": name})
 }
 
 /// Wraps a pod-template fragment in the path where the workload kind keeps its template.

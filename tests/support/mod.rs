@@ -1,7 +1,8 @@
 //! Shared helpers for integration tests: run the real binary, read fixtures.
 #![allow(dead_code)]
 
-pub mod kube_api;
+pub mod control_plane;
+pub mod fault_proxy;
 pub mod moto;
 
 use std::path::{Path, PathBuf};
