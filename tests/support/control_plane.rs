@@ -309,15 +309,15 @@ fn logs_tail(dir: &Path) -> String {
 }
 
 /// What of a snapshot's object an operator declared, or `None` for objects that controllers
-/// make (pods, replica sets, jobs of a cron job) or that the test cluster has its own of (the
-/// webhook's registration, nodes).
+/// make (owned pods, replica sets, jobs of a cron job) or that the test cluster has its own of
+/// (the webhook's registration, nodes). Bare pods are declared.
 fn declared(mut object: Value) -> Option<Value> {
     let kind = object["kind"].as_str().unwrap_or_default().to_string();
     let owned = object["metadata"]["ownerReferences"].is_array();
     if owned
         || matches!(
             kind.as_str(),
-            "Pod" | "ReplicaSet" | "MutatingWebhookConfiguration" | "Node" | "Event" | ""
+            "ReplicaSet" | "MutatingWebhookConfiguration" | "Node" | "Event" | ""
         )
     {
         return None;
@@ -335,6 +335,12 @@ fn declared(mut object: Value) -> Option<Value> {
     }
     let map = object.as_object_mut()?;
     map.remove("status");
+    if kind == "Pod" {
+        // The scheduler places it on a kwok node.
+        map.get_mut("spec")
+            .and_then(Value::as_object_mut)
+            .map(|spec| spec.remove("nodeName"));
+    }
     if kind == "Job" {
         // The job controller generates its selector and the labels that match it.
         map.get_mut("spec")
