@@ -322,29 +322,20 @@ impl Kube {
         selector: &str,
     ) -> Result<Vec<Value>, KubeError> {
         let path = resource.collection(Some(namespace));
+        let pages = self.runtime.block_on(pages(
+            &self.client,
+            &self.calls,
+            &path,
+            Some(selector),
+            self.page_size,
+        ))?;
         let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let params = ListParams {
-                label_selector: Some(selector.to_string()),
-                limit: Some(self.page_size),
-                continue_token: token.clone(),
-                ..ListParams::default()
-            };
-            let text =
-                self.runtime
-                    .block_on(call(&self.client, &self.calls, "list", &path, || {
-                        Request::new(&path).list(&params)
-                    }))?;
-            let mut page = parse(&path, &text)?;
-            if let Some(list) = page["items"].as_array_mut() {
+        for text in pages {
+            if let Some(list) = parse(&path, &text)?["items"].as_array_mut() {
                 items.append(list);
             }
-            token = continue_token(&page);
-            if token.is_none() {
-                return Ok(items);
-            }
         }
+        Ok(items)
     }
 
     pub fn create(
@@ -414,20 +405,9 @@ fn parse(path: &str, text: &str) -> Result<Value, KubeError> {
     })
 }
 
-fn continue_token(page: &Value) -> Option<String> {
-    page["metadata"]["continue"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-}
-
-/// Every page of one kind, cluster-wide.
-async fn list_all(
-    client: &kube::Client,
-    calls: &AtomicUsize,
-    resource: Resource,
-    page_size: u32,
-) -> Result<Vec<Page>, KubeError> {
+/// The `continue` token of a list page's text, `None` on the last page (an empty token too),
+/// without parsing the page's items.
+fn continue_token(text: &str) -> Result<Option<String>, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct ListMeta {
         #[serde(rename = "continue", default)]
@@ -438,34 +418,77 @@ async fn list_all(
         #[serde(default)]
         metadata: Option<ListMeta>,
     }
+    let head: Head = serde_json::from_str(text)?;
+    Ok(head
+        .metadata
+        .and_then(|m| m.token)
+        .filter(|t| !t.is_empty()))
+}
+
+/// Every page of one kind, cluster-wide.
+async fn list_all(
+    client: &kube::Client,
+    calls: &AtomicUsize,
+    resource: Resource,
+    page_size: u32,
+) -> Result<Vec<Page>, KubeError> {
     let path = resource.collection(None);
+    let texts = pages(client, calls, &path, None, page_size).await?;
+    Ok(texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| Page {
+            resource,
+            number: i + 1,
+            text,
+        })
+        .collect())
+}
+
+/// How often a list whose `continue` token expired is started again before giving up.
+const LIST_RESTARTS: usize = 3;
+
+/// Every page of a list (its JSON text), following `continue` tokens. A token older than the
+/// last etcd compaction (every 5 minutes by default) is answered 410 Expired: the list is read
+/// again from its start, as kubectl and client-go's pager do, a few times at most.
+async fn pages(
+    client: &kube::Client,
+    calls: &AtomicUsize,
+    path: &str,
+    selector: Option<&str>,
+    page_size: u32,
+) -> Result<Vec<String>, KubeError> {
     let mut pages = Vec::new();
     let mut token: Option<String> = None;
+    let mut restarts = 0;
     loop {
         let params = ListParams {
+            label_selector: selector.map(str::to_string),
             limit: Some(page_size),
             continue_token: token.clone(),
             ..ListParams::default()
         };
-        let text = call(client, calls, "list", &path, || {
-            Request::new(&path).list(&params)
+        let text = match call(client, calls, "list", path, || {
+            Request::new(path).list(&params)
         })
-        .await?;
-        let head: Head = serde_json::from_str(&text).map_err(|e| KubeError::Call {
+        .await
+        {
+            Ok(text) => text,
+            Err(e) if e.status() == Some(410) && token.is_some() && restarts < LIST_RESTARTS => {
+                restarts += 1;
+                pages.clear();
+                token = None;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        token = continue_token(&text).map_err(|e| KubeError::Call {
             verb: "decode",
-            path: path.clone(),
+            path: path.to_string(),
             status: None,
             message: e.to_string(),
         })?;
-        token = head
-            .metadata
-            .and_then(|m| m.token)
-            .filter(|t| !t.is_empty());
-        pages.push(Page {
-            resource,
-            number: pages.len() + 1,
-            text,
-        });
+        pages.push(text);
         if token.is_none() {
             return Ok(pages);
         }
@@ -566,11 +589,11 @@ mod tests {
     #[test]
     fn an_empty_continue_token_ends_the_list() {
         assert_eq!(
-            continue_token(&serde_json::json!({"metadata": {"continue": ""}})),
+            continue_token(r#"{"metadata": {"continue": ""}, "items": []}"#).unwrap(),
             None
         );
         assert_eq!(
-            continue_token(&serde_json::json!({"metadata": {"continue": "abc"}})),
+            continue_token(r#"{"metadata": {"continue": "abc"}}"#).unwrap(),
             Some("abc".into())
         );
     }

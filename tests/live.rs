@@ -51,8 +51,9 @@ const DECLARED: &[&str] = &[
 /// The ClusterRoles of docs/permissions.md, as documented (the YAML blocks of its Kubernetes
 /// section), bound to the scan and apply identities.
 fn documented_permissions() -> Vec<Value> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
-        .expect("docs/permissions.md");
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/permissions.md"))
+            .expect("docs/permissions.md");
     let mut objects: Vec<Value> = doc
         .split("```yaml\n")
         .skip(1)
@@ -63,26 +64,41 @@ fn documented_permissions() -> Vec<Value> {
         .iter()
         .map(|role| role["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["irsa-migrate-read", "irsa-migrate-apply"], "the documented roles");
+    assert_eq!(
+        names,
+        ["irsa-migrate-read", "irsa-migrate-apply"],
+        "the documented roles"
+    );
     let binding = |role: &str, users: &[&str]| {
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": format!("{role}-test")},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
                "subjects": users.iter().map(|u| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u})).collect::<Vec<_>>()})
     };
-    objects.push(binding("irsa-migrate-read", &["irsa-migrate-scan", "irsa-migrate-apply"]));
+    objects.push(binding(
+        "irsa-migrate-read",
+        &["irsa-migrate-scan", "irsa-migrate-apply"],
+    ));
     objects.push(binding("irsa-migrate-apply", &["irsa-migrate-apply"]));
     objects
 }
 
 /// A kubeconfig for `server` with the bearer token of the cluster's `identity`, its cluster
 /// entry (and context) named `cluster`.
-fn write_kubeconfig(kube: &ControlPlane, identity: &str, server: &str, path: &Path, cluster: &str) -> PathBuf {
+fn write_kubeconfig(
+    kube: &ControlPlane,
+    identity: &str,
+    server: &str,
+    path: &Path,
+    cluster: &str,
+) -> PathBuf {
     let given: Value = yaml_serde::from_str(
         &std::fs::read_to_string(kube.kubeconfig(identity)).expect("the identity's kubeconfig"),
     )
     .expect("a kubeconfig");
-    let token = given["users"][0]["user"]["token"].as_str().expect("a token");
+    let token = given["users"][0]["user"]["token"]
+        .as_str()
+        .expect("a token");
     let text = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {server}\n    certificate-authority: {}\nusers:\n- name: {identity}\n  user:\n    token: {token}\ncontexts:\n- name: {cluster}\n  context:\n    cluster: {cluster}\n    user: {identity}\ncurrent-context: {cluster}\n",
         kube.pki("ca.crt").display()
@@ -101,7 +117,13 @@ impl Cluster {
         kube.load_snapshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/snapshot"));
         let proxy = FaultProxy::start(&kube);
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = write_kubeconfig(&kube, "scan", &proxy.url(), &dir.path().join("kubeconfig"), "test");
+        let kubeconfig = write_kubeconfig(
+            &kube,
+            "scan",
+            &proxy.url(),
+            &dir.path().join("kubeconfig"),
+            "test",
+        );
         let apply_kubeconfig = write_kubeconfig(
             &kube,
             "apply",
@@ -130,7 +152,11 @@ impl Cluster {
             .envs(self.moto.env())
             .env(
                 "KUBECONFIG",
-                if writes { &self.apply_kubeconfig } else { &self.kubeconfig },
+                if writes {
+                    &self.apply_kubeconfig
+                } else {
+                    &self.kubeconfig
+                },
             )
             .env_remove("RUST_BACKTRACE");
         command
@@ -929,4 +955,167 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     }
     eprintln!("killed at {killed} points (every third) of a {steps}-step run, each resumed");
     assert!(killed * 3 >= 2 * steps, "killed at only {killed} points");
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_list_whose_continue_token_expired_is_read_again_from_its_start() {
+    let cluster = Cluster::start();
+    let scan = [
+        "scan",
+        "--cluster",
+        "demo",
+        "--page-size",
+        "3",
+        "-o",
+        "json",
+    ];
+    let expected = statuses(&support::json(&cluster.ok(&scan)));
+    // etcd compacted past the token between two pages: the server answers 410 Expired.
+    cluster.proxy.faults().expire_continue = 2;
+    let output = cluster.ok(&scan);
+    assert_eq!(
+        cluster.proxy.faults().expire_continue,
+        0,
+        "both tokens expired"
+    );
+    assert_eq!(statuses(&support::json(&output)), expected);
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn the_kubeconfig_proxy_url_and_https_proxy_are_used_as_kubectl_uses_them() {
+    let cluster = Cluster::start();
+    let connect = support::connect_proxy::ConnectProxy::start();
+    let through = cluster.dir.path().join("kubeconfig-proxied");
+    let text = std::fs::read_to_string(&cluster.kubeconfig)
+        .unwrap()
+        .replace(
+            "    certificate-authority:",
+            &format!(
+                "    proxy-url: {}\n    certificate-authority:",
+                connect.url()
+            ),
+        );
+    std::fs::write(&through, text).unwrap();
+    let through = through.to_string_lossy().into_owned();
+    let output = cluster.ok(&[
+        "scan",
+        "--cluster",
+        "demo",
+        "--kubeconfig",
+        &through,
+        "-o",
+        "json",
+    ]);
+    assert!(!statuses(&support::json(&output)).is_empty());
+    let proxied = connect.tunnels.lock().unwrap().clone();
+    assert!(
+        !proxied.is_empty()
+            && proxied
+                .iter()
+                .all(|t| *t == cluster.proxy.address.to_string()),
+        "{proxied:?}"
+    );
+    let output = cluster
+        .command(&["scan", "--cluster", "demo", "-o", "json"])
+        .env("HTTPS_PROXY", connect.url())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        connect.tunnels.lock().unwrap().len() > proxied.len(),
+        "HTTPS_PROXY was used"
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_healthy_rollout_whose_old_pods_are_still_running_is_waited_for_not_rolled_back() {
+    let cluster = Cluster::start();
+    // New pods count as available only after 8 s: for that long, `availableReplicas` is made
+    // of old pods, which run without the role until the controller scales them down.
+    cluster.kube.edit(
+        "Deployment",
+        "checkout",
+        "checkout-web",
+        &json!({"spec": {"minReadySeconds": 8}}),
+    );
+    cluster
+        .kube
+        .wait_rolled_out(std::time::Duration::from_secs(60));
+    cluster.ready_for_rollout();
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("rolled out       checkout/Deployment/checkout-web"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn an_evicted_pod_does_not_fail_a_wave() {
+    let cluster = Cluster::start();
+    cluster.ready_for_rollout();
+    // An evicted pod stays, phase Failed, until pod GC (12,500 terminated pods by default).
+    let deployment = cluster
+        .kube
+        .object("Deployment", Some("checkout"), "checkout-web")
+        .unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout-web-evicted", "namespace": "checkout", "labels": {"app": "checkout-web"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout-web",
+                                          "uid": deployment["metadata"]["uid"], "controller": true}]},
+        "spec": {"nodeName": "kwok-node-0", "serviceAccountName": "checkout-web",
+                 "containers": [{"name": "checkout-web", "image": "checkout-web"}]}});
+    cluster
+        .kube
+        .kubectl_ok(&["create", "-f", "-"], Some(&pod.to_string()));
+    cluster.kube.kubectl_ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Running",
+            "pod/checkout-web-evicted",
+            "-n",
+            "checkout",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    cluster.kube.kubectl_ok(
+        &["patch", "pod", "checkout-web-evicted", "-n", "checkout", "--subresource=status", "--type=merge",
+          "-p", r#"{"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}}"#],
+        None,
+    );
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_workload_that_never_rolls_by_itself_fails_its_wave_at_once_saying_why() {
+    let cluster = Cluster::start();
+    // A paused Deployment makes no new ReplicaSet: its pods would never change.
+    cluster.kube.edit(
+        "Deployment",
+        "checkout",
+        "checkout-web",
+        &json!({"spec": {"paused": true}}),
+    );
+    cluster.ready_for_rollout();
+    let started = std::time::Instant::now();
+    let output = cluster.apply("rollout", &["--rollout-timeout", "300"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("checkout/Deployment/checkout-web"),
+        "{error}"
+    );
+    assert!(error.contains("kubectl rollout resume"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "judged at once, not after the 300 s timeout"
+    );
 }

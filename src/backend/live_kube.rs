@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::rollout::{self, Progress};
 use super::{Backend, BackendError, Rollout};
 use crate::apply::fragment;
-use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
 use crate::inventory::WorkloadKind;
+use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
 use crate::plan::{Step, Target};
 
 /// Set by the pod identity webhook in every container of a pod whose service account has a role.
@@ -461,13 +461,21 @@ mod tests {
         let token_volume = json!([{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {"audience": "sts.amazonaws.com", "path": "token"}}]}}]);
         let env = json!([{"name": "AWS_ROLE_ARN", "value": role}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"}]);
         assert_eq!(
-            missing_credentials(&pod(env.clone(), token_volume.clone(), "True"), &template, role),
+            missing_credentials(
+                &pod(env.clone(), token_volume.clone(), "True"),
+                &template,
+                role
+            ),
             None
         );
         assert!(
-            missing_credentials(&pod(json!([]), token_volume.clone(), "True"), &template, role)
-                .unwrap()
-                .contains("no AWS_ROLE_ARN in container app")
+            missing_credentials(
+                &pod(json!([]), token_volume.clone(), "True"),
+                &template,
+                role
+            )
+            .unwrap()
+            .contains("no AWS_ROLE_ARN in container app")
         );
         assert!(
             missing_credentials(&pod(env.clone(), json!([]), "True"), &template, role)
@@ -475,9 +483,13 @@ mod tests {
                 .contains("projected service account token")
         );
         assert!(
-            missing_credentials(&pod(env, token_volume, "True"), &template, "arn:aws:iam::1:role/other")
-                .unwrap()
-                .contains("not arn:aws:iam::1:role/other")
+            missing_credentials(
+                &pod(env, token_volume, "True"),
+                &template,
+                "arn:aws:iam::1:role/other"
+            )
+            .unwrap()
+            .contains("not arn:aws:iam::1:role/other")
         );
     }
 

@@ -153,7 +153,11 @@ pub fn label_selector(selector: &Value) -> Result<String, String> {
         .flatten()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect();
-    for expression in selector["matchExpressions"].as_array().into_iter().flatten() {
+    for expression in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let key = expression["key"]
             .as_str()
             .ok_or("a matchExpressions entry without a key")?;
@@ -286,36 +290,52 @@ mod tests {
             Progress::Waiting("waiting for the controller to observe generation 3".into())
         );
         assert_eq!(
-            status(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2})),
+            status(
+                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2})
+            ),
             Progress::Waiting("1 of 2 new pods updated".into())
         );
         // availableReplicas counts old and new pods: an old pod still running is not done.
         assert_eq!(
-            status(json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3})),
+            status(
+                json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3})
+            ),
             Progress::Waiting("1 old pods are pending termination".into())
         );
         assert_eq!(
-            status(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1})),
+            status(
+                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1})
+            ),
             Progress::Waiting("1 of 2 updated pods available".into())
         );
         assert_eq!(
-            status(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})),
+            status(
+                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})
+            ),
             Progress::Done(2)
         );
         let stuck = json!({"observedGeneration": 3, "updatedReplicas": 1, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
-        assert!(matches!(status(stuck), Progress::Failed(why) if why.contains("ProgressDeadlineExceeded")));
+        assert!(
+            matches!(status(stuck), Progress::Failed(why) if why.contains("ProgressDeadlineExceeded"))
+        );
         let paused = deployment(json!({"paused": true}), json!({"observedGeneration": 3}));
-        assert!(matches!(controller_progress(&paused), Progress::Failed(why) if why.contains("paused")));
+        assert!(
+            matches!(controller_progress(&paused), Progress::Failed(why) if why.contains("paused"))
+        );
     }
 
     #[test]
     fn workloads_that_never_roll_by_themselves_fail_at_once_saying_what_to_do() {
         for kind in ["StatefulSet", "DaemonSet"] {
             let workload = json!({"kind": kind, "metadata": {"generation": 1}, "spec": {"updateStrategy": {"type": "OnDelete"}}, "status": {"observedGeneration": 1}});
-            assert!(matches!(controller_progress(&workload), Progress::Failed(why) if why.contains("OnDelete")));
+            assert!(
+                matches!(controller_progress(&workload), Progress::Failed(why) if why.contains("OnDelete"))
+            );
         }
         let partitioned = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}}, "status": {"observedGeneration": 1}});
-        assert!(matches!(controller_progress(&partitioned), Progress::Failed(why) if why.contains("partition 2")));
+        assert!(
+            matches!(controller_progress(&partitioned), Progress::Failed(why) if why.contains("partition 2"))
+        );
         let rolling = json!({"kind": "StatefulSet", "metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 1, "updateRevision": "b", "currentRevision": "a"}});
         assert_eq!(
             controller_progress(&rolling),
@@ -357,9 +377,27 @@ mod tests {
         let pods = vec![
             pod("new", "new", "rs-new", json!({"phase": "Running"}), false),
             pod("old", "old", "rs-old", json!({"phase": "Running"}), false),
-            pod("evicted", "new", "rs-new", json!({"phase": "Failed", "reason": "Evicted"}), false),
-            pod("terminating", "new", "rs-new", json!({"phase": "Running"}), true),
-            pod("someone-elses", "new", "rs-other", json!({"phase": "Running"}), false),
+            pod(
+                "evicted",
+                "new",
+                "rs-new",
+                json!({"phase": "Failed", "reason": "Evicted"}),
+                false,
+            ),
+            pod(
+                "terminating",
+                "new",
+                "rs-new",
+                json!({"phase": "Running"}),
+                true,
+            ),
+            pod(
+                "someone-elses",
+                "new",
+                "rs-other",
+                json!({"phase": "Running"}),
+                false,
+            ),
         ];
         let names: Vec<&str> = current_pods(&pods, &revision)
             .iter()

@@ -99,9 +99,7 @@ impl ControlPlane {
             .expect("kubectl runs");
         let mut stdin = child.stdin.take().expect("kubectl's stdin");
         if let Some(input) = input {
-            stdin
-                .write_all(input.as_bytes())
-                .expect("write to kubectl");
+            stdin.write_all(input.as_bytes()).expect("write to kubectl");
         }
         drop(stdin);
         child.wait_with_output().expect("kubectl finishes")
@@ -159,8 +157,7 @@ impl ControlPlane {
             args.extend(["-n", namespace]);
         }
         let text = self.kubectl_ok(&args, None);
-        (!text.trim().is_empty())
-            .then(|| serde_json::from_str(&text).expect("kubectl prints JSON"))
+        (!text.trim().is_empty()).then(|| serde_json::from_str(&text).expect("kubectl prints JSON"))
     }
 
     /// Every object of a kind in a namespace (all namespaces when `None`).
@@ -196,10 +193,9 @@ impl ControlPlane {
     /// Every object of `kinds` without what the server and the controllers maintain, keyed
     /// `Kind/namespace/name`, for before/after comparisons.
     pub fn contents(&self, kinds: &[&str]) -> BTreeMap<String, Value> {
-        let list: Value = serde_json::from_str(&self.kubectl_ok(
-            &["get", &kinds.join(","), "-A", "-o", "json"],
-            None,
-        ))
+        let list: Value = serde_json::from_str(
+            &self.kubectl_ok(&["get", &kinds.join(","), "-A", "-o", "json"], None),
+        )
         .expect("kubectl prints JSON");
         list["items"]
             .as_array()
@@ -224,9 +220,8 @@ impl ControlPlane {
                         meta.remove(field);
                     }
                     // The deployment controller counts revisions: each rollout adds one.
-                    if let Some(annotations) = meta
-                        .get_mut("annotations")
-                        .and_then(Value::as_object_mut)
+                    if let Some(annotations) =
+                        meta.get_mut("annotations").and_then(Value::as_object_mut)
                     {
                         annotations.remove("deployment.kubernetes.io/revision");
                         if annotations.is_empty() {
@@ -246,10 +241,7 @@ impl ControlPlane {
     /// replica sets or jobs a controller made, no server fields), then waits until every
     /// workload has rolled out, as `kubectl rollout status` judges it.
     pub fn load_snapshot(&self, dir: &Path) {
-        let mut objects: Vec<Value> = objects_in(dir)
-            .into_iter()
-            .filter_map(declared)
-            .collect();
+        let mut objects: Vec<Value> = objects_in(dir).into_iter().filter_map(declared).collect();
         // Namespaces first, then what pods need (accounts, RBAC, config), then workloads.
         let order = |o: &Value| match o["kind"].as_str().unwrap_or_default() {
             "Namespace" => 0,

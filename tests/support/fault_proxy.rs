@@ -4,7 +4,7 @@
 //! real server's), answered with the real server's response, and recorded.
 //!
 //! It only adds what the real server cannot be made to do on demand: answer 429 Too Many
-//! Requests, let another writer edit an object between the tool's read and its write, and drop
+//! Requests, answer 410 Expired to a `continue` token (etcd compaction), let another writer edit an object between the tool's read and its write, and drop
 //! the connection after a write the server has committed (its answer lost). Nothing here models
 //! Kubernetes behaviour: every answer that is not a fault comes from kube-apiserver.
 
@@ -37,6 +37,9 @@ pub struct Faults {
     pub requests: Vec<String>,
     /// Answer this many requests with 429 first, as API priority and fairness does under load.
     pub throttle: usize,
+    /// Answer this many requests that carry a `continue` token with 410 Expired, as the server
+    /// does once etcd has compacted past the token (every 5 minutes by default).
+    pub expire_continue: usize,
     /// (collection path, name, edit): applied through kubectl before the write is forwarded.
     before_next_write: Vec<(String, String, Edit)>,
     /// (method, collection path, name): forwarded, then the connection is dropped unanswered.
@@ -205,7 +208,7 @@ async fn handle(
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path().to_string();
     let target = written(&parts.method, &path, &body);
-    let (throttled, edit, lose) = {
+    let (throttled, expired, edit, lose) = {
         let mut faults = faults.lock().expect("the proxy's faults");
         faults.requests.push(format!(
             "{} {}",
@@ -214,6 +217,12 @@ async fn handle(
         ));
         let throttled = faults.throttle > 0;
         faults.throttle = faults.throttle.saturating_sub(1);
+        let expired = !throttled
+            && faults.expire_continue > 0
+            && parts.uri.query().is_some_and(|q| q.contains("continue="));
+        if expired {
+            faults.expire_continue -= 1;
+        }
         let mut edit = None;
         let mut lose = false;
         if let Some((collection, name)) = &target
@@ -235,7 +244,7 @@ async fn handle(
                 lose = true;
             }
         }
-        (throttled, edit, lose)
+        (throttled, expired, edit, lose)
     };
     if throttled {
         let status = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":1},"code":429}"#;
@@ -243,6 +252,14 @@ async fn handle(
             .status(StatusCode::TOO_MANY_REQUESTS)
             .header("content-type", "application/json")
             .header("retry-after", "1")
+            .body(Full::new(Bytes::from(status)))?);
+    }
+    if expired {
+        // The server's own words (apiserver storage errors, `NewResourceExpired`).
+        let status = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.","reason":"Expired","code":410}"#;
+        return Ok(Response::builder()
+            .status(StatusCode::GONE)
+            .header("content-type", "application/json")
             .body(Full::new(Bytes::from(status)))?);
     }
     if let Some((collection, name, edit)) = edit {

@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: run the real binary, read fixtures.
 #![allow(dead_code)]
 
+pub mod connect_proxy;
 pub mod control_plane;
 pub mod fault_proxy;
 pub mod moto;
