@@ -89,6 +89,7 @@ codes! {
     ServiceAccountMissing = "service-account-missing", Error;
     DedicatedServiceAccount = "dedicated-service-account", Info;
     AlreadyIrsa = "already-irsa", Info;
+    ReadDenied = "read-denied", Warning;
     UnrecognizedInput = "unrecognized-input", Info;
 }
 

@@ -16,6 +16,8 @@ use kube::core::Request;
 use kube::core::params::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::Value;
 
+use crate::inventory::Unreadable;
+
 /// How to reach the cluster's API server. `KUBECONFIG` and the in-cluster service account apply
 /// when no flag is given, as for kubectl.
 #[derive(Debug, Clone, Default, Args)]
@@ -195,6 +197,28 @@ pub struct Page {
     pub text: String,
 }
 
+/// A read the API server refused (403 Forbidden), in RBAC's terms: `deployments.apps`.
+fn denied(
+    verb: &str,
+    resource: Resource,
+    namespace: Option<&str>,
+    error: &KubeError,
+) -> Unreadable {
+    let group = resource
+        .api_version
+        .rsplit_once('/')
+        .map(|(group, _)| group);
+    Unreadable {
+        verb: verb.to_string(),
+        resource: match group {
+            Some(group) => format!("{}.{group}", resource.plural),
+            None => resource.plural.to_string(),
+        },
+        namespace: namespace.map(str::to_string),
+        message: error.to_string(),
+    }
+}
+
 impl Kube {
     pub fn connect(args: &KubeArgs) -> Result<Kube, KubeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -249,10 +273,12 @@ impl Kube {
 
     /// Reads every object of every kind the scanner needs, page by page, a few kinds at once;
     /// `on_page` sees each page as its kind's list ends (for progress).
+    /// A kind the caller may not read (403) is left out and named in the second list, so one
+    /// missing permission never ends a scan; every other error does.
     pub fn collect(
         &self,
         on_page: Arc<dyn Fn(&Page) + Send + Sync>,
-    ) -> Result<Vec<Page>, KubeError> {
+    ) -> Result<(Vec<Page>, Vec<Unreadable>), KubeError> {
         self.runtime.block_on(async {
             let lists = SCANNED
                 .iter()
@@ -273,8 +299,19 @@ impl Kube {
                 .collect();
             // Kinds in a fixed order, so the inventory does not depend on which list ended first.
             let mut pages = Vec::new();
-            for kind in crate::tasks::bounded(CONCURRENT_LISTS, lists).await {
-                pages.extend(kind?);
+            let mut refused = Vec::new();
+            for (kind, resource) in crate::tasks::bounded(CONCURRENT_LISTS, lists)
+                .await
+                .into_iter()
+                .zip(SCANNED)
+            {
+                match kind {
+                    Ok(kind) => pages.extend(kind),
+                    Err(e) if e.status() == Some(403) => {
+                        refused.push(denied("list", *resource, None, &e))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let aws_auth = CONFIG_MAP.collection(Some("kube-system"));
             match call(&self.client, &self.calls, "get", &aws_auth, || {
@@ -288,9 +325,12 @@ impl Kube {
                     text,
                 }),
                 Err(e) if e.status() == Some(404) => {}
+                Err(e) if e.status() == Some(403) => {
+                    refused.push(denied("get", CONFIG_MAP, Some("kube-system"), &e))
+                }
                 Err(e) => return Err(e),
             }
-            Ok(pages)
+            Ok((pages, refused))
         })
     }
 

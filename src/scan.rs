@@ -187,6 +187,16 @@ pub fn scan(inventory: &Inventory) -> Scan {
             warning.message.clone(),
         ));
     }
+    for denied in &inventory.unreadable {
+        findings.push(Finding::new(
+            Code::ReadDenied,
+            Subject::new(denied.namespace.as_deref(), "Resource", denied.resource.clone()),
+            format!(
+                "{denied} ({}): the scan cannot see these objects, so its results are incomplete; grant the irsa-migrate-read ClusterRole of docs/permissions.md",
+                denied.message
+            ),
+        ));
+    }
     let agents = legacy::detect(inventory);
     let effective = effective_agent(&agents, &mut findings);
     let node_roles = node_role_arns(inventory);

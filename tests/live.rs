@@ -326,7 +326,7 @@ fn assert_same_objects(
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
     let cluster = Cluster::start();
     let original_objects = cluster.kube.contents(DECLARED);
@@ -444,7 +444,7 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
     let cluster = Cluster::start();
     cluster.ready_for_rollout();
@@ -487,7 +487,7 @@ fn a_wave_whose_pods_get_no_credentials_is_rolled_back_and_the_run_stops() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_rollback() {
     let cluster = Cluster::start();
     cluster.ready_for_rollout();
@@ -515,7 +515,7 @@ fn pods_that_never_become_ready_time_out_and_stay_for_inspection_without_auto_ro
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_annotation() {
     let cluster = Cluster::start();
     cluster.ready_for_rollout();
@@ -557,7 +557,7 @@ fn a_cleanup_wave_whose_pods_stop_being_ready_is_rolled_back_with_the_legacy_ann
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_concurrent_edit_is_never_overwritten() {
     let cluster = Cluster::start();
     cluster.plan();
@@ -601,7 +601,7 @@ fn a_concurrent_edit_is_never_overwritten() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_else_changed() {
     let cluster = Cluster::start();
     cluster.plan();
@@ -641,7 +641,7 @@ fn a_delete_on_an_outdated_version_reads_again_and_never_removes_what_someone_el
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_counts_as_done() {
     let cluster = Cluster::start();
     cluster.plan();
@@ -708,7 +708,7 @@ fn an_account_someone_else_creates_first_is_kept_and_one_created_as_planned_coun
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_written() {
     let cluster = Cluster::start();
     cluster.plan();
@@ -739,7 +739,7 @@ fn a_role_changed_between_plan_and_apply_stops_the_run_before_anything_is_writte
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
     let cluster = Cluster::start();
     let kubeconfig = cluster.kubeconfig.to_string_lossy().into_owned();
@@ -805,7 +805,7 @@ fn snapshot_names_what_it_read_and_refuses_to_mix_two_readings() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_throttling_api_server_is_retried_with_backoff() {
     let cluster = Cluster::start();
     cluster.proxy.faults().throttle = 6;
@@ -817,7 +817,7 @@ fn a_throttling_api_server_is_retried_with_backoff() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn roles_in_another_account_are_read_through_its_profile() {
     let cluster = Cluster::start();
     let (key, secret, token) = cluster.moto.credentials_in("444455556666");
@@ -878,7 +878,7 @@ fn roles_in_another_account_are_read_through_its_profile() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
     let cluster = Cluster::start();
     cluster.ready_for_rollout();
@@ -913,7 +913,7 @@ fn a_resumed_rollout_checks_the_wave_an_earlier_run_left_unchecked() {
 }
 
 #[test]
-#[ignore = "needs moto_server; scripts/test installs it and runs this"]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     let apply = ["apply", "--plan", PLAN, "--phase", "all", "--yes"];
     let reference = Cluster::start();
@@ -1058,8 +1058,9 @@ fn a_healthy_rollout_whose_old_pods_are_still_running_is_waited_for_not_rolled_b
 #[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn an_evicted_pod_does_not_fail_a_wave() {
     let cluster = Cluster::start();
-    cluster.ready_for_rollout();
-    // An evicted pod stays, phase Failed, until pod GC (12,500 terminated pods by default).
+    cluster.plan();
+    // An evicted pod stays, phase Failed, until pod GC (12,500 terminated pods by default); it
+    // was created before the account had a role, so it carries none.
     let deployment = cluster
         .kube
         .object("Deployment", Some("checkout"), "checkout-web")
@@ -1089,6 +1090,10 @@ fn an_evicted_pod_does_not_fail_a_wave() {
           "-p", r#"{"status": {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}}"#],
         None,
     );
+    for phase in ["prepare", "identity"] {
+        let output = cluster.apply(phase, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
     let output = cluster.apply("rollout", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
@@ -1118,4 +1123,62 @@ fn a_workload_that_never_rolls_by_itself_fails_its_wave_at_once_saying_why() {
         started.elapsed() < std::time::Duration::from_secs(120),
         "judged at once, not after the 300 s timeout"
     );
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_denied_list_is_a_finding_not_the_end_of_the_scan_and_plan_refuses_without_consent() {
+    let cluster = Cluster::start();
+    // The read role without its batch rule: CronJobs and Jobs cannot be listed.
+    let mut read = documented_permissions().remove(0);
+    read["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|rule| rule["apiGroups"] != json!(["batch"]));
+    cluster.kube.apply(&[read]);
+    let output = cluster.run(&[
+        "scan",
+        "--cluster",
+        "demo",
+        "-o",
+        "json",
+        "--fail-on",
+        "warning",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the warning decides: {}",
+        stderr(&output)
+    );
+    let scan = support::json(&output);
+    for resource in ["cronjobs.batch", "jobs.batch"] {
+        assert!(
+            support::has_finding(&scan, "read-denied", resource),
+            "{:?}",
+            support::findings(&scan)
+        );
+    }
+    let found = statuses(&scan);
+    assert!(
+        found.contains(&("checkout/Deployment/checkout-web".into(), "legacy".into())),
+        "{found:?}"
+    );
+    let refused = cluster.run(&["plan", "--cluster", "demo", "--name", "live"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let error = stderr(&refused);
+    assert!(
+        error.contains("list cronjobs.batch in all namespaces was denied"),
+        "{error}"
+    );
+    assert!(error.contains("--allow-incomplete"), "{error}");
+    assert!(!cluster.dir.path().join(PLAN).exists(), "nothing written");
+    cluster.ok(&[
+        "plan",
+        "--cluster",
+        "demo",
+        "--name",
+        "live",
+        "--allow-incomplete",
+    ]);
 }

@@ -119,6 +119,16 @@ impl LiveArgs {
     }
 }
 
+/// Refuses an inventory that lacks what the API server refused to show, unless allowed.
+pub(crate) fn require_complete(inventory: &Inventory, allow_incomplete: bool) -> Result<(), Error> {
+    if allow_incomplete || inventory.unreadable.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Incomplete(
+        inventory.unreadable.iter().map(|u| u.to_string()).collect(),
+    ))
+}
+
 impl SourceArgs {
     /// Collects the inventory; progress goes to stderr and only draws on a terminal.
     pub fn load(&self) -> Result<Inventory, Error> {
@@ -204,6 +214,10 @@ pub enum Error {
     Aws(#[from] crate::aws::AwsError),
     #[error(transparent)]
     Kube(#[from] crate::kubernetes::KubeError),
+    /// The live reading lacks what the API server refused to show: a plan or snapshot over it
+    /// could miss workloads that use a role.
+    #[error("the cluster could not be read completely: {}; grant the irsa-migrate-read ClusterRole (docs/permissions.md), or pass --allow-incomplete to go on with what could be read", .0.join("; "))]
+    Incomplete(Vec<String>),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -223,6 +237,7 @@ impl Error {
             | Error::Aws(_)
             | Error::Kube(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
+            Error::Incomplete(_) => ExitCode::Refused,
             Error::Apply(error) => match error {
                 ApplyError::PlanModified { .. }
                 | ApplyError::UnknownStep(_)

@@ -61,6 +61,10 @@ pub struct PlanArgs {
     /// Both write <dir>/<name>/plan.json and report.md.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Plan even when the live cluster refused some reads (403): workloads the reading could not
+    /// see are neither migrated nor reported.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +81,7 @@ pub struct DiffArgs {
 
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let inventory = args.source.load()?;
+    super::require_complete(&inventory, args.allow_incomplete)?;
     let (plan, dir) = write_plan(&inventory, None, &args.output_args)?;
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),

@@ -14,6 +14,10 @@ pub struct SnapshotArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub live: LiveArgs,
+    /// Write the snapshot even when the cluster refused some reads (403); a plan of it then
+    /// misses what could not be read.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
@@ -24,6 +28,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
         )));
     }
     let (inventory, collected) = args.live.collect()?;
+    super::require_complete(&inventory, args.allow_incomplete)?;
     crate::inventory::snapshot::write_dir(&inventory, &args.out)?;
     let pods = inventory.pods.len();
     let roles = match collected.roles_requested {

@@ -57,7 +57,7 @@ pub fn collect(
     progress: &indicatif::ProgressBar,
 ) -> Result<(Inventory, Collected), CollectError> {
     let bar = progress.clone();
-    let pages = kube.collect(std::sync::Arc::new(
+    let (pages, unreadable) = kube.collect(std::sync::Arc::new(
         move |page: &crate::kubernetes::Page| {
             bar.set_message(page.resource.plural);
             bar.inc(1);
@@ -96,7 +96,8 @@ pub fn collect(
         "iam:ListOpenIDConnectProviders.json".into(),
         aws.default.oidc_providers()?,
     ));
-    let inventory = load_files(&files)?;
+    let mut inventory = load_files(&files)?;
+    inventory.unreadable = unreadable;
     drop(files);
 
     progress.set_message("IAM");

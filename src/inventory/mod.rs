@@ -246,6 +246,28 @@ pub struct LoadWarning {
     pub message: String,
 }
 
+/// A read the source could not make (the API server refused it): the inventory lacks what it
+/// would have returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub verb: String,
+    /// As RBAC names it: `deployments.apps`, `configmaps`.
+    pub resource: String,
+    /// `None` for all namespaces.
+    pub namespace: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scope = match &self.namespace {
+            Some(namespace) => format!("in namespace {namespace}"),
+            None => "in all namespaces".to_string(),
+        };
+        write!(f, "{} {} {scope} was denied", self.verb, self.resource)
+    }
+}
+
 /// Everything the scanner looks at.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Inventory {
@@ -267,4 +289,6 @@ pub struct Inventory {
     pub kinds_seen: BTreeSet<String>,
     pub iam: Iam,
     pub warnings: Vec<LoadWarning>,
+    /// Reads that were refused: what is missing is unknown, so a plan over it refuses by default.
+    pub unreadable: Vec<Unreadable>,
 }
