@@ -1182,3 +1182,60 @@ fn a_denied_list_is_a_finding_not_the_end_of_the_scan_and_plan_refuses_without_c
         "--allow-incomplete",
     ]);
 }
+
+/// The shell block of docs/snapshot.md's "The commands" section, as written.
+fn documented_snapshot_commands() -> String {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/snapshot.md"))
+            .expect("docs/snapshot.md");
+    let section = doc
+        .split("## The commands")
+        .nth(1)
+        .expect("a section 'The commands'");
+    let block = section.split("```sh\n").nth(1).expect("a sh block");
+    block.split("```").next().unwrap_or_default().to_string()
+}
+
+#[test]
+#[ignore = "needs moto_server, the AWS CLI and the control plane; scripts/test builds and runs them"]
+fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_does() {
+    let aws = std::env::var("IRSA_MIGRATE_AWS_CLI")
+        .expect("IRSA_MIGRATE_AWS_CLI names the AWS CLI (scripts/test installs it)");
+    let cluster = Cluster::start();
+    let commands = documented_snapshot_commands();
+    // The one line an operator edits: the cluster's name.
+    assert!(commands.contains("CLUSTER=my-cluster\n"), "{commands}");
+    let commands = commands.replace("CLUSTER=my-cluster\n", "CLUSTER=demo\n");
+    let bin = std::env::join_paths([
+        cluster.kube.kubectl_path().parent().unwrap().to_path_buf(),
+        Path::new(&aws).parent().unwrap().to_path_buf(),
+        PathBuf::from("/usr/bin"),
+        PathBuf::from("/bin"),
+    ])
+    .unwrap();
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &commands])
+        .current_dir(cluster.dir.path())
+        .envs(cluster.moto.env())
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("PATH", bin)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // kubectl and the AWS CLI, not any other binary of the same name, made the files.
+    assert!(cluster.requests_to("GET /api/v1/pods?") > 0);
+    let by_hand = cluster.ok(&["scan", "--snapshot", "snapshot", "-o", "json"]);
+    let live = cluster.ok(&[
+        "scan",
+        "--cluster",
+        "demo",
+        "-o",
+        "json",
+        "--iam-read",
+        "account",
+    ]);
+    let (by_hand, live) = (support::json(&by_hand), support::json(&live));
+    assert_eq!(statuses(&by_hand), statuses(&live));
+    assert_eq!(support::findings(&by_hand), support::findings(&live));
+}
