@@ -1239,3 +1239,32 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
     assert_eq!(statuses(&by_hand), statuses(&live));
     assert_eq!(support::findings(&by_hand), support::findings(&live));
 }
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_switch_whose_answer_was_lost_resumes_as_done_and_rolls_back_exactly() {
+    let cluster = Cluster::start();
+    cluster.ready_for_rollout();
+    let before = cluster.template("payments", "Deployment", "payments-worker");
+    // The server commits the switch, and the connection drops before its answer arrives.
+    cluster.proxy.lose_answer_to(
+        hyper::Method::PATCH,
+        "/apis/apps/v1/namespaces/payments/deployments",
+        "payments-worker",
+    );
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    assert_eq!(
+        cluster.template("payments", "Deployment", "payments-worker")["spec"]["serviceAccountName"],
+        "default-payments-worker",
+        "the write was committed"
+    );
+    // Run again: the server wrote the deprecated `serviceAccount` alias back equal to the name,
+    // and the step recognises its own finished state.
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = cluster.run(&["rollback", "--plan", PLAN, "--phase", "rollout", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let after = cluster.template("payments", "Deployment", "payments-worker");
+    assert_eq!(after["spec"], before["spec"]);
+}

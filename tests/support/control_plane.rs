@@ -201,6 +201,7 @@ impl ControlPlane {
             .as_array()
             .expect("a list")
             .iter()
+            .filter(|object| !cluster_maintained(object))
             .map(|object| {
                 let mut object = object.clone();
                 let key = format!(
@@ -285,6 +286,16 @@ impl ControlPlane {
     pub fn logs(&self) -> String {
         logs_tail(self.dir.path())
     }
+}
+
+/// Objects the control plane writes itself, different in every cluster (each has its own CA):
+/// the root CA published into every namespace, the API server's client CA.
+fn cluster_maintained(object: &Value) -> bool {
+    object["kind"] == "ConfigMap"
+        && matches!(
+            object["metadata"]["name"].as_str(),
+            Some("kube-root-ca.crt" | "extension-apiserver-authentication")
+        )
 }
 
 fn logs_tail(dir: &Path) -> String {
