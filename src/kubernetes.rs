@@ -384,12 +384,37 @@ impl Kube {
         namespace: Option<&str>,
         object: &Value,
     ) -> Result<Value, KubeError> {
+        self.post(resource, namespace, object, false)
+    }
+
+    /// What the API server would create, admission webhooks included, without creating it
+    /// (`dryRun=All`).
+    pub fn create_dry_run(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> Result<Value, KubeError> {
+        self.post(resource, namespace, object, true)
+    }
+
+    fn post(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        object: &Value,
+        dry_run: bool,
+    ) -> Result<Value, KubeError> {
         let path = resource.collection(namespace);
         let body = serde_json::to_vec(object).expect("JSON values serialize");
+        let params = PostParams {
+            dry_run,
+            ..PostParams::default()
+        };
         let text =
             self.runtime
                 .block_on(call(&self.client, &self.calls, "create", &path, || {
-                    Request::new(&path).create(&PostParams::default(), body.clone())
+                    Request::new(&path).create(&params, body.clone())
                 }))?;
         parse(&path, &text)
     }

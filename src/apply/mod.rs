@@ -361,6 +361,11 @@ pub fn run(
         {
             batch.push(next);
         }
+        if verifies && in_waves {
+            for step in &batch {
+                await_injection(plan, &mut run, step, &options.rollout)?;
+            }
+        }
         index += batch.len();
         progress.inc(batch.len() as u64);
         let results = run.batch(&batch, options.direction)?;
@@ -691,6 +696,45 @@ impl Wave<'_> {
     }
 }
 
+/// How long a restart waits for the webhook to inject a workload's role (its service-account
+/// cache follows the API server within seconds).
+const INJECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Stops before restarting a workload whose new pods the webhook would not give the role.
+fn await_injection(
+    plan: &Plan,
+    run: &mut Runner<'_>,
+    step: &Step,
+    check: &RolloutCheck,
+) -> Result<(), ApplyError> {
+    let Some(rollout) = rollout_of(plan, step) else {
+        return Ok(());
+    };
+    let refusal = |run: &Runner<'_>, message: String| ApplyError::Backend {
+        step: step.id.clone(),
+        changed: run.changed,
+        source: crate::backend::BackendError::Target {
+            target: step.target.to_string(),
+            message,
+        },
+    };
+    match run
+        .backend
+        .await_injection(&rollout, INJECTION_WAIT.min(check.timeout))
+    {
+        Ok(None) => Ok(()),
+        Ok(Some(why)) => Err(refusal(
+            run,
+            format!("{why}; the workload was not restarted (is the pod identity webhook running?)"),
+        )),
+        Err(source) => Err(ApplyError::Backend {
+            step: step.id.clone(),
+            changed: run.changed,
+            source,
+        }),
+    }
+}
+
 /// The workload a rollout or cleanup step changes and the role its pods must (still) get, for
 /// kinds whose rollout a controller reports (Deployment, StatefulSet, DaemonSet).
 fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
@@ -716,6 +760,7 @@ fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
     })?;
     Some(Rollout {
         target: step.target.clone(),
+        service_account: binding.service_account.clone(),
         role_arn: binding.role_arn.clone(),
     })
 }

@@ -76,6 +76,14 @@ impl Backend for Live {
         )
     }
 
+    fn await_injection(
+        &mut self,
+        rollout: &Rollout,
+        timeout: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        self.kube.await_injection(rollout, timeout)
+    }
+
     fn verify_rollout(
         &mut self,
         wave: &[Rollout],

@@ -226,6 +226,63 @@ impl Backend for LiveKube {
         }
     }
 
+    fn await_injection(
+        &mut self,
+        rollout: &Rollout,
+        timeout: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        let Some(workload) = self.get(&rollout.target)? else {
+            return Ok(Some("the workload no longer exists".into()));
+        };
+        let Target::Workload {
+            namespace, name, ..
+        } = &rollout.target
+        else {
+            return Ok(None);
+        };
+        let template = workload["spec"]["template"].clone();
+        let mut spec = template["spec"].clone();
+        spec["serviceAccountName"] = Value::String(rollout.service_account.clone());
+        if let Some(spec) = spec.as_object_mut() {
+            spec.remove("serviceAccount");
+        }
+        let pod = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "generateName": format!("{name}-irsa-migrate-check-"),
+                "namespace": namespace,
+                "labels": template["metadata"]["labels"],
+                "annotations": template["metadata"]["annotations"],
+            },
+            "spec": spec,
+        });
+        let pods = Resource::by_kind("Pod").expect("pods are a scanned kind");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let created = self
+                .kube()?
+                .create_dry_run(pods, Some(namespace), &pod)
+                .map_err(|e| failed(&rollout.target, e))?;
+            let missing = missing_credentials(&created, &template, &rollout.role_arn);
+            let Some(missing) = missing else {
+                return Ok(None);
+            };
+            if Instant::now() >= deadline {
+                return Ok(Some(format!(
+                    "a pod of its template run as {} (server-side dry run) {missing} after {} s",
+                    rollout.service_account,
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(
+                self.poll_interval
+                    .min(Duration::from_secs(1))
+                    .min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+
     fn verify_rollout(
         &mut self,
         wave: &[Rollout],

@@ -35,10 +35,11 @@ pub enum BackendError {
     Concurrent { target: String, observed: Value },
 }
 
-/// A workload a rollout wave changed, and the role its new pods must run with.
+/// A workload a rollout wave changes, and the account and role its new pods must run with.
 #[derive(Debug, Clone)]
 pub struct Rollout {
     pub target: Target,
+    pub service_account: String,
     pub role_arn: String,
 }
 
@@ -90,6 +91,19 @@ pub trait Backend {
             .iter()
             .map(|(step, from, to)| self.write(step, from, to))
             .collect()
+    }
+
+    /// Before a workload is restarted: waits, at most `timeout`, until the pod identity webhook
+    /// would inject the role into a pod of its template run as its planned account; returns why
+    /// not. (The webhook serves an account it has cached without the annotation as "no role",
+    /// without waiting, so pods restarted right after `identity` can start without credentials.)
+    /// A snapshot has no webhook, so by default there is nothing to wait for.
+    fn await_injection(
+        &mut self,
+        _rollout: &Rollout,
+        _timeout: Duration,
+    ) -> Result<Option<String>, BackendError> {
+        Ok(None)
     }
 
     /// Waits until the wave's workloads have rolled out with their role's credentials injected
