@@ -921,9 +921,13 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     let steps = support::done_counts(&reference.journal(), "apply").len();
     // Every third durability point (journal appends: before and after each remote write), so
     // kills land before writes, after writes and before journaling them, in every phase,
-    // including between a rollout wave's patches and its check.
-    let mut killed = 0;
-    for point in (1..).step_by(3) {
+    // including between a rollout wave's patches and its check. Each point gets a cluster of
+    // its own; three run at a time (they mostly wait for controllers).
+    let points = std::fs::read_to_string(reference.journal())
+        .unwrap()
+        .lines()
+        .count();
+    let kill_at = |point: usize| -> bool {
         let cluster = Cluster::start();
         cluster.plan();
         let status = cluster
@@ -933,9 +937,8 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
             .unwrap()
             .status;
         if !support::killed(status) {
-            break;
+            return false;
         }
-        killed += 1;
         cluster.ok(&apply);
         assert_same_objects(&expected_objects, &cluster.kube.contents(DECLARED));
         let iam = cluster.iam_state();
@@ -949,8 +952,25 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
             steps,
             &format!("after a kill at point {point}"),
         );
+        true
+    };
+    let chosen: Vec<usize> = (1..=points).step_by(3).collect();
+    let mut killed = 0;
+    for batch in chosen.chunks(3) {
+        killed += std::thread::scope(|scope| {
+            let runs: Vec<_> = batch
+                .iter()
+                .map(|&point| scope.spawn(move || kill_at(point)))
+                .collect();
+            runs.into_iter()
+                .map(|run| run.join().expect("a kill point's run"))
+                .filter(|&killed| killed)
+                .count()
+        });
     }
-    eprintln!("killed at {killed} points (every third) of a {steps}-step run, each resumed");
+    eprintln!(
+        "killed at {killed} of {points} points (every third) of a {steps}-step run, each resumed"
+    );
     assert!(killed * 3 >= 2 * steps, "killed at only {killed} points");
 }
 
