@@ -1285,3 +1285,45 @@ fn a_switch_whose_answer_was_lost_resumes_as_done_and_rolls_back_exactly() {
     let after = cluster.template("payments", "Deployment", "payments-worker");
     assert_eq!(after["spec"], before["spec"]);
 }
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn pods_are_found_by_match_expressions_and_ownership_not_by_labels_alone() {
+    let cluster = Cluster::start();
+    let deployment = |name: &str, selector: Value, tier: &str, annotations: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": name, "namespace": "checkout"},
+               "spec": {"replicas": 2, "selector": selector,
+                        "template": {"metadata": {"labels": {"app": "checkout-worker", "tier": tier}, "annotations": annotations},
+                                     "spec": {"serviceAccountName": "checkout-web",
+                                              "containers": [{"name": "worker", "image": "checkout-worker:1"}]}}}})
+    };
+    // The worker selects its pods with an expression; a canary without a role overlaps its
+    // labels (`app=checkout-worker`), so a selector of matchLabels alone would find its pods too.
+    cluster.kube.apply(&[
+        deployment(
+            "checkout-worker",
+            json!({"matchLabels": {"app": "checkout-worker"},
+                   "matchExpressions": [{"key": "tier", "operator": "In", "values": ["backend"]}]}),
+            "backend",
+            json!({"iam.amazonaws.com/role": "checkout-web"}),
+        ),
+        deployment(
+            "checkout-worker-canary",
+            json!({"matchLabels": {"app": "checkout-worker", "tier": "canary"}}),
+            "canary",
+            json!({}),
+        ),
+    ]);
+    cluster
+        .kube
+        .wait_rolled_out(std::time::Duration::from_secs(60));
+    cluster.ready_for_rollout();
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("rolled out       checkout/Deployment/checkout-worker"),
+        "{}",
+        stdout(&output)
+    );
+}
