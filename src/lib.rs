@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod json;
 pub mod kubernetes;
 pub mod legacy;
+pub mod names;
 pub mod plan;
 pub mod render;
 pub mod scan;

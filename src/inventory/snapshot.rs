@@ -167,14 +167,22 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
     // Items without a kind (typed lists from the API) wait for the list's kind, which follows them.
     let mut kindless = Vec::new();
     let mut delivered = 0usize;
+    let mut invalid = None;
     let mut sink = |item: RawObject| {
         delivered += 1;
         match item.kind.clone() {
-            Some(kind) if !kind.is_empty() => builder.add_kubernetes(path, item, &kind, None),
+            Some(kind) if !kind.is_empty() => {
+                if let Err(e) = builder.add_kubernetes(path, item, &kind, None) {
+                    invalid.get_or_insert(e);
+                }
+            }
             _ => kindless.push(item),
         }
     };
     let result = split_items(file, parse, workers, &mut sink);
+    if let Some(error) = invalid {
+        return Err(error);
+    }
     let skeleton = match result {
         Ok(skeleton) => skeleton,
         Err(StreamError::Unsupported) if delivered == 0 => return Ok(false),
@@ -306,7 +314,7 @@ impl Builder {
         if document.api_version.is_some() || document.kind.is_some() {
             recognised = true;
             let kind = document.kind.clone().unwrap_or_default();
-            self.add_kubernetes(path, document, &kind, None);
+            self.add_kubernetes(path, document, &kind, None)?;
         }
         if !recognised {
             self.warn(
@@ -406,13 +414,15 @@ impl Builder {
         Ok(account)
     }
 
+    /// Adds one object (or every item of a list). A name that Kubernetes itself would refuse,
+    /// and that could reach a file path or a URL (`../../x`), stops loading, naming file and object.
     fn add_kubernetes(
         &mut self,
         path: &Path,
         object: RawObject,
         kind: &str,
         list_kind: Option<&str>,
-    ) {
+    ) -> Result<(), InventoryError> {
         // Typed lists (`PodList`) may omit `kind` on their items; it follows from the list's kind.
         let kind = if kind.is_empty() {
             list_kind.unwrap_or_default()
@@ -426,17 +436,18 @@ impl Builder {
             }
             for item in items {
                 let own_kind = item.kind.clone().unwrap_or_default();
-                self.add_kubernetes(path, item, &own_kind, item_kind);
+                self.add_kubernetes(path, item, &own_kind, item_kind)?;
             }
-            return;
+            return Ok(());
         }
         self.inventory.kinds_seen.insert(kind.to_string());
-        let inventory = &mut self.inventory;
         let metadata = object.metadata;
         let namespace = metadata
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_string());
+        check_names(path, kind, &namespace, &metadata.name)?;
+        let inventory = &mut self.inventory;
         if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
             let spec = object.spec.unwrap_or_default();
             if workload_kind == WorkloadKind::Pod {
@@ -458,7 +469,7 @@ impl Builder {
                     spec: spec.into_pod_spec().pod_essentials(),
                     phase: object.status.and_then(|s| s.phase),
                 });
-                return;
+                return Ok(());
             }
             let template = match workload_kind {
                 WorkloadKind::CronJob => spec.job_template.map(|j| j.spec.template),
@@ -472,7 +483,7 @@ impl Builder {
                         metadata.name
                     ),
                 );
-                return;
+                return Ok(());
             };
             let key = WorkloadKey {
                 namespace,
@@ -513,7 +524,7 @@ impl Builder {
                     replicas: spec.replicas,
                 },
             );
-            return;
+            return Ok(());
         }
         match kind {
             "Namespace" => {
@@ -538,7 +549,7 @@ impl Builder {
                         path,
                         format!("{kind} {}: no roleRef; ignored", metadata.name),
                     );
-                    return;
+                    return Ok(());
                 };
                 inventory.rbac_bindings.push(RbacBinding {
                     kind: kind.to_string(),
@@ -560,6 +571,7 @@ impl Builder {
             // Other kinds (Nodes, Services, other ConfigMaps...) are valid input the scan does not need.
             _ => {}
         }
+        Ok(())
     }
 
     fn finish(mut self) -> Inventory {
@@ -618,6 +630,33 @@ impl Builder {
     }
 }
 
+/// The names of an object the loader keeps, checked as Kubernetes checks them: a namespace is a
+/// DNS-1123 label; a service account, workload or pod name a DNS-1123 subdomain; an RBAC binding's
+/// name a path segment. Kinds the tool does not read are not checked (nor kept).
+fn check_names(path: &Path, kind: &str, namespace: &str, name: &str) -> Result<(), InventoryError> {
+    use crate::names;
+    let checked = match kind {
+        "Namespace" => names::namespace(name).map(|_| ()),
+        "ClusterRoleBinding" | "MutatingWebhookConfiguration" => {
+            names::path_segment("name", name).map(|_| ())
+        }
+        "RoleBinding" => names::namespace(namespace)
+            .and_then(|_| names::path_segment("name", name))
+            .map(|_| ()),
+        "ServiceAccount" | "ConfigMap" => names::namespace(namespace)
+            .and_then(|_| names::subdomain("name", name))
+            .map(|_| ()),
+        _ if WorkloadKind::from_kind(kind).is_some() => names::namespace(namespace)
+            .and_then(|_| names::subdomain("name", name))
+            .map(|_| ()),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| InventoryError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("{kind} {namespace:?}/{name:?}: {e}; refused, as Kubernetes refuses it"),
+    })
+}
+
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError> {
     let mut documents = Vec::new();
     for document in yaml_serde::Deserializer::from_str(text) {
@@ -650,17 +689,18 @@ const ROLES_PER_FILE: usize = 50;
 /// `get-role`), `iam/oidc-providers.json`, `eks/describe-cluster.json`.
 fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
     use serde_json::json;
+    // Kinds go through the fixed set the tool knows; namespaces were checked by the loader (and
+    // `write_dir` refuses any path that would leave its directory).
     let kube_file = |namespace: Option<&str>, kind: &str| {
-        format!(
-            "kubernetes/{}/{}.json",
-            namespace.unwrap_or("_cluster"),
-            kind.to_ascii_lowercase()
-        )
+        crate::names::kind_file_stem(kind)
+            .map(|stem| format!("kubernetes/{}/{stem}.json", namespace.unwrap_or("_cluster")))
     };
     let mut kinds_rendered = std::collections::BTreeSet::new();
     let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
         kinds_rendered.insert(kind.to_string());
-        visit(&kube_file(namespace, kind), object);
+        if let Some(file) = kube_file(namespace, kind) {
+            visit(&file, object);
+        }
     };
     for namespace in inventory.namespaces.values() {
         item(
@@ -729,7 +769,9 @@ fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
         .iter()
         .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
     {
-        visit(&kube_file(None, kind), Value::Null);
+        if let Some(file) = kube_file(None, kind) {
+            visit(&file, Value::Null);
+        }
     }
 
     let iam = &inventory.iam;
@@ -891,7 +933,10 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
         std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
     for (name, text) in render_files(inventory) {
-        let path = dir.join(name);
+        let path = crate::names::join_under(dir, &name).map_err(|e| InventoryError::Invalid {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
