@@ -204,6 +204,13 @@ pub enum Error {
     Aws(#[from] crate::aws::AwsError),
     #[error(transparent)]
     Kube(#[from] crate::kubernetes::KubeError),
+    /// A plan file holds a step the planner would not make (edited by hand or by someone else).
+    #[error("{path} is refused: it holds what the planner would not make; nothing was run")]
+    InvalidPlan {
+        path: PathBuf,
+        #[source]
+        source: crate::plan::validate::InvalidPlan,
+    },
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -223,6 +230,7 @@ impl Error {
             | Error::Aws(_)
             | Error::Kube(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
+            Error::InvalidPlan { .. } => ExitCode::Refused,
             Error::Apply(error) => match error {
                 ApplyError::PlanModified { .. }
                 | ApplyError::UnknownStep(_)

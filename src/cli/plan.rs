@@ -129,6 +129,10 @@ pub fn write_plan(
         Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
         None => plan(inventory, &name, &settings)?,
     };
+    // What `apply` will check the plan file against, checked before it is written: a source
+    // with names or ARNs no cluster has gives an error, never a plan that apply refuses.
+    crate::plan::validate::check_against(&plan, inventory)
+        .map_err(crate::plan::PlanError::Invalid)?;
     let dir = args.dir.join(&name);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
         path: dir.clone(),
@@ -154,7 +158,8 @@ fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     })
 }
 
-/// Reads a plan document, checking its schema.
+/// Reads a plan document, checking its schema and that every step is one the planner makes
+/// ([`crate::plan::validate::check`]).
 pub fn read_plan(path: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", path.display())))?;
@@ -174,5 +179,9 @@ pub fn read_plan(path: &Path) -> Result<Plan, Error> {
             crate::plan::PLAN_SCHEMA
         )));
     }
+    crate::plan::validate::check(&plan).map_err(|source| Error::InvalidPlan {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(plan)
 }

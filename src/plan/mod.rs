@@ -8,6 +8,7 @@
 
 pub mod naming;
 pub mod trust;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -399,6 +400,10 @@ pub enum PlanError {
     NoIssuer(String),
     #[error("--trust-policy-limit {0} is out of range: IAM allows 2048 (default) up to 4096")]
     LimitOutOfRange(usize),
+    /// The planner made a plan its own checks refuse: the source holds names or ARNs that no
+    /// real cluster has (a hostile or corrupted snapshot).
+    #[error("the source makes a plan that fails its own checks: {0}")]
+    Invalid(#[source] validate::InvalidPlan),
 }
 
 enum Decision {
