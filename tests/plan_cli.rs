@@ -276,3 +276,36 @@ fn a_traversal_kind_in_a_snapshot_never_names_a_file() {
         "{written:?}"
     );
 }
+
+#[test]
+fn terminal_escapes_in_a_plan_are_shown_not_run() {
+    // Regression: text from the input (here a step's description) reached stdout with its
+    // escape sequences, which can hide or rewrite what the operator reads.
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let path = dir.path().join("migrations/demo/plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    plan["steps"][0]["description"] = "create\u{1b}[8m hidden\u{9b}2K".into();
+    std::fs::write(&path, serde_json::to_string(&plan).unwrap()).unwrap();
+    for color in ["never", "always"] {
+        let output = run_in(
+            dir.path(),
+            &[
+                "diff",
+                "--plan",
+                "migrations/demo/plan.json",
+                "--color",
+                color,
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert!(text.contains("create\\u001b[8m hidden\\u009b2K"), "{text}");
+        assert!(!text.contains('\u{9b}'), "{text}");
+        let escapes = text.matches('\u{1b}').count();
+        let colours = text.matches("\u{1b}[").count() - text.matches("\u{1b}[8m").count();
+        assert_eq!(escapes, colours, "an escape from the plan reached stdout");
+    }
+}

@@ -202,7 +202,7 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
             preview.already_done
         );
         for id in preview.to_change.iter().take(20) {
-            let _ = writeln!(stderr, "  {id}");
+            let _ = writeln!(stderr, "  {}", crate::render::terminal_safe(id));
         }
         if preview.to_change.len() > 20 {
             let _ = writeln!(stderr, "  … and {} more", preview.to_change.len() - 20);

@@ -249,8 +249,16 @@ impl Error {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as other CLIs do.
+/// Writes to stdout, control characters and bidirectional overrides from the input shown as
+/// escapes ([`crate::render::terminal_safe`]); a closed pipe (`| head`) ends the program quietly,
+/// as other CLIs do.
 pub(crate) fn print(text: &str) -> Result<(), Error> {
+    print_styled(&crate::render::terminal_safe(text))
+}
+
+/// [`print`] for text that carries the tool's own colours and whose values are already escaped
+/// (coloured diffs).
+pub(crate) fn print_styled(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -296,7 +304,7 @@ pub fn main() -> std::process::ExitCode {
                 message.push_str(&format!("\n  caused by: {cause}"));
                 source = cause.source();
             }
-            eprintln!("{message}");
+            eprintln!("{}", crate::render::terminal_safe(&message));
             std::process::ExitCode::from(error.exit_code() as u8)
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::{Error, OutputFormat, SourceArgs, print};
+use super::{Error, OutputFormat, SourceArgs, print, print_styled};
 use crate::inventory::Inventory;
 use crate::plan::{Phase, Plan, Settings, plan};
 use crate::render::diff::Style;
@@ -81,25 +81,26 @@ pub fn run(args: &PlanArgs) -> Result<(), Error> {
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
-            let mut text = render_plan::summary(&plan);
+            // The summary is escaped here; the diffs escape their values before colouring.
+            let mut text = crate::render::terminal_safe(&render_plan::summary(&plan)).into_owned();
             text.push_str(&render_plan::diffs(
                 &plan,
                 &[],
                 args.output_args.color.style(),
             ));
-            text.push_str(&format!(
+            text.push_str(&crate::render::terminal_safe(&format!(
                 "\nWrote {}/plan.json and {}/report.md\n",
                 dir.display(),
                 dir.display()
-            ));
-            print(&text)
+            )));
+            print_styled(&text)
         }
     }
 }
 
 pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     let plan = read_plan(&args.plan)?;
-    print(&render_plan::diffs(&plan, &args.phase, args.color.style()))
+    print_styled(&render_plan::diffs(&plan, &args.phase, args.color.style()))
 }
 
 /// Plans `inventory` (with `scan` of it, when the caller already has one) and writes
