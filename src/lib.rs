@@ -16,6 +16,7 @@ pub mod kubernetes;
 pub mod legacy;
 pub mod names;
 pub mod plan;
+pub mod private;
 pub mod render;
 pub mod scan;
 pub mod tasks;

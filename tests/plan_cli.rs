@@ -309,3 +309,34 @@ fn terminal_escapes_in_a_plan_are_shown_not_run() {
         assert_eq!(escapes, colours, "an escape from the plan reached stdout");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn migration_directories_are_readable_by_their_owner_only() {
+    // Regression: plan.json, report.md and the snapshot beside them were 0644 in 0755 directories.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for directory in [
+        "migrations",
+        "migrations/demo",
+        "migrations/demo/snapshot/kubernetes",
+    ] {
+        assert_eq!(mode(directory), 0o700, "{directory}");
+    }
+    for file in [
+        "migrations/demo/plan.json",
+        "migrations/demo/report.md",
+        "migrations/demo/snapshot/eks/describe-cluster.json",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}

@@ -378,9 +378,15 @@ fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
         source,
     };
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io)?;
+    crate::private::create_dir_all(parent).map_err(io)?;
     let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    let mut file = crate::private::open_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .map_err(io)?;
+    crate::private::restrict(&file).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&temporary, path).map_err(io)?;
@@ -402,14 +408,15 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
     }
     let mut pending = vec![(from.to_path_buf(), staging.clone())];
     while let Some((source, target)) = pending.pop() {
-        std::fs::create_dir_all(&target).map_err(io(&target))?;
+        crate::private::create_dir_all(&target).map_err(io(&target))?;
         for entry in std::fs::read_dir(&source).map_err(io(&source))? {
             let path = entry.map_err(io(&source))?.path();
             let destination = target.join(path.file_name().unwrap_or_default());
             if path.is_dir() {
                 pending.push((path, destination));
             } else {
-                std::fs::copy(&path, &destination).map_err(io(&path))?;
+                let bytes = std::fs::read(&path).map_err(io(&path))?;
+                crate::private::write(&destination, bytes).map_err(io(&destination))?;
             }
         }
     }

@@ -135,7 +135,7 @@ pub fn write_plan(
     crate::plan::validate::check_against(&plan, inventory)
         .map_err(crate::plan::PlanError::Invalid)?;
     let dir = args.dir.join(&name);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+    crate::private::create_dir_all(&dir).map_err(|source| Error::Write {
         path: dir.clone(),
         source,
     })?;
@@ -153,7 +153,7 @@ fn plan_json(plan: &Plan) -> Result<String, Error> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|source| Error::Write {
+    crate::private::write(path, text).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })
