@@ -1188,12 +1188,27 @@ impl<'a> Planner<'a> {
             let account = RoleArn::parse(&role.arn)
                 .map(|r| r.account().to_string())
                 .unwrap_or_default();
+            // Only grants on exactly the roles this plan moved off the legacy path, or on the
+            // legacy principal (kiam's server role), are the legacy path's; others are reported.
+            let legacy_roles: BTreeSet<String> = self
+                .bindings
+                .iter()
+                .map(|b| b.role_arn.clone())
+                .chain(principals.iter().cloned())
+                .collect();
             for (policy_name, document) in role.inline_policies() {
                 let document = &document;
-                if !trust::has_exact_assume_role_grant(document) {
+                let removal = trust::remove_legacy_grants(document, &legacy_roles);
+                for reason in &removal.kept {
+                    report.kept.push(format!(
+                        "inline policy {policy_name} of {}: {reason}",
+                        role.arn
+                    ));
+                }
+                if !removal.changed {
                     continue;
                 }
-                let after = trust::remove_assume_role_grants(document).map_or(Value::Null, |d| d.0);
+                let after = removal.after.map_or(Value::Null, |d| d.0);
                 steps.push(Step::new(
                     StepKind::RemoveAssumeRoleGrant,
                     Target::InlinePolicy {

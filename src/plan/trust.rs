@@ -144,6 +144,89 @@ pub fn remove_assume_role_grants(before: &PolicyDocument) -> Option<PolicyDocume
     }
 }
 
+/// What removing the legacy path's `sts:AssumeRole` grants from a permission policy leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRemoval {
+    /// The policy afterwards (`None`: no statement is left, the policy goes).
+    pub after: Option<PolicyDocument>,
+    /// Whether anything was removed.
+    pub changed: bool,
+    /// Each grant that stays, and why (a condition, other resources, a wildcard action).
+    pub kept: Vec<String>,
+}
+
+/// Removes `sts:AssumeRole` from each `Allow` statement whose resources are all in `legacy` (the
+/// roles the plan migrated, and the kiam server role) and that has no condition, the statement
+/// with it when it was its only action. Every other statement stays as it is, and each one that
+/// could still grant `sts:AssumeRole` is described in `kept`: one with a condition (an
+/// `sts:ExternalId`, a source), one on other resources (`*`, another cluster's or account's
+/// roles), `NotAction`/`NotResource`, or a wildcard action (`sts:*`, `*`), never edited here.
+pub fn remove_legacy_grants(
+    before: &PolicyDocument,
+    legacy: &std::collections::BTreeSet<String>,
+) -> GrantRemoval {
+    let mut document = before.0.clone();
+    let mut kept = Vec::new();
+    let mut changed = false;
+    let statements = statements_mut(&mut document);
+    let mut index = 0;
+    statements.retain_mut(|statement| {
+        index += 1;
+        let n = index;
+        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            return true;
+        }
+        if statement.get("NotAction").is_some() {
+            kept.push(format!("statement {n} uses NotAction, which may allow sts:AssumeRole: kept, review by hand"));
+            return true;
+        }
+        let actions = strings(statement.get("Action").unwrap_or(&Value::Null));
+        for wildcard in actions.iter().filter(|a| {
+            a.contains(['*', '?']) && crate::iam::wildcard_match(&a.to_ascii_lowercase(), "sts:assumerole")
+        }) {
+            kept.push(format!("statement {n} allows {wildcard}, which includes sts:AssumeRole: kept, narrow it by hand"));
+        }
+        if !actions.iter().any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
+            return true;
+        }
+        if statement.get("Condition").is_some() {
+            kept.push(format!("statement {n} allows sts:AssumeRole under a condition, for a purpose the legacy path does not show: kept"));
+            return true;
+        }
+        if statement.get("NotResource").is_some() {
+            kept.push(format!("statement {n} allows sts:AssumeRole on everything but its NotResource: kept, review by hand"));
+            return true;
+        }
+        let resources = strings(statement.get("Resource").unwrap_or(&Value::Null));
+        let others: Vec<&String> = resources.iter().filter(|r| !legacy.contains(*r)).collect();
+        if resources.is_empty() || !others.is_empty() {
+            let others: Vec<&str> = others.iter().map(|r| r.as_str()).collect();
+            kept.push(format!(
+                "statement {n} allows sts:AssumeRole on {}, not only roles this plan migrated or the kiam server role: kept",
+                if others.is_empty() { "no named resource".to_string() } else { others.join(", ") }
+            ));
+            return true;
+        }
+        changed = true;
+        let remaining: Vec<String> = actions
+            .into_iter()
+            .filter(|a| !a.eq_ignore_ascii_case("sts:AssumeRole"))
+            .collect();
+        if remaining.is_empty() {
+            return false;
+        }
+        statement["Action"] = one_or_many(remaining);
+        true
+    });
+    let emptied = statements.is_empty();
+    let after = (!emptied).then_some(PolicyDocument(document));
+    GrantRemoval {
+        after,
+        changed,
+        kept,
+    }
+}
+
 /// Whether the document grants `sts:AssumeRole` by exact action name (what the removal edits).
 pub fn has_exact_assume_role_grant(document: &PolicyDocument) -> bool {
     document.statements().iter().any(|s| {

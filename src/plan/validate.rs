@@ -340,15 +340,36 @@ fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
         }
         (Target::InlinePolicy { .. }, StepKind::RemoveAssumeRoleGrant) => {
             let document = PolicyDocument(before.clone());
-            if !trust::has_exact_assume_role_grant(&document) {
-                return Err(at.invalid("before", "grants no sts:AssumeRole"));
+            // The legacy path's roles, as the plan shows them: the roles it moves, and the
+            // legacy principals its trust removals remove.
+            let removed_principals = plan
+                .steps
+                .iter()
+                .filter(|s| s.kind == StepKind::RemoveLegacyTrust)
+                .flat_map(|s| {
+                    let before = aws_principals(&s.before.value());
+                    let after = aws_principals(&s.after.value());
+                    before.difference(&after).cloned().collect::<Vec<_>>()
+                });
+            let legacy: BTreeSet<String> = plan
+                .bindings
+                .iter()
+                .map(|b| b.role_arn.clone())
+                .chain(removed_principals)
+                .collect();
+            let removal = trust::remove_legacy_grants(&document, &legacy);
+            if !removal.changed {
+                return Err(at.invalid(
+                    "before",
+                    "grants no sts:AssumeRole on exactly the roles this plan moves",
+                ));
             }
-            let expected = trust::remove_assume_role_grants(&document).map_or(Value::Null, |d| d.0);
+            let expected = removal.after.map_or(Value::Null, |d| d.0);
             expect(
                 "after",
                 &after,
                 &expected,
-                "removing sts:AssumeRole from an inline policy changes nothing else in it",
+                "removing the legacy sts:AssumeRole grants changes nothing else in the policy",
             )
         }
         (Target::ServiceAccount { namespace, name }, StepKind::AnnotateServiceAccount) => {
