@@ -1145,6 +1145,16 @@ impl<'a> Planner<'a> {
                 .fold(trust_after_prepare.clone(), |doc, p| {
                     trust::remove_principal(&doc, p)
                 });
+            let conditioned: usize = principals
+                .iter()
+                .map(|p| trust::conditioned_trust(&after, p))
+                .sum();
+            if conditioned > 0 {
+                report.kept.push(format!("legacy trust of {role_arn}: {conditioned} statement(s) trust the legacy principal under a condition (an sts:ExternalId, a source), for a purpose the plan cannot see; kept, review by hand"));
+            }
+            if &after == trust_after_prepare && conditioned > 0 {
+                continue;
+            }
             if &after == trust_after_prepare {
                 report.kept.push(format!("legacy trust of {role_arn}: it trusts the account or everyone, not the legacy role by name; review by hand"));
                 continue;

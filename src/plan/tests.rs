@@ -891,3 +891,51 @@ fn decommission_removes_only_the_legacy_paths_grants() {
     }
     assert_eq!(crate::plan::validate::check(&plan), Ok(()));
 }
+
+#[test]
+fn legacy_trust_under_a_condition_is_kept_and_reported() {
+    // Regression (issue 15): a kiam-server trust statement carrying an sts:ExternalId for
+    // another purpose was removed with the legacy principal.
+    let mut world = World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "api", "api", Some("api"));
+    world
+        .roles
+        .push(json!({"RoleName": "api", "Path": "/", "Arn": arn("api"),
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": KIAM}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": KIAM}, "Action": "sts:AssumeRole",
+             "Condition": {"StringEquals": {"sts:ExternalId": "audit-export"}}}]}}));
+    let plan = world.plan();
+    let removal = step(&plan, &format!("remove-legacy-trust:{}", arn("api")));
+    let statements = removal.after.value()["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        statements
+            .iter()
+            .any(
+                |s| s["Condition"]["StringEquals"]["sts:ExternalId"] == "audit-export"
+                    && s["Principal"]["AWS"] == KIAM
+            ),
+        "the conditioned statement stays: {statements:?}"
+    );
+    assert!(
+        !statements
+            .iter()
+            .any(|s| s["Principal"]["AWS"] == KIAM && s.get("Condition").is_none()),
+        "the unconditioned legacy trust goes: {statements:?}"
+    );
+    assert!(
+        plan.decommission
+            .kept
+            .iter()
+            .any(|k| k.contains(&arn("api")) && k.contains("under a condition")),
+        "{:?}",
+        plan.decommission.kept
+    );
+    assert_eq!(crate::plan::validate::check(&plan), Ok(()));
+}

@@ -77,11 +77,16 @@ pub fn add_web_identity(
 }
 
 /// Removes `principal` from every `Allow` statement's `Principal.AWS` that grants
-/// `sts:AssumeRole`; a statement left with no principal at all is removed.
+/// `sts:AssumeRole` without a condition; a statement left with no principal at all is removed.
+/// A statement with a condition (an `sts:ExternalId`, a source) serves a purpose the legacy path
+/// does not show, so it stays as it is ([`conditioned_trust`] counts them, to report).
 pub fn remove_principal(before: &PolicyDocument, principal: &str) -> PolicyDocument {
     let mut document = before.0.clone();
     let statements = statements_mut(&mut document);
     statements.retain_mut(|statement| {
+        if statement.get("Condition").is_some() {
+            return true;
+        }
         let grants = PolicyDocument(json!({"Statement": [statement.clone()]}))
             .statements()
             .first()
@@ -113,6 +118,27 @@ pub fn remove_principal(before: &PolicyDocument, principal: &str) -> PolicyDocum
         !principals.is_empty()
     });
     PolicyDocument(document)
+}
+
+/// How many `Allow` statements trust `principal` (in `Principal.AWS`) under a condition: those
+/// [`remove_principal`] keeps.
+pub fn conditioned_trust(document: &PolicyDocument, principal: &str) -> usize {
+    let Some(statements) = document.0.get("Statement") else {
+        return 0;
+    };
+    let list = match statements {
+        Value::Array(list) => list.clone(),
+        one => vec![one.clone()],
+    };
+    list.iter()
+        .filter(|s| {
+            s.get("Effect").and_then(Value::as_str) == Some("Allow")
+                && s.get("Condition").is_some()
+                && strings(&s["Principal"]["AWS"])
+                    .iter()
+                    .any(|p| p == principal)
+        })
+        .count()
 }
 
 /// Removes `sts:AssumeRole` from every `Allow` statement (the whole statement when it was the

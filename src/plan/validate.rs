@@ -316,8 +316,8 @@ fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
             )
         }
         (Target::Role { .. }, StepKind::RemoveLegacyTrust) => {
-            let removed: BTreeSet<String> = aws_principals(&before)
-                .difference(&aws_principals(&after))
+            let removed: BTreeSet<String> = unconditioned_aws_principals(&before)
+                .difference(&unconditioned_aws_principals(&after))
                 .cloned()
                 .collect();
             if removed.is_empty() {
@@ -347,8 +347,8 @@ fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
                 .iter()
                 .filter(|s| s.kind == StepKind::RemoveLegacyTrust)
                 .flat_map(|s| {
-                    let before = aws_principals(&s.before.value());
-                    let after = aws_principals(&s.after.value());
+                    let before = unconditioned_aws_principals(&s.before.value());
+                    let after = unconditioned_aws_principals(&s.after.value());
                     before.difference(&after).cloned().collect::<Vec<_>>()
                 });
             let legacy: BTreeSet<String> = plan
@@ -768,8 +768,9 @@ fn template_inner(kind: WorkloadKind, fragment: &Value) -> Value {
     }
 }
 
-/// Every `Principal.AWS` of a policy document's statements.
-fn aws_principals(document: &Value) -> BTreeSet<String> {
+/// Every `Principal.AWS` of a policy document's statements without a condition (those a
+/// legacy-trust removal edits; it keeps conditioned ones whole).
+fn unconditioned_aws_principals(document: &Value) -> BTreeSet<String> {
     let statements = match &document["Statement"] {
         Value::Array(list) => list.clone(),
         Value::Null => Vec::new(),
@@ -777,6 +778,7 @@ fn aws_principals(document: &Value) -> BTreeSet<String> {
     };
     statements
         .iter()
+        .filter(|s| s.get("Condition").is_none())
         .flat_map(|s| match &s["Principal"]["AWS"] {
             Value::String(p) => vec![p.clone()],
             Value::Array(list) => list
