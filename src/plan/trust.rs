@@ -141,35 +141,6 @@ pub fn conditioned_trust(document: &PolicyDocument, principal: &str) -> usize {
         .count()
 }
 
-/// Removes `sts:AssumeRole` from every `Allow` statement (the whole statement when it was the
-/// only action). Returns `None` when nothing is left of the document's statements.
-pub fn remove_assume_role_grants(before: &PolicyDocument) -> Option<PolicyDocument> {
-    let mut document = before.0.clone();
-    let statements = statements_mut(&mut document);
-    statements.retain_mut(|statement| {
-        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
-            return true;
-        }
-        let Some(actions) = statement.get("Action") else {
-            return true;
-        };
-        let kept: Vec<String> = strings(actions)
-            .into_iter()
-            .filter(|a| !a.eq_ignore_ascii_case("sts:AssumeRole"))
-            .collect();
-        if kept.is_empty() {
-            return false;
-        }
-        statement["Action"] = one_or_many(kept);
-        true
-    });
-    if statements.is_empty() {
-        None
-    } else {
-        Some(PolicyDocument(document))
-    }
-}
-
 /// What removing the legacy path's `sts:AssumeRole` grants from a permission policy leaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantRemoval {
@@ -453,20 +424,32 @@ mod tests {
     }
 
     #[test]
-    fn removes_assume_role_grants_and_keeps_other_actions() {
+    fn removes_legacy_grants_and_keeps_other_actions() {
+        let app = "arn:aws:iam::111122223333:role/app";
+        let legacy = std::collections::BTreeSet::from([app.to_string(), KIAM.to_string()]);
         let grants = doc(json!({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
-            {"Effect": "Allow", "Action": ["sts:AssumeRole", "ec2:DescribeRegions"], "Resource": "*"}]}));
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": [app, KIAM]},
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "ec2:DescribeRegions"], "Resource": app}]}));
         assert!(has_exact_assume_role_grant(&grants));
-        let after = remove_assume_role_grants(&grants).unwrap();
+        let removal = remove_legacy_grants(&grants, &legacy);
+        assert!(removal.changed && removal.kept.is_empty());
+        let after = removal.after.unwrap();
         assert_eq!(
             after.0["Statement"],
-            json!([{"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": "*"}])
+            json!([{"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": app}])
         );
         assert!(!has_exact_assume_role_grant(&after));
         let only = doc(
-            json!({"Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": app}]}),
         );
-        assert_eq!(remove_assume_role_grants(&only), None);
+        assert_eq!(remove_legacy_grants(&only, &legacy).after, None);
+        // `*` is not exactly the legacy path's roles: kept, and said.
+        let everything = doc(
+            json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+        );
+        let removal = remove_legacy_grants(&everything, &legacy);
+        assert!(!removal.changed);
+        assert_eq!(removal.after, Some(everything));
+        assert_eq!(removal.kept.len(), 1, "{:?}", removal.kept);
     }
 }
