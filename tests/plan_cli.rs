@@ -340,3 +340,28 @@ fn migration_directories_are_readable_by_their_owner_only() {
         assert_eq!(mode(file), 0o600, "{file}");
     }
 }
+
+#[test]
+fn snapshot_out_refuses_a_directory_that_holds_anything() {
+    // Regression: `snapshot --out .` removed a working directory that held no kubernetes/ or
+    // iam/. It is refused before the cluster is even read, and nothing in it is touched.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "snapshot",
+            "--out",
+            ".",
+            "--kubeconfig",
+            "missing-kubeconfig",
+        ],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(error.contains("not a new or empty directory"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -40,6 +40,15 @@ type Checked = Result<(), InvalidPlan>;
 /// The checks that need only the plan.
 pub fn check(plan: &Plan) -> Checked {
     let cluster = check_cluster(plan)?;
+    for (index, key) in plan.legacy_annotations.iter().enumerate() {
+        if !is_annotation_key(key) || key == IRSA_ANNOTATION || key == RESTART_ANNOTATION {
+            return Err(InvalidPlan {
+                place: format!("legacy_annotations[{index}]"),
+                field: "key".into(),
+                message: format!("{key:?} is not a legacy agent's annotation key"),
+            });
+        }
+    }
     for (index, binding) in plan.bindings.iter().enumerate() {
         check_binding(index, binding)?;
     }
@@ -153,6 +162,23 @@ fn check_cluster(plan: &Plan) -> Result<ClusterFacts, InvalidPlan> {
         issuer_url: cluster.oidc_issuer.clone(),
         issuer_host: issuer_host.to_string(),
     })
+}
+
+/// A Kubernetes annotation key: `[prefix/]name`, the prefix a DNS-1123 subdomain, the name at
+/// most 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+fn is_annotation_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    name_ok && prefix.is_none_or(names::is_dns1123_subdomain)
 }
 
 /// Host and path of an issuer: DNS characters and `/`, no wildcard, no empty host.
@@ -848,5 +874,16 @@ mod tests {
         let (mut plan, _) = demo();
         plan.cluster.oidc_issuer = "https://*".into();
         assert_eq!(check(&plan).unwrap_err().field, "oidc_issuer");
+
+        // Cleanup may only remove a legacy agent's annotation keys, never the IRSA one.
+        let (mut plan, _) = demo();
+        plan.legacy_annotations.push(IRSA_ANNOTATION.into());
+        assert_eq!(check(&plan).unwrap_err().place, "legacy_annotations[2]");
+        assert!(is_annotation_key("iam.amazonaws.com/role") && is_annotation_key("role"));
+        assert!(
+            !is_annotation_key("a/b/c")
+                && !is_annotation_key("x/")
+                && !is_annotation_key("k\u{1b}")
+        );
     }
 }
