@@ -130,7 +130,11 @@ impl Resource {
             format!("/apis/{}", self.api_version)
         };
         match namespace {
-            Some(ns) if self.namespaced => format!("{base}/namespaces/{ns}/{}", self.plural),
+            Some(ns) if self.namespaced => format!(
+                "{base}/namespaces/{}/{}",
+                crate::names::url_segment(ns),
+                self.plural
+            ),
             _ => format!("{base}/{}", self.plural),
         }
     }
@@ -345,7 +349,7 @@ impl Kube {
         let result = self
             .runtime
             .block_on(call(&self.client, &self.calls, "get", &path, || {
-                Request::new(&path).get(name, &GetParams::default())
+                Request::new(&path).get(&crate::names::url_segment(name), &GetParams::default())
             }));
         match result {
             Ok(text) => parse(&path, &text).map(Some),
@@ -432,7 +436,11 @@ impl Kube {
         let text =
             self.runtime
                 .block_on(call(&self.client, &self.calls, "patch", &path, || {
-                    Request::new(&path).patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    Request::new(&path).patch(
+                        &crate::names::url_segment(name),
+                        &PatchParams::default(),
+                        &Patch::Merge(patch),
+                    )
                 }))?;
         parse(&path, &text)
     }
@@ -455,7 +463,7 @@ impl Kube {
         };
         self.runtime
             .block_on(call(&self.client, &self.calls, "delete", &path, || {
-                Request::new(&path).delete(name, &params)
+                Request::new(&path).delete(&crate::names::url_segment(name), &params)
             }))
             .map(|_| ())
     }

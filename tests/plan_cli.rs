@@ -187,3 +187,181 @@ fn bad_plan_inputs_are_usage_errors() {
         stderr(&output)
     );
 }
+
+/// Every file under `root`, relative to it.
+fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A copy of the demo snapshot in `dir/snap`, with `extra` added as `snap/extra.json`.
+fn demo_snapshot_with(dir: &Path, extra: &str) {
+    let output = run_in(dir, &["demo", "--dir", "demo-out"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let source = dir.join("demo-out/demo/snapshot");
+    for file in files_under(&source) {
+        let to = dir.join("snap").join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(source.join(&file), to).unwrap();
+    }
+    std::fs::remove_dir_all(dir.join("demo-out")).unwrap();
+    std::fs::write(dir.join("snap/extra.json"), extra).unwrap();
+}
+
+#[test]
+fn a_traversal_namespace_in_a_snapshot_is_an_error_naming_file_and_object() {
+    // Regression: the plan's snapshot copy was joined from input namespaces, so this namespace
+    // wrote a file of the snapshot author's choosing outside the migration directory.
+    let dir = tempfile::tempdir().unwrap();
+    demo_snapshot_with(
+        dir.path(),
+        r#"{"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "evil", "namespace": "../../../../x"}}"#,
+    );
+    let output = run_in(
+        dir.path(),
+        &["plan", "--snapshot", "snap", "--name", "evil"],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(
+        error.contains("extra.json") && error.contains("ServiceAccount") && error.contains("evil"),
+        "{error}"
+    );
+    let outside: Vec<_> = files_under(dir.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("snap"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "written outside the snapshot: {outside:?}"
+    );
+}
+
+#[test]
+fn a_traversal_kind_in_a_snapshot_never_names_a_file() {
+    // Regression: an empty list's kind became a file name in the plan's snapshot copy.
+    let dir = tempfile::tempdir().unwrap();
+    demo_snapshot_with(
+        dir.path(),
+        r#"{"apiVersion": "v1", "kind": "../../../../zList", "metadata": {}, "items": []}"#,
+    );
+    let output = run_in(
+        dir.path(),
+        &["plan", "--snapshot", "snap", "--name", "evil"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let written = files_under(dir.path());
+    let stray: Vec<_> = written
+        .iter()
+        .filter(|f| !f.starts_with("snap") && !f.starts_with("migrations/evil"))
+        .collect();
+    assert!(stray.is_empty(), "written outside the migration: {stray:?}");
+    assert!(
+        !written
+            .iter()
+            .any(|f| f.to_string_lossy().contains("z.json")),
+        "{written:?}"
+    );
+}
+
+#[test]
+fn terminal_escapes_in_a_plan_are_shown_not_run() {
+    // Regression: text from the input (here a step's description) reached stdout with its
+    // escape sequences, which can hide or rewrite what the operator reads.
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let path = dir.path().join("migrations/demo/plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    plan["steps"][0]["description"] = "create\u{1b}[8m hidden\u{9b}2K".into();
+    std::fs::write(&path, serde_json::to_string(&plan).unwrap()).unwrap();
+    for color in ["never", "always"] {
+        let output = run_in(
+            dir.path(),
+            &[
+                "diff",
+                "--plan",
+                "migrations/demo/plan.json",
+                "--color",
+                color,
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert!(text.contains("create\\u001b[8m hidden\\u009b2K"), "{text}");
+        assert!(!text.contains('\u{9b}'), "{text}");
+        let escapes = text.matches('\u{1b}').count();
+        let colours = text.matches("\u{1b}[").count() - text.matches("\u{1b}[8m").count();
+        assert_eq!(escapes, colours, "an escape from the plan reached stdout");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn migration_directories_are_readable_by_their_owner_only() {
+    // Regression: plan.json, report.md and the snapshot beside them were 0644 in 0755 directories.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["demo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for directory in [
+        "migrations",
+        "migrations/demo",
+        "migrations/demo/snapshot/kubernetes",
+    ] {
+        assert_eq!(mode(directory), 0o700, "{directory}");
+    }
+    for file in [
+        "migrations/demo/plan.json",
+        "migrations/demo/report.md",
+        "migrations/demo/snapshot/eks/describe-cluster.json",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
+
+#[test]
+fn snapshot_out_refuses_a_directory_that_holds_anything() {
+    // Regression: `snapshot --out .` removed a working directory that held no kubernetes/ or
+    // iam/. It is refused before the cluster is even read, and nothing in it is touched.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "snapshot",
+            "--out",
+            ".",
+            "--kubeconfig",
+            "missing-kubeconfig",
+        ],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(error.contains("not a new or empty directory"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

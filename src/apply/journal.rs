@@ -177,7 +177,7 @@ impl Journal {
         };
         if self.file.is_none() {
             if let Some(parent) = self.path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
+                crate::private::create_dir_all(parent).map_err(io)?;
             }
             // A crash mid-append leaves a torn last line (it was never acknowledged): cut it off.
             if self.path.exists() {
@@ -192,7 +192,7 @@ impl Journal {
                     file.sync_data().map_err(io)?;
                 }
             }
-            let file = OpenOptions::new()
+            let file = crate::private::open_options()
                 .create(true)
                 .append(true)
                 .open(&self.path)

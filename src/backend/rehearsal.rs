@@ -77,15 +77,20 @@ impl Rehearsal {
 
     fn locate(&mut self, target: &Target) -> Result<Location, BackendError> {
         self.load_role_index()?;
-        Ok(locate(
-            target,
-            self.role_files.as_ref().expect("loaded above"),
-        ))
+        locate(target, self.role_files.as_ref().expect("loaded above"))
+    }
+
+    /// The path of a state file, proven to be under the state directory.
+    fn path(&self, name: &str) -> Result<PathBuf, BackendError> {
+        crate::names::join_under(&self.dir, name).map_err(|e| BackendError::State {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })
     }
 
     fn file(&mut self, name: &str) -> Result<&mut Value, BackendError> {
         if !self.files.contains_key(name) {
-            let path = self.dir.join(name);
+            let path = self.path(name)?;
             let value = if path.exists() {
                 let text = std::fs::read_to_string(&path).map_err(|source| BackendError::Io {
                     path: path.clone(),
@@ -104,7 +109,7 @@ impl Rehearsal {
     }
 
     fn save(&mut self, name: &str) -> Result<(), BackendError> {
-        let path = self.dir.join(name);
+        let path = self.path(name)?;
         let mut text =
             serde_json::to_string_pretty(&self.files[name]).expect("JSON values serialize");
         text.push('\n');
@@ -142,29 +147,46 @@ const PROVIDERS: &str = "iam/oidc-providers.json";
 /// Stands for the file of a role the state does not hold: reading it finds nothing.
 const MISSING_ROLE: &str = "iam/missing-role.json";
 
-fn locate(target: &Target, role_files: &BTreeMap<String, String>) -> Location {
-    let kube = |kind: &str, namespace: Option<&str>, name: &str| Location::Object {
-        file: format!(
-            "kubernetes/{}/{}.json",
-            namespace.unwrap_or("_cluster"),
-            kind.to_ascii_lowercase()
-        ),
-        kind: kind.to_string(),
-        namespace: namespace.map(str::to_string),
-        name: name.to_string(),
+/// Where a target is kept. Its kind goes through the fixed set the tool knows and its namespace
+/// must be a namespace name, so no target names a file outside the state directory.
+fn locate(
+    target: &Target,
+    role_files: &BTreeMap<String, String>,
+) -> Result<Location, BackendError> {
+    let kube = |kind: &str, namespace: Option<&str>, name: &str| {
+        let refused = |message: String| BackendError::Target {
+            target: target.to_string(),
+            message,
+        };
+        let stem = crate::names::kind_file_stem(kind)
+            .ok_or_else(|| refused(format!("the tool does not write {kind:?} objects")))?;
+        let directory = match namespace {
+            Some(namespace) => {
+                crate::names::namespace(namespace).map_err(|e| refused(e.to_string()))?
+            }
+            None => "_cluster",
+        };
+        Ok(Location::Object {
+            file: format!("kubernetes/{directory}/{stem}.json"),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        })
     };
-    match target {
-        Target::ServiceAccount { namespace, name } => kube("ServiceAccount", Some(namespace), name),
+    Ok(match target {
+        Target::ServiceAccount { namespace, name } => {
+            kube("ServiceAccount", Some(namespace), name)?
+        }
         Target::RbacBinding {
             kind,
             namespace,
             name,
-        } => kube(kind, namespace.as_deref(), name),
+        } => kube(kind, namespace.as_deref(), name)?,
         Target::Workload {
             namespace,
             kind,
             name,
-        } => kube(kind.as_str(), Some(namespace), name),
+        } => kube(kind.as_str(), Some(namespace), name)?,
         Target::Role { arn, .. } => Location::Role {
             file: role_files
                 .get(arn)
@@ -185,7 +207,7 @@ fn locate(target: &Target, role_files: &BTreeMap<String, String>) -> Location {
             policy: policy_name.clone(),
         },
         Target::OidcProvider { arn, .. } => Location::Provider { arn: arn.clone() },
-    }
+    })
 }
 
 impl Backend for Rehearsal {
@@ -356,9 +378,15 @@ fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
         source,
     };
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io)?;
+    crate::private::create_dir_all(parent).map_err(io)?;
     let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    let mut file = crate::private::open_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .map_err(io)?;
+    crate::private::restrict(&file).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&temporary, path).map_err(io)?;
@@ -380,14 +408,15 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
     }
     let mut pending = vec![(from.to_path_buf(), staging.clone())];
     while let Some((source, target)) = pending.pop() {
-        std::fs::create_dir_all(&target).map_err(io(&target))?;
+        crate::private::create_dir_all(&target).map_err(io(&target))?;
         for entry in std::fs::read_dir(&source).map_err(io(&source))? {
             let path = entry.map_err(io(&source))?.path();
             let destination = target.join(path.file_name().unwrap_or_default());
             if path.is_dir() {
                 pending.push((path, destination));
             } else {
-                std::fs::copy(&path, &destination).map_err(io(&path))?;
+                let bytes = std::fs::read(&path).map_err(io(&path))?;
+                crate::private::write(&destination, bytes).map_err(io(&destination))?;
             }
         }
     }

@@ -202,7 +202,7 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
             preview.already_done
         );
         for id in preview.to_change.iter().take(20) {
-            let _ = writeln!(stderr, "  {id}");
+            let _ = writeln!(stderr, "  {}", crate::render::terminal_safe(id));
         }
         if preview.to_change.len() > 20 {
             let _ = writeln!(stderr, "  … and {} more", preview.to_change.len() - 20);
@@ -215,8 +215,29 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
     }
 }
 
+/// Checks the plan against the inventory it was computed from (`snapshot/` beside it), which
+/// only that inventory can tell: an RBAC copy copies a binding the shared account really has.
+fn check_against_snapshot(loaded: &Loaded, migration: &Migration) -> Result<(), Error> {
+    let snapshot = loaded.dir.join("snapshot");
+    if !snapshot.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is missing: it is written by `irsa-migrate plan` next to plan.json, and a plan is checked against it before it runs; re-plan",
+            snapshot.display()
+        )));
+    }
+    let inventory =
+        crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
+    crate::plan::validate::check_against(&loaded.plan, &inventory).map_err(|source| {
+        Error::InvalidPlan {
+            path: migration.plan.clone(),
+            source,
+        }
+    })
+}
+
 fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
     let loaded = load(&target.migration)?;
+    check_against_snapshot(&loaded, &target.migration)?;
     let mut backend = backend(&loaded, target)?;
     let mut journal = Journal::open(&journal_path(&loaded, &target.migration))
         .map_err(apply::ApplyError::from)?;

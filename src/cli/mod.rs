@@ -218,6 +218,13 @@ pub enum Error {
     /// could miss workloads that use a role.
     #[error("the cluster could not be read completely: {}; grant the irsa-migrate-read ClusterRole (docs/permissions.md), or pass --allow-incomplete to go on with what could be read", .0.join("; "))]
     Incomplete(Vec<String>),
+    /// A plan file holds a step the planner would not make (edited by hand or by someone else).
+    #[error("{path} is refused: it holds what the planner would not make; nothing was run")]
+    InvalidPlan {
+        path: PathBuf,
+        #[source]
+        source: crate::plan::validate::InvalidPlan,
+    },
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
     #[error("cannot write {path}: {source}")]
@@ -238,6 +245,7 @@ impl Error {
             | Error::Kube(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
             Error::Incomplete(_) => ExitCode::Refused,
+            Error::InvalidPlan { .. } => ExitCode::Refused,
             Error::Apply(error) => match error {
                 ApplyError::PlanModified { .. }
                 | ApplyError::UnknownStep(_)
@@ -256,8 +264,16 @@ impl Error {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) ends the program quietly, as other CLIs do.
+/// Writes to stdout, control characters and bidirectional overrides from the input shown as
+/// escapes ([`crate::render::terminal_safe`]); a closed pipe (`| head`) ends the program quietly,
+/// as other CLIs do.
 pub(crate) fn print(text: &str) -> Result<(), Error> {
+    print_styled(&crate::render::terminal_safe(text))
+}
+
+/// [`print`] for text that carries the tool's own colours and whose values are already escaped
+/// (coloured diffs).
+pub(crate) fn print_styled(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -303,7 +319,7 @@ pub fn main() -> std::process::ExitCode {
                 message.push_str(&format!("\n  caused by: {cause}"));
                 source = cause.source();
             }
-            eprintln!("{message}");
+            eprintln!("{}", crate::render::terminal_safe(&message));
             std::process::ExitCode::from(error.exit_code() as u8)
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::{Error, OutputFormat, SourceArgs, print};
+use super::{Error, OutputFormat, SourceArgs, print, print_styled};
 use crate::inventory::Inventory;
 use crate::plan::{Phase, Plan, Settings, plan};
 use crate::render::diff::Style;
@@ -86,25 +86,26 @@ pub fn run(args: &PlanArgs) -> Result<(), Error> {
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
-            let mut text = render_plan::summary(&plan);
+            // The summary is escaped here; the diffs escape their values before colouring.
+            let mut text = crate::render::terminal_safe(&render_plan::summary(&plan)).into_owned();
             text.push_str(&render_plan::diffs(
                 &plan,
                 &[],
                 args.output_args.color.style(),
             ));
-            text.push_str(&format!(
+            text.push_str(&crate::render::terminal_safe(&format!(
                 "\nWrote {}/plan.json and {}/report.md\n",
                 dir.display(),
                 dir.display()
-            ));
-            print(&text)
+            )));
+            print_styled(&text)
         }
     }
 }
 
 pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     let plan = read_plan(&args.plan)?;
-    print(&render_plan::diffs(&plan, &args.phase, args.color.style()))
+    print_styled(&render_plan::diffs(&plan, &args.phase, args.color.style()))
 }
 
 /// Plans `inventory` (with `scan` of it, when the caller already has one) and writes
@@ -134,8 +135,12 @@ pub fn write_plan(
         Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
         None => plan(inventory, &name, &settings)?,
     };
+    // What `apply` will check the plan file against, checked before it is written: a source
+    // with names or ARNs no cluster has gives an error, never a plan that apply refuses.
+    crate::plan::validate::check_against(&plan, inventory)
+        .map_err(crate::plan::PlanError::Invalid)?;
     let dir = args.dir.join(&name);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Write {
+    crate::private::create_dir_all(&dir).map_err(|source| Error::Write {
         path: dir.clone(),
         source,
     })?;
@@ -153,13 +158,14 @@ fn plan_json(plan: &Plan) -> Result<String, Error> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|source| Error::Write {
+    crate::private::write(path, text).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// Reads a plan document, checking its schema.
+/// Reads a plan document, checking its schema and that every step is one the planner makes
+/// ([`crate::plan::validate::check`]).
 pub fn read_plan(path: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", path.display())))?;
@@ -179,5 +185,9 @@ pub fn read_plan(path: &Path) -> Result<Plan, Error> {
             crate::plan::PLAN_SCHEMA
         )));
     }
+    crate::plan::validate::check(&plan).map_err(|source| Error::InvalidPlan {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(plan)
 }

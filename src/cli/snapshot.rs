@@ -9,7 +9,8 @@ use super::{Error, LiveArgs, print};
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// The snapshot directory to write (created if missing; it must not hold a snapshot already).
+    /// The snapshot directory to write: created if missing, or an empty directory. A directory
+    /// holding anything (a snapshot, a working directory) is refused and left as it is.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -21,9 +22,14 @@ pub struct SnapshotArgs {
 }
 
 pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
-    if args.out.join("kubernetes").exists() || args.out.join("iam").exists() {
+    // Checked before the cluster is read; `write_dir` checks again and never removes what it
+    // did not write.
+    let holds_something = args.out.exists()
+        && (!args.out.is_dir()
+            || std::fs::read_dir(&args.out).map_or(true, |mut entries| entries.next().is_some()));
+    if holds_something {
         return Err(Error::Usage(format!(
-            "{} already holds a snapshot; choose a new directory so two readings never mix",
+            "--out {}: not a new or empty directory; choose one, so that two readings never mix and nothing is overwritten (nothing was removed)",
             args.out.display()
         )));
     }

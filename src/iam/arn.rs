@@ -79,7 +79,11 @@ impl RoleArn {
     pub fn parse(text: &str) -> Result<RoleArn, ArnError> {
         let arn = Arn::parse(text)?;
         let not_a_role = || ArnError::NotARole(text.to_string());
-        if arn.service != "iam" || !arn.region.is_empty() || !is_account_id(&arn.account) {
+        if !is_known_partition(&arn.partition)
+            || arn.service != "iam"
+            || !arn.region.is_empty()
+            || !is_account_id(&arn.account)
+        {
             return Err(not_a_role());
         }
         let path_and_name = arn.resource.strip_prefix("role/").ok_or_else(not_a_role)?;
@@ -89,6 +93,10 @@ impl RoleArn {
             return Err(not_a_role());
         }
         if path_and_name.starts_with('/') || path_and_name.contains("//") {
+            return Err(not_a_role());
+        }
+        // IAM paths are printable ASCII (U+0021 to U+007E): no space, newline or escape.
+        if !path_and_name.bytes().all(|b| b.is_ascii_graphic()) || path_and_name.len() > 512 + 64 {
             return Err(not_a_role());
         }
         Ok(RoleArn { arn })
@@ -127,6 +135,23 @@ impl fmt::Display for RoleArn {
     }
 }
 
+/// The AWS partitions: an ARN in any other is refused, so a partition cannot carry text that
+/// hides in a report or a terminal.
+pub const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
+
+pub fn is_known_partition(partition: &str) -> bool {
+    PARTITIONS.contains(&partition)
+}
+
 pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
@@ -160,6 +185,10 @@ mod tests {
             "arn:aws:iam::111122223333:role/has space",
             "not-an-arn",
             "arn:aws:iam",
+            "arn:aws\u{1b}[8m:iam::111122223333:role/api",
+            "arn:evil:iam::111122223333:role/api",
+            "arn:aws:iam::111122223333:role/a\nb/api",
+            "arn:aws:iam::111122223333:role/a\u{1b}[2K/api",
         ] {
             assert!(RoleArn::parse(bad).is_err(), "{bad} should be rejected");
         }

@@ -73,6 +73,11 @@ impl StringMap {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Keeps the entries whose key `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(k, _)| keep(k));
+    }
 }
 
 impl FromIterator<(String, String)> for StringMap {

@@ -167,14 +167,22 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
     // Items without a kind (typed lists from the API) wait for the list's kind, which follows them.
     let mut kindless = Vec::new();
     let mut delivered = 0usize;
+    let mut invalid = None;
     let mut sink = |item: RawObject| {
         delivered += 1;
         match item.kind.clone() {
-            Some(kind) if !kind.is_empty() => builder.add_kubernetes(path, item, &kind, None),
+            Some(kind) if !kind.is_empty() => {
+                if let Err(e) = builder.add_kubernetes(path, item, &kind, None) {
+                    invalid.get_or_insert(e);
+                }
+            }
             _ => kindless.push(item),
         }
     };
     let result = split_items(file, parse, workers, &mut sink);
+    if let Some(error) = invalid {
+        return Err(error);
+    }
     let skeleton = match result {
         Ok(skeleton) => skeleton,
         Err(StreamError::Unsupported) if delivered == 0 => return Ok(false),
@@ -306,7 +314,7 @@ impl Builder {
         if document.api_version.is_some() || document.kind.is_some() {
             recognised = true;
             let kind = document.kind.clone().unwrap_or_default();
-            self.add_kubernetes(path, document, &kind, None);
+            self.add_kubernetes(path, document, &kind, None)?;
         }
         if !recognised {
             self.warn(
@@ -406,13 +414,15 @@ impl Builder {
         Ok(account)
     }
 
+    /// Adds one object (or every item of a list). A name that Kubernetes itself would refuse,
+    /// and that could reach a file path or a URL (`../../x`), stops loading, naming file and object.
     fn add_kubernetes(
         &mut self,
         path: &Path,
         object: RawObject,
         kind: &str,
         list_kind: Option<&str>,
-    ) {
+    ) -> Result<(), InventoryError> {
         // Typed lists (`PodList`) may omit `kind` on their items; it follows from the list's kind.
         let kind = if kind.is_empty() {
             list_kind.unwrap_or_default()
@@ -426,17 +436,18 @@ impl Builder {
             }
             for item in items {
                 let own_kind = item.kind.clone().unwrap_or_default();
-                self.add_kubernetes(path, item, &own_kind, item_kind);
+                self.add_kubernetes(path, item, &own_kind, item_kind)?;
             }
-            return;
+            return Ok(());
         }
         self.inventory.kinds_seen.insert(kind.to_string());
-        let inventory = &mut self.inventory;
         let metadata = object.metadata;
         let namespace = metadata
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_string());
+        check_names(path, kind, &namespace, &metadata.name)?;
+        let inventory = &mut self.inventory;
         if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
             let spec = object.spec.unwrap_or_default();
             if workload_kind == WorkloadKind::Pod {
@@ -458,7 +469,7 @@ impl Builder {
                     spec: spec.into_pod_spec().pod_essentials(),
                     phase: object.status.and_then(|s| s.phase),
                 });
-                return;
+                return Ok(());
             }
             let template = match workload_kind {
                 WorkloadKind::CronJob => spec.job_template.map(|j| j.spec.template),
@@ -472,7 +483,7 @@ impl Builder {
                         metadata.name
                     ),
                 );
-                return;
+                return Ok(());
             };
             let key = WorkloadKey {
                 namespace,
@@ -502,6 +513,8 @@ impl Builder {
                     container.command = Vec::new();
                     container.args = Vec::new();
                     container.env = Vec::new();
+                } else {
+                    redact_agent_container(container);
                 }
             }
             inventory.workloads.insert(
@@ -513,7 +526,7 @@ impl Builder {
                     replicas: spec.replicas,
                 },
             );
-            return;
+            return Ok(());
         }
         match kind {
             "Namespace" => {
@@ -538,7 +551,7 @@ impl Builder {
                         path,
                         format!("{kind} {}: no roleRef; ignored", metadata.name),
                     );
-                    return;
+                    return Ok(());
                 };
                 inventory.rbac_bindings.push(RbacBinding {
                     kind: kind.to_string(),
@@ -560,9 +573,11 @@ impl Builder {
             // Other kinds (Nodes, Services, other ConfigMaps...) are valid input the scan does not need.
             _ => {}
         }
+        Ok(())
     }
 
     fn finish(mut self) -> Inventory {
+        keep_read_annotations(&mut self.inventory);
         // A ReplicaSet under a Deployment (a Job under a CronJob) is reported as its parent and
         // its template is never read: the parent's is. Dropping it halves what Deployments cost.
         let inventory = &mut self.inventory;
@@ -618,6 +633,140 @@ impl Builder {
     }
 }
 
+/// The names of an object the loader keeps, checked as Kubernetes checks them: a namespace is a
+/// DNS-1123 label; a service account, workload or pod name a DNS-1123 subdomain; an RBAC binding's
+/// name a path segment. Kinds the tool does not read are not checked (nor kept).
+fn check_names(path: &Path, kind: &str, namespace: &str, name: &str) -> Result<(), InventoryError> {
+    use crate::names;
+    let checked = match kind {
+        "Namespace" => names::namespace(name).map(|_| ()),
+        "ClusterRoleBinding" | "MutatingWebhookConfiguration" => {
+            names::path_segment("name", name).map(|_| ())
+        }
+        "RoleBinding" => names::namespace(namespace)
+            .and_then(|_| names::path_segment("name", name))
+            .map(|_| ()),
+        "ServiceAccount" | "ConfigMap" => names::namespace(namespace)
+            .and_then(|_| names::subdomain("name", name))
+            .map(|_| ()),
+        _ if WorkloadKind::from_kind(kind).is_some() => names::namespace(namespace)
+            .and_then(|_| names::subdomain("name", name))
+            .map(|_| ()),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| InventoryError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("{kind} {namespace:?}/{name:?}: {e}; refused, as Kubernetes refuses it"),
+    })
+}
+
+/// Annotation domains the tool reads: the legacy agents' (`iam.amazonaws.com/`), IRSA's
+/// (`eks.amazonaws.com/`), its own, and the owners it must not fight (Helm, Argo CD).
+const READ_ANNOTATION_PREFIXES: &[&str] = &[
+    "iam.amazonaws.com/",
+    "eks.amazonaws.com/",
+    "irsa-migrate.io/",
+    "meta.helm.sh/",
+    "argocd.argoproj.io/",
+];
+
+/// Drops every annotation the tool does not read (`kubectl.kubernetes.io/last-applied-configuration`
+/// holds whole manifests, literal env values included): what the scan reads, snapshots keep,
+/// and nothing else. Keys an agent is configured to read (kube2iam `--iam-role-key`…) are kept.
+fn keep_read_annotations(inventory: &mut Inventory) {
+    use std::collections::BTreeSet;
+    let mut configured: BTreeSet<String> = BTreeSet::new();
+    for agent in crate::legacy::detect(inventory) {
+        configured.insert(agent.role_key.clone());
+        configured.insert(agent.external_id_key.clone());
+        if let crate::legacy::NamespaceRule::Kube2iamAllowed { key, .. } = &agent.namespace_rule {
+            configured.insert(key.clone());
+        }
+    }
+    let keep = |key: &str| {
+        READ_ANNOTATION_PREFIXES.iter().any(|p| key.starts_with(p)) || configured.contains(key)
+    };
+    for namespace in inventory.namespaces.values_mut() {
+        namespace.metadata.annotations.retain(keep);
+    }
+    for account in inventory.service_accounts.values_mut() {
+        account.metadata.annotations.retain(keep);
+    }
+    for workload in inventory.workloads.values_mut() {
+        workload.metadata.annotations.retain(keep);
+        workload.template.metadata.annotations.retain(keep);
+    }
+    for pod in &mut inventory.pods {
+        pod.metadata.annotations.retain(keep);
+    }
+    for binding in &mut inventory.rbac_bindings {
+        binding.metadata.annotations.retain(keep);
+    }
+}
+
+/// What a kiam or kube2iam container keeps: its command and args (they configure it, so the
+/// scan reads them), and only the env entries they refer to (`$(NAME)`). A value that looks like
+/// a credential, by its name or its shape, is replaced by `REDACTED`: a snapshot travels.
+fn redact_agent_container(container: &mut super::kube::Container) {
+    let referenced = |name: &str| {
+        let reference = format!("$({name})");
+        container
+            .command
+            .iter()
+            .chain(&container.args)
+            .any(|a| a.contains(&reference))
+    };
+    let env: Vec<super::kube::EnvVar> = container
+        .env
+        .iter()
+        .filter(|e| referenced(&e.name))
+        .cloned()
+        .map(|mut e| {
+            if e.value.as_deref().is_some_and(|v| looks_secret(&e.name, v)) {
+                e.value = Some(REDACTED.into());
+            }
+            e
+        })
+        .collect();
+    container.env = env;
+    for arg in container
+        .command
+        .iter_mut()
+        .chain(container.args.iter_mut())
+    {
+        if let Some((flag, value)) = arg.split_once('=')
+            && looks_secret(flag, value)
+        {
+            *arg = format!("{flag}={REDACTED}");
+        }
+    }
+}
+
+const REDACTED: &str = "REDACTED";
+
+/// A name that says secret (`…SECRET…`, `…TOKEN…`, `…PASSWORD…`, an access key), or a value
+/// shaped like an AWS access key id.
+fn looks_secret(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace(['-', '_'], "");
+    let named = [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "credential",
+        "accesskey",
+        "privatekey",
+    ]
+    .iter()
+    .any(|word| name.contains(word));
+    let access_key = value.len() == 20
+        && (value.starts_with("AKIA") || value.starts_with("ASIA"))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    named || access_key
+}
+
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError> {
     let mut documents = Vec::new();
     for document in yaml_serde::Deserializer::from_str(text) {
@@ -650,17 +799,18 @@ const ROLES_PER_FILE: usize = 50;
 /// `get-role`), `iam/oidc-providers.json`, `eks/describe-cluster.json`.
 fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
     use serde_json::json;
+    // Kinds go through the fixed set the tool knows; namespaces were checked by the loader (and
+    // `write_dir` refuses any path that would leave its directory).
     let kube_file = |namespace: Option<&str>, kind: &str| {
-        format!(
-            "kubernetes/{}/{}.json",
-            namespace.unwrap_or("_cluster"),
-            kind.to_ascii_lowercase()
-        )
+        crate::names::kind_file_stem(kind)
+            .map(|stem| format!("kubernetes/{}/{stem}.json", namespace.unwrap_or("_cluster")))
     };
     let mut kinds_rendered = std::collections::BTreeSet::new();
     let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
         kinds_rendered.insert(kind.to_string());
-        visit(&kube_file(namespace, kind), object);
+        if let Some(file) = kube_file(namespace, kind) {
+            visit(&file, object);
+        }
     };
     for namespace in inventory.namespaces.values() {
         item(
@@ -729,7 +879,9 @@ fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
         .iter()
         .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
     {
-        visit(&kube_file(None, kind), Value::Null);
+        if let Some(file) = kube_file(None, kind) {
+            visit(&file, Value::Null);
+        }
     }
 
     let iam = &inventory.iam;
@@ -881,21 +1033,107 @@ pub fn fingerprint(inventory: &Inventory) -> String {
     format!("sha256:{:x}", hasher.finalize())
 }
 
-/// Writes [`render_files`] under `dir`, replacing what is there.
+/// The file every snapshot directory the tool writes carries (ignored by the loader), so that
+/// replacing one never removes what the tool did not write.
+pub const MARKER: &str = ".irsa-migrate-snapshot";
+
+/// Writes [`render_files`] under `dir`: a new or empty directory, or a snapshot this tool wrote,
+/// which is replaced. Any other directory is refused and left as it is. The directory and
+/// everything in it are the owner's only (0700, 0600): a snapshot holds the cluster's objects
+/// and its IAM policies.
 pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }
     };
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    for (name, text) in render_files(inventory) {
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        if !dir.is_dir() {
+            return Err(InventoryError::Invalid {
+                path: dir.to_path_buf(),
+                message: "not a directory; nothing was written".into(),
+            });
         }
-        std::fs::write(&path, text).map_err(io(&path))?;
+        match own_snapshot(dir)? {
+            Holds::Nothing => {}
+            Holds::Snapshot => std::fs::remove_dir_all(dir).map_err(io(dir))?,
+            Holds::Other(entry) => {
+                return Err(InventoryError::Invalid {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "holds {entry}, so it is not a snapshot irsa-migrate wrote; choose a new or empty directory (nothing was removed or written)"
+                    ),
+                });
+            }
+        }
+    }
+    crate::private::create_dir_all(dir).map_err(io(dir))?;
+    let marker = dir.join(MARKER);
+    crate::private::write(
+        &marker,
+        "written by irsa-migrate; replaced whole by the next snapshot written here\n",
+    )
+    .map_err(io(&marker))?;
+    for (name, text) in render_files(inventory) {
+        let path = crate::names::join_under(dir, &name).map_err(|e| InventoryError::Invalid {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if let Some(parent) = path.parent() {
+            crate::private::create_dir_all(parent).map_err(io(parent))?;
+        }
+        crate::private::write(&path, text).map_err(io(&path))?;
     }
     Ok(())
+}
+
+/// What an existing directory holds, as far as replacing it goes.
+enum Holds {
+    Nothing,
+    /// A snapshot the tool wrote: its marker, or (written before there was one) only
+    /// `kubernetes/`, `iam/` and `eks/` with `.json` files in them.
+    Snapshot,
+    /// Something else, named.
+    Other(String),
+}
+
+fn own_snapshot(dir: &Path) -> Result<Holds, InventoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InventoryError::Io { path, source }
+    };
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    if entries.is_empty() {
+        return Ok(Holds::Nothing);
+    }
+    let mut pending = Vec::new();
+    for entry in &entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type().map_err(io(&entry.path()))?;
+        match name.as_str() {
+            MARKER if kind.is_file() => {}
+            "kubernetes" | "iam" | "eks" if kind.is_dir() => pending.push(entry.path()),
+            _ => return Ok(Holds::Other(format!("{name:?}"))),
+        }
+    }
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(io(&current))? {
+            let entry = entry.map_err(io(&current))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(io(&path))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if !(kind.is_file() && path.extension().is_some_and(|e| e == "json")) {
+                let shown = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                return Ok(Holds::Other(format!("{shown:?}")));
+            }
+        }
+    }
+    Ok(Holds::Snapshot)
 }

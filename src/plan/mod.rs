@@ -8,6 +8,7 @@
 
 pub mod naming;
 pub mod trust;
+pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -399,6 +400,10 @@ pub enum PlanError {
     NoIssuer(String),
     #[error("--trust-policy-limit {0} is out of range: IAM allows 2048 (default) up to 4096")]
     LimitOutOfRange(usize),
+    /// The planner made a plan its own checks refuse: the source holds names or ARNs that no
+    /// real cluster has (a hostile or corrupted snapshot).
+    #[error("the source makes a plan that fails its own checks: {0}")]
+    Invalid(#[source] validate::InvalidPlan),
 }
 
 enum Decision {
@@ -1142,6 +1147,16 @@ impl<'a> Planner<'a> {
                 .fold(trust_after_prepare.clone(), |doc, p| {
                     trust::remove_principal(&doc, p)
                 });
+            let conditioned: usize = principals
+                .iter()
+                .map(|p| trust::conditioned_trust(&after, p))
+                .sum();
+            if conditioned > 0 {
+                report.kept.push(format!("legacy trust of {role_arn}: {conditioned} statement(s) trust the legacy principal under a condition (an sts:ExternalId, a source), for a purpose the plan cannot see; kept, review by hand"));
+            }
+            if &after == trust_after_prepare && conditioned > 0 {
+                continue;
+            }
             if &after == trust_after_prepare {
                 report.kept.push(format!("legacy trust of {role_arn}: it trusts the account or everyone, not the legacy role by name; review by hand"));
                 continue;
@@ -1185,12 +1200,27 @@ impl<'a> Planner<'a> {
             let account = RoleArn::parse(&role.arn)
                 .map(|r| r.account().to_string())
                 .unwrap_or_default();
+            // Only grants on exactly the roles this plan moved off the legacy path, or on the
+            // legacy principal (kiam's server role), are the legacy path's; others are reported.
+            let legacy_roles: BTreeSet<String> = self
+                .bindings
+                .iter()
+                .map(|b| b.role_arn.clone())
+                .chain(principals.iter().cloned())
+                .collect();
             for (policy_name, document) in role.inline_policies() {
                 let document = &document;
-                if !trust::has_exact_assume_role_grant(document) {
+                let removal = trust::remove_legacy_grants(document, &legacy_roles);
+                for reason in &removal.kept {
+                    report.kept.push(format!(
+                        "inline policy {policy_name} of {}: {reason}",
+                        role.arn
+                    ));
+                }
+                if !removal.changed {
                     continue;
                 }
-                let after = trust::remove_assume_role_grants(document).map_or(Value::Null, |d| d.0);
+                let after = removal.after.map_or(Value::Null, |d| d.0);
                 steps.push(Step::new(
                     StepKind::RemoveAssumeRoleGrant,
                     Target::InlinePolicy {

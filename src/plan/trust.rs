@@ -77,11 +77,16 @@ pub fn add_web_identity(
 }
 
 /// Removes `principal` from every `Allow` statement's `Principal.AWS` that grants
-/// `sts:AssumeRole`; a statement left with no principal at all is removed.
+/// `sts:AssumeRole` without a condition; a statement left with no principal at all is removed.
+/// A statement with a condition (an `sts:ExternalId`, a source) serves a purpose the legacy path
+/// does not show, so it stays as it is ([`conditioned_trust`] counts them, to report).
 pub fn remove_principal(before: &PolicyDocument, principal: &str) -> PolicyDocument {
     let mut document = before.0.clone();
     let statements = statements_mut(&mut document);
     statements.retain_mut(|statement| {
+        if statement.get("Condition").is_some() {
+            return true;
+        }
         let grants = PolicyDocument(json!({"Statement": [statement.clone()]}))
             .statements()
             .first()
@@ -115,32 +120,107 @@ pub fn remove_principal(before: &PolicyDocument, principal: &str) -> PolicyDocum
     PolicyDocument(document)
 }
 
-/// Removes `sts:AssumeRole` from every `Allow` statement (the whole statement when it was the
-/// only action). Returns `None` when nothing is left of the document's statements.
-pub fn remove_assume_role_grants(before: &PolicyDocument) -> Option<PolicyDocument> {
+/// How many `Allow` statements trust `principal` (in `Principal.AWS`) under a condition: those
+/// [`remove_principal`] keeps.
+pub fn conditioned_trust(document: &PolicyDocument, principal: &str) -> usize {
+    let Some(statements) = document.0.get("Statement") else {
+        return 0;
+    };
+    let list = match statements {
+        Value::Array(list) => list.clone(),
+        one => vec![one.clone()],
+    };
+    list.iter()
+        .filter(|s| {
+            s.get("Effect").and_then(Value::as_str) == Some("Allow")
+                && s.get("Condition").is_some()
+                && strings(&s["Principal"]["AWS"])
+                    .iter()
+                    .any(|p| p == principal)
+        })
+        .count()
+}
+
+/// What removing the legacy path's `sts:AssumeRole` grants from a permission policy leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRemoval {
+    /// The policy afterwards (`None`: no statement is left, the policy goes).
+    pub after: Option<PolicyDocument>,
+    /// Whether anything was removed.
+    pub changed: bool,
+    /// Each grant that stays, and why (a condition, other resources, a wildcard action).
+    pub kept: Vec<String>,
+}
+
+/// Removes `sts:AssumeRole` from each `Allow` statement whose resources are all in `legacy` (the
+/// roles the plan migrated, and the kiam server role) and that has no condition, the statement
+/// with it when it was its only action. Every other statement stays as it is, and each one that
+/// could still grant `sts:AssumeRole` is described in `kept`: one with a condition (an
+/// `sts:ExternalId`, a source), one on other resources (`*`, another cluster's or account's
+/// roles), `NotAction`/`NotResource`, or a wildcard action (`sts:*`, `*`), never edited here.
+pub fn remove_legacy_grants(
+    before: &PolicyDocument,
+    legacy: &std::collections::BTreeSet<String>,
+) -> GrantRemoval {
     let mut document = before.0.clone();
+    let mut kept = Vec::new();
+    let mut changed = false;
     let statements = statements_mut(&mut document);
+    let mut index = 0;
     statements.retain_mut(|statement| {
+        index += 1;
+        let n = index;
         if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
             return true;
         }
-        let Some(actions) = statement.get("Action") else {
+        if statement.get("NotAction").is_some() {
+            kept.push(format!("statement {n} uses NotAction, which may allow sts:AssumeRole: kept, review by hand"));
             return true;
-        };
-        let kept: Vec<String> = strings(actions)
+        }
+        let actions = strings(statement.get("Action").unwrap_or(&Value::Null));
+        for wildcard in actions.iter().filter(|a| {
+            a.contains(['*', '?']) && crate::iam::wildcard_match(&a.to_ascii_lowercase(), "sts:assumerole")
+        }) {
+            kept.push(format!("statement {n} allows {wildcard}, which includes sts:AssumeRole: kept, narrow it by hand"));
+        }
+        if !actions.iter().any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
+            return true;
+        }
+        if statement.get("Condition").is_some() {
+            kept.push(format!("statement {n} allows sts:AssumeRole under a condition, for a purpose the legacy path does not show: kept"));
+            return true;
+        }
+        if statement.get("NotResource").is_some() {
+            kept.push(format!("statement {n} allows sts:AssumeRole on everything but its NotResource: kept, review by hand"));
+            return true;
+        }
+        let resources = strings(statement.get("Resource").unwrap_or(&Value::Null));
+        let others: Vec<&String> = resources.iter().filter(|r| !legacy.contains(*r)).collect();
+        if resources.is_empty() || !others.is_empty() {
+            let others: Vec<&str> = others.iter().map(|r| r.as_str()).collect();
+            kept.push(format!(
+                "statement {n} allows sts:AssumeRole on {}, not only roles this plan migrated or the kiam server role: kept",
+                if others.is_empty() { "no named resource".to_string() } else { others.join(", ") }
+            ));
+            return true;
+        }
+        changed = true;
+        let remaining: Vec<String> = actions
             .into_iter()
             .filter(|a| !a.eq_ignore_ascii_case("sts:AssumeRole"))
             .collect();
-        if kept.is_empty() {
+        if remaining.is_empty() {
             return false;
         }
-        statement["Action"] = one_or_many(kept);
+        statement["Action"] = one_or_many(remaining);
         true
     });
-    if statements.is_empty() {
-        None
-    } else {
-        Some(PolicyDocument(document))
+    let emptied = statements.is_empty();
+    let after = (!emptied).then_some(PolicyDocument(document));
+    GrantRemoval {
+        after,
+        changed,
+        kept,
     }
 }
 
@@ -344,20 +424,32 @@ mod tests {
     }
 
     #[test]
-    fn removes_assume_role_grants_and_keeps_other_actions() {
+    fn removes_legacy_grants_and_keeps_other_actions() {
+        let app = "arn:aws:iam::111122223333:role/app";
+        let legacy = std::collections::BTreeSet::from([app.to_string(), KIAM.to_string()]);
         let grants = doc(json!({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
-            {"Effect": "Allow", "Action": ["sts:AssumeRole", "ec2:DescribeRegions"], "Resource": "*"}]}));
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": [app, KIAM]},
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "ec2:DescribeRegions"], "Resource": app}]}));
         assert!(has_exact_assume_role_grant(&grants));
-        let after = remove_assume_role_grants(&grants).unwrap();
+        let removal = remove_legacy_grants(&grants, &legacy);
+        assert!(removal.changed && removal.kept.is_empty());
+        let after = removal.after.unwrap();
         assert_eq!(
             after.0["Statement"],
-            json!([{"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": "*"}])
+            json!([{"Effect": "Allow", "Action": "ec2:DescribeRegions", "Resource": app}])
         );
         assert!(!has_exact_assume_role_grant(&after));
         let only = doc(
-            json!({"Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]}),
+            json!({"Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": app}]}),
         );
-        assert_eq!(remove_assume_role_grants(&only), None);
+        assert_eq!(remove_legacy_grants(&only, &legacy).after, None);
+        // `*` is not exactly the legacy path's roles: kept, and said.
+        let everything = doc(
+            json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+        );
+        let removal = remove_legacy_grants(&everything, &legacy);
+        assert!(!removal.changed);
+        assert_eq!(removal.after, Some(everything));
+        assert_eq!(removal.kept.len(), 1, "{:?}", removal.kept);
     }
 }

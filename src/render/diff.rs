@@ -52,7 +52,9 @@ pub fn step_diff(step: &Step, style: Style) -> String {
         .header(&old, &new)
         .to_string();
     let mut out = String::new();
+    // Values from the input are shown, never run: escapes are written out before any colour.
     for line in text.lines() {
+        let line = super::terminal_safe(line);
         let color = match line.as_bytes().first() {
             _ if style == Style::Plain => None,
             _ if line.starts_with("+++") || line.starts_with("---") => Some("1"),
@@ -64,7 +66,7 @@ pub fn step_diff(step: &Step, style: Style) -> String {
         match color {
             Some(code) => out.push_str(&format!("\x1b[{code}m{line}\x1b[0m\n")),
             None => {
-                out.push_str(line);
+                out.push_str(&line);
                 out.push('\n');
             }
         }
@@ -115,6 +117,30 @@ mod tests {
         );
         assert!(!diff.contains('\x1b'));
         assert!(step_diff(&s, Style::Color).contains("\x1b[32m+"));
+    }
+
+    #[test]
+    fn escapes_in_values_are_shown_not_run() {
+        let target = Target::Workload {
+            namespace: "ns".into(),
+            kind: WorkloadKind::Deployment,
+            name: "api\u{1b}[2K".into(),
+        };
+        let s = step(target, json!({"a": "x\u{9b}8m"}), json!({"a": "y"}));
+        for style in [Style::Plain, Style::Color] {
+            let diff = step_diff(&s, style);
+            assert!(diff.contains("api\\u001b[2K"), "{diff}");
+            assert!(!diff.contains('\u{9b}'), "{diff}");
+            let colours = diff.matches('\x1b').count();
+            assert_eq!(
+                colours,
+                if style == Style::Plain {
+                    0
+                } else {
+                    diff.matches("\x1b[").count()
+                }
+            );
+        }
     }
 
     #[test]

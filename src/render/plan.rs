@@ -96,7 +96,9 @@ pub fn summary(plan: &Plan) -> String {
     out
 }
 
-/// Every step of `phases` (all when empty) as a diff, grouped under phase headings.
+/// Every step of `phases` (all when empty) as a diff, grouped under phase headings. Values from
+/// the plan are escaped ([`super::terminal_safe`]), so the text may go to a terminal as it is,
+/// colours included.
 pub fn diffs(plan: &Plan, phases: &[Phase], style: Style) -> String {
     let mut out = String::new();
     for phase in Phase::ALL {
@@ -106,7 +108,12 @@ pub fn diffs(plan: &Plan, phases: &[Phase], style: Style) -> String {
         let steps: Vec<_> = plan.steps.iter().filter(|s| s.phase == phase).collect();
         let _ = writeln!(out, "\n== phase {phase}: {} step(s)", steps.len());
         for step in steps {
-            let _ = writeln!(out, "\n# {}\n# {}", step.id, step.description);
+            let _ = writeln!(
+                out,
+                "\n# {}\n# {}",
+                super::terminal_safe(&step.id),
+                super::terminal_safe(&step.description)
+            );
             out.push_str(&step_diff(step, style));
         }
     }
