@@ -11,6 +11,7 @@
 pub mod fault;
 pub mod fragment;
 pub mod journal;
+pub mod lock;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -93,6 +94,21 @@ pub enum ApplyError {
         "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
     )]
     JournalExists(std::path::PathBuf),
+    /// Another run holds the migration directory's lock ([`lock`]).
+    #[error(
+        "{path} is held by {holder}: another apply, rollback or plan of this migration is running, and nothing was done. Wait for it to finish, then run again (a holder that was killed has released it already)"
+    )]
+    Locked {
+        path: std::path::PathBuf,
+        holder: String,
+    },
+    /// The lock file could not be created or locked (a read-only directory, say).
+    #[error("cannot lock the migration directory with {path}: {source}")]
+    LockFailed {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{destination} cannot change {target} (step {step})")]
     Unsupported {
         destination: String,

@@ -142,16 +142,20 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
         ))
     })?;
     let plan = super::plan::read_plan(&migration.plan)?;
-    let dir = migration
-        .plan
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     Ok(Loaded {
         plan,
         checksum: apply::checksum(&bytes),
-        dir,
+        dir: migration_dir(migration),
     })
+}
+
+/// The migration directory: the plan's.
+fn migration_dir(migration: &Migration) -> PathBuf {
+    migration
+        .plan
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn journal_path(loaded: &Loaded, migration: &Migration) -> PathBuf {
@@ -216,6 +220,13 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
 }
 
 fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
+    // One writer per migration directory, for the whole run (held until this function returns),
+    // taken before the plan is read so that a concurrent re-plan is never half seen.
+    let plan = &target.migration.plan;
+    std::fs::metadata(plan)
+        .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", plan.display())))?;
+    let _lock =
+        apply::lock::MigrationLock::acquire(&migration_dir(&target.migration), &command_line())?;
     let loaded = load(&target.migration)?;
     let mut backend = backend(&loaded, target)?;
     let mut journal = Journal::open(&journal_path(&loaded, &target.migration))
@@ -253,6 +264,18 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
         "{} changed, {} already in place, {} skipped{mode}{calls}\n",
         summary.changed, summary.already_done, summary.skipped
     ))
+}
+
+/// This process's command line, for the lock's holder record.
+pub(super) fn command_line() -> String {
+    std::iter::once("irsa-migrate".to_string())
+        .chain(
+            std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn mode(dry_run: bool) -> Mode {

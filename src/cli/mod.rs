@@ -230,7 +230,9 @@ impl Error {
                 | ApplyError::NamespaceWithDecommission
                 | ApplyError::JournalExists(_)
                 | ApplyError::Unsupported { .. }
-                | ApplyError::NotConfirmed => ExitCode::Refused,
+                | ApplyError::NotConfirmed
+                | ApplyError::Locked { .. } => ExitCode::Refused,
+                ApplyError::LockFailed { .. } => ExitCode::UsageOrInput,
                 ApplyError::Stale { .. } => ExitCode::StaleState,
                 ApplyError::Backend { .. }
                 | ApplyError::RolloutFailed { .. }
