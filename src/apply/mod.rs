@@ -90,10 +90,16 @@ pub enum ApplyError {
         "decommission is cluster-wide: run it without --namespace, once every namespace is migrated"
     )]
     NamespaceWithDecommission,
+    /// `plan` into a migration directory whose live journal records runs: a new plan would not
+    /// match the journal, and the way back (the plan the journal belongs to) would be lost.
     #[error(
-        "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
+        "{journal} records live runs of this migration ({applied} step(s) applied or in doubt): a new plan would not match it, so nothing was written. {advice}"
     )]
-    JournalExists(std::path::PathBuf),
+    JournalExists {
+        journal: std::path::PathBuf,
+        applied: usize,
+        advice: String,
+    },
     /// Another run holds the migration directory's lock ([`lock`]).
     #[error(
         "{path} is held by {holder}: another apply, rollback or plan of this migration is running, and nothing was done. Wait for it to finish, then run again (a holder that was killed has released it already)"
@@ -155,6 +161,36 @@ impl ApplyError {
             source,
         }
     }
+}
+
+/// Refuses to re-plan the migration whose plan is `plan` and live journal `journal` once any
+/// live run has been journaled.
+pub fn refuse_replan_if_applied(
+    journal: &std::path::Path,
+    plan: &std::path::Path,
+) -> Result<(), ApplyError> {
+    let journal = Journal::open(journal)?;
+    if journal.entries().is_empty() {
+        return Ok(());
+    }
+    let applied = journal
+        .states()
+        .values()
+        .filter(|s| s.may_be_applied())
+        .count();
+    let advice = if applied > 0 {
+        format!(
+            "Roll back first (`irsa-migrate rollback --plan {} --all`), then plan under a new --name; or plan under a new --name now and migrate from where this one stands",
+            plan.display()
+        )
+    } else {
+        "Everything it applied is rolled back: plan under a new --name (this directory stays as the record of what was done)".to_string()
+    };
+    Err(ApplyError::JournalExists {
+        journal: journal.path().to_path_buf(),
+        applied,
+        advice,
+    })
 }
 
 /// The SHA-256 of a plan file's bytes, as the journal records it.

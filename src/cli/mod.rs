@@ -228,7 +228,7 @@ impl Error {
                 | ApplyError::UnknownStep(_)
                 | ApplyError::PhaseOrder(_)
                 | ApplyError::NamespaceWithDecommission
-                | ApplyError::JournalExists(_)
+                | ApplyError::JournalExists { .. }
                 | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed
                 | ApplyError::Locked { .. } => ExitCode::Refused,

@@ -134,7 +134,23 @@ pub fn write_plan(
         path: dir.clone(),
         source,
     })?;
-    write_file(&dir.join("plan.json"), &plan_json(&plan)?)?;
+    let _lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
+    let plan_path = dir.join("plan.json");
+    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &plan_path)?;
+    let json = plan_json(&plan)?;
+    // A rehearsal of another plan cannot go on under this one (its journal would not match).
+    let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
+    if !unchanged {
+        for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale).map_err(|source| Error::Write {
+                    path: stale.clone(),
+                    source,
+                })?;
+            }
+        }
+    }
+    write_file(&plan_path, &json)?;
     write_file(&dir.join("report.md"), &report::markdown(&plan))?;
     // The inventory the plan was made from: what rehearsals start from.
     crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
