@@ -430,11 +430,12 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
 fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace() {
     let dir = demo_workspace();
     for phase in ["prepare", "identity", "rollout"] {
-        let output = rehearse(
-            dir.path(),
-            "apply",
-            &["--phase", phase, "--namespace", "data", "--yes"],
-        );
+        // The first namespace of a staged migration takes prepare's cluster-wide OIDC provider.
+        let mut args = vec!["--phase", phase, "--namespace", "data", "--yes"];
+        if phase == "prepare" {
+            args.push("--include-cluster-wide");
+        }
+        let output = rehearse(dir.path(), "apply", &args);
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -653,4 +654,106 @@ fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
     // Two runs started together overlap (a run takes far longer than taking the lock); were
     // none refused, this test would have checked nothing.
     assert!(overlapped > 0, "no pair of runs overlapped");
+}
+
+/// `--namespace paymnets` selected nothing and succeeded, and `--phase prepare --namespace nope`
+/// created the cluster-wide OIDC provider (issue 12).
+#[test]
+fn namespace_filters_are_checked_and_leave_cluster_wide_steps_out_unless_asked() {
+    let dir = demo_workspace();
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "identity", "--namespace", "paymnets", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "--namespace paymnets: no step of plan demo is in that namespace; its namespaces: checkout, data, monitoring, payments"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(journal_entries(dir.path()).is_empty());
+    let output = rehearse(
+        dir.path(),
+        "rollback",
+        &["--all", "--namespace", "nope", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+
+    // Under a namespace filter, prepare leaves the OIDC provider (cluster-wide) alone, says so,
+    // and the next phase waits for it.
+    let oidc = "create-oidc-provider:arn:aws:iam::111122223333:oidc-provider/";
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "prepare", "--namespace", "data", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains(oidc), "{text}");
+    assert!(
+        text.contains("1 cluster-wide step(s) of these phases left out by --namespace")
+            && text.ends_with("2 changed, 0 already in place, 0 skipped\n"),
+        "{text}"
+    );
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "identity", "--namespace", "data", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(oidc) && stderr(&output).contains("--include-cluster-wide"),
+        "{}",
+        stderr(&output)
+    );
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &[
+            "--phase",
+            "prepare",
+            "--namespace",
+            "data",
+            "--include-cluster-wide",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("applied          {oidc}")),
+        "{}",
+        stdout(&output)
+    );
+    // The flag does nothing without --namespace: refused.
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "prepare", "--include-cluster-wide", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+
+    // Cluster RBAC bindings copied for a namespace's service accounts belong to that namespace.
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "prepare", "--namespace", "payments", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "identity", "--namespace", "payments", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for id in [
+        "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-reconcile",
+        "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker",
+    ] {
+        assert!(text.contains(&format!("applied          {id}")), "{text}");
+    }
+    assert!(!text.contains("cluster-wide step(s)"), "{text}");
 }

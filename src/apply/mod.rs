@@ -43,6 +43,9 @@ pub struct Selection {
     pub phases: Vec<Phase>,
     /// Empty: every namespace.
     pub namespaces: Vec<String>,
+    /// With `namespaces`: also the selected phases' cluster-wide steps (those of no namespace,
+    /// such as the OIDC provider), which a namespace filter leaves out otherwise.
+    pub include_cluster_wide: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +117,15 @@ pub enum ApplyError {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// A `--namespace` that no step of the plan is in: a typo would otherwise select nothing.
+    #[error(
+        "--namespace {unknown}: no step of plan {plan} is in that namespace; its namespaces: {known}"
+    )]
+    UnknownNamespace {
+        unknown: String,
+        plan: String,
+        known: String,
     },
     #[error("{destination} cannot change {target} (step {step})")]
     Unsupported {
@@ -199,7 +211,9 @@ pub fn checksum(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// The namespaces a step belongs to; `None` for cluster-wide steps.
+/// The namespaces a step belongs to; `None` for cluster-wide steps. A prepare step on a role
+/// belongs to the namespaces bound to the role; a cluster-scoped RBAC binding copied for a
+/// service account, to the namespaces of its service-account subjects.
 fn step_namespaces(plan: &Plan, step: &Step) -> Option<BTreeSet<String>> {
     match &step.target {
         Target::Role { arn, .. } if step.phase == Phase::Prepare => Some(
@@ -209,18 +223,53 @@ fn step_namespaces(plan: &Plan, step: &Step) -> Option<BTreeSet<String>> {
                 .map(|b| b.namespace.clone())
                 .collect(),
         ),
+        Target::RbacBinding {
+            namespace: None, ..
+        } => {
+            let subjects: BTreeSet<String> = [step.after.value(), step.before.value()]
+                .iter()
+                .filter_map(|side| side["subjects"].as_array().cloned())
+                .flatten()
+                .filter(|s| s["kind"] == "ServiceAccount")
+                .filter_map(|s| s["namespace"].as_str().map(str::to_string))
+                .collect();
+            (!subjects.is_empty()).then_some(subjects)
+        }
         target => target
             .namespace()
             .map(|ns| BTreeSet::from([ns.to_string()])),
     }
 }
 
-fn in_scope(plan: &Plan, step: &Step, namespaces: &[String]) -> bool {
-    namespaces.is_empty()
+/// Whether a run limited to `selection`'s namespaces covers `step`.
+fn in_scope(plan: &Plan, step: &Step, selection: &Selection) -> bool {
+    selection.namespaces.is_empty()
         || match step_namespaces(plan, step) {
-            Some(own) => own.iter().any(|ns| namespaces.contains(ns)),
-            None => step.phase == Phase::Prepare,
+            Some(own) => own.iter().any(|ns| selection.namespaces.contains(ns)),
+            None => selection.include_cluster_wide,
         }
+}
+
+/// Every `--namespace` given must be one some step of the plan is in.
+fn check_namespaces(plan: &Plan, namespaces: &[String]) -> Result<(), ApplyError> {
+    let known: BTreeSet<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| step_namespaces(plan, s))
+        .flatten()
+        .collect();
+    match namespaces.iter().find(|ns| !known.contains(*ns)) {
+        None => Ok(()),
+        Some(unknown) => Err(ApplyError::UnknownNamespace {
+            unknown: unknown.clone(),
+            plan: plan.name.clone(),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            },
+        }),
+    }
 }
 
 /// Whether the target is in the state `side` describes.
@@ -280,6 +329,7 @@ pub fn run(
     } else {
         selection.phases.clone()
     };
+    check_namespaces(plan, &selection.namespaces)?;
     if !selection.namespaces.is_empty() && phases.contains(&Phase::Decommission) {
         return Err(ApplyError::NamespaceWithDecommission);
     }
@@ -287,8 +337,15 @@ pub fn run(
     let mut steps: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, &selection.namespaces))
+        .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, selection))
         .collect();
+    let left_out = plan
+        .steps
+        .iter()
+        .filter(|s| phases.contains(&s.phase) && !selection.namespaces.is_empty())
+        .filter(|s| step_namespaces(plan, s).is_none() && !selection.include_cluster_wide)
+        .filter(|s| options.direction == Direction::Apply || state(&s.id).may_be_applied())
+        .count();
     if let Some(step) = steps.iter().find(|s| !backend.supports(&s.target)) {
         return Err(ApplyError::Unsupported {
             destination: backend.describe(),
@@ -296,14 +353,7 @@ pub fn run(
             target: step.target.to_string(),
         });
     }
-    check_order(
-        plan,
-        &steps,
-        &phases,
-        options.direction,
-        &state,
-        &selection.namespaces,
-    )?;
+    check_order(plan, &steps, &phases, options.direction, &state, selection)?;
     if options.direction == Direction::Rollback {
         steps.retain(|s| state(&s.id).may_be_applied());
         steps.reverse();
@@ -353,6 +403,11 @@ pub fn run(
     }
     // Lines go out with the bar lifted, so the two never interleave on a terminal.
     let mut out = |line: String| progress.suspend(|| out(line));
+    if left_out > 0 {
+        out(format!(
+            "{left_out} cluster-wide step(s) of these phases left out by --namespace (they belong to no namespace); --include-cluster-wide runs them"
+        ));
+    }
     let mut run = Runner {
         journal,
         backend,
@@ -781,14 +836,14 @@ fn sides(step: &Step, direction: Direction) -> (Value, Value) {
 }
 
 /// Phases run in order: applying a phase needs the earlier ones applied (for the same
-/// namespaces); rolling one back needs the later ones rolled back.
+/// namespaces, and cluster-wide steps always); rolling one back needs the later ones rolled back.
 fn check_order(
     plan: &Plan,
     selected: &[&Step],
     phases: &[Phase],
     direction: Direction,
     state: &dyn Fn(&str) -> StepState,
-    namespaces: &[String],
+    selection: &Selection,
 ) -> Result<(), ApplyError> {
     let selected_ids: BTreeSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
     for phase in phases {
@@ -796,7 +851,8 @@ fn check_order(
             .steps
             .iter()
             .filter(|other| {
-                !selected_ids.contains(other.id.as_str()) && in_scope(plan, other, namespaces)
+                !selected_ids.contains(other.id.as_str())
+                    && (in_scope(plan, other, selection) || step_namespaces(plan, other).is_none())
             })
             .filter(|other| match direction {
                 Direction::Apply => other.phase < *phase && state(&other.id) != StepState::Applied,
@@ -806,16 +862,23 @@ fn check_order(
         if selected.iter().any(|s| s.phase == *phase)
             && let Some(first) = blocking.first()
         {
+            let how = if selection.namespaces.is_empty() {
+                String::new()
+            } else if step_namespaces(plan, first).is_none() {
+                " (a cluster-wide step: without --namespace, or with --include-cluster-wide)".into()
+            } else {
+                " (with the same --namespace)".into()
+            };
             let message = match direction {
                 Direction::Apply => format!(
-                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`",
+                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`{how}",
                     first.phase,
                     blocking.len(),
                     first.id,
                     first.phase
                 ),
                 Direction::Rollback => format!(
-                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}` first",
+                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}`{how} first",
                     first.phase,
                     blocking.len(),
                     first.id,

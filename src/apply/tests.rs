@@ -255,6 +255,7 @@ fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overw
         selection: Selection {
             phases: vec![Phase::Prepare],
             namespaces: Vec::new(),
+            include_cluster_wide: false,
         },
         // Every reading is already too old when the step comes to write.
         reading_fresh_for: std::time::Duration::ZERO,

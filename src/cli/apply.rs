@@ -74,9 +74,15 @@ pub struct ApplyArgs {
     /// The phase to apply; phases run in order (prepare, identity, rollout, cleanup, decommission).
     #[arg(long, value_enum)]
     pub phase: PhaseChoice,
-    /// Only steps of this namespace (repeatable). Prepare steps for roles bound there are included.
+    /// Only steps of this namespace (repeatable): its service accounts and workloads, the
+    /// prepare steps of roles bound there, and cluster RBAC bindings copied for its service
+    /// accounts. A namespace the plan does not have is an error.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+    /// With --namespace: also run the phase's cluster-wide steps, which belong to no namespace
+    /// (prepare's OIDC provider). Without it they are left out, and later phases wait for them.
+    #[arg(long, requires = "namespaces")]
+    pub include_cluster_wide: bool,
     /// Workloads per wave of the phases that restart pods (rollout, cleanup). On a live cluster
     /// each wave is patched, then watched until its new pods are ready and carry the role's
     /// credentials, before the next one starts.
@@ -112,10 +118,18 @@ pub struct RollbackArgs {
     /// Roll back every applied step, last first.
     #[arg(long)]
     pub all: bool,
+    /// Only steps of this namespace (repeatable), as for apply. A namespace the plan does not
+    /// have is an error.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+    /// With --namespace: also roll back the phase's cluster-wide steps (prepare's OIDC
+    /// provider), which a namespace filter leaves in place otherwise.
+    #[arg(long, requires = "namespaces")]
+    pub include_cluster_wide: bool,
+    /// Read every target and print what would be rolled back; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short)]
     pub yes: bool,
 }
@@ -289,6 +303,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
         selection: Selection {
             phases: args.phase.phases(),
             namespaces: args.namespaces.clone(),
+            include_cluster_wide: args.include_cluster_wide,
         },
         wave_size: args.wave_size as usize,
         rollout: apply::RolloutCheck {
@@ -312,6 +327,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         selection: Selection {
             phases,
             namespaces: args.namespaces.clone(),
+            include_cluster_wide: args.include_cluster_wide,
         },
         wave_size: usize::MAX,
         rollout: Default::default(),

@@ -232,7 +232,9 @@ impl Error {
                 | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed
                 | ApplyError::Locked { .. } => ExitCode::Refused,
-                ApplyError::LockFailed { .. } => ExitCode::UsageOrInput,
+                ApplyError::LockFailed { .. } | ApplyError::UnknownNamespace { .. } => {
+                    ExitCode::UsageOrInput
+                }
                 ApplyError::Stale { .. } => ExitCode::StaleState,
                 ApplyError::Backend { .. }
                 | ApplyError::RolloutFailed { .. }
