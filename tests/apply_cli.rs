@@ -25,7 +25,12 @@ fn rehearsal(dir: &Path) -> PathBuf {
 
 /// Every rehearsal file but the journal, by relative path.
 fn state(dir: &Path) -> BTreeMap<PathBuf, String> {
-    let root = rehearsal(dir);
+    json_files(&rehearsal(dir))
+}
+
+/// Every JSON file under `root`, by relative path.
+fn json_files(root: &Path) -> BTreeMap<PathBuf, String> {
+    let root = root.to_path_buf();
     let mut files = BTreeMap::new();
     let mut pending = vec![root.clone()];
     while let Some(current) = pending.pop() {
@@ -217,8 +222,11 @@ fn runs_are_refused_with_the_reason() {
     assert_eq!(output.status.code(), Some(3));
     assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
     assert!(journal_entries(dir.path()).is_empty());
-    // A dry run reads and reports without writing.
-    let before = state(dir.path());
+    assert!(
+        !rehearsal(dir.path()).exists(),
+        "refused before the rehearsal is opened"
+    );
+    // A dry run reads and reports without writing: the rehearsal is the plan's snapshot.
     let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--dry-run"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
@@ -226,7 +234,10 @@ fn runs_are_refused_with_the_reason() {
         "{}",
         stdout(&output)
     );
-    assert_eq!(state(dir.path()), before);
+    assert_eq!(
+        state(dir.path()),
+        json_files(&dir.path().join("migrations/demo/snapshot"))
+    );
     // A plan edited after apply started is refused.
     assert_eq!(
         rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
@@ -756,4 +767,122 @@ fn namespace_filters_are_checked_and_leave_cluster_wide_steps_out_unless_asked()
         assert!(text.contains(&format!("applied          {id}")), "{text}");
     }
     assert!(!text.contains("cluster-wide step(s)"), "{text}");
+}
+
+/// Runs `args` as a live run with no AWS credentials anywhere (and no network to find any).
+fn without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap()
+}
+
+/// Missing credentials, a corrupt journal, a rehearsal that cannot open and a failed preflight
+/// read were exit 4, "roll back" (issue 12): nothing had changed.
+#[test]
+fn failures_before_the_first_write_are_2_or_3_and_do_not_advise_rolling_back() {
+    let check = |output: &std::process::Output, code: i32, needle: &str, context: &str| {
+        let err = stderr(output);
+        assert_eq!(output.status.code(), Some(code), "{context}: {err}");
+        assert!(err.contains(needle), "{context}: {err}");
+        assert!(!err.contains("roll back"), "{context}: {err}");
+    };
+    let dir = demo_workspace();
+    // Live, without a terminal or --yes: refused before any credentials are looked for.
+    let output = without_credentials(dir.path(), &["apply", "--plan", PLAN, "--phase", "prepare"]);
+    check(&output, 3, "pass --yes", "no confirmation");
+    // Filters and phase order are checked before anything is read.
+    let output = without_credentials(
+        dir.path(),
+        &["apply", "--plan", PLAN, "--phase", "identity", "--yes"],
+    );
+    check(
+        &output,
+        3,
+        "needs phase prepare applied first",
+        "phase order",
+    );
+    for args in [
+        &["apply", "--plan", PLAN, "--phase", "prepare", "--dry-run"][..],
+        &["apply", "--plan", PLAN, "--phase", "prepare", "--yes"][..],
+    ] {
+        let output = without_credentials(dir.path(), args);
+        check(
+            &output,
+            2,
+            "nothing was written by this run",
+            "no credentials",
+        );
+    }
+    assert!(!dir.path().join("migrations/demo/journal.jsonl").exists());
+
+    // A preflight read that fails: a rehearsal file that is not JSON.
+    let dir = demo_workspace();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let iam = rehearsal(dir.path()).join("iam/111122223333/roles-0000.json");
+    std::fs::write(&iam, "{ not json").unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    check(
+        &output,
+        2,
+        "nothing was written by this run",
+        "failed preflight read",
+    );
+    assert!(journal_entries(dir.path()).is_empty());
+
+    // A corrupt journal.
+    let dir = demo_workspace();
+    assert_eq!(
+        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let journal = rehearsal(dir.path()).join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(&journal, format!("garbage\n{text}")).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
+    check(
+        &output,
+        2,
+        "journal.jsonl:1: not a journal entry",
+        "corrupt journal",
+    );
+
+    // A rehearsal that cannot be opened: its snapshot cannot be copied.
+    let dir = demo_workspace();
+    std::os::unix::fs::symlink(
+        dir.path().join("nowhere"),
+        dir.path().join("migrations/demo/snapshot/dangling.json"),
+    )
+    .unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    check(
+        &output,
+        2,
+        "opening the backend",
+        "rehearsal that cannot open",
+    );
 }

@@ -144,6 +144,17 @@ pub enum ApplyError {
         diff: String,
         written: String,
     },
+    /// A backend failure before this run sent its first write (opening the backend, the
+    /// preflight's reads, a read before the first write): nothing was changed.
+    #[error(
+        "{step}: {source}; nothing was written by this run: fix the cause and run the same command again"
+    )]
+    NothingWritten {
+        step: String,
+        #[source]
+        source: BackendError,
+    },
+    /// A backend failure after this run sent a write: the migration may be part-way.
     #[error(
         "step {step} failed after {changed} change(s) in this run: {source}; run the same command again to resume, or roll back"
     )]
@@ -160,16 +171,26 @@ pub enum ApplyError {
         problems: String,
         rolled_back: String,
     },
+    /// The journal could not be read, or appended to before this run sent a write.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Appending to the journal failed after this run sent a write: the migration may be
+    /// part-way, and the journal does not know how far.
+    #[error(
+        "{source}; the run stopped after {changed} change(s): once the journal can be written, run the same command again to resume (an interrupted step is resolved by reading its target)"
+    )]
+    JournalAfterWrite {
+        changed: usize,
+        #[source]
+        source: JournalError,
+    },
 }
 
 impl ApplyError {
     /// A backend failure before any step ran.
     pub fn from_backend(source: BackendError) -> ApplyError {
-        ApplyError::Backend {
-            step: "(opening the backend)".into(),
-            changed: 0,
+        ApplyError::NothingWritten {
+            step: "opening the backend".into(),
             source,
         }
     }
@@ -299,17 +320,32 @@ fn stale(step: &Step, expected: &Value, observed: &Value, changed: usize) -> App
     }
 }
 
-/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
-/// not asked in a dry run); `out` receives one line per step.
-pub fn run(
+/// The steps a run covers, in plan order, with the journal's states and how many cluster-wide
+/// steps a namespace filter left out.
+struct Selected<'p> {
+    steps: Vec<&'p Step>,
+    states: BTreeMap<String, StepState>,
+    left_out: usize,
+}
+
+/// Every check of a run that needs neither the backend nor the network: the plan is the
+/// journal's, the filters name what the plan has, the phase order holds. The CLI makes them
+/// before it connects anywhere; [`run`] makes them again.
+pub fn check(
     plan: &Plan,
     plan_checksum: &str,
-    journal: &mut Journal,
-    backend: &mut dyn Backend,
+    journal: &Journal,
     options: &RunOptions,
-    confirm: &mut dyn FnMut(&Preview) -> bool,
-    out: &mut dyn FnMut(String),
-) -> Result<Summary, ApplyError> {
+) -> Result<(), ApplyError> {
+    select(plan, plan_checksum, journal, options).map(|_| ())
+}
+
+fn select<'p>(
+    plan: &'p Plan,
+    plan_checksum: &str,
+    journal: &Journal,
+    options: &RunOptions,
+) -> Result<Selected<'p>, ApplyError> {
     if let Some(recorded) = journal.plan_checksum()
         && recorded != plan_checksum
     {
@@ -334,7 +370,7 @@ pub fn run(
         return Err(ApplyError::NamespaceWithDecommission);
     }
     let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
-    let mut steps: Vec<&Step> = plan
+    let steps: Vec<&Step> = plan
         .steps
         .iter()
         .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, selection))
@@ -346,6 +382,31 @@ pub fn run(
         .filter(|s| step_namespaces(plan, s).is_none() && !selection.include_cluster_wide)
         .filter(|s| options.direction == Direction::Apply || state(&s.id).may_be_applied())
         .count();
+    check_order(plan, &steps, &phases, options.direction, &state, selection)?;
+    Ok(Selected {
+        steps,
+        states,
+        left_out,
+    })
+}
+
+/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
+/// not asked in a dry run); `out` receives one line per step.
+pub fn run(
+    plan: &Plan,
+    plan_checksum: &str,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    confirm: &mut dyn FnMut(&Preview) -> bool,
+    out: &mut dyn FnMut(String),
+) -> Result<Summary, ApplyError> {
+    let Selected {
+        mut steps,
+        states,
+        left_out,
+    } = select(plan, plan_checksum, journal, options)?;
+    let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
     if let Some(step) = steps.iter().find(|s| !backend.supports(&s.target)) {
         return Err(ApplyError::Unsupported {
             destination: backend.describe(),
@@ -353,7 +414,6 @@ pub fn run(
             target: step.target.to_string(),
         });
     }
-    check_order(plan, &steps, &phases, options.direction, &state, selection)?;
     if options.direction == Direction::Rollback {
         steps.retain(|s| state(&s.id).may_be_applied());
         steps.reverse();
@@ -413,6 +473,7 @@ pub fn run(
         backend,
         mode: options.mode,
         changed: 0,
+        sent: false,
         readings,
         reading_fresh_for: options.reading_fresh_for,
     };
@@ -519,9 +580,8 @@ fn preflight(
     for chunk in firsts.chunks(backend.concurrency().max(1) * 4) {
         let taken = Instant::now();
         for (step, observed) in chunk.iter().zip(backend.read_many(chunk)) {
-            let observed = observed.map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: 0,
+            let observed = observed.map_err(|source| ApplyError::NothingWritten {
+                step: format!("step {} (the preflight's read)", step.id),
                 source,
             })?;
             let (from, to) = sides(step, direction);
@@ -582,12 +642,43 @@ struct Runner<'a> {
     mode: Mode,
     /// Writes made in this run, for error messages.
     changed: usize,
+    /// Whether this run has sent a write (made or failed): from then on a failure may leave the
+    /// migration part-way.
+    sent: bool,
     /// Step id → the preflight's reading of its target, until the step uses it.
     readings: BTreeMap<String, Reading>,
     reading_fresh_for: std::time::Duration,
 }
 
 impl Runner<'_> {
+    /// A backend failure of `step`, as far as this run has got.
+    fn failed(&self, step: &str, source: BackendError) -> ApplyError {
+        if self.sent {
+            ApplyError::Backend {
+                step: step.to_string(),
+                changed: self.changed,
+                source,
+            }
+        } else {
+            ApplyError::NothingWritten {
+                step: format!("step {step}"),
+                source,
+            }
+        }
+    }
+
+    /// Appends to the journal; a failure after a write is reported as such.
+    fn record(&mut self, entry: Entry) -> Result<(), ApplyError> {
+        let (sent, changed) = (self.sent, self.changed);
+        self.journal.append(entry).map_err(|source| {
+            if sent {
+                ApplyError::JournalAfterWrite { changed, source }
+            } else {
+                ApplyError::Journal(source)
+            }
+        })
+    }
+
     /// Moves the steps' targets (distinct ones) in `direction`, journaled: all read, compared,
     /// then written together. Each step's outcome and the batch's time in milliseconds.
     fn batch(
@@ -604,11 +695,7 @@ impl Runner<'_> {
         let mut outcomes = Vec::with_capacity(steps.len());
         let mut writes: Vec<(&Step, Value, Value)> = Vec::new();
         for (step, observed) in steps.iter().zip(self.observe(steps)) {
-            let observed = observed.map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: self.changed,
-                source,
-            })?;
+            let observed = observed.map_err(|source| self.failed(&step.id, source))?;
             let (from, to) = sides(step, direction);
             if matches(step, &observed, &to) {
                 outcomes.push(Outcome::AlreadyDone);
@@ -617,12 +704,12 @@ impl Runner<'_> {
                 writes.push((*step, from, to));
             } else {
                 if execute {
-                    self.journal.append(Entry::Start {
+                    self.record(Entry::Start {
                         step: step.id.clone(),
                         action,
                         time: now(),
                     })?;
-                    self.journal.append(Entry::Failed {
+                    self.record(Entry::Failed {
                         step: step.id.clone(),
                         action,
                         reason: "stale state".into(),
@@ -634,7 +721,7 @@ impl Runner<'_> {
         }
         if execute {
             for step in steps {
-                self.journal.append(Entry::Start {
+                self.record(Entry::Start {
                     step: step.id.clone(),
                     action,
                     time: now(),
@@ -644,6 +731,7 @@ impl Runner<'_> {
                 .iter()
                 .map(|(step, from, to)| (*step, from, to))
                 .collect();
+            self.sent |= !writes.is_empty();
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
                 if let Err(source) = result {
@@ -660,16 +748,9 @@ impl Runner<'_> {
                                 "changed concurrently".to_string(),
                                 stale(step, from, &observed, self.changed),
                             ),
-                            source => (
-                                source.to_string(),
-                                ApplyError::Backend {
-                                    step: step.id.clone(),
-                                    changed: self.changed,
-                                    source,
-                                },
-                            ),
+                            source => (source.to_string(), self.failed(&step.id, source)),
                         };
-                        self.journal.append(Entry::Failed {
+                        self.record(Entry::Failed {
                             step: step.id.clone(),
                             action,
                             reason,
@@ -678,7 +759,7 @@ impl Runner<'_> {
                         first_error.get_or_insert(error);
                     }
                     None => {
-                        self.journal.append(Entry::Done {
+                        self.record(Entry::Done {
                             step: step.id.clone(),
                             action,
                             outcome: *outcome,
@@ -764,10 +845,8 @@ impl Wave<'_> {
         let problems = run
             .backend
             .verify_rollout(&rollouts, check.timeout, out)
-            .map_err(|source| ApplyError::Backend {
-                step: format!("(verifying {phase} wave {})", self.number),
-                changed: run.changed,
-                source,
+            .map_err(|source| {
+                run.failed(&format!("(verifying {phase} wave {})", self.number), source)
             })?;
         if problems.is_empty() {
             return Ok(());

@@ -242,9 +242,15 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     let _lock =
         apply::lock::MigrationLock::acquire(&migration_dir(&target.migration), &command_line())?;
     let loaded = load(&target.migration)?;
-    let mut backend = backend(&loaded, target)?;
     let mut journal = Journal::open(&journal_path(&loaded, &target.migration))
         .map_err(apply::ApplyError::from)?;
+    // Everything that needs no network before the backend connects: without a terminal to ask
+    // on, only --yes confirms; then the plan, the journal and the filters.
+    if options.mode == Mode::Execute && !yes && !std::io::stdin().is_terminal() {
+        return Err(apply::ApplyError::NotConfirmed.into());
+    }
+    apply::check(&loaded.plan, &loaded.checksum, &journal, &options)?;
+    let mut backend = backend(&loaded, target)?;
     let verb = if options.direction == Direction::Apply {
         "Apply"
     } else {
