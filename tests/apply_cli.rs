@@ -246,9 +246,11 @@ fn runs_are_refused_with_the_reason() {
         Some(0)
     );
     let path = dir.path().join(PLAN);
-    let edited = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("\"name\": \"demo\"", "\"name\": \"demo\" ");
+    let edited = std::fs::read_to_string(&path).unwrap().replacen(
+        "create the IAM OIDC provider",
+        "create the IAM OIDC provider (edited)",
+        1,
+    );
     std::fs::write(&path, edited).unwrap();
     let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
     assert_eq!(output.status.code(), Some(3));
@@ -885,4 +887,58 @@ fn failures_before_the_first_write_are_2_or_3_and_do_not_advise_rolling_back() {
         "opening the backend",
         "rehearsal that cannot open",
     );
+}
+
+/// A byte checksum refused a CRLF checkout or a reformatted plan.json (issue 12): the journal
+/// binds a migration to the plan's content, the digest report.md shows.
+#[test]
+fn a_reformatted_plan_is_the_same_plan_and_the_digest_is_the_reports() {
+    let dir = demo_workspace();
+    let path = dir.path().join(PLAN);
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Reformatted (compact, then broken into lines) and checked out with CRLF endings.
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let compact = serde_json::to_string(&value).unwrap();
+    std::fs::write(&path, format!("{}\r\n", compact.replace(",\"", ",\r\n\""))).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The digest the journal records is the one report.md shows.
+    let status = json(&rehearse(dir.path(), "status", &["--output", "json"]));
+    let digest = status["digest"].as_str().expect("status shows the digest");
+    let report = std::fs::read_to_string(dir.path().join("migrations/demo/report.md")).unwrap();
+    assert!(
+        report.contains(&format!("Plan digest `{digest}`")),
+        "{report}"
+    );
+    let journal = std::fs::read_to_string(rehearsal(dir.path()).join("journal.jsonl")).unwrap();
+    assert!(journal.contains(digest), "{journal}");
+}
+
+/// Journals started before the content digest record the plan file's byte checksum: such a
+/// migration goes on, and a changed plan is still refused.
+#[test]
+fn a_journal_that_records_the_byte_checksum_still_accepts_its_plan() {
+    let dir = demo_workspace();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let journal = rehearsal(dir.path()).join("journal.jsonl");
+    let bytes = std::fs::read(dir.path().join(PLAN)).unwrap();
+    let digest = json(&rehearse(dir.path(), "status", &["--output", "json"]))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(text.contains(&digest), "a new journal records the digest");
+    std::fs::write(
+        &journal,
+        text.replace(&digest, &irsa_migrate::apply::checksum(&bytes)),
+    )
+    .unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    std::fs::write(dir.path().join(PLAN), [&bytes[..], b" "].concat()).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "rollout", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }

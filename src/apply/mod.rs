@@ -226,7 +226,7 @@ pub fn refuse_replan_if_applied(
     })
 }
 
-/// The SHA-256 of a plan file's bytes, as the journal records it.
+/// The SHA-256 of a plan file's bytes, as journals started before [`Plan::digest`] record it.
 pub fn checksum(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{:x}", Sha256::digest(bytes))

@@ -144,8 +144,22 @@ pub struct StatusArgs {
 
 struct Loaded {
     plan: Plan,
-    checksum: String,
+    /// [`Plan::digest`]: what a journal started by this version records.
+    digest: String,
+    /// The SHA-256 of the file's bytes, which journals started by earlier versions record.
+    byte_checksum: String,
     dir: PathBuf,
+}
+
+impl Loaded {
+    /// The plan's identity as `journal` knows it: the content digest, or the byte checksum for a
+    /// journal an earlier version started (so its migration can go on, and be rolled back).
+    fn checksum_for(&self, journal: &Journal) -> &str {
+        match journal.plan_checksum() {
+            Some(recorded) if recorded == self.byte_checksum => &self.byte_checksum,
+            _ => &self.digest,
+        }
+    }
 }
 
 fn load(migration: &Migration) -> Result<Loaded, Error> {
@@ -157,8 +171,9 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
     })?;
     let plan = super::plan::read_plan(&migration.plan)?;
     Ok(Loaded {
+        digest: plan.digest(),
         plan,
-        checksum: apply::checksum(&bytes),
+        byte_checksum: apply::checksum(&bytes),
         dir: migration_dir(migration),
     })
 }
@@ -249,7 +264,8 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     if options.mode == Mode::Execute && !yes && !std::io::stdin().is_terminal() {
         return Err(apply::ApplyError::NotConfirmed.into());
     }
-    apply::check(&loaded.plan, &loaded.checksum, &journal, &options)?;
+    let checksum = loaded.checksum_for(&journal).to_string();
+    apply::check(&loaded.plan, &checksum, &journal, &options)?;
     let mut backend = backend(&loaded, target)?;
     let verb = if options.direction == Direction::Apply {
         "Apply"
@@ -259,7 +275,7 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     let mut lines = Vec::new();
     let result = apply::run(
         &loaded.plan,
-        &loaded.checksum,
+        &checksum,
         &mut journal,
         backend.as_mut(),
         &options,
@@ -347,6 +363,8 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
 struct Status<'a> {
     schema: &'static str,
     plan: String,
+    /// The plan's content digest, as report.md shows it.
+    digest: String,
     journal: String,
     phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
     steps: Vec<StepStatus<'a>>,
@@ -384,12 +402,13 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
     }
     let modified = journal
         .plan_checksum()
-        .is_some_and(|c| c != loaded.checksum);
+        .is_some_and(|c| c != loaded.checksum_for(&journal));
     match args.output {
         OutputFormat::Json => {
             let status = Status {
                 schema: "irsa-migrate.status/v1",
                 plan: args.migration.plan.display().to_string(),
+                digest: loaded.digest.clone(),
                 journal: path.display().to_string(),
                 phases,
                 steps,
@@ -401,9 +420,10 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
         }
         OutputFormat::Text => {
             let mut text = format!(
-                "Plan {} ({}), journal {}\n",
+                "Plan {} ({}, digest {}), journal {}\n",
                 loaded.plan.name,
                 args.migration.plan.display(),
+                loaded.digest,
                 path.display()
             );
             if modified {

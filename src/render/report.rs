@@ -13,8 +13,14 @@ pub fn markdown(plan: &Plan) -> String {
     let _ = writeln!(out, "# IRSA migration plan `{}`\n", plan.name);
     let _ = writeln!(
         out,
-        "Cluster **{}** (account `{}`, {}), OIDC issuer `{}`.  \nInventory `{}`; plan schema `{}`.\n",
-        c.name, c.account, c.region, c.oidc_issuer, plan.fingerprint, plan.schema
+        "Cluster **{}** (account `{}`, {}), OIDC issuer `{}`.  \nInventory `{}`; plan schema `{}`.  \nPlan digest `{}`: apply and rollback run only the plan with this digest.\n",
+        c.name,
+        c.account,
+        c.region,
+        c.oidc_issuer,
+        plan.fingerprint,
+        plan.schema,
+        plan.digest()
     );
     let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     out.push_str("## Summary\n\n| | count |\n|---|---|\n");
