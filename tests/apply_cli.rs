@@ -942,3 +942,80 @@ fn a_journal_that_records_the_byte_checksum_still_accepts_its_plan() {
     let output = rehearse(dir.path(), "apply", &["--phase", "rollout", "--yes"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
+
+/// Flags that would do nothing where given were accepted silently (issue 12): a rehearsal that
+/// "used" --profile, a --rollout-timeout 0 no wave could meet.
+#[test]
+fn flags_that_would_do_nothing_are_refused() {
+    let dir = demo_workspace();
+    for (command, args, flag) in [
+        (
+            "apply",
+            &["--phase", "prepare", "--dry-run", "--profile", "prod"][..],
+            "--profile",
+        ),
+        (
+            "apply",
+            &["--phase", "prepare", "--dry-run", "--concurrency", "4"][..],
+            "--concurrency",
+        ),
+        (
+            "rollback",
+            &["--all", "--yes", "--kubeconfig", "k"][..],
+            "--kubeconfig",
+        ),
+        (
+            "rollback",
+            &["--all", "--yes", "--account-profile", "444455556666=x"][..],
+            "--account-profile",
+        ),
+    ] {
+        let output = rehearse(dir.path(), command, args);
+        assert_eq!(output.status.code(), Some(2), "{command} {args:?}");
+        assert!(
+            stderr(&output).contains(&format!("{flag} does nothing with --rehearse")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    for (args, flag) in [
+        (&["scan", "--demo", "--context", "prod"][..], "--context"),
+        (
+            &["plan", "--demo", "--region", "eu-west-1", "--name", "x"][..],
+            "--region",
+        ),
+        (
+            &[
+                "plan",
+                "--snapshot",
+                "migrations/demo/snapshot",
+                "--cluster",
+                "c",
+                "--name",
+                "x",
+            ][..],
+            "--cluster",
+        ),
+    ] {
+        let output = run_in(dir.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(&format!("{flag} does nothing with")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(!dir.path().join("migrations/x").exists());
+    let output = rehearse(
+        dir.path(),
+        "apply",
+        &["--phase", "rollout", "--rollout-timeout", "0", "--yes"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--rollout-timeout"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(journal_entries(dir.path()).is_empty());
+}

@@ -88,8 +88,8 @@ pub struct ApplyArgs {
     /// credentials, before the next one starts.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub wave_size: u32,
-    /// Seconds a wave may take to roll out before it counts as failed.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// Seconds a wave may take to roll out before it counts as failed (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub rollout_timeout: u64,
     /// Leave a failed wave as it is instead of rolling it back (to inspect it; roll back later
     /// with `rollback --phase rollout` or `--phase cleanup`).

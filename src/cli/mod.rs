@@ -322,10 +322,73 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// The flags that reach a live cluster or AWS (arg ids), and where they do nothing.
+const LIVE_TARGET_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "page_size",
+    "profile",
+    "region",
+    "endpoint_url",
+    "max_attempts",
+    "account_profiles",
+    "concurrency",
+];
+const LIVE_SOURCE_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "page_size",
+    "profile",
+    "region",
+    "endpoint_url",
+    "max_attempts",
+    "account_profiles",
+    "cluster",
+    "iam_read",
+];
+
+/// Refuses flags given on the command line that would do nothing where they are given: live
+/// flags with `--rehearse`, `--snapshot` or `--demo`. Silently ignored, they mislead (the run
+/// looks as if it used them).
+fn refuse_inert_flags(matches: &clap::ArgMatches) -> Result<(), Error> {
+    let Some((command, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let has = |id: &str| sub.ids().any(|i| i.as_str() == id);
+    let given =
+        |id: &str| has(id) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let (flags, because) = match command {
+        "apply" | "rollback" if has("rehearse") && sub.get_flag("rehearse") => (
+            LIVE_TARGET_FLAGS,
+            "--rehearse (a rehearsal changes <dir>/rehearsal/, not a cluster or AWS)",
+        ),
+        "scan" | "plan" if given("snapshot") => (
+            LIVE_SOURCE_FLAGS,
+            "--snapshot (the snapshot is read instead of a cluster)",
+        ),
+        "scan" | "plan" if has("demo") && sub.get_flag("demo") => (
+            LIVE_SOURCE_FLAGS,
+            "--demo (the embedded demo is read instead of a cluster)",
+        ),
+        _ => return Ok(()),
+    };
+    match flags.iter().find(|id| given(id)) {
+        Some(id) => Err(Error::Usage(format!(
+            "--{} does nothing with {because}; drop it",
+            id.replace('_', "-")
+                .replace("account-profiles", "account-profile")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The binary's whole `main`: parse, run, report, exit.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let result = refuse_inert_flags(&matches).and_then(|()| run(cli));
+    match result {
         Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
         Err(error) => {
             let mut message = format!("error: {error}");
