@@ -873,11 +873,11 @@ fn failures_before_the_first_write_are_2_or_3_and_do_not_advise_rolling_back() {
         "corrupt journal",
     );
 
-    // A rehearsal that cannot be opened: its snapshot cannot be copied.
+    // A rehearsal that cannot be opened: its staging copy cannot be made (a file is in the way).
     let dir = demo_workspace();
-    std::os::unix::fs::symlink(
-        dir.path().join("nowhere"),
-        dir.path().join("migrations/demo/snapshot/dangling.json"),
+    std::fs::write(
+        dir.path().join("migrations/demo/rehearsal.staging"),
+        "in the way",
     )
     .unwrap();
     let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
@@ -1018,4 +1018,46 @@ fn flags_that_would_do_nothing_are_refused() {
         stderr(&output)
     );
     assert!(journal_entries(dir.path()).is_empty());
+}
+
+/// A hand-edited plan.json was applied unchecked before its first apply, while report.md (what
+/// the change board approved) showed the plan as made (issue 12).
+#[test]
+fn a_plan_edited_by_hand_before_its_first_apply_is_refused_naming_what_differs() {
+    let dir = demo_workspace();
+    let path = dir.path().join(PLAN);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let escalated = original
+        .replace(
+            "\"role_arn\": \"arn:aws:iam::111122223333:role/checkout-web\"",
+            "\"role_arn\": \"arn:aws:iam::111122223333:role/ADMIN-escalated\"",
+        )
+        .replacen(
+            ":sub\": \"system:serviceaccount:checkout:checkout-web\"",
+            ":sub\": \"system:serviceaccount:checkout:*\"",
+            1,
+        );
+    assert_ne!(escalated, original);
+    std::fs::write(&path, &escalated).unwrap();
+    for args in [
+        &["--phase", "prepare", "--yes"][..],
+        &["--phase", "prepare", "--dry-run"][..],
+    ] {
+        let output = rehearse(dir.path(), "apply", args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "{err}");
+        assert!(
+            err.contains("is not the plan that its snapshot and settings give")
+                && err.contains(
+                    "step update-role-trust:arn:aws:iam::111122223333:role/checkout-web: changed"
+                )
+                && err.contains(":sub\": \"system:serviceaccount:checkout:*\"")
+                && err.contains("field bindings: changed"),
+            "{err}"
+        );
+    }
+    assert!(!rehearsal(dir.path()).exists(), "nothing was done");
+    std::fs::write(&path, &original).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }

@@ -103,6 +103,18 @@ pub enum ApplyError {
         applied: usize,
         advice: String,
     },
+    /// A plan with no journal yet that is not the plan its own snapshot and settings give:
+    /// hand-edited, or written by another version. Running it would run what the change board
+    /// did not see in report.md.
+    #[error(
+        "{plan} is not the plan that its snapshot and settings give: it was edited by hand, or written by another version of irsa-migrate; nothing was done. Re-plan with this version (`irsa-migrate plan --snapshot {snapshot} --name {name}`) and review report.md again. Where the file differs (- as planned from the snapshot, + in the file):\n{differences}"
+    )]
+    PlanNotFromSnapshot {
+        plan: std::path::PathBuf,
+        snapshot: std::path::PathBuf,
+        name: String,
+        differences: String,
+    },
     /// Another run holds the migration directory's lock ([`lock`]).
     #[error(
         "{path} is held by {holder}: another apply, rollback or plan of this migration is running, and nothing was done. Wait for it to finish, then run again (a holder that was killed has released it already)"

@@ -178,6 +178,82 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
     })
 }
 
+/// Recomputes the plan from the migration's own snapshot and settings and refuses a plan file
+/// that differs, naming where.
+fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
+    let snapshot = loaded.dir.join("snapshot");
+    if !snapshot.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is missing: it is written by `irsa-migrate plan` next to plan.json, and the plan is checked against it; re-plan",
+            snapshot.display()
+        )));
+    }
+    let inventory =
+        crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
+    let expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
+    if expected == loaded.plan {
+        return Ok(());
+    }
+    Err(apply::ApplyError::PlanNotFromSnapshot {
+        plan: path.to_path_buf(),
+        snapshot,
+        name: loaded.plan.name.clone(),
+        differences: plan_differences(&expected, &loaded.plan),
+    }
+    .into())
+}
+
+/// Where `found` differs from `expected`: steps by id (with a diff of each changed one, up to a
+/// few), then the other top-level fields by name.
+fn plan_differences(expected: &Plan, found: &Plan) -> String {
+    let by_id = |plan: &Plan| -> BTreeMap<String, serde_json::Value> {
+        plan.steps
+            .iter()
+            .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
+            .collect()
+    };
+    let (want, got) = (by_id(expected), by_id(found));
+    let mut lines = Vec::new();
+    let mut diffs = 0;
+    for id in want
+        .keys()
+        .chain(got.keys().filter(|id| !want.contains_key(*id)))
+    {
+        match (want.get(id), got.get(id)) {
+            (Some(_), None) => lines.push(format!("  step {id}: missing from the file")),
+            (None, Some(_)) => {
+                lines.push(format!("  step {id}: not in the plan the snapshot gives"))
+            }
+            (Some(a), Some(b)) if a != b => {
+                lines.push(format!("  step {id}: changed"));
+                diffs += 1;
+                if diffs <= 5 {
+                    let pretty = |v: &serde_json::Value| {
+                        serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+                    };
+                    let diff = similar::TextDiff::from_lines(&pretty(a), &pretty(b))
+                        .unified_diff()
+                        .context_radius(2)
+                        .to_string();
+                    lines.extend(diff.lines().map(|l| format!("    {l}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    let fields = |plan: &Plan| match serde_json::to_value(plan) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (want, got) = (fields(expected), fields(found));
+    for (key, value) in &want {
+        if key != "steps" && got.get(key) != Some(value) {
+            lines.push(format!("  field {key}: changed"));
+        }
+    }
+    lines.join("\n")
+}
+
 /// The migration directory: the plan's.
 fn migration_dir(migration: &Migration) -> PathBuf {
     migration
@@ -266,6 +342,10 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     }
     let checksum = loaded.checksum_for(&journal).to_string();
     apply::check(&loaded.plan, &checksum, &journal, &options)?;
+    if journal.plan_checksum().is_none() {
+        // Not yet bound to a journal: the plan must be the one report.md was made from.
+        verify_plan(&loaded, &target.migration.plan)?;
+    }
     let mut backend = backend(&loaded, target)?;
     let verb = if options.direction == Direction::Apply {
         "Apply"

@@ -270,7 +270,8 @@ impl Error {
                 | ApplyError::JournalExists { .. }
                 | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed
-                | ApplyError::Locked { .. } => ExitCode::Refused,
+                | ApplyError::Locked { .. }
+                | ApplyError::PlanNotFromSnapshot { .. } => ExitCode::Refused,
                 // Nothing was written by the run: the cause is its input or environment.
                 ApplyError::LockFailed { .. }
                 | ApplyError::UnknownNamespace { .. }
