@@ -293,8 +293,52 @@ fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> 
     Ok(Box::new(rehearsal))
 }
 
-/// Asks on the terminal; refuses without one unless `--yes`.
-fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
+/// How many changes the confirmation shows as diffs; `irsa-migrate diff` shows them all.
+const CONFIRM_DIFFS: usize = 20;
+
+/// What the confirmation shows: the plan's digest (as report.md shows it), then each change to
+/// be made as a diff in the run's direction.
+fn confirmation_text(
+    plan: &Plan,
+    digest: &str,
+    preview: &Preview,
+    direction: Direction,
+    style: crate::render::diff::Style,
+) -> String {
+    let mut text = format!(
+        "Plan {} (digest {digest}): {} change(s) to {} ({} already in place):\n",
+        plan.name,
+        preview.to_change.len(),
+        preview.destination,
+        preview.already_done
+    );
+    for id in preview.to_change.iter().take(CONFIRM_DIFFS) {
+        let Some(step) = plan.steps.iter().find(|s| &s.id == id) else {
+            text.push_str(&format!("  {id}\n"));
+            continue;
+        };
+        let mut shown = step.clone();
+        if direction == Direction::Rollback {
+            std::mem::swap(&mut shown.before, &mut shown.after);
+        }
+        text.push_str(&format!("\n{}:\n", step.id));
+        text.push_str(&crate::render::diff::step_diff(&shown, style));
+    }
+    if preview.to_change.len() > CONFIRM_DIFFS {
+        text.push_str(&format!(
+            "\n… and {} more (`irsa-migrate diff` shows every step)\n",
+            preview.to_change.len() - CONFIRM_DIFFS
+        ));
+    }
+    text
+}
+
+/// Asks on the terminal, showing `text` of the preview; refuses without one unless `--yes`.
+fn confirmer(
+    yes: bool,
+    verb: &'static str,
+    text: impl Fn(&Preview) -> String,
+) -> impl FnMut(&Preview) -> bool {
     move |preview: &Preview| {
         if yes {
             return true;
@@ -303,20 +347,8 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
             return false;
         }
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(
-            stderr,
-            "{} change(s) to {} ({} already in place):",
-            preview.to_change.len(),
-            preview.destination,
-            preview.already_done
-        );
-        for id in preview.to_change.iter().take(20) {
-            let _ = writeln!(stderr, "  {id}");
-        }
-        if preview.to_change.len() > 20 {
-            let _ = writeln!(stderr, "  … and {} more", preview.to_change.len() - 20);
-        }
-        let _ = write!(stderr, "{verb} them? [y/N] ");
+        let _ = write!(stderr, "{}", text(preview));
+        let _ = write!(stderr, "\n{verb} them? [y/N] ");
         let _ = stderr.flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -359,7 +391,20 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
         &mut journal,
         backend.as_mut(),
         &options,
-        &mut confirmer(yes, verb),
+        &mut confirmer(yes, verb, |preview| {
+            let style = if std::env::var_os("NO_COLOR").is_none() {
+                crate::render::diff::Style::Color
+            } else {
+                crate::render::diff::Style::Plain
+            };
+            confirmation_text(
+                &loaded.plan,
+                &loaded.digest,
+                preview,
+                options.direction,
+                style,
+            )
+        }),
         &mut |line| {
             // Each line is printed as it happens, so an interrupted run shows how far it got.
             let _ = print(&format!("{line}\n"));
@@ -529,5 +574,45 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
             }
             print(&text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The confirmation showed step ids; the change board approved diffs and a digest.
+    #[test]
+    fn the_confirmation_shows_the_digest_and_each_change_as_a_diff_in_the_runs_direction() {
+        let inventory = crate::inventory::demo::inventory().unwrap();
+        let plan = crate::plan::plan(&inventory, "demo", &Default::default()).unwrap();
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.id.starts_with("annotate-service-account:checkout/"))
+            .unwrap();
+        let preview = Preview {
+            to_change: vec![step.id.clone()],
+            already_done: 2,
+            destination: "the rehearsal".into(),
+        };
+        let plain = crate::render::diff::Style::Plain;
+        let text = confirmation_text(&plan, &plan.digest(), &preview, Direction::Apply, plain);
+        assert!(
+            text.starts_with(&format!(
+                "Plan demo (digest {}): 1 change(s) to the rehearsal (2 already in place):",
+                plan.digest()
+            )),
+            "{text}"
+        );
+        let added = text
+            .lines()
+            .find(|l| l.starts_with('+') && l.contains("eks.amazonaws.com/role-arn"));
+        assert!(added.is_some(), "{text}");
+        let back = confirmation_text(&plan, &plan.digest(), &preview, Direction::Rollback, plain);
+        let removed = back
+            .lines()
+            .find(|l| l.starts_with('-') && l.contains("eks.amazonaws.com/role-arn"));
+        assert!(removed.is_some(), "{back}");
     }
 }
