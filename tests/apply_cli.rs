@@ -112,6 +112,10 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
         text.ends_with("35 changed, 0 already in place, 0 skipped\n"),
         "{text}"
     );
+    assert!(
+        !text.contains("waiting for"),
+        "a rehearsal has no rollout to wait for: {text}"
+    );
 
     let migrated: serde_json::Value = serde_json::from_str(&scan_json(
         dir.path(),
@@ -1006,18 +1010,42 @@ fn flags_that_would_do_nothing_are_refused() {
         );
     }
     assert!(!dir.path().join("migrations/x").exists());
-    let output = rehearse(
+    // A rehearsal has no rollout to wait for or roll back.
+    for flag in [
+        &["--rollout-timeout", "60"][..],
+        &["--no-auto-rollback"][..],
+    ] {
+        let mut args = vec!["--phase", "rollout", "--yes"];
+        args.extend_from_slice(flag);
+        let output = rehearse(dir.path(), "apply", &args);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("{} does nothing with --rehearse", flag[0])),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = run_in(
         dir.path(),
-        "apply",
-        &["--phase", "rollout", "--rollout-timeout", "0", "--yes"],
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--phase",
+            "rollout",
+            "--rollout-timeout",
+            "0",
+            "--yes",
+        ],
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("--rollout-timeout"),
+        stderr(&output).contains("invalid value '0' for '--rollout-timeout"),
         "{}",
         stderr(&output)
     );
     assert!(journal_entries(dir.path()).is_empty());
+    assert!(!dir.path().join("migrations/demo/journal.jsonl").exists());
 }
 
 /// A hand-edited plan.json was applied unchecked before its first apply, while report.md (what

@@ -845,7 +845,7 @@ impl Wave<'_> {
                 rollouts.push(rollout);
             }
         }
-        if rollouts.is_empty() {
+        if rollouts.is_empty() || !run.backend.observes_rollouts() {
             return Ok(());
         }
         out(format!(

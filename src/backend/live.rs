@@ -76,6 +76,10 @@ impl Backend for Live {
         )
     }
 
+    fn observes_rollouts(&self) -> bool {
+        true
+    }
+
     fn verify_rollout(
         &mut self,
         wave: &[Rollout],

@@ -334,6 +334,9 @@ const LIVE_TARGET_FLAGS: &[&str] = &[
     "max_attempts",
     "account_profiles",
     "concurrency",
+    // A rehearsal has no rollout to wait for or to roll back.
+    "rollout_timeout",
+    "no_auto_rollback",
 ];
 const LIVE_SOURCE_FLAGS: &[&str] = &[
     "kubeconfig",
