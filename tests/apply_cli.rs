@@ -1089,3 +1089,40 @@ fn a_plan_edited_by_hand_before_its_first_apply_is_refused_naming_what_differs()
     let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+/// A plan made from a snapshot with files the loader ignores (findings `unrecognized-input`,
+/// which the migration's own snapshot does not repeat) is still the plan its snapshot gives.
+#[test]
+fn a_plan_from_a_snapshot_with_ignored_files_passes_the_plan_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = fixture("kube2iam");
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--snapshot",
+            fixture.to_str().unwrap(),
+            "--name",
+            "k",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = std::fs::read_to_string(dir.path().join("migrations/k/plan.json")).unwrap();
+    assert!(
+        plan.contains("unrecognized-input"),
+        "the fixture has an ignored file"
+    );
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            "migrations/k/plan.json",
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

@@ -179,7 +179,7 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
 }
 
 /// Recomputes the plan from the migration's own snapshot and settings and refuses a plan file
-/// that differs, naming where.
+/// that differs in anything but its findings, naming where.
 fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
     let snapshot = loaded.dir.join("snapshot");
     if !snapshot.is_dir() {
@@ -190,15 +190,20 @@ fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
     }
     let inventory =
         crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
-    let expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
-    if expected == loaded.plan {
+    let mut expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
+    // Findings report on the source as it was read (a file it ignored, a namespace it could not
+    // list), which the migration's snapshot does not repeat; they change nothing a run does.
+    let mut found = loaded.plan.clone();
+    expected.findings.clear();
+    found.findings.clear();
+    if expected == found {
         return Ok(());
     }
     Err(apply::ApplyError::PlanNotFromSnapshot {
         plan: path.to_path_buf(),
         snapshot,
         name: loaded.plan.name.clone(),
-        differences: plan_differences(&expected, &loaded.plan),
+        differences: plan_differences(&expected, &found),
     }
     .into())
 }
