@@ -87,6 +87,7 @@ fn timed_apply(
         selection: Selection {
             phases,
             namespaces: Vec::new(),
+            include_cluster_wide: false,
         },
         wave_size: 25,
         rollout: Default::default(),

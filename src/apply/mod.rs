@@ -11,6 +11,7 @@
 pub mod fault;
 pub mod fragment;
 pub mod journal;
+pub mod lock;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -42,6 +43,9 @@ pub struct Selection {
     pub phases: Vec<Phase>,
     /// Empty: every namespace.
     pub namespaces: Vec<String>,
+    /// With `namespaces`: also the selected phases' cluster-wide steps (those of no namespace,
+    /// such as the OIDC provider), which a namespace filter leaves out otherwise.
+    pub include_cluster_wide: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,10 +93,52 @@ pub enum ApplyError {
         "decommission is cluster-wide: run it without --namespace, once every namespace is migrated"
     )]
     NamespaceWithDecommission,
+    /// `plan` into a migration directory whose live journal records runs: a new plan would not
+    /// match the journal, and the way back (the plan the journal belongs to) would be lost.
     #[error(
-        "{0} exists: this migration has been applied; a new plan would not match its journal. Roll back with the current plan, or plan under another --name"
+        "{journal} records live runs of this migration ({applied} step(s) applied or in doubt): a new plan would not match it, so nothing was written. {advice}"
     )]
-    JournalExists(std::path::PathBuf),
+    JournalExists {
+        journal: std::path::PathBuf,
+        applied: usize,
+        advice: String,
+    },
+    /// A plan with no journal yet that is not the plan its own snapshot and settings give:
+    /// hand-edited, or written by another version. Running it would run what the change board
+    /// did not see in report.md.
+    #[error(
+        "{plan} is not the plan that its snapshot and settings give: it was edited by hand, or written by another version of irsa-migrate; nothing was done. Re-plan with this version (`irsa-migrate plan --snapshot {snapshot} --name {name}`) and review report.md again. Where the file differs (- as planned from the snapshot, + in the file):\n{differences}"
+    )]
+    PlanNotFromSnapshot {
+        plan: std::path::PathBuf,
+        snapshot: std::path::PathBuf,
+        name: String,
+        differences: String,
+    },
+    /// Another run holds the migration directory's lock ([`lock`]).
+    #[error(
+        "{path} is held by {holder}: another apply, rollback or plan of this migration is running, and nothing was done. Wait for it to finish, then run again (a holder that was killed has released it already)"
+    )]
+    Locked {
+        path: std::path::PathBuf,
+        holder: String,
+    },
+    /// The lock file could not be created or locked (a read-only directory, say).
+    #[error("cannot lock the migration directory with {path}: {source}")]
+    LockFailed {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--namespace` that no step of the plan is in: a typo would otherwise select nothing.
+    #[error(
+        "--namespace {unknown}: no step of plan {plan} is in that namespace; its namespaces: {known}"
+    )]
+    UnknownNamespace {
+        unknown: String,
+        plan: String,
+        known: String,
+    },
     #[error("{destination} cannot change {target} (step {step})")]
     Unsupported {
         destination: String,
@@ -110,6 +156,17 @@ pub enum ApplyError {
         diff: String,
         written: String,
     },
+    /// A backend failure before this run sent its first write (opening the backend, the
+    /// preflight's reads, a read before the first write): nothing was changed.
+    #[error(
+        "{step}: {source}; nothing was written by this run: fix the cause and run the same command again"
+    )]
+    NothingWritten {
+        step: String,
+        #[source]
+        source: BackendError,
+    },
+    /// A backend failure after this run sent a write: the migration may be part-way.
     #[error(
         "step {step} failed after {changed} change(s) in this run: {source}; run the same command again to resume, or roll back"
     )]
@@ -126,28 +183,70 @@ pub enum ApplyError {
         problems: String,
         rolled_back: String,
     },
+    /// The journal could not be read, or appended to before this run sent a write.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Appending to the journal failed after this run sent a write: the migration may be
+    /// part-way, and the journal does not know how far.
+    #[error(
+        "{source}; the run stopped after {changed} change(s): once the journal can be written, run the same command again to resume (an interrupted step is resolved by reading its target)"
+    )]
+    JournalAfterWrite {
+        changed: usize,
+        #[source]
+        source: JournalError,
+    },
 }
 
 impl ApplyError {
     /// A backend failure before any step ran.
     pub fn from_backend(source: BackendError) -> ApplyError {
-        ApplyError::Backend {
-            step: "(opening the backend)".into(),
-            changed: 0,
+        ApplyError::NothingWritten {
+            step: "opening the backend".into(),
             source,
         }
     }
 }
 
-/// The SHA-256 of a plan file's bytes, as the journal records it.
+/// Refuses to re-plan the migration whose plan is `plan` and live journal `journal` once any
+/// live run has been journaled.
+pub fn refuse_replan_if_applied(
+    journal: &std::path::Path,
+    plan: &std::path::Path,
+) -> Result<(), ApplyError> {
+    let journal = Journal::open(journal)?;
+    if journal.entries().is_empty() {
+        return Ok(());
+    }
+    let applied = journal
+        .states()
+        .values()
+        .filter(|s| s.may_be_applied())
+        .count();
+    let advice = if applied > 0 {
+        format!(
+            "Roll back first (`irsa-migrate rollback --plan {} --all`), then plan under a new --name; or plan under a new --name now and migrate from where this one stands",
+            plan.display()
+        )
+    } else {
+        "Everything it applied is rolled back: plan under a new --name (this directory stays as the record of what was done)".to_string()
+    };
+    Err(ApplyError::JournalExists {
+        journal: journal.path().to_path_buf(),
+        applied,
+        advice,
+    })
+}
+
+/// The SHA-256 of a plan file's bytes, as journals started before [`Plan::digest`] record it.
 pub fn checksum(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// The namespaces a step belongs to; `None` for cluster-wide steps.
+/// The namespaces a step belongs to; `None` for cluster-wide steps. A prepare step on a role
+/// belongs to the namespaces bound to the role; a cluster-scoped RBAC binding copied for a
+/// service account, to the namespaces of its service-account subjects.
 fn step_namespaces(plan: &Plan, step: &Step) -> Option<BTreeSet<String>> {
     match &step.target {
         Target::Role { arn, .. } if step.phase == Phase::Prepare => Some(
@@ -157,18 +256,53 @@ fn step_namespaces(plan: &Plan, step: &Step) -> Option<BTreeSet<String>> {
                 .map(|b| b.namespace.clone())
                 .collect(),
         ),
+        Target::RbacBinding {
+            namespace: None, ..
+        } => {
+            let subjects: BTreeSet<String> = [step.after.value(), step.before.value()]
+                .iter()
+                .filter_map(|side| side["subjects"].as_array().cloned())
+                .flatten()
+                .filter(|s| s["kind"] == "ServiceAccount")
+                .filter_map(|s| s["namespace"].as_str().map(str::to_string))
+                .collect();
+            (!subjects.is_empty()).then_some(subjects)
+        }
         target => target
             .namespace()
             .map(|ns| BTreeSet::from([ns.to_string()])),
     }
 }
 
-fn in_scope(plan: &Plan, step: &Step, namespaces: &[String]) -> bool {
-    namespaces.is_empty()
+/// Whether a run limited to `selection`'s namespaces covers `step`.
+fn in_scope(plan: &Plan, step: &Step, selection: &Selection) -> bool {
+    selection.namespaces.is_empty()
         || match step_namespaces(plan, step) {
-            Some(own) => own.iter().any(|ns| namespaces.contains(ns)),
-            None => step.phase == Phase::Prepare,
+            Some(own) => own.iter().any(|ns| selection.namespaces.contains(ns)),
+            None => selection.include_cluster_wide,
         }
+}
+
+/// Every `--namespace` given must be one some step of the plan is in.
+fn check_namespaces(plan: &Plan, namespaces: &[String]) -> Result<(), ApplyError> {
+    let known: BTreeSet<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| step_namespaces(plan, s))
+        .flatten()
+        .collect();
+    match namespaces.iter().find(|ns| !known.contains(*ns)) {
+        None => Ok(()),
+        Some(unknown) => Err(ApplyError::UnknownNamespace {
+            unknown: unknown.clone(),
+            plan: plan.name.clone(),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            },
+        }),
+    }
 }
 
 /// Whether the target is in the state `side` describes.
@@ -198,17 +332,32 @@ fn stale(step: &Step, expected: &Value, observed: &Value, changed: usize) -> App
     }
 }
 
-/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
-/// not asked in a dry run); `out` receives one line per step.
-pub fn run(
+/// The steps a run covers, in plan order, with the journal's states and how many cluster-wide
+/// steps a namespace filter left out.
+struct Selected<'p> {
+    steps: Vec<&'p Step>,
+    states: BTreeMap<String, StepState>,
+    left_out: usize,
+}
+
+/// Every check of a run that needs neither the backend nor the network: the plan is the
+/// journal's, the filters name what the plan has, the phase order holds. The CLI makes them
+/// before it connects anywhere; [`run`] makes them again.
+pub fn check(
     plan: &Plan,
     plan_checksum: &str,
-    journal: &mut Journal,
-    backend: &mut dyn Backend,
+    journal: &Journal,
     options: &RunOptions,
-    confirm: &mut dyn FnMut(&Preview) -> bool,
-    out: &mut dyn FnMut(String),
-) -> Result<Summary, ApplyError> {
+) -> Result<(), ApplyError> {
+    select(plan, plan_checksum, journal, options).map(|_| ())
+}
+
+fn select<'p>(
+    plan: &'p Plan,
+    plan_checksum: &str,
+    journal: &Journal,
+    options: &RunOptions,
+) -> Result<Selected<'p>, ApplyError> {
     if let Some(recorded) = journal.plan_checksum()
         && recorded != plan_checksum
     {
@@ -228,15 +377,48 @@ pub fn run(
     } else {
         selection.phases.clone()
     };
+    check_namespaces(plan, &selection.namespaces)?;
     if !selection.namespaces.is_empty() && phases.contains(&Phase::Decommission) {
         return Err(ApplyError::NamespaceWithDecommission);
     }
     let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
-    let mut steps: Vec<&Step> = plan
+    let steps: Vec<&Step> = plan
         .steps
         .iter()
-        .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, &selection.namespaces))
+        .filter(|s| phases.contains(&s.phase) && in_scope(plan, s, selection))
         .collect();
+    let left_out = plan
+        .steps
+        .iter()
+        .filter(|s| phases.contains(&s.phase) && !selection.namespaces.is_empty())
+        .filter(|s| step_namespaces(plan, s).is_none() && !selection.include_cluster_wide)
+        .filter(|s| options.direction == Direction::Apply || state(&s.id).may_be_applied())
+        .count();
+    check_order(plan, &steps, &phases, options.direction, &state, selection)?;
+    Ok(Selected {
+        steps,
+        states,
+        left_out,
+    })
+}
+
+/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
+/// not asked in a dry run); `out` receives one line per step.
+pub fn run(
+    plan: &Plan,
+    plan_checksum: &str,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    confirm: &mut dyn FnMut(&Preview) -> bool,
+    out: &mut dyn FnMut(String),
+) -> Result<Summary, ApplyError> {
+    let Selected {
+        mut steps,
+        states,
+        left_out,
+    } = select(plan, plan_checksum, journal, options)?;
+    let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
     if let Some(step) = steps.iter().find(|s| !backend.supports(&s.target)) {
         return Err(ApplyError::Unsupported {
             destination: backend.describe(),
@@ -244,14 +426,6 @@ pub fn run(
             target: step.target.to_string(),
         });
     }
-    check_order(
-        plan,
-        &steps,
-        &phases,
-        options.direction,
-        &state,
-        &selection.namespaces,
-    )?;
     if options.direction == Direction::Rollback {
         steps.retain(|s| state(&s.id).may_be_applied());
         steps.reverse();
@@ -301,11 +475,17 @@ pub fn run(
     }
     // Lines go out with the bar lifted, so the two never interleave on a terminal.
     let mut out = |line: String| progress.suspend(|| out(line));
+    if left_out > 0 {
+        out(format!(
+            "{left_out} cluster-wide step(s) of these phases left out by --namespace (they belong to no namespace); --include-cluster-wide runs them"
+        ));
+    }
     let mut run = Runner {
         journal,
         backend,
         mode: options.mode,
         changed: 0,
+        sent: false,
         readings,
         reading_fresh_for: options.reading_fresh_for,
     };
@@ -417,9 +597,8 @@ fn preflight(
     for chunk in firsts.chunks(backend.concurrency().max(1) * 4) {
         let taken = Instant::now();
         for (step, observed) in chunk.iter().zip(backend.read_many(chunk)) {
-            let observed = observed.map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: 0,
+            let observed = observed.map_err(|source| ApplyError::NothingWritten {
+                step: format!("step {} (the preflight's read)", step.id),
                 source,
             })?;
             let (from, to) = sides(step, direction);
@@ -480,12 +659,43 @@ struct Runner<'a> {
     mode: Mode,
     /// Writes made in this run, for error messages.
     changed: usize,
+    /// Whether this run has sent a write (made or failed): from then on a failure may leave the
+    /// migration part-way.
+    sent: bool,
     /// Step id → the preflight's reading of its target, until the step uses it.
     readings: BTreeMap<String, Reading>,
     reading_fresh_for: std::time::Duration,
 }
 
 impl Runner<'_> {
+    /// A backend failure of `step`, as far as this run has got.
+    fn failed(&self, step: &str, source: BackendError) -> ApplyError {
+        if self.sent {
+            ApplyError::Backend {
+                step: step.to_string(),
+                changed: self.changed,
+                source,
+            }
+        } else {
+            ApplyError::NothingWritten {
+                step: format!("step {step}"),
+                source,
+            }
+        }
+    }
+
+    /// Appends to the journal; a failure after a write is reported as such.
+    fn record(&mut self, entry: Entry) -> Result<(), ApplyError> {
+        let (sent, changed) = (self.sent, self.changed);
+        self.journal.append(entry).map_err(|source| {
+            if sent {
+                ApplyError::JournalAfterWrite { changed, source }
+            } else {
+                ApplyError::Journal(source)
+            }
+        })
+    }
+
     /// Moves the steps' targets (distinct ones) in `direction`, journaled: all read, compared,
     /// then written together. Each step's outcome and the batch's time in milliseconds.
     fn batch(
@@ -502,11 +712,7 @@ impl Runner<'_> {
         let mut outcomes = Vec::with_capacity(steps.len());
         let mut writes: Vec<(&Step, Value, Value)> = Vec::new();
         for (step, observed) in steps.iter().zip(self.observe(steps)) {
-            let observed = observed.map_err(|source| ApplyError::Backend {
-                step: step.id.clone(),
-                changed: self.changed,
-                source,
-            })?;
+            let observed = observed.map_err(|source| self.failed(&step.id, source))?;
             let (from, to) = sides(step, direction);
             if matches(step, &observed, &to) {
                 outcomes.push(Outcome::AlreadyDone);
@@ -515,12 +721,12 @@ impl Runner<'_> {
                 writes.push((*step, from, to));
             } else {
                 if execute {
-                    self.journal.append(Entry::Start {
+                    self.record(Entry::Start {
                         step: step.id.clone(),
                         action,
                         time: now(),
                     })?;
-                    self.journal.append(Entry::Failed {
+                    self.record(Entry::Failed {
                         step: step.id.clone(),
                         action,
                         reason: "stale state".into(),
@@ -532,7 +738,7 @@ impl Runner<'_> {
         }
         if execute {
             for step in steps {
-                self.journal.append(Entry::Start {
+                self.record(Entry::Start {
                     step: step.id.clone(),
                     action,
                     time: now(),
@@ -542,6 +748,7 @@ impl Runner<'_> {
                 .iter()
                 .map(|(step, from, to)| (*step, from, to))
                 .collect();
+            self.sent |= !writes.is_empty();
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
                 if let Err(source) = result {
@@ -558,16 +765,9 @@ impl Runner<'_> {
                                 "changed concurrently".to_string(),
                                 stale(step, from, &observed, self.changed),
                             ),
-                            source => (
-                                source.to_string(),
-                                ApplyError::Backend {
-                                    step: step.id.clone(),
-                                    changed: self.changed,
-                                    source,
-                                },
-                            ),
+                            source => (source.to_string(), self.failed(&step.id, source)),
                         };
-                        self.journal.append(Entry::Failed {
+                        self.record(Entry::Failed {
                             step: step.id.clone(),
                             action,
                             reason,
@@ -576,7 +776,7 @@ impl Runner<'_> {
                         first_error.get_or_insert(error);
                     }
                     None => {
-                        self.journal.append(Entry::Done {
+                        self.record(Entry::Done {
                             step: step.id.clone(),
                             action,
                             outcome: *outcome,
@@ -650,7 +850,7 @@ impl Wave<'_> {
                 rollouts.push(rollout);
             }
         }
-        if rollouts.is_empty() {
+        if rollouts.is_empty() || !run.backend.observes_rollouts() {
             return Ok(());
         }
         out(format!(
@@ -662,10 +862,8 @@ impl Wave<'_> {
         let problems = run
             .backend
             .verify_rollout(&rollouts, check.timeout, out)
-            .map_err(|source| ApplyError::Backend {
-                step: format!("(verifying {phase} wave {})", self.number),
-                changed: run.changed,
-                source,
+            .map_err(|source| {
+                run.failed(&format!("(verifying {phase} wave {})", self.number), source)
             })?;
         if problems.is_empty() {
             return Ok(());
@@ -774,14 +972,14 @@ fn sides(step: &Step, direction: Direction) -> (Value, Value) {
 }
 
 /// Phases run in order: applying a phase needs the earlier ones applied (for the same
-/// namespaces); rolling one back needs the later ones rolled back.
+/// namespaces, and cluster-wide steps always); rolling one back needs the later ones rolled back.
 fn check_order(
     plan: &Plan,
     selected: &[&Step],
     phases: &[Phase],
     direction: Direction,
     state: &dyn Fn(&str) -> StepState,
-    namespaces: &[String],
+    selection: &Selection,
 ) -> Result<(), ApplyError> {
     let selected_ids: BTreeSet<&str> = selected.iter().map(|s| s.id.as_str()).collect();
     for phase in phases {
@@ -789,7 +987,8 @@ fn check_order(
             .steps
             .iter()
             .filter(|other| {
-                !selected_ids.contains(other.id.as_str()) && in_scope(plan, other, namespaces)
+                !selected_ids.contains(other.id.as_str())
+                    && (in_scope(plan, other, selection) || step_namespaces(plan, other).is_none())
             })
             .filter(|other| match direction {
                 Direction::Apply => other.phase < *phase && state(&other.id) != StepState::Applied,
@@ -799,16 +998,23 @@ fn check_order(
         if selected.iter().any(|s| s.phase == *phase)
             && let Some(first) = blocking.first()
         {
+            let how = if selection.namespaces.is_empty() {
+                String::new()
+            } else if step_namespaces(plan, first).is_none() {
+                " (a cluster-wide step: without --namespace, or with --include-cluster-wide)".into()
+            } else {
+                " (with the same --namespace)".into()
+            };
             let message = match direction {
                 Direction::Apply => format!(
-                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`",
+                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`{how}",
                     first.phase,
                     blocking.len(),
                     first.id,
                     first.phase
                 ),
                 Direction::Rollback => format!(
-                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}` first",
+                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}`{how} first",
                     first.phase,
                     blocking.len(),
                     first.id,

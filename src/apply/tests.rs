@@ -255,6 +255,7 @@ fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overw
         selection: Selection {
             phases: vec![Phase::Prepare],
             namespaces: Vec::new(),
+            include_cluster_wide: false,
         },
         // Every reading is already too old when the step comes to write.
         reading_fresh_for: std::time::Duration::ZERO,
@@ -283,4 +284,102 @@ fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overw
         edit,
         "the edit stands"
     );
+}
+
+/// A rehearsal whose N-th read or N-th write fails.
+struct Failing {
+    inner: Rehearsal,
+    reads: usize,
+    writes: usize,
+    fail_read: Option<usize>,
+    fail_write: Option<usize>,
+}
+
+impl Failing {
+    fn open(dir: &std::path::Path, fail_read: Option<usize>, fail_write: Option<usize>) -> Failing {
+        Failing {
+            inner: Rehearsal::open(&dir.join("rehearsal"), &dir.join("snapshot")).unwrap(),
+            reads: 0,
+            writes: 0,
+            fail_read,
+            fail_write,
+        }
+    }
+
+    fn injected(target: &Target) -> BackendError {
+        BackendError::Target {
+            target: target.to_string(),
+            message: "injected failure".into(),
+        }
+    }
+}
+
+impl Backend for Failing {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn read(&mut self, step: &Step) -> Result<Value, BackendError> {
+        self.reads += 1;
+        if self.fail_read == Some(self.reads) {
+            return Err(Failing::injected(&step.target));
+        }
+        self.inner.read(step)
+    }
+    fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
+        self.writes += 1;
+        if self.fail_write == Some(self.writes) {
+            return Err(Failing::injected(&step.target));
+        }
+        self.inner.write(step, from, to)
+    }
+}
+
+/// Exit 4 ("resume, or roll back") is for a run that has sent writes; a failure before its
+/// first write is told apart, so the CLI does not advise rolling back what never changed.
+#[test]
+fn a_failure_is_after_writes_only_once_the_run_has_sent_one() {
+    let (plan, dir) = demo_plan();
+    let prepare = plan
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::Prepare)
+        .count();
+    let apply = |backend: &mut Failing| {
+        let mut journal = Journal::open(&dir.path().join("rehearsal/journal.jsonl")).unwrap();
+        let options = RunOptions {
+            selection: Selection {
+                phases: vec![Phase::Prepare],
+                ..Selection::default()
+            },
+            ..options(Direction::Apply)
+        };
+        run(
+            &plan,
+            "sha256:test",
+            &mut journal,
+            backend,
+            &options,
+            &mut |_| true,
+            &mut |_| {},
+        )
+    };
+    // The preflight reads each of the phase's targets first.
+    match apply(&mut Failing::open(dir.path(), Some(2), None)) {
+        Err(ApplyError::NothingWritten { step, .. }) => {
+            assert!(step.contains("the preflight's read"), "{step}")
+        }
+        other => panic!("expected NothingWritten, got {other:?}"),
+    }
+    // The first write fails: sent, so possibly part-way.
+    match apply(&mut Failing::open(dir.path(), None, Some(1))) {
+        Err(ApplyError::Backend { changed: 0, .. }) => {}
+        other => panic!("expected Backend after 0 changes, got {other:?}"),
+    }
+    // A later write fails, after changes.
+    let _ = std::fs::remove_dir_all(dir.path().join("rehearsal"));
+    match apply(&mut Failing::open(dir.path(), None, Some(3))) {
+        Err(ApplyError::Backend { changed, .. }) => assert!(changed >= 1, "{changed}"),
+        other => panic!("expected Backend, got {other:?}"),
+    }
+    assert!(prepare > 3);
 }

@@ -84,6 +84,10 @@ impl Backend for Live {
         self.kube.await_injection(rollout, timeout)
     }
 
+    fn observes_rollouts(&self) -> bool {
+        true
+    }
+
     fn verify_rollout(
         &mut self,
         wave: &[Rollout],

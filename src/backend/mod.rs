@@ -106,6 +106,12 @@ pub trait Backend {
         Ok(None)
     }
 
+    /// Whether [`Backend::verify_rollout`] watches real controllers; the engine announces a wait
+    /// only then (a rehearsal has nothing to wait for, and says nothing about it).
+    fn observes_rollouts(&self) -> bool {
+        false
+    }
+
     /// Waits until the wave's workloads have rolled out with their role's credentials injected
     /// and their pods ready, for at most `timeout`; returns what is wrong, nothing when all is
     /// well. A snapshot has no controllers to wait for, so by default there is nothing to check.

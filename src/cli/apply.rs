@@ -74,16 +74,22 @@ pub struct ApplyArgs {
     /// The phase to apply; phases run in order (prepare, identity, rollout, cleanup, decommission).
     #[arg(long, value_enum)]
     pub phase: PhaseChoice,
-    /// Only steps of this namespace (repeatable). Prepare steps for roles bound there are included.
+    /// Only steps of this namespace (repeatable): its service accounts and workloads, the
+    /// prepare steps of roles bound there, and cluster RBAC bindings copied for its service
+    /// accounts. A namespace the plan does not have is an error.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+    /// With --namespace: also run the phase's cluster-wide steps, which belong to no namespace
+    /// (prepare's OIDC provider). Without it they are left out, and later phases wait for them.
+    #[arg(long, requires = "namespaces")]
+    pub include_cluster_wide: bool,
     /// Workloads per wave of the phases that restart pods (rollout, cleanup). On a live cluster
     /// each wave is patched, then watched until its new pods are ready and carry the role's
     /// credentials, before the next one starts.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub wave_size: u32,
-    /// Seconds a wave may take to roll out before it counts as failed.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// Seconds a wave may take to roll out before it counts as failed (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub rollout_timeout: u64,
     /// Leave a failed wave as it is instead of rolling it back (to inspect it; roll back later
     /// with `rollback --phase rollout` or `--phase cleanup`).
@@ -112,10 +118,18 @@ pub struct RollbackArgs {
     /// Roll back every applied step, last first.
     #[arg(long)]
     pub all: bool,
+    /// Only steps of this namespace (repeatable), as for apply. A namespace the plan does not
+    /// have is an error.
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
+    /// With --namespace: also roll back the phase's cluster-wide steps (prepare's OIDC
+    /// provider), which a namespace filter leaves in place otherwise.
+    #[arg(long, requires = "namespaces")]
+    pub include_cluster_wide: bool,
+    /// Read every target and print what would be rolled back; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short)]
     pub yes: bool,
 }
@@ -130,8 +144,22 @@ pub struct StatusArgs {
 
 struct Loaded {
     plan: Plan,
-    checksum: String,
+    /// [`Plan::digest`]: what a journal started by this version records.
+    digest: String,
+    /// The SHA-256 of the file's bytes, which journals started by earlier versions record.
+    byte_checksum: String,
     dir: PathBuf,
+}
+
+impl Loaded {
+    /// The plan's identity as `journal` knows it: the content digest, or the byte checksum for a
+    /// journal an earlier version started (so its migration can go on, and be rolled back).
+    fn checksum_for(&self, journal: &Journal) -> &str {
+        match journal.plan_checksum() {
+            Some(recorded) if recorded == self.byte_checksum => &self.byte_checksum,
+            _ => &self.digest,
+        }
+    }
 }
 
 fn load(migration: &Migration) -> Result<Loaded, Error> {
@@ -141,17 +169,103 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
             migration.plan.display()
         ))
     })?;
-    let plan = super::plan::read_plan(&migration.plan)?;
-    let dir = migration
+    let plan = super::plan::parse_plan(&migration.plan)?;
+    Ok(Loaded {
+        digest: plan.digest(),
+        plan,
+        byte_checksum: apply::checksum(&bytes),
+        dir: migration_dir(migration),
+    })
+}
+
+/// Recomputes the plan from the migration's own snapshot and settings and refuses a plan file
+/// that differs in anything but its findings, naming where.
+fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
+    let snapshot = loaded.dir.join("snapshot");
+    if !snapshot.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is missing: it is written by `irsa-migrate plan` next to plan.json, and the plan is checked against it; re-plan",
+            snapshot.display()
+        )));
+    }
+    let inventory =
+        crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
+    let mut expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
+    // Findings report on the source as it was read (a file it ignored, a namespace it could not
+    // list), which the migration's snapshot does not repeat; they change nothing a run does.
+    let mut found = loaded.plan.clone();
+    expected.findings.clear();
+    found.findings.clear();
+    if expected == found {
+        return Ok(());
+    }
+    Err(apply::ApplyError::PlanNotFromSnapshot {
+        plan: path.to_path_buf(),
+        snapshot,
+        name: loaded.plan.name.clone(),
+        differences: plan_differences(&expected, &found),
+    }
+    .into())
+}
+
+/// Where `found` differs from `expected`: steps by id (with a diff of each changed one, up to a
+/// few), then the other top-level fields by name.
+fn plan_differences(expected: &Plan, found: &Plan) -> String {
+    let by_id = |plan: &Plan| -> BTreeMap<String, serde_json::Value> {
+        plan.steps
+            .iter()
+            .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
+            .collect()
+    };
+    let (want, got) = (by_id(expected), by_id(found));
+    let mut lines = Vec::new();
+    let mut diffs = 0;
+    for id in want
+        .keys()
+        .chain(got.keys().filter(|id| !want.contains_key(*id)))
+    {
+        match (want.get(id), got.get(id)) {
+            (Some(_), None) => lines.push(format!("  step {id}: missing from the file")),
+            (None, Some(_)) => {
+                lines.push(format!("  step {id}: not in the plan the snapshot gives"))
+            }
+            (Some(a), Some(b)) if a != b => {
+                lines.push(format!("  step {id}: changed"));
+                diffs += 1;
+                if diffs <= 5 {
+                    let pretty = |v: &serde_json::Value| {
+                        serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+                    };
+                    let diff = similar::TextDiff::from_lines(&pretty(a), &pretty(b))
+                        .unified_diff()
+                        .context_radius(2)
+                        .to_string();
+                    lines.extend(diff.lines().map(|l| format!("    {l}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    let fields = |plan: &Plan| match serde_json::to_value(plan) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (want, got) = (fields(expected), fields(found));
+    for (key, value) in &want {
+        if key != "steps" && got.get(key) != Some(value) {
+            lines.push(format!("  field {key}: changed"));
+        }
+    }
+    lines.join("\n")
+}
+
+/// The migration directory: the plan's.
+fn migration_dir(migration: &Migration) -> PathBuf {
+    migration
         .plan
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_default();
-    Ok(Loaded {
-        plan,
-        checksum: apply::checksum(&bytes),
-        dir,
-    })
+        .unwrap_or_default()
 }
 
 fn journal_path(loaded: &Loaded, migration: &Migration) -> PathBuf {
@@ -184,8 +298,52 @@ fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> 
     Ok(Box::new(rehearsal))
 }
 
-/// Asks on the terminal; refuses without one unless `--yes`.
-fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
+/// How many changes the confirmation shows as diffs; `irsa-migrate diff` shows them all.
+const CONFIRM_DIFFS: usize = 20;
+
+/// What the confirmation shows: the plan's digest (as report.md shows it), then each change to
+/// be made as a diff in the run's direction.
+fn confirmation_text(
+    plan: &Plan,
+    digest: &str,
+    preview: &Preview,
+    direction: Direction,
+    style: crate::render::diff::Style,
+) -> String {
+    let mut text = format!(
+        "Plan {} (digest {digest}): {} change(s) to {} ({} already in place):\n",
+        plan.name,
+        preview.to_change.len(),
+        preview.destination,
+        preview.already_done
+    );
+    for id in preview.to_change.iter().take(CONFIRM_DIFFS) {
+        let Some(step) = plan.steps.iter().find(|s| &s.id == id) else {
+            text.push_str(&format!("  {id}\n"));
+            continue;
+        };
+        let mut shown = step.clone();
+        if direction == Direction::Rollback {
+            std::mem::swap(&mut shown.before, &mut shown.after);
+        }
+        text.push_str(&format!("\n{}:\n", step.id));
+        text.push_str(&crate::render::diff::step_diff(&shown, style));
+    }
+    if preview.to_change.len() > CONFIRM_DIFFS {
+        text.push_str(&format!(
+            "\n… and {} more (`irsa-migrate diff` shows every step)\n",
+            preview.to_change.len() - CONFIRM_DIFFS
+        ));
+    }
+    text
+}
+
+/// Asks on the terminal, showing `text` of the preview; refuses without one unless `--yes`.
+fn confirmer(
+    yes: bool,
+    verb: &'static str,
+    text: impl Fn(&Preview) -> String,
+) -> impl FnMut(&Preview) -> bool {
     move |preview: &Preview| {
         if yes {
             return true;
@@ -194,20 +352,8 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
             return false;
         }
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(
-            stderr,
-            "{} change(s) to {} ({} already in place):",
-            preview.to_change.len(),
-            preview.destination,
-            preview.already_done
-        );
-        for id in preview.to_change.iter().take(20) {
-            let _ = writeln!(stderr, "  {}", crate::render::terminal_safe(id));
-        }
-        if preview.to_change.len() > 20 {
-            let _ = writeln!(stderr, "  … and {} more", preview.to_change.len() - 20);
-        }
-        let _ = write!(stderr, "{verb} them? [y/N] ");
+        let _ = write!(stderr, "{}", crate::render::terminal_safe(&text(preview)));
+        let _ = write!(stderr, "\n{verb} them? [y/N] ");
         let _ = stderr.flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -215,32 +361,30 @@ fn confirmer(yes: bool, verb: &'static str) -> impl FnMut(&Preview) -> bool {
     }
 }
 
-/// Checks the plan against the inventory it was computed from (`snapshot/` beside it), which
-/// only that inventory can tell: an RBAC copy copies a binding the shared account really has.
-fn check_against_snapshot(loaded: &Loaded, migration: &Migration) -> Result<(), Error> {
-    let snapshot = loaded.dir.join("snapshot");
-    if !snapshot.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is missing: it is written by `irsa-migrate plan` next to plan.json, and a plan is checked against it before it runs; re-plan",
-            snapshot.display()
-        )));
-    }
-    let inventory =
-        crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
-    crate::plan::validate::check_against(&loaded.plan, &inventory).map_err(|source| {
-        Error::InvalidPlan {
-            path: migration.plan.clone(),
-            source,
-        }
-    })
-}
-
 fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
+    // One writer per migration directory, for the whole run (held until this function returns),
+    // taken before the plan is read so that a concurrent re-plan is never half seen.
+    let plan = &target.migration.plan;
+    std::fs::metadata(plan)
+        .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", plan.display())))?;
+    let _lock =
+        apply::lock::MigrationLock::acquire(&migration_dir(&target.migration), &command_line())?;
     let loaded = load(&target.migration)?;
-    check_against_snapshot(&loaded, &target.migration)?;
-    let mut backend = backend(&loaded, target)?;
     let mut journal = Journal::open(&journal_path(&loaded, &target.migration))
         .map_err(apply::ApplyError::from)?;
+    // Everything that needs no network before the backend connects: without a terminal to ask
+    // on, only --yes confirms; then the plan, the journal and the filters.
+    if options.mode == Mode::Execute && !yes && !std::io::stdin().is_terminal() {
+        return Err(apply::ApplyError::NotConfirmed.into());
+    }
+    let checksum = loaded.checksum_for(&journal).to_string();
+    apply::check(&loaded.plan, &checksum, &journal, &options)?;
+    if journal.plan_checksum().is_none() {
+        // Not yet bound to a journal: the plan must be the one report.md was made from.
+        verify_plan(&loaded, &target.migration.plan)?;
+    }
+    super::plan::check_plan(&loaded.plan, &target.migration.plan)?;
+    let mut backend = backend(&loaded, target)?;
     let verb = if options.direction == Direction::Apply {
         "Apply"
     } else {
@@ -249,11 +393,24 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     let mut lines = Vec::new();
     let result = apply::run(
         &loaded.plan,
-        &loaded.checksum,
+        &checksum,
         &mut journal,
         backend.as_mut(),
         &options,
-        &mut confirmer(yes, verb),
+        &mut confirmer(yes, verb, |preview| {
+            let style = if std::env::var_os("NO_COLOR").is_none() {
+                crate::render::diff::Style::Color
+            } else {
+                crate::render::diff::Style::Plain
+            };
+            confirmation_text(
+                &loaded.plan,
+                &loaded.digest,
+                preview,
+                options.direction,
+                style,
+            )
+        }),
         &mut |line| {
             // Each line is printed as it happens, so an interrupted run shows how far it got.
             let _ = print(&format!("{line}\n"));
@@ -276,6 +433,18 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
     ))
 }
 
+/// This process's command line, for the lock's holder record.
+pub(super) fn command_line() -> String {
+    std::iter::once("irsa-migrate".to_string())
+        .chain(
+            std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn mode(dry_run: bool) -> Mode {
     if dry_run { Mode::DryRun } else { Mode::Execute }
 }
@@ -287,6 +456,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
         selection: Selection {
             phases: args.phase.phases(),
             namespaces: args.namespaces.clone(),
+            include_cluster_wide: args.include_cluster_wide,
         },
         wave_size: args.wave_size as usize,
         rollout: apply::RolloutCheck {
@@ -310,6 +480,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         selection: Selection {
             phases,
             namespaces: args.namespaces.clone(),
+            include_cluster_wide: args.include_cluster_wide,
         },
         wave_size: usize::MAX,
         rollout: Default::default(),
@@ -323,6 +494,8 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
 struct Status<'a> {
     schema: &'static str,
     plan: String,
+    /// The plan's content digest, as report.md shows it.
+    digest: String,
     journal: String,
     phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
     steps: Vec<StepStatus<'a>>,
@@ -337,6 +510,7 @@ struct StepStatus<'a> {
 
 pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
     let loaded = load(&args.migration)?;
+    super::plan::check_plan(&loaded.plan, &args.migration.plan)?;
     let path = journal_path(&loaded, &args.migration);
     let journal = Journal::open(&path).map_err(apply::ApplyError::from)?;
     let states = journal.states();
@@ -360,12 +534,13 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
     }
     let modified = journal
         .plan_checksum()
-        .is_some_and(|c| c != loaded.checksum);
+        .is_some_and(|c| c != loaded.checksum_for(&journal));
     match args.output {
         OutputFormat::Json => {
             let status = Status {
                 schema: "irsa-migrate.status/v1",
                 plan: args.migration.plan.display().to_string(),
+                digest: loaded.digest.clone(),
                 journal: path.display().to_string(),
                 phases,
                 steps,
@@ -377,9 +552,10 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
         }
         OutputFormat::Text => {
             let mut text = format!(
-                "Plan {} ({}), journal {}\n",
+                "Plan {} ({}, digest {}), journal {}\n",
                 loaded.plan.name,
                 args.migration.plan.display(),
+                loaded.digest,
                 path.display()
             );
             if modified {
@@ -405,5 +581,45 @@ pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
             }
             print(&text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The confirmation showed step ids; the change board approved diffs and a digest.
+    #[test]
+    fn the_confirmation_shows_the_digest_and_each_change_as_a_diff_in_the_runs_direction() {
+        let inventory = crate::inventory::demo::inventory().unwrap();
+        let plan = crate::plan::plan(&inventory, "demo", &Default::default()).unwrap();
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.id.starts_with("annotate-service-account:checkout/"))
+            .unwrap();
+        let preview = Preview {
+            to_change: vec![step.id.clone()],
+            already_done: 2,
+            destination: "the rehearsal".into(),
+        };
+        let plain = crate::render::diff::Style::Plain;
+        let text = confirmation_text(&plan, &plan.digest(), &preview, Direction::Apply, plain);
+        assert!(
+            text.starts_with(&format!(
+                "Plan demo (digest {}): 1 change(s) to the rehearsal (2 already in place):",
+                plan.digest()
+            )),
+            "{text}"
+        );
+        let added = text
+            .lines()
+            .find(|l| l.starts_with('+') && l.contains("eks.amazonaws.com/role-arn"));
+        assert!(added.is_some(), "{text}");
+        let back = confirmation_text(&plan, &plan.digest(), &preview, Direction::Rollback, plain);
+        let removed = back
+            .lines()
+            .find(|l| l.starts_with('-') && l.contains("eks.amazonaws.com/role-arn"));
+        assert!(removed.is_some(), "{back}");
     }
 }

@@ -21,7 +21,7 @@ use crate::inventory::{Inventory, demo};
 /// `irsa-migrate scan --cluster NAME` on your own (the current kubeconfig context and AWS
 /// credentials), or `irsa-migrate snapshot --out DIR` to read it once and work offline.
 #[derive(Debug, Parser)]
-#[command(name = "irsa-migrate", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "irsa-migrate", version, after_help = exit_codes_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -31,23 +31,23 @@ pub struct Cli {
 pub enum Command {
     /// Find every workload that gets AWS credentials through kiam/kube2iam or IRSA, and every
     /// node-role permission and trust relationship that exists only for the legacy path.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help())]
     Scan(scan::ScanArgs),
     /// Compute the IRSA end state and the phased, reversible steps to reach it; write
     /// <dir>/<name>/plan.json and report.md, and print a summary and every change as a diff.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help())]
     Plan(plan::PlanArgs),
     /// Show a written plan's steps as diffs of before and after.
     Diff(plan::DiffArgs),
     /// Apply a phase of a plan: read each target, write only where it is still as planned,
     /// journal every change. WARNING: without --rehearse this changes the cluster and IAM.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help())]
     Apply(apply::ApplyArgs),
     /// Show each step's state (pending, applied, failed, rolled back) from the journal.
     Status(apply::StatusArgs),
     /// Undo applied steps from the journal, last first, restoring exactly what was there, and
     /// only where the target is still as the step left it.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help())]
     Rollback(apply::RollbackArgs),
     /// Read the live cluster (Kubernetes objects through the kubeconfig, EKS and IAM through the
     /// AWS credentials) once and write it as a snapshot directory, to review, share and plan
@@ -171,18 +171,19 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The exit codes, a documented contract (README.md, `--help`).
+/// The exit codes, a documented contract: README's table and `--help` are [`ExitCode::meaning`]
+/// (a test holds README to it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ExitCode {
     Success = 0,
     /// Findings at or above `--fail-on` were reported.
     FindingsBlock = 1,
-    /// Bad flags or bad input (a snapshot file that cannot be read or parsed).
+    /// Bad flags or bad input, or a failure before the run's first write.
     UsageOrInput = 2,
-    /// The tool refused to act (stale plan, stale state, no confirmation).
+    /// The tool refused to act.
     Refused = 3,
-    /// A run stopped after changing part of what it set out to change.
+    /// A run stopped after it had started writing.
     PartiallyApplied = 4,
     /// A target was found neither as planned nor as the step leaves it; the run stopped.
     StaleState = 5,
@@ -190,9 +191,47 @@ pub enum ExitCode {
     Internal = 70,
 }
 
-const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 findings at or above --fail-on; 2 bad usage or input; \
-3 refused (modified plan, phase out of order, no confirmation); 4 a step failed part-way (run again to resume); \
-5 stale state (a target changed since planning); 70 internal error.";
+impl ExitCode {
+    pub const ALL: [ExitCode; 7] = [
+        ExitCode::Success,
+        ExitCode::FindingsBlock,
+        ExitCode::UsageOrInput,
+        ExitCode::Refused,
+        ExitCode::PartiallyApplied,
+        ExitCode::StaleState,
+        ExitCode::Internal,
+    ];
+
+    /// What the code tells the caller, in one line (Markdown).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success",
+            ExitCode::FindingsBlock => "findings at or above `--fail-on`",
+            ExitCode::UsageOrInput => {
+                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), missing credentials, a target that cannot be read before the run's first write"
+            }
+            ExitCode::Refused => {
+                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation"
+            }
+            ExitCode::PartiallyApplied => {
+                "the run stopped after it had started writing; run the same command again to resume, or roll back"
+            }
+            ExitCode::StaleState => {
+                "stale state: a target changed since planning; nothing was overwritten"
+            }
+            ExitCode::Internal => "internal error (cannot write output)",
+        }
+    }
+}
+
+/// `--help`'s list of exit codes, from [`ExitCode::meaning`].
+fn exit_codes_help() -> String {
+    let codes: Vec<String> = ExitCode::ALL
+        .iter()
+        .map(|code| format!("{} {}", *code as u8, code.meaning().replace('`', "")))
+        .collect();
+    format!("Exit codes: {}.", codes.join("; "))
+}
 
 /// Errors the binary maps to exit codes. Lower layers have their own enums, kept as sources.
 #[derive(Debug, thiserror::Error)]
@@ -251,13 +290,21 @@ impl Error {
                 | ApplyError::UnknownStep(_)
                 | ApplyError::PhaseOrder(_)
                 | ApplyError::NamespaceWithDecommission
-                | ApplyError::JournalExists(_)
+                | ApplyError::JournalExists { .. }
                 | ApplyError::Unsupported { .. }
-                | ApplyError::NotConfirmed => ExitCode::Refused,
+                | ApplyError::NotConfirmed
+                | ApplyError::Locked { .. }
+                | ApplyError::PlanNotFromSnapshot { .. } => ExitCode::Refused,
+                // Nothing was written by the run: the cause is its input or environment.
+                ApplyError::LockFailed { .. }
+                | ApplyError::UnknownNamespace { .. }
+                | ApplyError::NothingWritten { .. }
+                | ApplyError::Journal(_) => ExitCode::UsageOrInput,
                 ApplyError::Stale { .. } => ExitCode::StaleState,
+                // Only after the run sent a write.
                 ApplyError::Backend { .. }
                 | ApplyError::RolloutFailed { .. }
-                | ApplyError::Journal(_) => ExitCode::PartiallyApplied,
+                | ApplyError::JournalAfterWrite { .. } => ExitCode::PartiallyApplied,
             },
             Error::Output(_) | Error::Write { .. } => ExitCode::Internal,
         }
@@ -307,10 +354,76 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// The flags that reach a live cluster or AWS (arg ids), and where they do nothing.
+const LIVE_TARGET_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "page_size",
+    "profile",
+    "region",
+    "endpoint_url",
+    "max_attempts",
+    "account_profiles",
+    "concurrency",
+    // A rehearsal has no rollout to wait for or to roll back.
+    "rollout_timeout",
+    "no_auto_rollback",
+];
+const LIVE_SOURCE_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "page_size",
+    "profile",
+    "region",
+    "endpoint_url",
+    "max_attempts",
+    "account_profiles",
+    "cluster",
+    "iam_read",
+];
+
+/// Refuses flags given on the command line that would do nothing where they are given: live
+/// flags with `--rehearse`, `--snapshot` or `--demo`. Silently ignored, they mislead (the run
+/// looks as if it used them).
+fn refuse_inert_flags(matches: &clap::ArgMatches) -> Result<(), Error> {
+    let Some((command, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let has = |id: &str| sub.ids().any(|i| i.as_str() == id);
+    let given =
+        |id: &str| has(id) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let (flags, because) = match command {
+        "apply" | "rollback" if has("rehearse") && sub.get_flag("rehearse") => (
+            LIVE_TARGET_FLAGS,
+            "--rehearse (a rehearsal changes <dir>/rehearsal/, not a cluster or AWS)",
+        ),
+        "scan" | "plan" if given("snapshot") => (
+            LIVE_SOURCE_FLAGS,
+            "--snapshot (the snapshot is read instead of a cluster)",
+        ),
+        "scan" | "plan" if has("demo") && sub.get_flag("demo") => (
+            LIVE_SOURCE_FLAGS,
+            "--demo (the embedded demo is read instead of a cluster)",
+        ),
+        _ => return Ok(()),
+    };
+    match flags.iter().find(|id| given(id)) {
+        Some(id) => Err(Error::Usage(format!(
+            "--{} does nothing with {because}; drop it",
+            id.replace('_', "-")
+                .replace("account-profiles", "account-profile")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The binary's whole `main`: parse, run, report, exit.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let result = refuse_inert_flags(&matches).and_then(|()| run(cli));
+    match result {
         Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
         Err(error) => {
             let mut message = format!("error: {error}");
@@ -321,6 +434,61 @@ pub fn main() -> std::process::ExitCode {
             }
             eprintln!("{}", crate::render::terminal_safe(&message));
             std::process::ExitCode::from(error.exit_code() as u8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README's exit-code table is the definition, row for row.
+    #[test]
+    fn readme_exit_code_table_is_the_definition() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("README has an exit-code section");
+        let rows: Vec<String> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(str::to_string)
+            .collect();
+        let expected: Vec<String> = ExitCode::ALL
+            .iter()
+            .map(|code| format!("| {} | {} |", *code as u8, code.meaning()))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+
+    /// The runbook's table of stops explains codes that exist, and every code a run can stop with.
+    #[test]
+    fn runbook_stop_table_names_the_defined_codes() {
+        let runbook = include_str!("../../docs/runbook.md");
+        let codes: Vec<u8> = runbook
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        let defined: Vec<u8> = ExitCode::ALL.iter().map(|c| *c as u8).collect();
+        assert!(codes.iter().all(|c| defined.contains(c)), "{codes:?}");
+        for stop in [0, 2, 3, 4, 5] {
+            assert!(codes.contains(&stop), "the runbook explains exit {stop}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        use clap::CommandFactory;
+        // Wrapped to the terminal: compared with its whitespace collapsed.
+        let help = Cli::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for code in ExitCode::ALL {
+            let entry = format!("{} {}", code as u8, code.meaning().replace('`', ""));
+            assert!(help.contains(&entry), "{entry:?} not in {help}");
         }
     }
 }

@@ -144,7 +144,23 @@ pub fn write_plan(
         path: dir.clone(),
         source,
     })?;
-    write_file(&dir.join("plan.json"), &plan_json(&plan)?)?;
+    let _lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
+    let plan_path = dir.join("plan.json");
+    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &plan_path)?;
+    let json = plan_json(&plan)?;
+    // A rehearsal of another plan cannot go on under this one (its journal would not match).
+    let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
+    if !unchanged {
+        for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale).map_err(|source| Error::Write {
+                    path: stale.clone(),
+                    source,
+                })?;
+            }
+        }
+    }
+    write_file(&plan_path, &json)?;
     write_file(&dir.join("report.md"), &report::markdown(&plan))?;
     // The inventory the plan was made from: what rehearsals start from.
     crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
@@ -167,6 +183,22 @@ fn write_file(path: &Path, text: &str) -> Result<(), Error> {
 /// Reads a plan document, checking its schema and that every step is one the planner makes
 /// ([`crate::plan::validate::check`]).
 pub fn read_plan(path: &Path) -> Result<Plan, Error> {
+    let plan = parse_plan(path)?;
+    check_plan(&plan, path)?;
+    Ok(plan)
+}
+
+/// Checks that every step of a plan read from `path` is one the planner makes.
+pub fn check_plan(plan: &Plan, path: &Path) -> Result<(), Error> {
+    crate::plan::validate::check(plan).map_err(|source| Error::InvalidPlan {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a plan document and checks its schema only: for `apply`, which first compares an
+/// unbound plan with the planner's own (naming every difference), then checks it step by step.
+pub fn parse_plan(path: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", path.display())))?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| {
@@ -185,9 +217,5 @@ pub fn read_plan(path: &Path) -> Result<Plan, Error> {
             crate::plan::PLAN_SCHEMA
         )));
     }
-    crate::plan::validate::check(&plan).map_err(|source| Error::InvalidPlan {
-        path: path.to_path_buf(),
-        source,
-    })?;
     Ok(plan)
 }

@@ -375,6 +375,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// `sha256:` of the plan's content (its compact JSON, fields in schema order): what the
+    /// journal binds a migration to and report.md shows. Reformatting plan.json, or a checkout
+    /// with CRLF line endings, leaves it unchanged; any change to a value changes it.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).expect("a plan serializes");
+        format!("sha256:{:x}", Sha256::digest(json))
+    }
+
     /// Workloads that move to IRSA.
     pub fn moved_workloads(&self) -> usize {
         self.bindings.iter().map(|b| b.workloads.len()).sum()

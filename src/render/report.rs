@@ -17,13 +17,14 @@ pub fn markdown(plan: &Plan) -> String {
     let _ = writeln!(out, "# IRSA migration plan {}\n", code(&plan.name));
     let _ = writeln!(
         out,
-        "Cluster **{}** (account {}, {}), OIDC issuer {}.  \nInventory {}; plan schema {}.\n",
+        "Cluster **{}** (account {}, {}), OIDC issuer {}.  \nInventory {}; plan schema {}.  \nPlan digest {}: apply and rollback run only the plan with this digest.\n",
         prose(&c.name),
         code(&c.account),
         prose(&c.region),
         code(&c.oidc_issuer),
         code(&plan.fingerprint),
-        code(&plan.schema)
+        code(&plan.schema),
+        code(&plan.digest())
     );
     let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     out.push_str("## Summary\n\n| | count |\n|---|---|\n");
@@ -381,12 +382,12 @@ mod tests {
         ];
         for (binding, arn) in plan.bindings.iter_mut().step_by(4).zip(crafted) {
             for step in &mut plan.steps {
-                if let crate::plan::Target::Role { arn: target, .. } = &mut step.target {
-                    if *target == binding.role_arn {
-                        *target = arn.to_string();
-                        step.id = format!("{}:{}", step.kind.as_str(), step.target);
-                        step.description = format!("trust `{arn}` <!-- | [x](javascript:y)");
-                    }
+                if let crate::plan::Target::Role { arn: target, .. } = &mut step.target
+                    && *target == binding.role_arn
+                {
+                    *target = arn.to_string();
+                    step.id = format!("{}:{}", step.kind.as_str(), step.target);
+                    step.description = format!("trust `{arn}` <!-- | [x](javascript:y)");
                 }
             }
             binding.role_arn = arn.to_string();
