@@ -624,7 +624,8 @@ fn measure_kubernetes_phases(
     use irsa_migrate::backend::Backend;
     use irsa_migrate::backend::live_kube::LiveKube;
     use irsa_migrate::plan::Phase;
-    let dir = root.join(format!("pods-{KUBE_PODS}"));
+    // Not the offline pods-1000: generated anew, with jobs the API server accepts.
+    let dir = root.join(format!("kube-pods-{KUBE_PODS}"));
     if !dir.join("cluster.json").exists() {
         generator::generate(&dir, KUBE_PODS).expect("snapshot generated");
     }

@@ -352,7 +352,9 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             written += 1;
         }
         let cron = format!("{ns}-report");
-        let tpl = template(&cron, "batch", Some(&role("batch")), false);
+        let mut tpl = template(&cron, "batch", Some(&role("batch")), false);
+        // A job's pods must not restart forever (the API server refuses `Always`).
+        tpl["spec"]["restartPolicy"] = json!("OnFailure");
         workloads.push(&workload(
             "CronJob",
             &ns,
