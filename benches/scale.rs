@@ -16,7 +16,7 @@ mod generator;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use irsa_migrate::apply::journal::Journal;
 use irsa_migrate::apply::{Direction, Mode, RunOptions, Selection};
@@ -69,6 +69,29 @@ fn measure_plan(dir: &Path) {
         inventory.pods.len(),
         scanned.usages.len(),
         planned.steps.len()
+    );
+}
+
+/// Child: the Kubernetes half of `snapshot` alone, every list the scanner reads (500 a page),
+/// kept as the pages' text as `snapshot` keeps them; print `seconds calls pages bytes peak_kib`.
+fn measure_kube_read(kubeconfig: &Path) {
+    let start = Instant::now();
+    let kube = irsa_migrate::kubernetes::Kube::connect(&irsa_migrate::kubernetes::KubeArgs {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: None,
+        page_size: 500,
+    })
+    .expect("connects");
+    let (pages, _) = kube
+        .collect(std::sync::Arc::new(|_: &irsa_migrate::kubernetes::Page| {}))
+        .expect("lists");
+    let seconds = start.elapsed().as_secs_f64();
+    let bytes: usize = pages.iter().map(|p| p.text.len()).sum();
+    println!(
+        "{seconds:.3} {} {} {bytes} {}",
+        kube.calls(),
+        pages.len(),
+        peak_kib()
     );
 }
 
@@ -146,8 +169,14 @@ fn child(args: &[&str]) -> Vec<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--moto" || a == "--live-scale") {
+        raise_control_plane_limits();
+    }
     if let Some(i) = args.iter().position(|a| a == "--measure") {
         return measure_plan(Path::new(&args[i + 1]));
+    }
+    if let Some(i) = args.iter().position(|a| a == "--measure-kube-read") {
+        return measure_kube_read(Path::new(&args[i + 1]));
     }
     if let Some(i) = args.iter().position(|a| a == "--measure-apply") {
         return measure_apply(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
@@ -268,6 +297,9 @@ fn main() {
     if args.iter().any(|a| a == "--moto") {
         measure_prepare_against_moto(&root);
     }
+    if args.iter().any(|a| a == "--live-scale") {
+        measure_live_scale(&root, 3);
+    }
     if sizes.contains(&10_000) {
         // 203 namespaces: a generated cluster whose plan has over 5,000 steps.
         let dir = root.join(format!("pods-{APPLY_PODS}"));
@@ -292,8 +324,8 @@ fn main() {
 
 // Shared with the tests, which use more of them.
 #[allow(dead_code)]
-#[path = "../tests/support/kube_api.rs"]
-mod kube_api;
+#[path = "../tests/support/control_plane.rs"]
+mod control_plane;
 #[allow(dead_code)]
 #[path = "../tests/support/moto.rs"]
 mod moto;
@@ -394,33 +426,246 @@ fn measure_prepare_against_moto(root: &Path) {
             undone.changed
         );
     }
-    measure_kubernetes_phases(&dir, &planned, &mut backend, root);
+    measure_kubernetes_phases(root, &server, &mut backend);
 }
 
-/// The live cost of the Kubernetes phases (identity, rollout with verification, cleanup) of the
-/// same plan, against the Kubernetes API test server loaded with the generated cluster: API calls
-/// per workload and per step.
+/// Client limits of the controller manager and the scheduler for thousands of pods (their
+/// defaults, 20 and 50 requests a second, would take minutes to create and bind 10,000 pods).
+/// Read by scripts/cluster; set before any other thread of this process starts.
+fn raise_control_plane_limits() {
+    // SAFETY: called first in main, before any other thread of this process exists.
+    unsafe {
+        std::env::set_var(
+            "CLUSTER_KCM_ARGS",
+            "--kube-api-qps=400 --kube-api-burst=800 --concurrent-replicaset-syncs=20 \
+             --concurrent-deployment-syncs=20 --concurrent-statefulset-syncs=20 \
+             --concurrent-daemonset-syncs=5",
+        );
+        std::env::set_var(
+            "CLUSTER_SCHEDULER_ARGS",
+            "--kube-api-qps=400 --kube-api-burst=800",
+        );
+    }
+}
+
+/// A real control plane (scripts/cluster) with `nodes` kwok nodes of 250 pods, loaded with the
+/// declared objects of the generated cluster in `dir` (namespaces, service accounts, RBAC,
+/// workloads, bare pods: the controllers and the scheduler make the rest, kwok runs them), once
+/// every workload has rolled out. Prints how long that took.
+fn loaded_control_plane(dir: &Path, nodes: usize) -> control_plane::ControlPlane {
+    let start = Instant::now();
+    let cluster = control_plane::ControlPlane::start();
+    let extra: Vec<serde_json::Value> = (2..nodes)
+        .map(|n| {
+            serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": format!("kwok-node-{n}"), "annotations": {"kwok.x-k8s.io/node": "fake"},
+                    "labels": {"kubernetes.io/hostname": format!("kwok-node-{n}"), "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}},
+                "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+                    "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"}}})
+        })
+        .collect();
+    if !extra.is_empty() {
+        cluster.apply(&extra);
+    }
+    let started = start.elapsed().as_secs_f64();
+    cluster.apply_snapshot(dir);
+    let applied = start.elapsed().as_secs_f64();
+    let pods = wait_settled(&cluster, Duration::from_secs(1800));
+    eprintln!(
+        "control plane: started with {nodes} kwok nodes in {started:.0} s, objects created in {:.0} s, {pods} pods running {:.0} s later",
+        applied - started,
+        start.elapsed().as_secs_f64() - applied
+    );
+    cluster
+}
+
+/// Waits until every Deployment, StatefulSet and DaemonSet has rolled out (as `kubectl rollout
+/// status` judges it) and no pod is anything but Running; returns the number of pods.
+fn wait_settled(cluster: &control_plane::ControlPlane, timeout: Duration) -> usize {
+    use serde_json::Value;
+    let deadline = Instant::now() + timeout;
+    let int = |v: &Value, path: &str| v.pointer(path).and_then(Value::as_i64).unwrap_or(0);
+    loop {
+        let workloads = cluster.objects("deployments,statefulsets,daemonsets", None);
+        let pending: Vec<String> = workloads
+            .iter()
+            .filter(|w| {
+                let done = int(w, "/status/observedGeneration") >= int(w, "/metadata/generation");
+                let done = done
+                    && match w["kind"].as_str().unwrap_or_default() {
+                        "Deployment" => {
+                            let want = int(w, "/spec/replicas");
+                            int(w, "/status/updatedReplicas") == want
+                                && int(w, "/status/replicas") == want
+                                && int(w, "/status/availableReplicas") == want
+                        }
+                        "StatefulSet" => {
+                            int(w, "/status/readyReplicas") == int(w, "/spec/replicas")
+                                && int(w, "/status/updatedReplicas") == int(w, "/spec/replicas")
+                        }
+                        _ => {
+                            let want = int(w, "/status/desiredNumberScheduled");
+                            want > 0
+                                && int(w, "/status/numberReady") == want
+                                && int(w, "/status/updatedNumberScheduled") == want
+                        }
+                    };
+                !done
+            })
+            .map(|w| {
+                format!(
+                    "{}/{}",
+                    w["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    w["metadata"]["name"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        let not_running = cluster.kubectl_ok(
+            &[
+                "get",
+                "pods",
+                "-A",
+                "--field-selector=status.phase!=Running",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        let not_running = not_running.lines().count();
+        if pending.is_empty() && not_running == 0 {
+            return cluster
+                .kubectl_ok(&["get", "pods", "-A", "-o", "name"], None)
+                .lines()
+                .count();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle: {} workloads not rolled out ({:?}...), {not_running} pods not running{}",
+            pending.len(),
+            &pending[..pending.len().min(5)],
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+/// Creates the IAM roles of a generated cluster's `iam.json` in moto (trust policy only).
+fn seed_roles(server: &moto::Moto, dir: &Path) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let iam = server.iam(&runtime);
+    let details: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("iam.json")).unwrap()).unwrap();
+    runtime.block_on(async {
+        for role in details["RoleDetailList"].as_array().unwrap() {
+            let name = role["RoleName"].as_str().unwrap();
+            let created = iam
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(role["AssumeRolePolicyDocument"].to_string())
+                .send()
+                .await;
+            if let Err(e) = created {
+                let exists = e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_entity_already_exists_exception());
+                assert!(exists, "role {name}: {e:?}");
+            }
+        }
+    });
+}
+
+/// `irsa-migrate` with `args`, against moto and the control plane as its admin; returns the
+/// output and the wall time in seconds, with the peak memory (KiB) when `/usr/bin/time` is
+/// there to measure it.
+fn run_timed(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, String)],
+    stdout_to: Option<&Path>,
+) -> (std::process::Output, f64, Option<u64>) {
+    let time = Path::new("/usr/bin/time");
+    let mut command = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-f").arg("peak-kib=%M").arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    command.args(args).envs(envs.iter().map(|(k, v)| (*k, v)));
+    if let Some(file) = stdout_to {
+        command.stdout(std::fs::File::create(file).expect("an output file"));
+    }
+    let start = Instant::now();
+    let output = command.output().expect("the command runs");
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{program:?} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let peak = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak-kib=")?.trim().parse().ok());
+    (output, seconds, peak)
+}
+
+/// Pods of the cluster whose Kubernetes phases run against the real control plane: 20 namespaces
+/// (kwok runs every pod, and the rollout and cleanup restart most of them, on 2 cores).
+const KUBE_PODS: usize = 1_000;
+
+/// The live cost of the Kubernetes phases (identity, rollout with verification, cleanup) against
+/// a real control plane loaded with a generated cluster: snapshot, plan, `prepare` against moto,
+/// then the three phases; API calls per step and per migrated workload.
 fn measure_kubernetes_phases(
-    dir: &Path,
-    planned: &irsa_migrate::plan::Plan,
-    iam: &mut irsa_migrate::backend::live_iam::LiveIam,
     root: &Path,
+    server: &moto::Moto,
+    iam: &mut irsa_migrate::backend::live_iam::LiveIam,
 ) {
     use irsa_migrate::backend::Backend;
     use irsa_migrate::backend::live_kube::LiveKube;
     use irsa_migrate::plan::Phase;
-    let server = kube_api::KubeApi::start(
-        kube_api::KubeApi::objects_in(dir),
-        kube_api::Switches::default(),
-    );
+    // Not the offline pods-1000: generated anew, with jobs the API server accepts.
+    let dir = root.join(format!("kube-pods-{KUBE_PODS}"));
+    if !dir.join("cluster.json").exists() {
+        generator::generate(&dir, KUBE_PODS).expect("snapshot generated");
+    }
+    seed_roles(server, &dir);
+    server.create_cluster("bench");
+    let cluster = loaded_control_plane(&dir, KUBE_PODS / 200 + 2);
     let work = root.join("kube-journal");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("work directory");
-    let kubeconfig = server.kubeconfig(&work);
+    let kubeconfig = cluster.admin_kubeconfig();
+    let snapshot = work.join("snapshot");
+    let mut envs = server.env();
+    envs.push(("KUBECONFIG", kubeconfig.to_string_lossy().into_owned()));
+    let (output, seconds, _) = run_timed(
+        Path::new(env!("CARGO_BIN_EXE_irsa-migrate")),
+        &[
+            "snapshot",
+            "--out",
+            snapshot.to_str().unwrap(),
+            "--cluster",
+            "bench",
+        ],
+        &envs,
+        None,
+    );
+    eprintln!(
+        "snapshot of the live cluster in {seconds:.1} s: {}",
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+    );
+    let hidden = indicatif::ProgressBar::hidden();
+    let inventory = load_dir(&snapshot, &hidden).expect("snapshot loads");
+    let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
     let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");
     iam.set_concurrency(8);
     timed_apply(
-        planned,
+        &planned,
         &mut journal,
         iam,
         vec![Phase::Prepare],
@@ -432,10 +677,15 @@ fn measure_kubernetes_phases(
         page_size: 500,
     });
     let workloads: usize = planned.bindings.iter().map(|b| b.workloads.len()).sum();
+    println!(
+        "\nKubernetes phases against the real control plane ({} pods, {} namespaces, kwok):",
+        inventory.pods.len(),
+        inventory.namespaces.len()
+    );
     for phase in [Phase::Identity, Phase::Rollout, Phase::Cleanup] {
         let before = kube.calls().unwrap_or(0);
         let (summary, seconds) = timed_apply(
-            planned,
+            &planned,
             &mut journal,
             &mut kube,
             vec![phase],
@@ -443,10 +693,152 @@ fn measure_kubernetes_phases(
         );
         let calls = kube.calls().unwrap_or(0) - before;
         println!(
-            "{phase} against the Kubernetes API test server: {} steps in {seconds:.1} s; {calls} API calls = {:.2} per step, {:.2} per migrated workload ({workloads})",
+            "{phase}: {} steps in {seconds:.1} s; {calls} API calls = {:.2} per step, {:.2} per migrated workload ({workloads})",
             summary.changed,
             calls as f64 / summary.changed.max(1) as f64,
             calls as f64 / workloads.max(1) as f64,
         );
     }
+}
+
+/// The live-scale cluster: 300 namespaces of 33 pods (8 Deployments of 3 on a role, one of 5
+/// without, a StatefulSet of 3, a bare pod) and a DaemonSet on each of 98 kwok nodes, with the
+/// kiam server's 2: 10,000 pods.
+const LIVE_NAMESPACES: usize = 300;
+const LIVE_NODES: usize = 98;
+
+/// `--live-scale`: `irsa-migrate snapshot` of a 10,000-pod, 300-namespace cluster on the real
+/// API server (moto for the AWS side), side by side with `kubectl get` of the same kinds: wall
+/// time, API calls and peak memory, best of `runs`.
+fn measure_live_scale(root: &Path, runs: usize) {
+    if std::env::var_os("IRSA_MIGRATE_MOTO").is_none() {
+        println!(
+            "\nlive scale: skipped (run scripts/test once, then IRSA_MIGRATE_MOTO=target/moto-venv/bin/moto_server cargo bench -- --live-scale)"
+        );
+        return;
+    }
+    let dir = root.join(format!("live-{LIVE_NAMESPACES}"));
+    if !dir.join("cluster.json").exists() {
+        generator::generate_shaped(
+            &dir,
+            &generator::Shape {
+                namespaces: LIVE_NAMESPACES,
+                replicas: 3,
+                static_replicas: 5,
+                daemon_pods: LIVE_NODES,
+            },
+        )
+        .expect("snapshot generated");
+    }
+    let server = moto::Moto::start();
+    seed_roles(&server, &dir);
+    server.create_cluster("bench");
+    let cluster = loaded_control_plane(&dir, LIVE_NODES);
+    let work = root.join("live-scale");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work directory");
+    let kubeconfig = cluster.admin_kubeconfig().to_string_lossy().into_owned();
+    let mut envs = server.env();
+    envs.push(("KUBECONFIG", kubeconfig.clone()));
+    let kinds: Vec<String> = irsa_migrate::kubernetes::SCANNED
+        .iter()
+        .map(|r| match r.api_version.split_once('/') {
+            Some((group, _)) => format!("{}.{group}", r.plural),
+            None => r.plural.to_string(),
+        })
+        .collect();
+    let kinds = kinds.join(",");
+    let cache = work.join("kubectl-cache");
+    let cache = cache.to_str().unwrap();
+    let mut best: [Option<(f64, u64, String)>; 3] = [None, None, None];
+    for run in 0..runs {
+        let read = child(&["--measure-kube-read", &kubeconfig]);
+        let seconds: f64 = read[0].parse().unwrap();
+        let summary = format!(
+            "{} API calls, {} list pages, {:.1} MB of JSON",
+            read[1],
+            read[2],
+            read[3].parse::<f64>().unwrap() / 1e6
+        );
+        eprintln!(
+            "Kubernetes read run {run}: {seconds:.2} s, peak {} KiB: {summary}",
+            read[4]
+        );
+        if best[2].as_ref().is_none_or(|b| seconds < b.0) {
+            best[2] = Some((seconds, read[4].parse().unwrap(), summary));
+        }
+        let out = work.join(format!("snapshot-{run}"));
+        let (output, seconds, peak) = run_timed(
+            Path::new(env!("CARGO_BIN_EXE_irsa-migrate")),
+            &[
+                "snapshot",
+                "--out",
+                out.to_str().unwrap(),
+                "--cluster",
+                "bench",
+            ],
+            &envs,
+            None,
+        );
+        let summary = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        eprintln!("snapshot run {run}: {seconds:.2} s, peak {peak:?} KiB: {summary}");
+        if best[0].as_ref().is_none_or(|b| seconds < b.0) {
+            best[0] = Some((seconds, peak.unwrap_or(0), summary));
+        }
+        let file = work.join("kubectl.json");
+        let (output, seconds, peak) = run_timed(
+            cluster.kubectl_path(),
+            &[
+                "--kubeconfig",
+                &kubeconfig,
+                "--cache-dir",
+                cache,
+                "-v=6",
+                "get",
+                &kinds,
+                "-A",
+                "-o",
+                "json",
+            ],
+            &[],
+            Some(&file),
+        );
+        // -v=6 logs one line per request and its answer.
+        let calls = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.contains("https://127.0.0.1") && l.contains("200 OK"))
+            .count();
+        let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let summary = format!("{calls} API calls, {:.1} MB of JSON", bytes as f64 / 1e6);
+        eprintln!("kubectl run {run}: {seconds:.2} s, peak {peak:?} KiB: {summary}");
+        if best[1].as_ref().is_none_or(|b| seconds < b.0) {
+            best[1] = Some((seconds, peak.unwrap_or(0), summary));
+        }
+    }
+    let pods = cluster
+        .kubectl_ok(&["get", "pods", "-A", "-o", "name"], None)
+        .lines()
+        .count();
+    println!(
+        "\nlive scale: {pods} kwok pods in {LIVE_NAMESPACES} namespaces on kube-apiserver (best of {runs})"
+    );
+    for (name, result) in [
+        "irsa-migrate snapshot",
+        "kubectl get -A -o json",
+        "the tool's lists alone",
+    ]
+    .iter()
+    .zip(best)
+    {
+        let (seconds, peak, summary) = result.expect("a run");
+        println!(
+            "{name:<24} {seconds:>7.2} s {:>8.1} MiB  {summary}",
+            peak as f64 / 1024.0
+        );
+    }
+    println!("kinds: {kinds}");
 }

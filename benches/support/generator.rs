@@ -171,10 +171,35 @@ fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
+/// How many of everything a generated cluster has.
+pub struct Shape {
+    pub namespaces: usize,
+    /// Replicas of each of the 8 Deployments of a namespace that run on a role.
+    pub replicas: usize,
+    /// Replicas of the namespace's Deployment without a role.
+    pub static_replicas: usize,
+    /// Pods of the DaemonSet in the snapshot (on a live cluster: one per node).
+    pub daemon_pods: usize,
+}
+
 /// Writes a snapshot of about `pods` pods into `dir`; returns the number of pods written.
 pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
+    generate_shaped(
+        dir,
+        &Shape {
+            namespaces: pods.div_ceil(PODS_PER_NAMESPACE).max(1),
+            replicas: 5,
+            static_replicas: 4,
+            daemon_pods: (pods / 30).max(3),
+        },
+    )
+}
+
+/// Writes a snapshot of `shape` into `dir`; returns the number of pods written.
+pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
-    let namespaces = pods.div_ceil(PODS_PER_NAMESPACE).max(1);
+    let namespaces = shape.namespaces;
+    let replicas = shape.replicas;
     let mut pod_list = ListWriter::create(&dir.join("pods.json"), "List")?;
     let mut workloads = ListWriter::create(&dir.join("workloads.json"), "List")?;
     let mut others = ListWriter::create(&dir.join("namespaces-serviceaccounts-rbac.json"), "List")?;
@@ -250,39 +275,63 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
             }
             Ok(())
         };
-        deployment(format!("{ns}-web"), "api", Some(role("api")), 5, false)?;
-        deployment(format!("{ns}-api"), "api", Some(role("api")), 5, false)?;
-        deployment(format!("{ns}-graphql"), "api", Some(role("api")), 5, false)?;
+        deployment(
+            format!("{ns}-web"),
+            "api",
+            Some(role("api")),
+            replicas,
+            false,
+        )?;
+        deployment(
+            format!("{ns}-api"),
+            "api",
+            Some(role("api")),
+            replicas,
+            false,
+        )?;
+        deployment(
+            format!("{ns}-graphql"),
+            "api",
+            Some(role("api")),
+            replicas,
+            false,
+        )?;
         deployment(
             format!("{ns}-worker-a"),
             "workers",
             Some(role("worker-a")),
-            5,
+            replicas,
             false,
         )?;
         deployment(
             format!("{ns}-worker-b"),
             "workers",
             Some(role("worker-b")),
-            5,
+            replicas,
             false,
         )?;
         deployment(
             format!("{ns}-legacy"),
             "default",
             Some(role("untrusted")),
-            5,
+            replicas,
             false,
         )?;
         deployment(
             format!("{ns}-ghost"),
             "default",
             Some(role("missing")),
-            5,
+            replicas,
             false,
         )?;
-        deployment(format!("{ns}-native"), "irsa-native", None, 5, false)?;
-        deployment(format!("{ns}-static"), "default", None, 4, false)?;
+        deployment(format!("{ns}-native"), "irsa-native", None, replicas, false)?;
+        deployment(
+            format!("{ns}-static"),
+            "default",
+            None,
+            shape.static_replicas,
+            false,
+        )?;
         // A StatefulSet on the batch role, a CronJob with a running Job, a bare pod.
         let tpl = template(&format!("{ns}-store"), "batch", Some(&role("batch")), false);
         workloads.push(&workload(
@@ -303,7 +352,9 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
             written += 1;
         }
         let cron = format!("{ns}-report");
-        let tpl = template(&cron, "batch", Some(&role("batch")), false);
+        let mut tpl = template(&cron, "batch", Some(&role("batch")), false);
+        // A job's pods must not restart forever (the API server refuses `Always`).
+        tpl["spec"]["restartPolicy"] = json!("OnFailure");
         workloads.push(&workload(
             "CronJob",
             &ns,
@@ -335,8 +386,7 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
         "node-agent",
         json!({"template": ds_tpl}),
     ))?;
-    let nodes = (pods / 30).max(3);
-    for i in 0..nodes {
+    for i in 0..shape.daemon_pods {
         pod_list.push(&pod(
             "kube-system",
             &format!("node-agent-{i:05x}"),
