@@ -30,23 +30,14 @@ fn state(dir: &Path) -> BTreeMap<PathBuf, String> {
 
 /// Every JSON file under `root`, by relative path.
 fn json_files(root: &Path) -> BTreeMap<PathBuf, String> {
-    let root = root.to_path_buf();
-    let mut files = BTreeMap::new();
-    let mut pending = vec![root.clone()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                files.insert(
-                    path.strip_prefix(&root).unwrap().to_path_buf(),
-                    std::fs::read_to_string(&path).unwrap(),
-                );
-            }
-        }
-    }
-    files
+    support::files_under(root)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .map(|f| {
+            let text = std::fs::read_to_string(root.join(&f)).unwrap();
+            (f, text)
+        })
+        .collect()
 }
 
 /// Compares rehearsal states file by file, naming the files that differ instead of dumping them.
@@ -498,24 +489,6 @@ fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace()
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
 
-/// Every file under `root`, relative to it.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// Edits the demo plan in `dir` through `edit`, which gets the steps array.
 fn edit_plan(dir: &Path, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
     let path = dir.join(PLAN);
@@ -534,7 +507,7 @@ fn step_mut<'a>(steps: &'a mut [serde_json::Value], id: &str) -> &'a mut serde_j
 /// `named` must be in apply's refusal, `checked` in what `status` (the step-by-step check alone)
 /// says of the same plan.
 fn assert_refused_with_nothing_written(dir: &Path, named: &[&str], checked: &[&str]) -> String {
-    let before = files_under(dir);
+    let before = support::files_under(dir);
     let output = rehearse(dir, "apply", &["--phase", "all", "--yes"]);
     let error = stderr(&output);
     assert!(
@@ -557,7 +530,7 @@ fn assert_refused_with_nothing_written(dir: &Path, named: &[&str], checked: &[&s
             "status does not name {name:?}: {status}"
         );
     }
-    let after = files_under(dir);
+    let after = support::files_under(dir);
     let new: Vec<&PathBuf> = after
         .iter()
         .filter(|f| !before.contains(f) && !f.starts_with("migrations/demo/rehearsal"))
@@ -571,7 +544,7 @@ fn assert_refused_with_nothing_written(dir: &Path, named: &[&str], checked: &[&s
             journal_entries(dir)
         );
         let snapshot = dir.join("migrations/demo/snapshot");
-        for file in files_under(&rehearsal)
+        for file in support::files_under(&rehearsal)
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "json"))
         {

@@ -196,6 +196,17 @@ impl Cluster {
         }
     }
 
+    /// `apply --phase rollout` succeeds, and its wave check saw `workload` roll out.
+    fn rolls_out(&self, workload: &str) {
+        let output = self.apply("rollout", &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert!(
+            text.contains(&format!("rolled out       {workload}")),
+            "{text}"
+        );
+    }
+
     fn apply(&self, phase: &str, extra: &[&str]) -> Output {
         let mut args = vec!["apply", "--plan", PLAN, "--phase", phase, "--yes"];
         args.extend_from_slice(extra);
@@ -1066,13 +1077,7 @@ fn a_healthy_rollout_whose_old_pods_are_still_running_is_waited_for_not_rolled_b
         .kube
         .wait_rolled_out(std::time::Duration::from_secs(60));
     cluster.ready_for_rollout();
-    let output = cluster.apply("rollout", &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("rolled out       checkout/Deployment/checkout-web"),
-        "{}",
-        stdout(&output)
-    );
+    cluster.rolls_out("checkout/Deployment/checkout-web");
 }
 
 #[test]
@@ -1323,11 +1328,5 @@ fn pods_are_found_by_match_expressions_and_ownership_not_by_labels_alone() {
         .kube
         .wait_rolled_out(std::time::Duration::from_secs(60));
     cluster.ready_for_rollout();
-    let output = cluster.apply("rollout", &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(
-        stdout(&output).contains("rolled out       checkout/Deployment/checkout-worker"),
-        "{}",
-        stdout(&output)
-    );
+    cluster.rolls_out("checkout/Deployment/checkout-worker");
 }

@@ -188,30 +188,12 @@ fn bad_plan_inputs_are_usage_errors() {
     );
 }
 
-/// Every file under `root`, relative to it.
-fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// A copy of the demo snapshot in `dir/snap`, with `extra` added as `snap/extra.json`.
 fn demo_snapshot_with(dir: &Path, extra: &str) {
     let output = run_in(dir, &["demo", "--dir", "demo-out"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let source = dir.join("demo-out/demo/snapshot");
-    for file in files_under(&source) {
+    for file in support::files_under(&source) {
         let to = dir.join("snap").join(&file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(source.join(&file), to).unwrap();
@@ -240,7 +222,7 @@ fn a_traversal_namespace_in_a_snapshot_is_an_error_naming_file_and_object() {
         error.contains("extra.json") && error.contains("ServiceAccount") && error.contains("evil"),
         "{error}"
     );
-    let outside: Vec<_> = files_under(dir.path())
+    let outside: Vec<_> = support::files_under(dir.path())
         .into_iter()
         .filter(|f| !f.starts_with("snap"))
         .collect();
@@ -263,7 +245,7 @@ fn a_traversal_kind_in_a_snapshot_never_names_a_file() {
         &["plan", "--snapshot", "snap", "--name", "evil"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let written = files_under(dir.path());
+    let written = support::files_under(dir.path());
     let stray: Vec<_> = written
         .iter()
         .filter(|f| !f.starts_with("snap") && !f.starts_with("migrations/evil"))
@@ -368,20 +350,13 @@ fn snapshot_out_refuses_a_directory_that_holds_anything() {
 
 /// Every file under `dir`, by relative path, as bytes.
 fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    files
+    support::files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
 }
 
 fn rehearse_prepare(dir: &Path) {

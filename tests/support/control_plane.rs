@@ -88,21 +88,7 @@ impl ControlPlane {
 
     /// kubectl as the admin, with `input` on stdin.
     pub fn kubectl(&self, args: &[&str], input: Option<&str>) -> Output {
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(self.admin_kubeconfig())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        let mut stdin = child.stdin.take().expect("kubectl's stdin");
-        if let Some(input) = input {
-            stdin.write_all(input.as_bytes()).expect("write to kubectl");
-        }
-        drop(stdin);
-        child.wait_with_output().expect("kubectl finishes")
+        run_kubectl(&self.kubectl, &self.admin_kubeconfig(), args, input).expect("kubectl runs")
     }
 
     /// kubectl as the admin; fails the test when it fails.
@@ -318,6 +304,29 @@ fn cluster_maintained(object: &Value) -> bool {
             object["metadata"]["name"].as_str(),
             Some("kube-root-ca.crt" | "extension-apiserver-authentication")
         )
+}
+
+/// Runs `kubectl --kubeconfig KUBECONFIG ARGS` with `input` on stdin.
+pub fn run_kubectl(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+    input: Option<&str>,
+) -> std::io::Result<Output> {
+    let mut child = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("kubectl's stdin is piped");
+    if let Some(input) = input {
+        stdin.write_all(input.as_bytes())?;
+    }
+    drop(stdin);
+    child.wait_with_output()
 }
 
 fn logs_tail(dir: &Path) -> String {

@@ -20,7 +20,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 
-use super::control_plane::ControlPlane;
+use super::control_plane::{ControlPlane, run_kubectl};
 
 /// What another writer does just before the tool's next write to an object arrives.
 #[derive(Debug, Clone)]
@@ -302,45 +302,25 @@ fn another_writer(
     name: &str,
     edit: &Edit,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut command = std::process::Command::new(&upstream.kubectl);
-    command.arg("--kubeconfig").arg(&upstream.admin);
-    let input = match edit {
-        Edit::Patch(patch) => {
+    let patch;
+    let (args, input) = match edit {
+        Edit::Patch(merge) => {
             let (resource, namespace) = resource_of(collection)
                 .ok_or_else(|| format!("not a namespaced collection: {collection}"))?;
-            command.args([
-                "patch",
-                &resource,
-                name,
-                "-n",
-                namespace,
-                "--type",
-                "merge",
-                "-p",
-                &patch.to_string(),
-            ]);
-            None
+            patch = (resource, merge.to_string());
+            (
+                vec![
+                    "patch", &patch.0, name, "-n", namespace, "--type", "merge", "-p", &patch.1,
+                ],
+                None,
+            )
         }
-        Edit::Create(object) => {
-            command.args(["create", "--raw", collection, "-f", "-"]);
-            Some(object.to_string())
-        }
+        Edit::Create(object) => (
+            vec!["create", "--raw", collection, "-f", "-"],
+            Some(object.to_string()),
+        ),
     };
-    command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn()?;
-    if let Some(input) = input {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .ok_or("kubectl's stdin")?
-            .write_all(input.as_bytes())?;
-    }
-    child.stdin.take();
-    let output = child.wait_with_output()?;
+    let output = run_kubectl(&upstream.kubectl, &upstream.admin, &args, input.as_deref())?;
     if !output.status.success() {
         return Err(format!(
             "another writer's edit of {collection}/{name} failed: {}",

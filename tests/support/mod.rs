@@ -108,3 +108,21 @@ pub fn killed(status: std::process::ExitStatus) -> bool {
         }
     }
 }
+
+/// Every file under `root`, by its path relative to `root`, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).expect("a readable directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
