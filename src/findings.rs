@@ -73,6 +73,7 @@ codes! {
     HostNetwork = "host-network", Warning;
     BarePod = "bare-pod", Warning;
     JobImmutable = "job-immutable", Warning;
+    RolloutHeld = "rollout-held", Warning;
     ManagedByHelm = "managed-by-helm", Warning;
     ManagedByArgocd = "managed-by-argocd", Warning;
     ManagedByFlux = "managed-by-flux", Warning;

@@ -12,6 +12,7 @@ use crate::findings::{Code, Finding, Severity, Subject};
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::{PrincipalMatch, TrustVerdict};
 use crate::inventory::kube::{ObjectMeta, PodSpec};
+use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Cluster, Inventory, WorkloadKey, WorkloadKind};
 use crate::legacy::{self, Component, DefaultRole, LegacyAgent, Verdict};
 
@@ -68,6 +69,9 @@ pub struct Usage {
     pub managed_by: Vec<String>,
     /// The legacy path gives the workload its role today: the only usages that may be migrated.
     pub works_today: bool,
+    /// What keeps a pod-template change from rolling out (paused, `OnDelete`, partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_hold: Option<RolloutHold>,
 }
 
 impl Usage {
@@ -176,6 +180,8 @@ struct Candidate<'a> {
     pods: usize,
     /// For a pod whose owner is not a workload kind this tool knows (e.g. an Argo Rollout).
     foreign_owner: Option<String>,
+    /// What keeps a template change from rolling out to the workload's pods.
+    hold: Option<RolloutHold>,
 }
 
 pub fn scan(inventory: &Inventory) -> Scan {
@@ -433,6 +439,7 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
                         spec: &workload.template.spec,
                         pods: 0,
                         foreign_owner: None,
+                        hold: workload.update.hold(workload.key.kind),
                     },
                     // The controller is not in the source: the pod speaks for it.
                     None => Candidate {
@@ -442,6 +449,7 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
                         spec: &pod.spec,
                         pods: 0,
                         foreign_owner,
+                        hold: None,
                     },
                 });
         entry.pods += 1;
@@ -457,6 +465,7 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
                     spec: &workload.template.spec,
                     pods: 0,
                     foreign_owner: None,
+                    hold: workload.update.hold(workload.key.kind),
                 },
             );
         }
@@ -573,6 +582,7 @@ fn usage(
         host_network,
         managed_by: managed_by(candidate.metadata),
         works_today,
+        rollout_hold: candidate.hold,
     };
     usage_findings(inventory, &usage, candidate, findings);
     Some(usage)
@@ -758,6 +768,15 @@ fn usage_findings(
     }
     check_token_permission(inventory, usage, candidate.spec, &mut add);
     let Some(legacy) = &usage.legacy else { return };
+    if let Some(hold) = usage.rollout_hold {
+        add(
+            Code::RolloutHeld,
+            format!(
+                "{}; a migration's restart would not reach its pods, so it is not planned: release the hold, take a new snapshot and plan again, or leave it on the legacy path (decommission keeps what it needs)",
+                hold.explain(usage.kind)
+            ),
+        );
+    }
     let written = legacy.annotation.as_deref().unwrap_or("(default role)");
     if usage.host_network {
         add(

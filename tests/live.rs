@@ -1126,28 +1126,87 @@ fn an_evicted_pod_does_not_fail_a_wave() {
 
 #[test]
 #[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
-fn a_workload_that_never_rolls_by_itself_fails_its_wave_at_once_saying_why() {
+fn a_workload_whose_rollout_is_held_is_not_planned_and_stays_as_it_is() {
     let cluster = Cluster::start();
-    // A paused Deployment makes no new ReplicaSet: its pods would never change.
+    // A paused Deployment makes no new ReplicaSet: a template change would never reach its pods.
     cluster.kube.edit(
         "Deployment",
         "checkout",
         "checkout-web",
         &json!({"spec": {"paused": true}}),
     );
+    let before = cluster.template("checkout", "Deployment", "checkout-web");
+    let scan = cluster.run(&["scan", "--cluster", "demo", "-o", "json"]);
+    assert!(
+        support::has_finding(
+            &support::json(&scan),
+            "rollout-held",
+            "checkout/checkout-web"
+        ),
+        "{:?}",
+        support::findings(&support::json(&scan))
+    );
     cluster.ready_for_rollout();
+    let plan: Value =
+        serde_json::from_slice(&std::fs::read(cluster.dir.path().join(PLAN)).unwrap()).unwrap();
+    let skipped = plan["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "checkout-web")
+        .unwrap_or_else(|| panic!("checkout-web not skipped: {:#}", plan["skipped"]));
+    assert_eq!(skipped["reason"], "rollout-held");
+    let output = cluster.apply("rollout", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        cluster.template("checkout", "Deployment", "checkout-web"),
+        before,
+        "never touched"
+    );
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn a_rollout_held_after_planning_stops_its_wave_before_any_restart_saying_why() {
+    let cluster = Cluster::start();
+    cluster.ready_for_rollout();
+    // Paused after the plan was made: found on the live object before the wave's first write.
+    cluster.kube.edit(
+        "Deployment",
+        "checkout",
+        "checkout-web",
+        &json!({"spec": {"paused": true}}),
+    );
+    let before = cluster
+        .kube
+        .contents(&["Deployment", "StatefulSet", "DaemonSet", "CronJob"]);
     let started = std::time::Instant::now();
-    let output = cluster.apply("rollout", &["--rollout-timeout", "300"]);
-    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let output = cluster.apply(
+        "rollout",
+        &["--rollout-timeout", "300", "--wave-size", "100"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "nothing changed: {}",
+        stderr(&output)
+    );
     let error = stderr(&output);
     assert!(
         error.contains("checkout/Deployment/checkout-web"),
         "{error}"
     );
     assert!(error.contains("kubectl rollout resume"), "{error}");
+    assert!(error.contains("nothing was written"), "{error}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(120),
         "judged at once, not after the 300 s timeout"
+    );
+    assert_same_objects(
+        &before,
+        &cluster
+            .kube
+            .contents(&["Deployment", "StatefulSet", "DaemonSet", "CronJob"]),
     );
 }
 
@@ -1207,6 +1266,62 @@ fn a_denied_list_is_a_finding_not_the_end_of_the_scan_and_plan_refuses_without_c
         "live",
         "--allow-incomplete",
     ]);
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn denied_calls_name_verb_resource_and_namespace_and_a_refused_write_changes_nothing() {
+    let cluster = Cluster::start();
+    // The read role without its configmaps rule: aws-auth in kube-system cannot be read.
+    let documented = documented_permissions();
+    let mut read = documented[0].clone();
+    read["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|rule| rule["resources"] != json!(["configmaps"]));
+    cluster.kube.apply(&[read]);
+    let scan = support::json(&cluster.run(&["scan", "--cluster", "demo", "-o", "json"]));
+    let denied: Vec<&Value> = scan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "read-denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["subject"]["namespace"], "kube-system");
+    assert!(
+        denied[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("get configmaps in namespace kube-system was denied"),
+        "{:#}",
+        denied[0]
+    );
+    cluster.kube.apply(&documented[..1]);
+    cluster.ready_for_rollout();
+    // The apply role without its rules for workloads: the first template patch is refused by
+    // RBAC, and the refusal says who may not do what where.
+    let mut apply = documented[1].clone();
+    apply["rules"].as_array_mut().unwrap().retain(|rule| {
+        rule["apiGroups"] != json!(["apps"]) && rule["apiGroups"] != json!(["batch"])
+    });
+    cluster.kube.apply(&[apply]);
+    let kinds = ["Deployment", "StatefulSet", "DaemonSet", "CronJob"];
+    let before = cluster.kube.contents(&kinds);
+    let output = cluster.apply("rollout", &[]);
+    let error = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a refused write changed nothing: {error}"
+    );
+    assert!(
+        error.contains(r#"User "irsa-migrate-apply" cannot patch resource ""#)
+            && error.contains(r#"in the namespace ""#),
+        "{error}"
+    );
+    assert!(error.contains("nothing was written"), "{error}");
+    assert_same_objects(&before, &cluster.kube.contents(&kinds));
 }
 
 /// The shell block of docs/snapshot.md's "The commands" section, as written.

@@ -512,6 +512,18 @@ pub fn run(
             wave.steps.clear();
             out(format!("-- wave {}", wave.number));
             progress.set_message(format!("{} wave {}", step.phase, wave.number));
+            if verifies {
+                // Every workload of the wave is checked before its first write, so a wave that
+                // cannot roll out is never half-restarted.
+                let upcoming = steps[index..]
+                    .iter()
+                    .take_while(|s| s.phase == step.phase)
+                    .take(options.wave_size.max(1))
+                    .filter(|s| is_pending(s));
+                for next in upcoming {
+                    ready_to_restart(plan, &mut run, next, &options.rollout)?;
+                }
+            }
         }
         if !is_pending(step) {
             progress.inc(1);
@@ -540,11 +552,6 @@ pub fn run(
             && !batch.iter().any(|s| s.target == next.target)
         {
             batch.push(next);
-        }
-        if verifies && in_waves {
-            for step in &batch {
-                await_injection(plan, &mut run, step, &options.rollout)?;
-            }
         }
         index += batch.len();
         progress.inc(batch.len() as u64);
@@ -748,9 +755,17 @@ impl Runner<'_> {
                 .iter()
                 .map(|(step, from, to)| (*step, from, to))
                 .collect();
-            self.sent |= !writes.is_empty();
+            let results = self.backend.write_many(&writes);
+            // A write the peer refused, or refused as concurrent, was not made; any other
+            // outcome (made, or no answer) may have changed the target.
+            self.sent |= results.iter().any(|r| {
+                !matches!(
+                    r,
+                    Err(BackendError::Refused { .. } | BackendError::Concurrent { .. })
+                )
+            });
             let mut failures = BTreeMap::new();
-            for ((step, from, _), result) in writes.iter().zip(self.backend.write_many(&writes)) {
+            for ((step, from, _), result) in writes.iter().zip(results) {
                 if let Err(source) = result {
                     failures.insert(step.id.clone(), (*from, source));
                 }
@@ -898,8 +913,9 @@ impl Wave<'_> {
 /// cache follows the API server within seconds).
 const INJECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Stops before restarting a workload whose new pods the webhook would not give the role.
-fn await_injection(
+/// Stops before restarting a workload whose new pods would not get the role: its rollout is
+/// held, or the webhook would not inject it.
+fn ready_to_restart(
     plan: &Plan,
     run: &mut Runner<'_>,
     step: &Step,
@@ -908,28 +924,19 @@ fn await_injection(
     let Some(rollout) = rollout_of(plan, step) else {
         return Ok(());
     };
-    let refusal = |run: &Runner<'_>, message: String| ApplyError::Backend {
-        step: step.id.clone(),
-        changed: run.changed,
-        source: crate::backend::BackendError::Target {
-            target: step.target.to_string(),
-            message,
-        },
-    };
     match run
         .backend
-        .await_injection(&rollout, INJECTION_WAIT.min(check.timeout))
+        .ready_to_restart(&rollout, INJECTION_WAIT.min(check.timeout))
     {
         Ok(None) => Ok(()),
-        Ok(Some(why)) => Err(refusal(
-            run,
-            format!("{why}; the workload was not restarted (is the pod identity webhook running?)"),
+        Ok(Some(why)) => Err(run.failed(
+            &step.id,
+            crate::backend::BackendError::Target {
+                target: step.target.to_string(),
+                message: format!("{why}; no workload of this wave was restarted"),
+            },
         )),
-        Err(source) => Err(ApplyError::Backend {
-            step: step.id.clone(),
-            changed: run.changed,
-            source,
-        }),
+        Err(source) => Err(run.failed(&step.id, source)),
     }
 }
 

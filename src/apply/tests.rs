@@ -293,6 +293,8 @@ struct Failing {
     writes: usize,
     fail_read: Option<usize>,
     fail_write: Option<usize>,
+    /// The failing write is answered with a refusal (a 403), not lost.
+    refuses: bool,
 }
 
 impl Failing {
@@ -303,6 +305,14 @@ impl Failing {
             writes: 0,
             fail_read,
             fail_write,
+            refuses: false,
+        }
+    }
+
+    fn refusing(self) -> Failing {
+        Failing {
+            refuses: true,
+            ..self
         }
     }
 
@@ -328,6 +338,12 @@ impl Backend for Failing {
     fn write(&mut self, step: &Step, from: &Value, to: &Value) -> Result<(), BackendError> {
         self.writes += 1;
         if self.fail_write == Some(self.writes) {
+            if self.refuses {
+                return Err(BackendError::Refused {
+                    target: step.target.to_string(),
+                    message: "forbidden".into(),
+                });
+            }
             return Err(Failing::injected(&step.target));
         }
         self.inner.write(step, from, to)
@@ -370,7 +386,14 @@ fn a_failure_is_after_writes_only_once_the_run_has_sent_one() {
         }
         other => panic!("expected NothingWritten, got {other:?}"),
     }
-    // The first write fails: sent, so possibly part-way.
+    // The first write is refused: the peer answered, nothing was written.
+    match apply(&mut Failing::open(dir.path(), None, Some(1)).refusing()) {
+        Err(ApplyError::NothingWritten { step, .. }) => {
+            assert!(step.starts_with("step "), "{step}")
+        }
+        other => panic!("expected NothingWritten, got {other:?}"),
+    }
+    // The first write fails without an answer: sent, so possibly part-way.
     match apply(&mut Failing::open(dir.path(), None, Some(1))) {
         Err(ApplyError::Backend { changed: 0, .. }) => {}
         other => panic!("expected Backend after 0 changes, got {other:?}"),

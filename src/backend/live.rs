@@ -76,12 +76,12 @@ impl Backend for Live {
         )
     }
 
-    fn await_injection(
+    fn ready_to_restart(
         &mut self,
         rollout: &Rollout,
         timeout: Duration,
     ) -> Result<Option<String>, BackendError> {
-        self.kube.await_injection(rollout, timeout)
+        self.kube.ready_to_restart(rollout, timeout)
     }
 
     fn observes_rollouts(&self) -> bool {

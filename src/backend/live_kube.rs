@@ -173,10 +173,13 @@ fn version(object: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A failed call on `target`; an answer in the 4xx range (the API server's refusal, which names
+/// the verb, resource and namespace RBAC denied) means nothing was written.
 fn failed(target: &Target, error: KubeError) -> BackendError {
-    BackendError::Target {
-        target: target.to_string(),
-        message: error.to_string(),
+    let (target, message) = (target.to_string(), error.to_string());
+    match error.status() {
+        Some(400..=499) => BackendError::Refused { target, message },
+        _ => BackendError::Target { target, message },
     }
 }
 
@@ -226,7 +229,7 @@ impl Backend for LiveKube {
         }
     }
 
-    fn await_injection(
+    fn ready_to_restart(
         &mut self,
         rollout: &Rollout,
         timeout: Duration,
@@ -235,11 +238,16 @@ impl Backend for LiveKube {
             return Ok(Some("the workload no longer exists".into()));
         };
         let Target::Workload {
-            namespace, name, ..
+            namespace,
+            name,
+            kind,
         } = &rollout.target
         else {
             return Ok(None);
         };
+        if let Some(hold) = rollout::rollout_hold(&workload, *kind) {
+            return Ok(Some(hold.explain(*kind)));
+        }
         let template = workload["spec"]["template"].clone();
         let mut spec = template["spec"].clone();
         spec["serviceAccountName"] = Value::String(rollout.service_account.clone());
@@ -270,7 +278,7 @@ impl Backend for LiveKube {
             };
             if Instant::now() >= deadline {
                 return Ok(Some(format!(
-                    "a pod of its template run as {} (server-side dry run) {missing} after {} s",
+                    "a pod of its template run as {} (server-side dry run) {missing} after {} s (is the pod identity webhook running?)",
                     rollout.service_account,
                     timeout.as_secs()
                 )));

@@ -29,6 +29,10 @@ pub enum BackendError {
     },
     #[error("{target}: {message}")]
     Target { target: String, message: String },
+    /// The peer answered a write with a refusal (403 Forbidden, 422 Invalid, ...): it was not
+    /// made. Unlike a timeout or a 5xx, nothing can have been committed.
+    #[error("{target}: {message}")]
+    Refused { target: String, message: String },
     /// Someone else changed the target between the engine's read and the write, and the API
     /// refused the write (a conditional write); nothing was overwritten.
     #[error("{target} was changed by someone else while this step ran; nothing was overwritten")]
@@ -93,12 +97,14 @@ pub trait Backend {
             .collect()
     }
 
-    /// Before a workload is restarted: waits, at most `timeout`, until the pod identity webhook
-    /// would inject the role into a pod of its template run as its planned account; returns why
-    /// not. (The webhook serves an account it has cached without the annotation as "no role",
-    /// without waiting, so pods restarted right after `identity` can start without credentials.)
-    /// A snapshot has no webhook, so by default there is nothing to wait for.
-    fn await_injection(
+    /// Before a workload is restarted: why its restart would not give its pods the role, if so.
+    /// A held rollout (paused, `OnDelete`, a partition) is reported at once; otherwise waits, at
+    /// most `timeout`, until the pod identity webhook would inject the role into a pod of its
+    /// template run as its planned account. (The webhook serves an account it has cached without
+    /// the annotation as "no role", without waiting, so pods restarted right after `identity` can
+    /// start without credentials.) A snapshot has neither controllers nor a webhook, so by
+    /// default there is nothing to wait for.
+    fn ready_to_restart(
         &mut self,
         _rollout: &Rollout,
         _timeout: Duration,

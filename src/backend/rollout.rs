@@ -8,7 +8,11 @@
 //!
 //! Pure functions over the objects as the API server returns them; the live backend reads.
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::inventory::WorkloadKind;
+use crate::inventory::rollout_hold::{RolloutHold, UpdatePolicy};
 
 /// Where a workload's controller stands.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,19 +36,13 @@ pub fn controller_progress(workload: &Value) -> Progress {
     let generation = number(&workload["metadata"]["generation"]);
     let observed = number(&status["observedGeneration"]);
     let kind = workload["kind"].as_str().unwrap_or_default();
-    let strategy = spec[if kind == "Deployment" {
-        "strategy"
-    } else {
-        "updateStrategy"
-    }]["type"]
-        .as_str();
+    if let Some(workload_kind) = WorkloadKind::from_kind(kind)
+        && let Some(hold) = rollout_hold(workload, workload_kind)
+    {
+        return Progress::Failed(hold.explain(workload_kind));
+    }
     match kind {
         "Deployment" => {
-            if spec["paused"].as_bool() == Some(true) {
-                return Progress::Failed(
-                    "the Deployment is paused: its controller makes no new pods until `kubectl rollout resume`".into(),
-                );
-            }
             if observed < generation {
                 return Progress::Waiting(format!(
                     "waiting for the controller to observe generation {generation}"
@@ -81,15 +79,6 @@ pub fn controller_progress(workload: &Value) -> Progress {
             }
         }
         "StatefulSet" => {
-            if strategy == Some("OnDelete") {
-                return on_delete(kind);
-            }
-            let partition = number(&spec["updateStrategy"]["rollingUpdate"]["partition"]);
-            if partition > 0 {
-                return Progress::Failed(format!(
-                    "the StatefulSet's rolling update has partition {partition}: pods with an ordinal below {partition} keep the old template until the partition is lowered"
-                ));
-            }
             if observed == 0 || observed < generation {
                 return Progress::Waiting(format!(
                     "waiting for the controller to observe generation {generation}"
@@ -114,9 +103,6 @@ pub fn controller_progress(workload: &Value) -> Progress {
             }
         }
         "DaemonSet" => {
-            if strategy == Some("OnDelete") {
-                return on_delete(kind);
-            }
             if observed < generation {
                 return Progress::Waiting(format!(
                     "waiting for the controller to observe generation {generation}"
@@ -139,10 +125,11 @@ pub fn controller_progress(workload: &Value) -> Progress {
     }
 }
 
-fn on_delete(kind: &str) -> Progress {
-    Progress::Failed(format!(
-        "the {kind} uses the OnDelete update strategy: its pods keep the old template until they are deleted (delete them, or switch to RollingUpdate)"
-    ))
+/// What keeps a template change of this live workload from rolling out, if anything.
+pub fn rollout_hold(workload: &Value, kind: WorkloadKind) -> Option<RolloutHold> {
+    UpdatePolicy::deserialize(&workload["spec"])
+        .ok()?
+        .hold(kind)
 }
 
 /// `spec.selector` (matchLabels and matchExpressions) as a label selector query.

@@ -208,7 +208,7 @@ impl ExitCode {
             ExitCode::Success => "success",
             ExitCode::FindingsBlock => "findings at or above `--fail-on`",
             ExitCode::UsageOrInput => {
-                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), missing credentials, a target that cannot be read before the run's first write"
+                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), missing credentials, a target that cannot be read, or a write the API refused (RBAC), before anything changed; a wave whose workloads cannot be restarted (a held rollout, no injection) before its first write"
             }
             ExitCode::Refused => {
                 "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation"

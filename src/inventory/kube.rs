@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rollout_hold::{Strategy, UpdatePolicy};
+
 /// `metadata` of any object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -309,9 +311,21 @@ pub struct RawSpec {
     pub job_template: Option<Box<JobTemplate>>,
     pub replicas: Option<i64>,
     pub suspend: Option<bool>,
+    pub strategy: Option<Strategy>,
+    pub update_strategy: Option<Strategy>,
+    pub paused: Option<bool>,
 }
 
 impl RawSpec {
+    /// The fields that decide whether a template change rolls out, taken out of the spec.
+    pub fn take_update_policy(&mut self) -> UpdatePolicy {
+        UpdatePolicy {
+            strategy: self.strategy.take(),
+            update_strategy: self.update_strategy.take(),
+            paused: self.paused.take(),
+        }
+    }
+
     /// The spec read as a pod's own spec.
     pub fn into_pod_spec(self) -> PodSpec {
         PodSpec {

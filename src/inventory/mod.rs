@@ -7,6 +7,7 @@ pub mod aws;
 pub mod demo;
 pub mod kube;
 pub mod live;
+pub mod rollout_hold;
 pub mod snapshot;
 pub mod stream;
 
@@ -88,6 +89,8 @@ pub struct Workload {
     pub metadata: ObjectMeta,
     pub template: PodTemplate,
     pub replicas: Option<i64>,
+    /// Whether a template change rolls out by itself (paused, `OnDelete`, partition).
+    pub update: rollout_hold::UpdatePolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]

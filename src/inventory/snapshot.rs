@@ -471,6 +471,8 @@ impl Builder {
                 });
                 return Ok(());
             }
+            let mut spec = spec;
+            let update = spec.take_update_policy();
             let template = match workload_kind {
                 WorkloadKind::CronJob => spec.job_template.map(|j| j.spec.template),
                 _ => spec.template.map(|t| *t),
@@ -524,6 +526,7 @@ impl Builder {
                     metadata,
                     template,
                     replicas: spec.replicas,
+                    update,
                 },
             );
             return Ok(());
@@ -844,6 +847,11 @@ fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
         };
         if let Some(replicas) = workload.replicas {
             spec["replicas"] = json!(replicas);
+        }
+        if let (Some(spec), Ok(Value::Object(update))) =
+            (spec.as_object_mut(), serde_json::to_value(&workload.update))
+        {
+            spec.extend(update);
         }
         let object = json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec});
         item(Some(&workload.key.namespace), kind, object);

@@ -618,6 +618,15 @@ impl<'a> Planner<'a> {
                 "gets kube2iam's default role without asking for it; give it a role annotation if it needs one".into(),
             );
         }
+        if let Some(hold) = usage.rollout_hold {
+            return Decision::Skip(
+                Code::RolloutHeld,
+                format!(
+                    "{}; release the hold, take a new snapshot and plan again",
+                    hold.explain(usage.kind)
+                ),
+            );
+        }
         match usage.kind {
             WorkloadKind::Pod => Decision::Skip(
                 Code::BarePod,

@@ -93,6 +93,15 @@ impl World {
         self
     }
 
+    /// Merges `fields` into the spec of the workload added last.
+    pub(crate) fn with_spec(&mut self, fields: Value) -> &mut World {
+        let spec = &mut self.kubernetes.last_mut().expect("a workload was added")["spec"];
+        if let (Some(spec), Value::Object(fields)) = (spec.as_object_mut(), fields) {
+            spec.extend(fields);
+        }
+        self
+    }
+
     pub(crate) fn role_binding(
         &mut self,
         namespace: &str,
@@ -437,6 +446,68 @@ fn only_usages_that_work_today_are_migrated() {
         "{:#?}",
         plan.steps
     );
+}
+
+#[test]
+fn workloads_whose_rollout_is_held_stay_on_the_legacy_path_with_a_finding() {
+    let mut world = World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "web", "api", Some("api"))
+        .workload("Deployment", "shop", "paused", "api", Some("api"))
+        .with_spec(json!({"paused": true}))
+        .workload("StatefulSet", "shop", "canary", "api", Some("api"))
+        .with_spec(
+            json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}),
+        )
+        .workload("DaemonSet", "shop", "agent", "api", Some("api"))
+        .with_spec(json!({"updateStrategy": {"type": "OnDelete"}}))
+        .role("api", true, 0);
+    let plan = world.plan();
+    for held in ["paused", "canary", "agent"] {
+        assert_eq!(skipped(&plan, held), Some(Code::RolloutHeld), "{held}");
+    }
+    let moved: Vec<&str> = plan
+        .bindings
+        .iter()
+        .flat_map(|b| b.workloads.iter().map(|w| w.name.as_str()))
+        .collect();
+    assert_eq!(moved, ["web"]);
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| s.kind != StepKind::RemoveLegacyTrust),
+        "the held workloads still reach role api through kiam: {:#?}",
+        plan.steps
+    );
+    let findings = crate::scan::scan(&world.inventory()).findings;
+    let mut held: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.code == Code::RolloutHeld)
+        .map(|f| f.subject.name.as_str())
+        .collect();
+    held.sort();
+    assert_eq!(held, ["agent", "canary", "paused"]);
+    // The hold survives the migration's own snapshot, which apply recomputes the plan from.
+    let rendered = crate::inventory::snapshot::render_files(&world.inventory());
+    let files: Vec<SnapshotFile<'_>> = rendered
+        .iter()
+        .map(|(path, text)| SnapshotFile {
+            path: path.into(),
+            text: text.as_str().into(),
+        })
+        .collect();
+    let reloaded = super::plan(
+        &load_files(&files).expect("loads"),
+        "test",
+        &Settings::default(),
+    )
+    .expect("plans");
+    assert_eq!(reloaded.skipped, plan.skipped);
+    // Released, the DaemonSet is migrated.
+    world.with_spec(json!({"updateStrategy": {"type": "RollingUpdate"}}));
+    assert_eq!(skipped(&world.plan(), "agent"), None);
 }
 
 #[test]
