@@ -2,6 +2,8 @@
 //! written through the AWS SDK. Every write is preceded by the engine's read and comparison, so
 //! IAM is never written where it differs from what the plan expects.
 
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::SdkError;
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
@@ -42,6 +44,24 @@ fn failed(step: &Step, error: AwsError) -> BackendError {
     BackendError::Target {
         target: step.target.to_string(),
         message: error.to_string(),
+    }
+}
+
+/// A failed write. Answered with a 4xx (AccessDenied, MalformedPolicyDocument, ...), it was not
+/// made; without an answer, or with a 5xx, it may have been.
+fn write_failed<E: std::error::Error + 'static>(
+    target: &Target,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> BackendError {
+    let answered = error
+        .raw_response()
+        .map(|response| response.status().as_u16());
+    let message = AwsError::call(operation, error).to_string();
+    let target = target.to_string();
+    match answered {
+        Some(400..=499) => BackendError::Refused { target, message },
+        _ => BackendError::Target { target, message },
     }
 }
 
@@ -237,7 +257,7 @@ async fn write_target(
                 .send();
             call.await
                 .map(|_| ())
-                .map_err(|e| failed(step, AwsError::call("iam:UpdateAssumeRolePolicy", e)))
+                .map_err(|e| write_failed(&step.target, "iam:UpdateAssumeRolePolicy", e))
         }
         Target::InlinePolicy {
             role_arn,
@@ -253,7 +273,7 @@ async fn write_target(
                     .send();
                 call.await
                     .map(|_| ())
-                    .map_err(|e| failed(step, AwsError::call("iam:DeleteRolePolicy", e)))
+                    .map_err(|e| write_failed(&step.target, "iam:DeleteRolePolicy", e))
             } else {
                 let call = client
                     .put_role_policy()
@@ -263,7 +283,7 @@ async fn write_target(
                     .send();
                 call.await
                     .map(|_| ())
-                    .map_err(|e| failed(step, AwsError::call("iam:PutRolePolicy", e)))
+                    .map_err(|e| write_failed(&step.target, "iam:PutRolePolicy", e))
             }
         }
         Target::OidcProvider { arn, .. } => {
@@ -274,7 +294,7 @@ async fn write_target(
                     .send();
                 call.await
                     .map(|_| ())
-                    .map_err(|e| failed(step, AwsError::call("iam:DeleteOpenIDConnectProvider", e)))
+                    .map_err(|e| write_failed(&step.target, "iam:DeleteOpenIDConnectProvider", e))
             } else {
                 let client_ids: Vec<String> = to["ClientIDList"]
                     .as_array()
@@ -289,12 +309,42 @@ async fn write_target(
                     .send();
                 call.await
                     .map(|_| ())
-                    .map_err(|e| failed(step, AwsError::call("iam:CreateOpenIDConnectProvider", e)))
+                    .map_err(|e| write_failed(&step.target, "iam:CreateOpenIDConnectProvider", e))
             }
         }
         other => Err(BackendError::Target {
             target: other.to_string(),
             message: "not an IAM object".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_answered_with_a_refusal_was_not_made_and_one_without_an_answer_may_have_been() {
+        let target = Target::Role {
+            account: "111122223333".into(),
+            arn: "arn:aws:iam::111122223333:role/api".into(),
+        };
+        let answered = |status: u16| {
+            SdkError::service_error(
+                std::io::Error::other("AccessDenied"),
+                HttpResponse::new(status.try_into().expect("a status"), "".into()),
+            )
+        };
+        let refused = write_failed(&target, "iam:UpdateAssumeRolePolicy", answered(403));
+        assert!(
+            matches!(&refused, BackendError::Refused { message, .. } if message.contains("AccessDenied")),
+            "{refused:?}"
+        );
+        let failed = write_failed(&target, "iam:UpdateAssumeRolePolicy", answered(500));
+        assert!(matches!(failed, BackendError::Target { .. }), "{failed:?}");
+        let lost: SdkError<std::io::Error, HttpResponse> =
+            SdkError::timeout_error(std::io::Error::other("timed out"));
+        let lost = write_failed(&target, "iam:UpdateAssumeRolePolicy", lost);
+        assert!(matches!(lost, BackendError::Target { .. }), "{lost:?}");
     }
 }
