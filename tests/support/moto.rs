@@ -34,11 +34,13 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: on a loaded machine (several clusters starting at once) its imports alone
+        // can take half a minute.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto did not listen on port {port} within 30 s"
+                "moto did not listen on port {port} within 120 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
