@@ -45,13 +45,24 @@ impl LiveKube {
     }
 
     fn kube(&mut self) -> Result<&Kube, BackendError> {
+        self.connected().map_err(|e| BackendError::Target {
+            target: "the Kubernetes API".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The client, connected on first use (for the checks a live run makes before its first
+    /// write, [`crate::world`]).
+    pub fn connected(&mut self) -> Result<&Kube, KubeError> {
         if self.kube.is_none() {
-            self.kube = Some(Kube::connect(&self.args).map_err(|e| BackendError::Target {
-                target: "the Kubernetes API".into(),
-                message: e.to_string(),
-            })?);
+            self.kube = Some(Kube::connect(&self.args)?);
         }
         Ok(self.kube.as_ref().expect("connected above"))
+    }
+
+    /// The cluster access the backend was given.
+    pub fn args(&self) -> &KubeArgs {
+        &self.args
     }
 
     pub fn server(&self) -> Option<&str> {
@@ -366,7 +377,7 @@ impl LiveKube {
         let list = |this: &mut LiveKube, kind: &str| -> Result<Vec<Value>, BackendError> {
             let resource = Resource::by_kind(kind).expect("a scanned kind");
             this.kube()?
-                .list(resource, namespace, &selector)
+                .list(resource, namespace, Some(&selector))
                 .map_err(|e| failed(&rollout.target, e))
         };
         let revision = if *kind == WorkloadKind::Deployment {

@@ -65,6 +65,11 @@ pub struct PlanArgs {
     /// see are neither migrated nor reported.
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// Plan for an OIDC issuer that is not of the form EKS gives
+    /// (`https://oidc.eks.<region>.amazonaws.com/id/<ID>` and its China, GovCloud and dual-stack
+    /// forms): every migrated role will trust it, so only for a cluster you know has another.
+    #[arg(long)]
+    pub issuer_any: bool,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +87,7 @@ pub struct DiffArgs {
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let inventory = args.source.load()?;
     super::require_complete(&inventory, args.allow_incomplete)?;
-    let (plan, dir) = write_plan(&inventory, None, &args.output_args)?;
+    let (plan, dir) = write_plan(&inventory, None, &args.output_args, args.issuer_any)?;
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
@@ -109,11 +114,13 @@ pub fn diff(args: &DiffArgs) -> Result<(), Error> {
 }
 
 /// Plans `inventory` (with `scan` of it, when the caller already has one) and writes
-/// `plan.json`, `report.md` and the snapshot; returns the plan and its directory.
+/// `plan.json`, `report.md` and the snapshot; returns the plan and its directory. The source's
+/// issuer must be one EKS gives unless `issuer_any`.
 pub fn write_plan(
     inventory: &Inventory,
     scan: Option<&crate::scan::Scan>,
     args: &PlanOutputArgs,
+    issuer_any: bool,
 ) -> Result<(Plan, PathBuf), Error> {
     let name = match &args.name {
         Some(name) => name.clone(),
@@ -131,6 +138,13 @@ pub fn write_plan(
     let settings = Settings {
         trust_policy_limit: args.trust_policy_limit,
     };
+    if !issuer_any
+        && let Some(cluster) = &inventory.cluster
+        && let Some(issuer) = &cluster.oidc_issuer
+    {
+        crate::iam::issuer::check_eks_issuer(issuer, &cluster.partition, &cluster.region)
+            .map_err(crate::plan::PlanError::IssuerNotEks)?;
+    }
     let plan = match scan {
         Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
         None => plan(inventory, &name, &settings)?,
