@@ -9,10 +9,12 @@
 //!   credentials it is written with (`sts:GetCallerIdentity` of its `--account-profile`, or of the
 //!   default credentials), and for apply `eks:DescribeCluster` gives the plan's cluster ARN and
 //!   OIDC issuer.
-//! - Kubernetes, for apply runs with Kubernetes steps: an EKS kubeconfig context names the plan's
-//!   cluster; each binding in the run's namespaces has its namespace, the service account its
-//!   workloads leave (and the one they keep) and its workloads on the live cluster, each workload
-//!   running as the one or the other.
+//! - Kubernetes, for apply runs of any phase but decommission (prepare's trust statements name
+//!   the bindings' service accounts, so a binding the cluster does not have would be trusted for
+//!   whoever creates it): an EKS kubeconfig context names the plan's cluster; each binding in the
+//!   run's namespaces has its namespace, the service account its workloads leave (and the one
+//!   they keep) and its workloads on the live cluster, each workload running as the one or the
+//!   other.
 //!
 //! Each check returns the lines a run prints (`checked …`), in a dry run as in a real one.
 
@@ -101,10 +103,12 @@ pub enum WorldError {
     )]
     NotLive { object: String, problem: String },
     /// A read the check needed failed; nothing was written.
-    #[error("checking the plan against AWS: {0}; nothing was written: fix the cause and run again")]
+    #[error(
+        "checking the plan against AWS: {0}; nothing was written by this run: fix the cause and run the same command again"
+    )]
     Aws(#[source] AwsError),
     #[error(
-        "checking the plan against the Kubernetes API: {0}; nothing was written: fix the cause and run again"
+        "checking the plan against the Kubernetes API: {0}; nothing was written by this run: fix the cause and run the same command again"
     )]
     Kube(#[source] KubeError),
 }

@@ -293,9 +293,15 @@ fn live_backend(target: &Target) -> Result<Live, Error> {
     })
 }
 
+/// Whether an apply run over `steps` checks the plan's bindings on the live cluster: every phase
+/// but decommission acts on them (prepare's trust statements name their service accounts).
+fn checks_bindings(options: &RunOptions, steps: &[&crate::plan::Step]) -> bool {
+    options.direction == Direction::Apply && steps.iter().any(|s| s.phase != Phase::Decommission)
+}
+
 /// The checks of a live run against the world before its first write ([`crate::world`]): the
 /// accounts and, for apply, the cluster (runs with IAM steps); for apply, the bindings on the
-/// live cluster (runs with Kubernetes steps). Returns the lines to print.
+/// live cluster. Returns the lines to print.
 fn check_world(
     plan: &Plan,
     steps: &[&crate::plan::Step],
@@ -303,8 +309,7 @@ fn check_world(
     live: &mut Live,
 ) -> Result<Vec<String>, Error> {
     let mut lines = world::check_aws(plan, steps, options.direction, live.iam.accounts())?;
-    let kubernetes = steps.iter().any(|s| s.target.account().is_none());
-    if options.direction == Direction::Apply && kubernetes {
+    if checks_bindings(options, steps) {
         let kube = live.kube.connected()?;
         lines.extend(world::check_kubernetes(plan, &options.selection, kube)?);
     }
@@ -416,7 +421,7 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
         if !issuer_any {
             world::check_issuer_shape(&loaded.plan)?;
         }
-        if steps.iter().any(|s| s.target.account().is_none()) {
+        if checks_bindings(&options, &steps) {
             world::check_context(&loaded.plan, target.kube.eks_cluster())?;
         }
     }
