@@ -345,6 +345,20 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
     );
 
     cluster.plan();
+    // The apply identity runs with the documented role: the one `plan` wrote for this plan.
+    let written = std::fs::read_to_string(
+        cluster
+            .dir
+            .path()
+            .join("migrations/live/permissions/kubernetes-apply-role.yaml"),
+    )
+    .unwrap();
+    let written: Value = yaml_serde::from_str(&written).unwrap();
+    assert_eq!(
+        written,
+        documented_permissions()[1],
+        "the plan's apply role is the documented one"
+    );
     let output = cluster.apply("all", &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);

@@ -14,7 +14,12 @@ fn committed_demo_migration_matches_what_the_code_produces() {
     let output = run_in(dir.path(), &["demo"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/demo");
-    for file in ["plan.json", "report.md"] {
+    for file in [
+        "plan.json",
+        "report.md",
+        "permissions/kubernetes-apply-role.yaml",
+        "permissions/aws-111122223333.json",
+    ] {
         let produced =
             std::fs::read_to_string(dir.path().join("migrations/demo").join(file)).unwrap();
         let expected = std::fs::read_to_string(committed.join(file)).unwrap();

@@ -176,9 +176,35 @@ pub fn write_plan(
     }
     write_file(&plan_path, &json)?;
     write_file(&dir.join("report.md"), &report::markdown(&plan))?;
+    write_permissions(&plan, &dir.join("permissions"))?;
     // The inventory the plan was made from: what rehearsals start from.
     crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
     Ok((plan, dir))
+}
+
+/// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply
+/// ClusterRole and one IAM policy per account, replacing what an earlier plan wrote there.
+fn write_permissions(plan: &Plan, dir: &Path) -> Result<(), Error> {
+    let failed = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(failed)?;
+    }
+    crate::private::create_dir_all(dir).map_err(failed)?;
+    write_file(
+        &dir.join("kubernetes-apply-role.yaml"),
+        &crate::plan::permissions::kubernetes_apply_role(plan),
+    )?;
+    for (account, policy) in crate::plan::permissions::aws_apply_policies(plan) {
+        let mut text =
+            serde_json::to_string_pretty(&policy).map_err(|e| Error::Output(e.into()))?;
+        text.push('\n');
+        // The account is a checked 12-digit id: a file name that cannot escape.
+        write_file(&dir.join(format!("aws-{account}.json")), &text)?;
+    }
+    Ok(())
 }
 
 fn plan_json(plan: &Plan) -> Result<String, Error> {

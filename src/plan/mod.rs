@@ -7,6 +7,7 @@
 //! `:aud`) and never made to fit with a wildcard.
 
 pub mod naming;
+pub mod permissions;
 pub mod trust;
 pub mod validate;
 

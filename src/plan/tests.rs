@@ -439,6 +439,49 @@ fn only_usages_that_work_today_are_migrated() {
     );
 }
 
+/// Regression (issue 15): `PutRolePolicy`/`DeleteRolePolicy` were documented on every role in
+/// the plan instead of the node and kiam-server roles.
+#[test]
+fn the_plans_iam_policy_writes_inline_policies_of_the_legacy_roles_only() {
+    let mut world = World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "api", "api", Some("api"))
+        .role("api", true, 0)
+        .kiam_server_policies(
+            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
+        );
+    let plan = world.plan();
+    let policies = permissions::aws_apply_policies(&plan);
+    let statements = policies[ACCOUNT]["Statement"].as_array().unwrap();
+    let legacy = statements
+        .iter()
+        .find(|s| s["Sid"] == "LegacyGrants")
+        .expect("the grants' removal is planned");
+    assert_eq!(
+        legacy["Action"],
+        json!([
+            "iam:GetRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy"
+        ])
+    );
+    assert_eq!(legacy["Resource"], json!([KIAM]));
+    assert!(
+        statements
+            .iter()
+            .filter(|s| s["Sid"] != "LegacyGrants")
+            .flat_map(|s| s["Action"].as_array().unwrap())
+            .all(|a| !matches!(
+                a.as_str(),
+                Some("iam:GetRolePolicy" | "iam:PutRolePolicy" | "iam:DeleteRolePolicy")
+            )),
+        "{statements:?}"
+    );
+}
+
 #[test]
 fn trust_statements_are_exact_and_merged_per_role() {
     let plan = World::new()
