@@ -208,10 +208,10 @@ impl ExitCode {
             ExitCode::Success => "success",
             ExitCode::FindingsBlock => "findings at or above `--fail-on`",
             ExitCode::UsageOrInput => {
-                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), missing credentials, a target that cannot be read before the run's first write"
+                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), a snapshot whose OIDC issuer EKS does not give, missing credentials, a plain-HTTP endpoint off this machine, a target that cannot be read before the run's first write"
             }
             ExitCode::Refused => {
-                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation"
+                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation, a plan the live cluster and accounts contradict (cluster, issuer, bindings, an account without its credentials)"
             }
             ExitCode::PartiallyApplied => {
                 "the run stopped after it had started writing; run the same command again to resume, or roll back"
