@@ -1557,3 +1557,67 @@ fn a_target_in_an_account_without_its_credentials_is_refused_and_written_with_it
     );
     assert_eq!(cluster.moto.trust("data-exporter"), same_name_before);
 }
+
+/// Regression (issue 15): `bind` on every role with `create` on clusterrolebindings was
+/// cluster-admin, and `patch` reached every workload. The documented (the plan's) apply role lets
+/// the API server refuse what the plan does not name.
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn the_apply_role_cannot_bind_or_patch_what_the_plan_does_not_name() {
+    let cluster = Cluster::start();
+    let as_apply = |args: &[&str]| {
+        support::control_plane::run_kubectl(
+            cluster.kube.kubectl_path(),
+            &cluster.apply_kubeconfig,
+            args,
+            None,
+        )
+        .expect("kubectl runs")
+    };
+    let refused = |args: &[&str]| {
+        let output = as_apply(args);
+        let error = stderr(&output);
+        assert!(!output.status.success(), "{args:?} was allowed");
+        assert!(error.contains("forbidden"), "{args:?}: {error}");
+    };
+    refused(&[
+        "create",
+        "clusterrolebinding",
+        "escalate",
+        "--clusterrole",
+        "cluster-admin",
+        "--serviceaccount",
+        "payments:default",
+    ]);
+    refused(&[
+        "create",
+        "rolebinding",
+        "-n",
+        "kube-system",
+        "escalate",
+        "--clusterrole",
+        "admin",
+        "--serviceaccount",
+        "payments:default",
+    ]);
+    refused(&[
+        "annotate",
+        "serviceaccount",
+        "-n",
+        "kube-system",
+        "kiam-server",
+        "eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/admin",
+    ]);
+    refused(&["delete", "serviceaccount", "-n", "checkout", "checkout-web"]);
+    // What the plan names is allowed: binding node-reader, as the identity phase's copies do.
+    let output = as_apply(&[
+        "create",
+        "clusterrolebinding",
+        "allowed",
+        "--clusterrole",
+        "node-reader",
+        "--serviceaccount",
+        "payments:default",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
