@@ -99,15 +99,10 @@ pub fn check_eks_issuer(issuer: &str, partition: &str, region: &str) -> Result<(
     })
 }
 
-/// An AWS region name: lowercase letters, digits and inner `-` (`eu-west-1`, `us-gov-west-1`).
+/// An AWS region name: a DNS label of lowercase letters, digits and inner `-` (`eu-west-1`,
+/// `us-gov-west-1`), at most 32 characters.
 fn is_region(region: &str) -> bool {
-    !region.is_empty()
-        && region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !region.starts_with('-')
-        && !region.ends_with('-')
+    region.len() <= 32 && crate::names::is_dns1123_label(region)
 }
 
 /// An issuer id: 1 to 64 ASCII letters and digits (EKS: 32 hexadecimal characters).
@@ -174,7 +169,7 @@ mod tests {
         for issuer in [
             "https://evil.example.com".to_string(),
             "https://*".to_string(),
-            format!("https://oidc.eks.eu-west-1.amazonaws.com/id/*"),
+            "https://oidc.eks.eu-west-1.amazonaws.com/id/*".to_string(),
             format!("https://oidc.eks.eu-west-1.amazonaws.com.evil.example/id/{id}"),
             format!("https://oidc.eks.eu-west-1.amazonaws.com:8443/id/{id}"),
             format!("https://oidc.eks.eu-west-1.amazonaws.com/id/{id}/"),
@@ -198,25 +193,21 @@ mod tests {
                 "{issuer}"
             );
         }
-        let error = check_eks_issuer(
-            &format!("https://oidc.eks.us-iso-east-1.c2s.ic.gov/id/{id}"),
-            "aws-iso",
-            "us-iso-east-1",
-        )
-        .unwrap_err();
-        assert!(
-            error.to_string().contains("knows no EKS issuer host"),
-            "{error}"
-        );
-        let error = check_eks_issuer(
-            &format!("https://oidc.eks.*.amazonaws.com/id/{id}"),
-            "aws",
-            "*",
-        )
-        .unwrap_err();
-        assert!(
-            error.to_string().contains("knows no EKS issuer host"),
-            "{error}"
-        );
+        // A partition whose issuers the tool does not know, and a region that is no region.
+        for (issuer, partition, region) in [
+            (
+                "https://oidc.eks.us-iso-east-1.c2s.ic.gov",
+                "aws-iso",
+                "us-iso-east-1",
+            ),
+            ("https://oidc.eks.*.amazonaws.com", "aws", "*"),
+        ] {
+            let error =
+                check_eks_issuer(&format!("{issuer}/id/{id}"), partition, region).unwrap_err();
+            assert!(
+                error.to_string().contains("knows no EKS issuer host"),
+                "{error}"
+            );
+        }
     }
 }

@@ -217,40 +217,22 @@ pub fn kubernetes_apply_role(plan: &Plan) -> String {
 /// resource named: the OIDC provider, the roles whose trust changes, the inline policies of the
 /// node and kiam-server roles, and (in the cluster's account) the cluster.
 pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
-    #[derive(Default)]
-    struct Resources {
-        providers: BTreeSet<String>,
-        roles: BTreeSet<String>,
-        inline: BTreeSet<String>,
-    }
-    let mut accounts: BTreeMap<String, Resources> = BTreeMap::new();
+    // Per account: the OIDC providers, the roles whose trust changes, the roles whose inline
+    // policies change.
+    const PROVIDERS: usize = 0;
+    const ROLES: usize = 1;
+    const INLINE: usize = 2;
+    let mut accounts: BTreeMap<String, [BTreeSet<String>; 3]> = BTreeMap::new();
     for step in &plan.steps {
-        match &step.target {
-            Target::OidcProvider { account, arn } => {
-                accounts
-                    .entry(account.clone())
-                    .or_default()
-                    .providers
-                    .insert(arn.clone());
-            }
-            Target::Role { account, arn } => {
-                accounts
-                    .entry(account.clone())
-                    .or_default()
-                    .roles
-                    .insert(arn.clone());
-            }
+        let (account, which, arn) = match &step.target {
+            Target::OidcProvider { account, arn } => (account, PROVIDERS, arn),
+            Target::Role { account, arn } => (account, ROLES, arn),
             Target::InlinePolicy {
                 account, role_arn, ..
-            } => {
-                accounts
-                    .entry(account.clone())
-                    .or_default()
-                    .inline
-                    .insert(role_arn.clone());
-            }
-            _ => {}
-        }
+            } => (account, INLINE, role_arn),
+            _ => continue,
+        };
+        accounts.entry(account.clone()).or_default()[which].insert(arn.clone());
     }
     let c = &plan.cluster;
     let cluster_arn = format!(
@@ -259,7 +241,7 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
     );
     accounts
         .into_iter()
-        .map(|(account, resources)| {
+        .map(|(account, [providers, roles, inline])| {
             let mut statements = Vec::new();
             let mut statement = |sid: &str, actions: &[&str], resources: BTreeSet<String>| {
                 if !resources.is_empty() {
@@ -273,12 +255,12 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
                     "iam:CreateOpenIDConnectProvider",
                     "iam:DeleteOpenIDConnectProvider",
                 ],
-                resources.providers,
+                providers,
             );
             statement(
                 "RoleTrust",
                 &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
-                resources.roles,
+                roles,
             );
             statement(
                 "LegacyGrants",
@@ -287,7 +269,7 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
                     "iam:PutRolePolicy",
                     "iam:DeleteRolePolicy",
                 ],
-                resources.inline,
+                inline,
             );
             if account == c.account {
                 statement(

@@ -182,6 +182,21 @@ impl World {
     }
 }
 
+/// One workload on role `api`, which the kiam server's inline policy `assume` grants by name.
+fn one_workload_with_a_kiam_grant() -> World {
+    let mut world = World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "api", "api", Some("api"))
+        .role("api", true, 0)
+        .kiam_server_policies(
+            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
+        );
+    world
+}
+
 fn binding<'p>(plan: &'p Plan, namespace: &str, account: &str) -> &'p Binding {
     plan.bindings
         .iter()
@@ -443,17 +458,7 @@ fn only_usages_that_work_today_are_migrated() {
 /// the plan instead of the node and kiam-server roles.
 #[test]
 fn the_plans_iam_policy_writes_inline_policies_of_the_legacy_roles_only() {
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(
-            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
-        );
-    let plan = world.plan();
+    let plan = one_workload_with_a_kiam_grant().plan();
     let policies = permissions::aws_apply_policies(&plan);
     let statements = policies[ACCOUNT]["Statement"].as_array().unwrap();
     let legacy = statements
@@ -650,16 +655,7 @@ fn roles_in_another_account_are_changed_there_with_its_own_provider() {
 
 #[test]
 fn grants_are_removed_only_when_nothing_still_needs_the_legacy_path() {
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(
-            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
-        );
+    let mut world = one_workload_with_a_kiam_grant();
     let plan = world.plan();
     let grant = step(&plan, &format!("remove-assume-role-grant:{KIAM}#assume"));
     assert_eq!(
