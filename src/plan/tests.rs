@@ -182,19 +182,24 @@ impl World {
     }
 }
 
-/// One workload on role `api`, which the kiam server's inline policy `assume` grants by name.
-fn one_workload_with_a_kiam_grant() -> World {
+/// One workload on role `api`, with the kiam server's inline `policies`.
+fn one_workload_with_kiam_policies(policies: Value) -> World {
     let mut world = World::new();
     world
         .namespace("shop", ".*")
         .service_account("shop", "api", None)
         .workload("Deployment", "shop", "api", "api", Some("api"))
         .role("api", true, 0)
-        .kiam_server_policies(
-            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
-        );
+        .kiam_server_policies(policies);
     world
+}
+
+/// [`one_workload_with_kiam_policies`] whose policy `assume` grants exactly role `api`.
+fn one_workload_with_a_kiam_grant() -> World {
+    one_workload_with_kiam_policies(
+        json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
+    )
 }
 
 fn binding<'p>(plan: &'p Plan, namespace: &str, account: &str) -> &'p Binding {
@@ -882,24 +887,18 @@ fn decommission_removes_only_the_legacy_paths_grants() {
     // cluster's or account's roles, `*`), deleted a conditional policy whole, and left sts:*
     // in place without a word.
     let other_cluster = "arn:aws:iam::999988887777:role/other-cluster-app";
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(json!([
-            {"PolicyName": "assume", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")},
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": other_cluster},
-                {"Effect": "Allow", "Action": ["sts:AssumeRole", "s3:GetObject"], "Resource": arn("api")},
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}},
-            {"PolicyName": "conditional", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api"),
-                 "Condition": {"StringEquals": {"sts:ExternalId": "audit"}}}]}},
-            {"PolicyName": "broad", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}},
-        ]));
+    let world = one_workload_with_kiam_policies(json!([
+        {"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": other_cluster},
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "s3:GetObject"], "Resource": arn("api")},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}},
+        {"PolicyName": "conditional", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api"),
+             "Condition": {"StringEquals": {"sts:ExternalId": "audit"}}}]}},
+        {"PolicyName": "broad", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}},
+    ]));
     let plan = world.plan();
     let grant = step(&plan, &format!("remove-assume-role-grant:{KIAM}#assume"));
     assert_eq!(
