@@ -99,7 +99,7 @@ pub enum WorldError {
     },
     /// An object the plan's snapshot has and the live cluster does not, or has otherwise.
     #[error(
-        "{object} {problem} on the live cluster, as the plan's snapshot has it; nothing was done. The snapshot is not of this cluster, or the cluster changed since: take a new snapshot and re-plan"
+        "{object}: {problem} (the plan's snapshot says otherwise); nothing was done. The snapshot is not of this cluster, or the cluster changed since: take a new snapshot and re-plan"
     )]
     NotLive { object: String, problem: String },
     /// A read the check needed failed; nothing was written.
@@ -306,7 +306,7 @@ pub fn check_kubernetes(
         {
             return Err(WorldError::NotLive {
                 object: format!("namespace {namespace}"),
-                problem: "does not exist".into(),
+                problem: "does not exist on the live cluster".into(),
             });
         }
         let names = |kind: &str| -> Result<BTreeMap<String, Value>, WorldError> {
@@ -329,7 +329,7 @@ pub fn check_kubernetes(
         if let Some(missing) = needed.iter().find(|n| !live_accounts.contains_key(**n)) {
             return Err(WorldError::NotLive {
                 object: format!("{namespace}/ServiceAccount/{missing}"),
-                problem: "does not exist".into(),
+                problem: "does not exist on the live cluster".into(),
             });
         }
         accounts += needed.len();
@@ -348,16 +348,23 @@ pub fn check_kubernetes(
                 else {
                     return Err(WorldError::NotLive {
                         object,
-                        problem: "does not exist".into(),
+                        problem: "does not exist on the live cluster".into(),
                     });
                 };
                 let runs_as = template_account(workload.kind, found);
                 if runs_as != binding.from_service_account && runs_as != binding.service_account {
+                    let planned = if binding.from_service_account == binding.service_account {
+                        binding.service_account.clone()
+                    } else {
+                        format!(
+                            "{} or {}",
+                            binding.from_service_account, binding.service_account
+                        )
+                    };
                     return Err(WorldError::NotLive {
                         object,
                         problem: format!(
-                            "runs as service account {runs_as}, not {} (or {}, the plan's)",
-                            binding.from_service_account, binding.service_account
+                            "runs as service account {runs_as} on the live cluster, not {planned}"
                         ),
                     });
                 }

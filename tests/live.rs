@@ -1405,7 +1405,7 @@ fn a_binding_the_live_cluster_does_not_have_is_refused_before_any_write() {
         assert_eq!(output.status.code(), Some(3), "{error}");
         assert!(
             error.contains(&format!(
-                "{object} does not exist on the live cluster, as the plan's snapshot has it; nothing was done"
+                "{object}: does not exist on the live cluster (the plan's snapshot says otherwise); nothing was done"
             )),
             "{error}"
         );
@@ -1431,11 +1431,37 @@ fn a_binding_the_live_cluster_does_not_have_is_refused_before_any_write() {
     );
     refused(PLAN, "prepare", "checkout/ServiceAccount/checkout-web");
     assert!(!cluster.journal().exists());
-    // What the plan has, the live cluster has: the check says so, in a dry run too.
+    // A workload that runs as another account than the plan's.
     cluster.kube.kubectl_ok(
         &["create", "serviceaccount", "-n", "checkout", "checkout-web"],
         None,
     );
+    let switch = |account: &str| {
+        cluster.kube.kubectl_ok(
+            &[
+                "set",
+                "serviceaccount",
+                "-n",
+                "payments",
+                "deployment/payments-api",
+                account,
+            ],
+            None,
+        );
+    };
+    switch("default");
+    let output = cluster.run(&["apply", "--plan", PLAN, "--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "payments/Deployment/payments-api: runs as service account default on the live cluster, not payments-api"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(cluster.iam_state(), iam, "IAM was not written");
+    switch("payments-api");
+    // What the plan has, the live cluster has: the check says so, in a dry run too.
     let output = cluster.ok(&["apply", "--plan", PLAN, "--phase", "prepare", "--dry-run"]);
     let text = stdout(&output);
     for line in [

@@ -34,7 +34,8 @@ pub struct LiveKube {
 }
 
 impl LiveKube {
-    /// Connects on first use, so runs of IAM phases need no cluster access.
+    /// Connects on first use, so a run that reads and writes nothing there (decommission, a
+    /// rollback of IAM steps) needs no cluster access.
     pub fn new(args: KubeArgs) -> LiveKube {
         LiveKube {
             args,

@@ -283,8 +283,8 @@ fn journal_path(loaded: &Loaded, migration: &Migration) -> PathBuf {
     }
 }
 
-/// Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first use, so
-/// IAM-only phases need no cluster access).
+/// Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first use:
+/// decommission and rollbacks of IAM steps need no cluster access).
 fn live_backend(target: &Target) -> Result<Live, Error> {
     let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
     Ok(Live {
