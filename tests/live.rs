@@ -181,10 +181,19 @@ impl Cluster {
         output
     }
 
-    /// `snapshot` then `plan` from it, as the runbook does.
+    /// `snapshot` then `plan` from it, and the plan's own apply role granted, as the runbook
+    /// does (for the demo's objects, it is the documented role the cluster started with).
     fn plan(&self) {
         self.ok(&["snapshot", "--out", "snapshot", "--cluster", "demo"]);
         self.ok(&["plan", "--snapshot", "snapshot", "--name", "live"]);
+        let role = std::fs::read_to_string(
+            self.dir
+                .path()
+                .join("migrations/live/permissions/kubernetes-apply-role.yaml"),
+        )
+        .expect("plan writes the apply role");
+        self.kube
+            .apply(&[yaml_serde::from_str(&role).expect("the apply role is YAML")]);
     }
 
     /// Planned, with the phases before the rollout applied.
