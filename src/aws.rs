@@ -16,7 +16,9 @@ pub struct AwsArgs {
     /// The cluster's region.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
-    /// Send every AWS call to this endpoint (a test server or a VPC endpoint).
+    /// Send every AWS call to this endpoint (a VPC endpoint, or a test server). It must be
+    /// https://, or http:// to 127.0.0.1, ::1 or localhost only: a plain-HTTP endpoint elsewhere
+    /// would carry signed requests and session tokens in clear text.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Attempts per call, throttling included, with exponential backoff.
@@ -53,6 +55,12 @@ pub enum AwsError {
     },
     #[error("cannot start the AWS client runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A plain-HTTP endpoint off this machine: SigV4 headers and session tokens would cross the
+    /// network in clear text.
+    #[error(
+        "{setting} {url}: plain HTTP would send signed requests and session tokens in clear text; use an https:// endpoint (http:// is accepted only for 127.0.0.1, ::1 and localhost, a test server on this machine)"
+    )]
+    PlainHttp { setting: String, url: String },
 }
 
 impl AwsError {
@@ -71,6 +79,22 @@ impl AwsError {
 pub struct Aws {
     pub runtime: std::sync::Arc<tokio::runtime::Runtime>,
     pub config: SdkConfig,
+    /// The profile named on the command line (`--profile`, `--account-profile`), if any.
+    pub profile: Option<String>,
+}
+
+/// Who a set of credentials acts as (`sts:GetCallerIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+}
+
+/// What `eks:DescribeCluster` says about the cluster's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    pub arn: String,
+    pub issuer: Option<String>,
 }
 
 /// The default account's access and, by account id, that of `--account-profile` accounts.
@@ -88,12 +112,13 @@ impl AwsAccounts {
                 profile: Some(profile.clone()),
                 ..args.clone()
             };
-            others.insert(account.clone(), Aws::load(&args, default.runtime.clone()));
+            others.insert(account.clone(), Aws::load(&args, default.runtime.clone())?);
         }
         Ok(AwsAccounts { default, others })
     }
 
-    /// The access for `account`: its `--account-profile`, or the default.
+    /// The access for `account`: its `--account-profile`, or the default. A live run first
+    /// checks that the credentials it picks are `account`'s ([`crate::world`]).
     pub fn for_account(&self, account: &str) -> &Aws {
         self.others.get(account).unwrap_or(&self.default)
     }
@@ -106,10 +131,13 @@ impl Aws {
             .enable_all()
             .build()
             .map_err(AwsError::Runtime)?;
-        Ok(Aws::load(args, std::sync::Arc::new(runtime)))
+        Aws::load(args, std::sync::Arc::new(runtime))
     }
 
-    fn load(args: &AwsArgs, runtime: std::sync::Arc<tokio::runtime::Runtime>) -> Aws {
+    fn load(
+        args: &AwsArgs,
+        runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    ) -> Result<Aws, AwsError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
             aws_config::retry::RetryConfig::standard().with_max_attempts(args.max_attempts.max(1)),
         );
@@ -130,7 +158,86 @@ impl Aws {
             loader = loader.endpoint_url(endpoint);
         }
         let config = runtime.block_on(loader.load());
-        Aws { runtime, config }
+        // The endpoint as the SDK resolved it: the flag, AWS_ENDPOINT_URL or the profile's
+        // endpoint_url; then the service-specific variables of the services the tool calls.
+        let setting = if args.endpoint_url.is_some() {
+            "--endpoint-url"
+        } else {
+            "the configured endpoint URL (AWS_ENDPOINT_URL or the profile's endpoint_url)"
+        };
+        if let Some(url) = config.endpoint_url() {
+            refuse_plain_http(setting, url)?;
+        }
+        for variable in [
+            "AWS_ENDPOINT_URL_IAM",
+            "AWS_ENDPOINT_URL_EKS",
+            "AWS_ENDPOINT_URL_STS",
+        ] {
+            if let Ok(url) = std::env::var(variable) {
+                refuse_plain_http(variable, &url)?;
+            }
+        }
+        Ok(Aws {
+            runtime,
+            config,
+            profile: args.profile.clone(),
+        })
+    }
+
+    /// `sts:GetCallerIdentity`: the account these credentials act in. It needs no permission.
+    pub fn caller(&self) -> Result<Caller, AwsError> {
+        let client = aws_sdk_sts::Client::new(&self.config);
+        self.runtime.block_on(async {
+            let output = client
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| AwsError::call("sts:GetCallerIdentity", e))?;
+            match (output.account(), output.arn()) {
+                (Some(account), Some(arn)) => Ok(Caller {
+                    account: account.to_string(),
+                    arn: arn.to_string(),
+                }),
+                _ => Err(AwsError::Call {
+                    operation: "sts:GetCallerIdentity",
+                    message: "the answer names no account".into(),
+                }),
+            }
+        })
+    }
+
+    /// `eks:DescribeCluster` of `name` in `region`: its ARN and OIDC issuer, `None` when there
+    /// is no such cluster for these credentials there.
+    pub fn cluster_identity(
+        &self,
+        name: &str,
+        region: &str,
+    ) -> Result<Option<ClusterIdentity>, AwsError> {
+        let config = aws_sdk_eks::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        let client = aws_sdk_eks::Client::from_conf(config);
+        self.runtime.block_on(async {
+            let output = match client.describe_cluster().name(name).send().await {
+                Ok(output) => output,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(AwsError::call("eks:DescribeCluster", e)),
+            };
+            let cluster = output.cluster();
+            Ok(cluster.and_then(|c| c.arn()).map(|arn| ClusterIdentity {
+                arn: arn.to_string(),
+                issuer: cluster
+                    .and_then(|c| c.identity())
+                    .and_then(|i| i.oidc())
+                    .and_then(|o| o.issuer())
+                    .map(str::to_string),
+            }))
+        })
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
@@ -351,6 +458,27 @@ async fn read_policy(client: &aws_sdk_iam::Client, arn: &str) -> Result<Value, A
     })))
 }
 
+/// Refuses a plain-HTTP endpoint unless its host is this machine's loopback.
+fn refuse_plain_http(setting: &str, url: &str) -> Result<(), AwsError> {
+    let refused = || AwsError::PlainHttp {
+        setting: setting.to_string(),
+        url: url.to_string(),
+    };
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        // Not a URL the SDK could send to either; it reports that itself.
+        return Ok(());
+    };
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => Ok(()),
+        Some("http") => {
+            let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+            let loopback = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]" | "::1");
+            if loopback { Ok(()) } else { Err(refused()) }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The AWS CLI omits absent members instead of printing `null`; so do we.
 fn without_nulls(value: Value) -> Value {
     match value {
@@ -391,7 +519,38 @@ fn policy_json(policy: &aws_sdk_iam::types::ManagedPolicyDetail) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_account_profile;
+    use super::{AwsError, parse_account_profile, refuse_plain_http};
+
+    /// `--endpoint-url http://…` sent SigV4 headers and session tokens in clear text without a
+    /// word (issue 15).
+    #[test]
+    fn plain_http_endpoints_are_refused_off_this_machine() {
+        for url in [
+            "https://iam.amazonaws.com",
+            "https://vpce-0123.iam.eu-west-1.vpce.amazonaws.com",
+            "http://127.0.0.1:5000",
+            "http://localhost:4566",
+            "HTTP://LOCALHOST:4566",
+            "http://[::1]:5000",
+        ] {
+            assert!(refuse_plain_http("--endpoint-url", url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://10.0.0.5:4566",
+            "http://iam.amazonaws.com",
+            "http://127.0.0.1.evil.example:80",
+            "http://localhost.evil.example",
+            "http://[::2]:5000",
+        ] {
+            let error = refuse_plain_http("--endpoint-url", url).unwrap_err();
+            assert!(matches!(error, AwsError::PlainHttp { .. }), "{url}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("--endpoint-url {url}: plain HTTP")),
+                "{message}"
+            );
+        }
+    }
 
     #[test]
     fn account_profiles_need_a_twelve_digit_account_and_a_profile() {

@@ -358,19 +358,19 @@ impl Kube {
         }
     }
 
-    /// Objects of a namespace matching a label selector (`a=b,c=d`), every page.
+    /// Objects of a namespace matching a label selector (`a=b,c=d`; `None`: all), every page.
     pub fn list(
         &self,
         resource: Resource,
         namespace: &str,
-        selector: &str,
+        selector: Option<&str>,
     ) -> Result<Vec<Value>, KubeError> {
         let path = resource.collection(Some(namespace));
         let pages = self.runtime.block_on(pages(
             &self.client,
             &self.calls,
             &path,
-            Some(selector),
+            selector,
             self.page_size,
         ))?;
         let mut items = Vec::new();

@@ -20,3 +20,4 @@ pub mod private;
 pub mod render;
 pub mod scan;
 pub mod tasks;
+pub mod world;

@@ -1005,6 +1005,15 @@ fn namespace_filters_are_checked_and_leave_cluster_wide_steps_out_unless_asked()
 
 /// Runs `args` as a live run with no AWS credentials anywhere (and no network to find any).
 fn without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
+    without_credentials_with(dir, args, &[])
+}
+
+/// [`without_credentials`] with `env` set on top.
+fn without_credentials_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
     for name in [
         "AWS_ACCESS_KEY_ID",
@@ -1028,8 +1037,109 @@ fn without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", "eu-west-1")
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// Regression (issue 15): a plan made from a snapshot with a fake issuer was applied as it was;
+/// live, it is refused before anything is reached (no credentials are even looked for), and
+/// `--issuer-any` lets it go on to be checked against the cluster's own issuer.
+#[test]
+fn a_plan_with_an_issuer_eks_does_not_give_is_refused_live_before_anything_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    support::demo_snapshot(dir.path());
+    support::set_snapshot_issuer(dir.path(), "https://evil.example.com");
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--snapshot",
+            "snap",
+            "--name",
+            "demo",
+            "--issuer-any",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for args in [
+        &["apply", "--plan", PLAN, "--phase", "prepare", "--yes"][..],
+        &["apply", "--plan", PLAN, "--phase", "all", "--dry-run"][..],
+    ] {
+        let output = without_credentials(dir.path(), args);
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {error}");
+        assert!(
+            error.contains("the plan's OIDC issuer is refused")
+                && error.contains("\"https://evil.example.com\" is not an OIDC issuer EKS gives")
+                && error.contains("--issuer-any"),
+            "{error}"
+        );
+        assert!(!error.contains("roll back"), "{error}");
+    }
+    assert!(!dir.path().join("migrations/demo/journal.jsonl").exists());
+    // Accepted by name, the plan goes on to AWS (here: no credentials, exit 2, nothing written).
+    let output = without_credentials(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            PLAN,
+            "--phase",
+            "prepare",
+            "--yes",
+            "--issuer-any",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("checking the plan against AWS"),
+        "{}",
+        stderr(&output)
+    );
+    // A rehearsal reaches nothing live, and runs it.
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// Regression (issue 15): `--endpoint-url http://…` sent SigV4 headers and session tokens in
+/// clear text without a word. Off this machine it is refused before any request; the tests'
+/// own `http://127.0.0.1` moto keeps working (tests/live.rs).
+#[test]
+fn a_plain_http_endpoint_off_this_machine_is_refused_before_any_request() {
+    let dir = demo_workspace();
+    let apply = ["apply", "--plan", PLAN, "--phase", "prepare", "--dry-run"];
+    let mut args = apply.to_vec();
+    args.extend(["--endpoint-url", "http://10.1.2.3:4566"]);
+    let output = without_credentials(dir.path(), &args);
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(
+        error.contains("--endpoint-url http://10.1.2.3:4566: plain HTTP would send signed requests and session tokens in clear text"),
+        "{error}"
+    );
+    // From the environment as from the flag (scan and plan read through the same client).
+    let output = without_credentials_with(
+        dir.path(),
+        &apply,
+        &[("AWS_ENDPOINT_URL", "http://iam.example.com")],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    assert!(
+        error.contains("AWS_ENDPOINT_URL") && error.contains("plain HTTP"),
+        "{error}"
+    );
+    // Loopback is this machine: accepted (and, with nothing listening, a failed read).
+    let mut args = apply.to_vec();
+    args.extend(["--endpoint-url", "http://localhost:9"]);
+    let output = without_credentials(dir.path(), &args);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("plain HTTP"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Missing credentials, a corrupt journal, a rehearsal that cannot open and a failed preflight
@@ -1200,6 +1310,11 @@ fn flags_that_would_do_nothing_are_refused() {
             "rollback",
             &["--all", "--yes", "--account-profile", "444455556666=x"][..],
             "--account-profile",
+        ),
+        (
+            "apply",
+            &["--phase", "prepare", "--dry-run", "--issuer-any"][..],
+            "--issuer-any",
         ),
     ] {
         let output = rehearse(dir.path(), command, args);

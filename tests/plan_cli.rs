@@ -14,7 +14,12 @@ fn committed_demo_migration_matches_what_the_code_produces() {
     let output = run_in(dir.path(), &["demo"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/demo");
-    for file in ["plan.json", "report.md"] {
+    for file in [
+        "plan.json",
+        "report.md",
+        "permissions/kubernetes-apply-role.yaml",
+        "permissions/aws-111122223333.json",
+    ] {
         let produced =
             std::fs::read_to_string(dir.path().join("migrations/demo").join(file)).unwrap();
         let expected = std::fs::read_to_string(committed.join(file)).unwrap();
@@ -190,16 +195,52 @@ fn bad_plan_inputs_are_usage_errors() {
 
 /// A copy of the demo snapshot in `dir/snap`, with `extra` added as `snap/extra.json`.
 fn demo_snapshot_with(dir: &Path, extra: &str) {
-    let output = run_in(dir, &["demo", "--dir", "demo-out"]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let source = dir.join("demo-out/demo/snapshot");
-    for file in support::files_under(&source) {
-        let to = dir.join("snap").join(&file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(source.join(&file), to).unwrap();
-    }
-    std::fs::remove_dir_all(dir.join("demo-out")).unwrap();
+    support::demo_snapshot(dir);
     std::fs::write(dir.join("snap/extra.json"), extra).unwrap();
+}
+
+/// Regression (issue 15): the snapshot's issuer was used as given, so `https://evil.example.com`
+/// gave a plan that created that provider and trusted it from every migrated role, and
+/// `https://*` one that trusted `oidc-provider/*`.
+#[test]
+fn a_snapshot_whose_issuer_eks_does_not_give_makes_no_plan_unless_issuer_any() {
+    let dir = tempfile::tempdir().unwrap();
+    support::demo_snapshot(dir.path());
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--snapshot", "snap", "--name", "hostile"];
+        args.extend_from_slice(extra);
+        run_in(dir.path(), &args)
+    };
+    for issuer in ["https://evil.example.com", "https://*"] {
+        support::set_snapshot_issuer(dir.path(), issuer);
+        let output = plan(&[]);
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{issuer}: {error}");
+        assert!(
+            error.contains(&format!("{issuer:?} is not an OIDC issuer EKS gives"))
+                && error.contains("https://oidc.eks.eu-west-1.amazonaws.com/id/<ID>")
+                && error.contains("--issuer-any"),
+            "{error}"
+        );
+        assert!(
+            !dir.path().join("migrations").exists(),
+            "nothing is written"
+        );
+    }
+    // A wildcard is no issuer at all, whatever the operator says.
+    let output = plan(&["--issuer-any"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("oidc_issuer"),
+        "{}",
+        stderr(&output)
+    );
+    // An issuer of another form, accepted by name.
+    support::set_snapshot_issuer(dir.path(), "https://evil.example.com");
+    let output = plan(&["--issuer-any"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let written = std::fs::read_to_string(dir.path().join("migrations/hostile/plan.json")).unwrap();
+    assert!(written.contains("\"oidc_issuer\": \"https://evil.example.com\""));
 }
 
 #[test]

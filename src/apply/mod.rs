@@ -342,14 +342,14 @@ struct Selected<'p> {
 
 /// Every check of a run that needs neither the backend nor the network: the plan is the
 /// journal's, the filters name what the plan has, the phase order holds. The CLI makes them
-/// before it connects anywhere; [`run`] makes them again.
-pub fn check(
-    plan: &Plan,
+/// before it connects anywhere; [`run`] makes them again. Returns the steps the run covers.
+pub fn check<'p>(
+    plan: &'p Plan,
     plan_checksum: &str,
     journal: &Journal,
     options: &RunOptions,
-) -> Result<(), ApplyError> {
-    select(plan, plan_checksum, journal, options).map(|_| ())
+) -> Result<Vec<&'p Step>, ApplyError> {
+    select(plan, plan_checksum, journal, options).map(|selected| selected.steps)
 }
 
 fn select<'p>(

@@ -29,6 +29,11 @@ impl LiveIam {
         }
     }
 
+    /// The AWS access of each account, for the checks before a run's first write.
+    pub fn accounts(&self) -> &AwsAccounts {
+        &self.accounts
+    }
+
     pub fn set_concurrency(&mut self, concurrency: usize) {
         self.concurrency = concurrency.max(1);
     }

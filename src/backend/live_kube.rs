@@ -34,7 +34,8 @@ pub struct LiveKube {
 }
 
 impl LiveKube {
-    /// Connects on first use, so runs of IAM phases need no cluster access.
+    /// Connects on first use, so a run that reads and writes nothing there (decommission, a
+    /// rollback of IAM steps) needs no cluster access.
     pub fn new(args: KubeArgs) -> LiveKube {
         LiveKube {
             args,
@@ -45,13 +46,24 @@ impl LiveKube {
     }
 
     fn kube(&mut self) -> Result<&Kube, BackendError> {
+        self.connected().map_err(|e| BackendError::Target {
+            target: "the Kubernetes API".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The client, connected on first use (for the checks a live run makes before its first
+    /// write, [`crate::world`]).
+    pub fn connected(&mut self) -> Result<&Kube, KubeError> {
         if self.kube.is_none() {
-            self.kube = Some(Kube::connect(&self.args).map_err(|e| BackendError::Target {
-                target: "the Kubernetes API".into(),
-                message: e.to_string(),
-            })?);
+            self.kube = Some(Kube::connect(&self.args)?);
         }
         Ok(self.kube.as_ref().expect("connected above"))
+    }
+
+    /// The cluster access the backend was given.
+    pub fn args(&self) -> &KubeArgs {
+        &self.args
     }
 
     pub fn server(&self) -> Option<&str> {
@@ -374,7 +386,7 @@ impl LiveKube {
         let list = |this: &mut LiveKube, kind: &str| -> Result<Vec<Value>, BackendError> {
             let resource = Resource::by_kind(kind).expect("a scanned kind");
             this.kube()?
-                .list(resource, namespace, &selector)
+                .list(resource, namespace, Some(&selector))
                 .map_err(|e| failed(&rollout.target, e))
         };
         let revision = if *kind == WorkloadKind::Deployment {

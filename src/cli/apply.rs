@@ -11,8 +11,10 @@ use super::{Error, OutputFormat, print};
 use crate::apply::journal::{Journal, StepState};
 use crate::apply::{self, Direction, Mode, Preview, RunOptions, Selection};
 use crate::backend::Backend;
+use crate::backend::live::Live;
 use crate::backend::rehearsal::Rehearsal;
 use crate::plan::{Phase, Plan};
+use crate::world;
 
 /// A phase, or all of them in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +100,11 @@ pub struct ApplyArgs {
     /// Read every target and print what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Accept a plan whose OIDC issuer is not of a form EKS gives
+    /// (`https://oidc.eks.<region>.amazonaws.com/id/<ID>`, its China, GovCloud and dual-stack
+    /// forms). The live cluster's issuer must still be the plan's.
+    #[arg(long)]
+    pub issuer_any: bool,
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short)]
     pub yes: bool,
@@ -276,16 +283,40 @@ fn journal_path(loaded: &Loaded, migration: &Migration) -> PathBuf {
     }
 }
 
-fn backend(loaded: &Loaded, target: &Target) -> Result<Box<dyn Backend>, Error> {
-    if !target.migration.rehearse {
-        // Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first
-        // use, so IAM-only phases need no cluster access).
-        let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
-        return Ok(Box::new(crate::backend::live::Live {
-            iam: crate::backend::live_iam::LiveIam::new(aws, target.concurrency as usize),
-            kube: crate::backend::live_kube::LiveKube::new(target.kube.clone()),
-        }));
+/// Live: IAM through the AWS SDK, Kubernetes through the kubeconfig (connected on first use:
+/// decommission and rollbacks of IAM steps need no cluster access).
+fn live_backend(target: &Target) -> Result<Live, Error> {
+    let aws = crate::aws::AwsAccounts::connect(&target.aws)?;
+    Ok(Live {
+        iam: crate::backend::live_iam::LiveIam::new(aws, target.concurrency as usize),
+        kube: crate::backend::live_kube::LiveKube::new(target.kube.clone()),
+    })
+}
+
+/// Whether an apply run over `steps` checks the plan's bindings on the live cluster: every phase
+/// but decommission acts on them (prepare's trust statements name their service accounts).
+fn checks_bindings(options: &RunOptions, steps: &[&crate::plan::Step]) -> bool {
+    options.direction == Direction::Apply && steps.iter().any(|s| s.phase != Phase::Decommission)
+}
+
+/// The checks of a live run against the world before its first write ([`crate::world`]): the
+/// accounts and, for apply, the cluster (runs with IAM steps); for apply, the bindings on the
+/// live cluster. Returns the lines to print.
+fn check_world(
+    plan: &Plan,
+    steps: &[&crate::plan::Step],
+    options: &RunOptions,
+    live: &mut Live,
+) -> Result<Vec<String>, Error> {
+    let mut lines = world::check_aws(plan, steps, options.direction, live.iam.accounts())?;
+    if checks_bindings(options, steps) {
+        let kube = live.kube.connected()?;
+        lines.extend(world::check_kubernetes(plan, &options.selection, kube)?);
     }
+    Ok(lines)
+}
+
+fn rehearsal_backend(loaded: &Loaded) -> Result<Box<dyn Backend>, Error> {
     let snapshot = loaded.dir.join("snapshot");
     if !snapshot.is_dir() {
         return Err(Error::Usage(format!(
@@ -361,7 +392,7 @@ fn confirmer(
     }
 }
 
-fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error> {
+fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) -> Result<(), Error> {
     // One writer per migration directory, for the whole run (held until this function returns),
     // taken before the plan is read so that a concurrent re-plan is never half seen.
     let plan = &target.migration.plan;
@@ -378,13 +409,31 @@ fn execute(target: &Target, options: RunOptions, yes: bool) -> Result<(), Error>
         return Err(apply::ApplyError::NotConfirmed.into());
     }
     let checksum = loaded.checksum_for(&journal).to_string();
-    apply::check(&loaded.plan, &checksum, &journal, &options)?;
+    let steps = apply::check(&loaded.plan, &checksum, &journal, &options)?;
     if journal.plan_checksum().is_none() {
         // Not yet bound to a journal: the plan must be the one report.md was made from.
         verify_plan(&loaded, &target.migration.plan)?;
     }
     super::plan::check_plan(&loaded.plan, &target.migration.plan)?;
-    let mut backend = backend(&loaded, target)?;
+    let live = !target.migration.rehearse;
+    if live && options.direction == Direction::Apply {
+        // What the plan says of the world that needs no network to doubt.
+        if !issuer_any {
+            world::check_issuer_shape(&loaded.plan)?;
+        }
+        if checks_bindings(&options, &steps) {
+            world::check_context(&loaded.plan, target.kube.eks_cluster())?;
+        }
+    }
+    let mut backend: Box<dyn Backend> = if live {
+        let mut live = live_backend(target)?;
+        for line in check_world(&loaded.plan, &steps, &options, &mut live)? {
+            print(&format!("{line}\n"))?;
+        }
+        Box::new(live)
+    } else {
+        rehearsal_backend(&loaded)?
+    };
     let verb = if options.direction == Direction::Apply {
         "Apply"
     } else {
@@ -465,7 +514,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
         },
         reading_fresh_for: apply::READING_FRESH_FOR,
     };
-    execute(&args.target, options, args.yes)
+    execute(&args.target, options, args.yes, args.issuer_any)
 }
 
 pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
@@ -486,7 +535,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         rollout: Default::default(),
         reading_fresh_for: apply::READING_FRESH_FOR,
     };
-    execute(&args.target, options, args.yes)
+    execute(&args.target, options, args.yes, false)
 }
 
 /// `irsa-migrate.status/v1`: each step's state from the journal, and counts per phase.

@@ -208,10 +208,10 @@ impl ExitCode {
             ExitCode::Success => "success",
             ExitCode::FindingsBlock => "findings at or above `--fail-on`",
             ExitCode::UsageOrInput => {
-                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), missing credentials, a target that cannot be read, or a write the API refused (RBAC), before anything changed; a wave whose workloads cannot be restarted (a held rollout, no injection) before its first write"
+                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), a snapshot whose OIDC issuer EKS does not give, missing credentials, a plain-HTTP endpoint off this machine, a target that cannot be read, or a write the API refused (RBAC), before anything changed; a wave whose workloads cannot be restarted (a held rollout, no injection) before its first write"
             }
             ExitCode::Refused => {
-                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation"
+                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation, a plan the live cluster and accounts contradict (cluster, issuer, bindings, an account without its credentials)"
             }
             ExitCode::PartiallyApplied => {
                 "the run stopped after it had started writing; run the same command again to resume, or roll back"
@@ -253,6 +253,9 @@ pub enum Error {
     Aws(#[from] crate::aws::AwsError),
     #[error(transparent)]
     Kube(#[from] crate::kubernetes::KubeError),
+    /// A live run's plan is not what the world has ([`crate::world`]), or could not be checked.
+    #[error(transparent)]
+    World(#[from] crate::world::WorldError),
     /// The live reading lacks what the API server refused to show: a plan or snapshot over it
     /// could miss workloads that use a role.
     #[error("the cluster could not be read completely: {}; grant the irsa-migrate-read ClusterRole (docs/permissions.md), or pass --allow-incomplete to go on with what could be read", .0.join("; "))]
@@ -283,6 +286,8 @@ impl Error {
             | Error::Aws(_)
             | Error::Kube(_) => ExitCode::UsageOrInput,
             Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
+            Error::World(error) if error.is_refusal() => ExitCode::Refused,
+            Error::World(_) => ExitCode::UsageOrInput,
             Error::Incomplete(_) => ExitCode::Refused,
             Error::InvalidPlan { .. } => ExitCode::Refused,
             Error::Apply(error) => match error {
@@ -365,6 +370,8 @@ const LIVE_TARGET_FLAGS: &[&str] = &[
     "max_attempts",
     "account_profiles",
     "concurrency",
+    // A rehearsal writes nothing live, so there is no live cluster to check the issuer of.
+    "issuer_any",
     // A rehearsal has no rollout to wait for or to roll back.
     "rollout_timeout",
     "no_auto_rollback",

@@ -65,6 +65,11 @@ pub struct PlanArgs {
     /// see are neither migrated nor reported.
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// Plan for an OIDC issuer that is not of the form EKS gives
+    /// (`https://oidc.eks.<region>.amazonaws.com/id/<ID>` and its China, GovCloud and dual-stack
+    /// forms): every migrated role will trust it, so only for a cluster you know has another.
+    #[arg(long)]
+    pub issuer_any: bool,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +87,7 @@ pub struct DiffArgs {
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
     let inventory = args.source.load()?;
     super::require_complete(&inventory, args.allow_incomplete)?;
-    let (plan, dir) = write_plan(&inventory, None, &args.output_args)?;
+    let (plan, dir) = write_plan(&inventory, None, &args.output_args, args.issuer_any)?;
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
@@ -109,11 +114,13 @@ pub fn diff(args: &DiffArgs) -> Result<(), Error> {
 }
 
 /// Plans `inventory` (with `scan` of it, when the caller already has one) and writes
-/// `plan.json`, `report.md` and the snapshot; returns the plan and its directory.
+/// `plan.json`, `report.md` and the snapshot; returns the plan and its directory. The source's
+/// issuer must be one EKS gives unless `issuer_any`.
 pub fn write_plan(
     inventory: &Inventory,
     scan: Option<&crate::scan::Scan>,
     args: &PlanOutputArgs,
+    issuer_any: bool,
 ) -> Result<(Plan, PathBuf), Error> {
     let name = match &args.name {
         Some(name) => name.clone(),
@@ -131,6 +138,13 @@ pub fn write_plan(
     let settings = Settings {
         trust_policy_limit: args.trust_policy_limit,
     };
+    if !issuer_any
+        && let Some(cluster) = &inventory.cluster
+        && let Some(issuer) = &cluster.oidc_issuer
+    {
+        crate::iam::issuer::check_eks_issuer(issuer, &cluster.partition, &cluster.region)
+            .map_err(crate::plan::PlanError::IssuerNotEks)?;
+    }
     let plan = match scan {
         Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
         None => plan(inventory, &name, &settings)?,
@@ -162,9 +176,35 @@ pub fn write_plan(
     }
     write_file(&plan_path, &json)?;
     write_file(&dir.join("report.md"), &report::markdown(&plan))?;
+    write_permissions(&plan, &dir.join("permissions"))?;
     // The inventory the plan was made from: what rehearsals start from.
     crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
     Ok((plan, dir))
+}
+
+/// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply
+/// ClusterRole and one IAM policy per account, replacing what an earlier plan wrote there.
+fn write_permissions(plan: &Plan, dir: &Path) -> Result<(), Error> {
+    let failed = |source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(failed)?;
+    }
+    crate::private::create_dir_all(dir).map_err(failed)?;
+    write_file(
+        &dir.join("kubernetes-apply-role.yaml"),
+        &crate::plan::permissions::kubernetes_apply_role(plan),
+    )?;
+    for (account, policy) in crate::plan::permissions::aws_apply_policies(plan) {
+        let mut text =
+            serde_json::to_string_pretty(&policy).map_err(|e| Error::Output(e.into()))?;
+        text.push('\n');
+        // The account is a checked 12-digit id: a file name that cannot escape.
+        write_file(&dir.join(format!("aws-{account}.json")), &text)?;
+    }
+    Ok(())
 }
 
 fn plan_json(plan: &Plan) -> Result<String, Error> {

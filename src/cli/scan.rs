@@ -52,7 +52,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), Error> {
         ..args.plan.clone()
     };
     plan_args.name.get_or_insert_with(|| "demo".to_string());
-    let (plan, dir) = super::plan::write_plan(&inventory, Some(&scanned), &plan_args)?;
+    let (plan, dir) = super::plan::write_plan(&inventory, Some(&scanned), &plan_args, false)?;
     text.push_str(
         "
 ----

@@ -1,6 +1,7 @@
 //! IAM: ARNs, policy documents and the questions the scanner asks of them.
 
 pub mod arn;
+pub mod issuer;
 pub mod policy;
 
 /// IAM's wildcard match for actions and resources: `*` is any run of characters, `?` any one.

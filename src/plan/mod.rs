@@ -7,6 +7,7 @@
 //! `:aud`) and never made to fit with a wildcard.
 
 pub mod naming;
+pub mod permissions;
 pub mod trust;
 pub mod validate;
 
@@ -409,6 +410,12 @@ pub enum PlanError {
     NoIssuer(String),
     #[error("--trust-policy-limit {0} is out of range: IAM allows 2048 (default) up to 4096")]
     LimitOutOfRange(usize),
+    /// The source's OIDC issuer is not one EKS gives: every migrated role would come to trust it
+    /// (`https://evil.example.com`, `https://*`). `--issuer-any` accepts it.
+    #[error(
+        "the source's OIDC issuer is refused, since every migrated role would trust it: {0}. Check `aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer`; if this cluster's issuer really has another form (not an EKS cluster), pass --issuer-any"
+    )]
+    IssuerNotEks(#[source] crate::iam::issuer::NotEksIssuer),
     /// The planner made a plan its own checks refuse: the source holds names or ARNs that no
     /// real cluster has (a hostile or corrupted snapshot).
     #[error("the source makes a plan that fails its own checks: {0}")]

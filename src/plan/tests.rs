@@ -191,6 +191,26 @@ impl World {
     }
 }
 
+/// One workload on role `api`, with the kiam server's inline `policies`.
+fn one_workload_with_kiam_policies(policies: Value) -> World {
+    let mut world = World::new();
+    world
+        .namespace("shop", ".*")
+        .service_account("shop", "api", None)
+        .workload("Deployment", "shop", "api", "api", Some("api"))
+        .role("api", true, 0)
+        .kiam_server_policies(policies);
+    world
+}
+
+/// [`one_workload_with_kiam_policies`] whose policy `assume` grants exactly role `api`.
+fn one_workload_with_a_kiam_grant() -> World {
+    one_workload_with_kiam_policies(
+        json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
+    )
+}
+
 fn binding<'p>(plan: &'p Plan, namespace: &str, account: &str) -> &'p Binding {
     plan.bindings
         .iter()
@@ -448,6 +468,39 @@ fn only_usages_that_work_today_are_migrated() {
     );
 }
 
+/// Regression (issue 15): `PutRolePolicy`/`DeleteRolePolicy` were documented on every role in
+/// the plan instead of the node and kiam-server roles.
+#[test]
+fn the_plans_iam_policy_writes_inline_policies_of_the_legacy_roles_only() {
+    let plan = one_workload_with_a_kiam_grant().plan();
+    let policies = permissions::aws_apply_policies(&plan);
+    let statements = policies[ACCOUNT]["Statement"].as_array().unwrap();
+    let legacy = statements
+        .iter()
+        .find(|s| s["Sid"] == "LegacyGrants")
+        .expect("the grants' removal is planned");
+    assert_eq!(
+        legacy["Action"],
+        json!([
+            "iam:GetRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy"
+        ])
+    );
+    assert_eq!(legacy["Resource"], json!([KIAM]));
+    assert!(
+        statements
+            .iter()
+            .filter(|s| s["Sid"] != "LegacyGrants")
+            .flat_map(|s| s["Action"].as_array().unwrap())
+            .all(|a| !matches!(
+                a.as_str(),
+                Some("iam:GetRolePolicy" | "iam:PutRolePolicy" | "iam:DeleteRolePolicy")
+            )),
+        "{statements:?}"
+    );
+}
+
 #[test]
 fn workloads_whose_rollout_is_held_stay_on_the_legacy_path_with_a_finding() {
     let mut world = World::new();
@@ -678,16 +731,7 @@ fn roles_in_another_account_are_changed_there_with_its_own_provider() {
 
 #[test]
 fn grants_are_removed_only_when_nothing_still_needs_the_legacy_path() {
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(
-            json!([{"PolicyName": "assume", "PolicyDocument": {"Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")}]}}]),
-        );
+    let mut world = one_workload_with_a_kiam_grant();
     let plan = world.plan();
     let grant = step(&plan, &format!("remove-assume-role-grant:{KIAM}#assume"));
     assert_eq!(
@@ -914,24 +958,18 @@ fn decommission_removes_only_the_legacy_paths_grants() {
     // cluster's or account's roles, `*`), deleted a conditional policy whole, and left sts:*
     // in place without a word.
     let other_cluster = "arn:aws:iam::999988887777:role/other-cluster-app";
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(json!([
-            {"PolicyName": "assume", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")},
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": other_cluster},
-                {"Effect": "Allow", "Action": ["sts:AssumeRole", "s3:GetObject"], "Resource": arn("api")},
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}},
-            {"PolicyName": "conditional", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api"),
-                 "Condition": {"StringEquals": {"sts:ExternalId": "audit"}}}]}},
-            {"PolicyName": "broad", "PolicyDocument": {"Statement": [
-                {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}},
-        ]));
+    let world = one_workload_with_kiam_policies(json!([
+        {"PolicyName": "assume", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api")},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": other_cluster},
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "s3:GetObject"], "Resource": arn("api")},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}},
+        {"PolicyName": "conditional", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("api"),
+             "Condition": {"StringEquals": {"sts:ExternalId": "audit"}}}]}},
+        {"PolicyName": "broad", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}},
+    ]));
     let plan = world.plan();
     let grant = step(&plan, &format!("remove-assume-role-grant:{KIAM}#assume"));
     assert_eq!(

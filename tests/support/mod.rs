@@ -126,3 +126,27 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// A copy of the embedded demo's snapshot (as `irsa-migrate demo` writes it) in `dir/snap`.
+pub fn demo_snapshot(dir: &Path) -> PathBuf {
+    let output = run_in(dir, &["demo", "--dir", "demo-out"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let source = dir.join("demo-out/demo/snapshot");
+    let snapshot = dir.join("snap");
+    for file in files_under(&source) {
+        let to = snapshot.join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(source.join(&file), to).unwrap();
+    }
+    std::fs::remove_dir_all(dir.join("demo-out")).unwrap();
+    snapshot
+}
+
+/// Sets the OIDC issuer of the describe-cluster output in the snapshot `dir/snap`.
+pub fn set_snapshot_issuer(dir: &Path, issuer: &str) {
+    let path = dir.join("snap/eks/describe-cluster.json");
+    let mut cluster: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cluster["cluster"]["identity"]["oidc"]["issuer"] = issuer.into();
+    std::fs::write(&path, cluster.to_string()).unwrap();
+}

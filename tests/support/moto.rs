@@ -105,6 +105,34 @@ impl Moto {
 }
 
 impl Moto {
+    /// The role's trust policy, as a JSON document.
+    pub fn trust(&self, role: &str) -> Value {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let get = self.iam(&runtime).get_role().role_name(role).send();
+        let output = runtime.block_on(get).unwrap();
+        let text = output
+            .role()
+            .unwrap()
+            .assume_role_policy_document()
+            .unwrap();
+        irsa_migrate::iam::policy::PolicyDocument::from_text(text)
+            .unwrap()
+            .0
+    }
+
+    /// How many OIDC providers the fixtures' account has.
+    pub fn providers(&self) -> usize {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let list = self.iam(&runtime).list_open_id_connect_providers().send();
+        runtime
+            .block_on(list)
+            .unwrap()
+            .open_id_connect_provider_list()
+            .len()
+    }
+}
+
+impl Moto {
     /// Creates the demo's IAM roles, inline policies and customer policies in moto.
     pub fn seed_demo_iam(&self) {
         let details: Value = serde_json::from_str(include_str!(
