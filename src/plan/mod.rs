@@ -665,6 +665,20 @@ impl<'a> Planner<'a> {
                 .insert(name.clone());
         }
         for ((namespace, account), users) in by_account {
+            if !self.inventory.namespaces.contains_key(namespace) {
+                for user in &users {
+                    if self.usage(namespace, user.kind, &user.name).is_some() {
+                        self.skip(
+                            namespace,
+                            user.kind,
+                            &user.name,
+                            Code::NamespaceNotCaptured,
+                            format!("namespace {namespace} is not in the source"),
+                        );
+                    }
+                }
+                continue;
+            }
             let mut migrating: BTreeMap<String, Vec<&WorkloadSummary>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
