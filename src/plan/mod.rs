@@ -550,6 +550,19 @@ impl<'a> Planner<'a> {
         self.usages.get(&(namespace, kind, name)).copied()
     }
 
+    /// [`Planner::role_today`], or the legacy role of a workload whose namespace was not
+    /// captured: whether that works today cannot be told, so decommission must not cut it off.
+    fn role_maybe_today(&self, usage: &'a Usage) -> Option<&'a str> {
+        let unknown = !self.inventory.namespaces.contains_key(&usage.namespace);
+        Self::role_today(usage).or_else(|| {
+            usage
+                .legacy
+                .as_ref()
+                .filter(|_| unknown)
+                .and_then(|l| l.arn.as_deref())
+        })
+    }
+
     /// The role a workload has today through the legacy path, if it really works.
     fn role_today(usage: &Usage) -> Option<&str> {
         usage
@@ -1143,13 +1156,13 @@ impl<'a> Planner<'a> {
             .usages
             .iter()
             .filter(|u| {
-                Self::role_today(u).is_some()
+                self.role_maybe_today(u).is_some()
                     && !moved.contains(&(u.namespace.as_str(), u.kind, u.name.as_str()))
             })
             .collect();
         let mut remaining_by_role: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
         for usage in &remaining {
-            if let Some(role) = Self::role_today(usage) {
+            if let Some(role) = self.role_maybe_today(usage) {
                 remaining_by_role.entry(role).or_default().push(usage);
             }
         }
