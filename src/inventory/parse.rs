@@ -278,15 +278,19 @@ fn describe_field(document: &Value, field: &str) -> String {
         Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
         None => (first, None),
     };
-    let mut node = &document[key];
-    if let Some(index) = index {
-        node = &node[index];
-    }
     let list_kind = document["kind"]
         .as_str()
         .and_then(|k| k.strip_suffix("List"))
         .filter(|k| !k.is_empty());
-    describe(node, list_kind)
+    let entry = match (key, index) {
+        (_, Some(index)) => describe(&document[key][index], list_kind),
+        ("Role", None) => describe(&document[key], None),
+        ("cluster", None) => document[key]["name"]
+            .as_str()
+            .map(|name| format!("cluster {name}")),
+        _ => None,
+    };
+    entry
         .or_else(|| describe(document, None))
         .unwrap_or_else(|| "the document".to_string())
 }
@@ -303,7 +307,7 @@ fn describe(node: &Value, list_kind: Option<&str>) -> Option<String> {
         (Some(kind), Some(name)) => Some(format!("{kind} {}", qualified(name))),
         (Some(kind), None) => Some(format!("{kind} without a name")),
         (None, Some(name)) => Some(format!("object {}", qualified(name))),
-        (None, None) => [("RoleName", "role"), ("PolicyName", "policy"), ("name", "cluster")]
+        (None, None) => [("RoleName", "role"), ("PolicyName", "policy")]
             .iter()
             .find_map(|(key, what)| node[*key].as_str().map(|n| format!("{what} {n}"))),
     }
