@@ -519,7 +519,15 @@ fn namespaces_without_their_namespace_object_are_reported_and_not_planned() {
     std::fs::remove_file(dir.path().join("snap/kubernetes/_cluster/namespace.json")).unwrap();
     let output = run_in(
         dir.path(),
-        &["plan", "--snapshot", "snap", "--name", "x", "--output", "json"],
+        &[
+            "plan",
+            "--snapshot",
+            "snap",
+            "--name",
+            "x",
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan = json(&output);
@@ -531,7 +539,9 @@ fn namespaces_without_their_namespace_object_are_reported_and_not_planned() {
         );
     }
     assert!(
-        !codes.iter().any(|(code, _)| code == "namespace-not-permitted"),
+        !codes
+            .iter()
+            .any(|(code, _)| code == "namespace-not-permitted"),
         "{codes:#?}"
     );
     let skipped = plan["skipped"].as_array().unwrap();

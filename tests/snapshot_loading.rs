@@ -374,7 +374,11 @@ fn deployment(name: &str, role: &str) -> String {
 fn a_directory_symlink_loop_is_an_error_naming_the_link() {
     // Regression (issue 12): a link to an ancestor was followed forever (7.8 GB, no message).
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "sub/ns.json", r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#);
+    write(
+        dir.path(),
+        "sub/ns.json",
+        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
+    );
     std::os::unix::fs::symlink("..", dir.path().join("sub/back")).unwrap();
     match load(dir.path()) {
         Err(InventoryError::Loop { path, ancestor }) => {
@@ -385,7 +389,11 @@ fn a_directory_symlink_loop_is_an_error_naming_the_link() {
     }
     // A directory reached twice without a loop is read once.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "day1/ns.json", r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#);
+    write(
+        dir.path(),
+        "day1/ns.json",
+        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
+    );
     std::os::unix::fs::symlink("day1", dir.path().join("latest")).unwrap();
     let inventory = load(dir.path()).unwrap();
     assert_eq!(inventory.namespaces.len(), 1);
@@ -396,7 +404,11 @@ fn two_different_copies_of_one_object_are_an_error_naming_both_files() {
     // Regression (issue 12): the last file in path order won, unreported.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.json", &deployment("api", "api"));
-    write(dir.path(), "b.json", &list("Deployment", &[deployment("api", "admin")]));
+    write(
+        dir.path(),
+        "b.json",
+        &list("Deployment", &[deployment("api", "admin")]),
+    );
     match load(dir.path()) {
         Err(InventoryError::Conflict {
             object,
@@ -414,14 +426,26 @@ fn two_different_copies_of_one_object_are_an_error_naming_both_files() {
         )
     };
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "pods.json", &list("Pod", &[pod("Running"), pod("Failed")]));
+    write(
+        dir.path(),
+        "pods.json",
+        &list("Pod", &[pod("Running"), pod("Failed")]),
+    );
     let error = load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("Pod payments/p is in both"), "{error}");
     // Identical copies (two captures, a list and its items) stay fine, and count once.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.json", &deployment("api", "api"));
-    write(dir.path(), "b.json", &list("Deployment", &[deployment("api", "api")]));
-    write(dir.path(), "pods.json", &list("Pod", &[pod("Running"), pod("Running")]));
+    write(
+        dir.path(),
+        "b.json",
+        &list("Deployment", &[deployment("api", "api")]),
+    );
+    write(
+        dir.path(),
+        "pods.json",
+        &list("Pod", &[pod("Running"), pod("Running")]),
+    );
     let inventory = load(dir.path()).unwrap();
     assert_eq!(inventory.workloads.len(), 1);
     assert_eq!(inventory.pods.len(), 1);
@@ -429,7 +453,10 @@ fn two_different_copies_of_one_object_are_an_error_naming_both_files() {
 
 /// Pads a JSON object's `metadata` with an annotation so the file reaches `bytes`.
 fn padded(object: &str, bytes: usize) -> String {
-    let padding = format!(r#""metadata": {{"annotations": {{"padding": "{}"}}, "#, "x".repeat(bytes));
+    let padding = format!(
+        r#""metadata": {{"annotations": {{"padding": "{}"}}, "#,
+        "x".repeat(bytes)
+    );
     object.replacen(r#""metadata": {"#, &padding, 1)
 }
 
@@ -438,7 +465,8 @@ fn a_json_object_of_8_mib_or_more_is_read() {
     // Regression (issue 12): read as a stream, a single object of 8 MiB or more was dropped
     // without a word.
     let dir = tempfile::tempdir().unwrap();
-    let namespace = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
+    let namespace =
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
     write(dir.path(), "ns.json", &padded(namespace, 9 << 20));
     let inventory = load(dir.path()).unwrap();
     assert!(inventory.namespaces.contains_key("payments"));
@@ -450,7 +478,8 @@ fn type_errors_name_file_object_and_field_path() {
     // Regression (issue 12): "invalid type: string, expected struct RawSpec" named neither the
     // object nor the field.
     let bad = r#"{"kind": "Pod", "metadata": {"name": "api-2", "namespace": "payments"}, "spec": {"containers": "c"}}"#;
-    let good = r#"{"kind": "Pod", "metadata": {"name": "api-1", "namespace": "payments"}, "spec": {}}"#;
+    let good =
+        r#"{"kind": "Pod", "metadata": {"name": "api-1", "namespace": "payments"}, "spec": {}}"#;
     let cases = [
         ("pods.json", list("Pod", &[good.into(), bad.into()]), "pods.json:2:"),
         // Read as a stream: the same message, with the file's line.
@@ -474,10 +503,16 @@ fn type_errors_name_file_object_and_field_path() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "deploy.json", r#"{"kind": "Deployment", "metadata": {"name": "api", "namespace": "payments"}, "spec": "x"}"#);
+    write(
+        dir.path(),
+        "deploy.json",
+        r#"{"kind": "Deployment", "metadata": {"name": "api", "namespace": "payments"}, "spec": "x"}"#,
+    );
     let error = load(dir.path()).unwrap_err().to_string();
     assert!(
-        error.contains("Deployment payments/api, field spec: invalid type: string \"x\", expected an object"),
+        error.contains(
+            "Deployment payments/api, field spec: invalid type: string \"x\", expected an object"
+        ),
         "{error}"
     );
     assert!(!error.contains("RawSpec"), "{error}");
@@ -487,9 +522,20 @@ fn type_errors_name_file_object_and_field_path() {
 fn a_byte_order_mark_is_accepted() {
     // Regression (issue 12): a UTF-8 BOM was an unexplained parse error.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "ns.json", "\u{feff}{\"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}");
-    write(dir.path(), "ns.yaml", "\u{feff}kind: Namespace\nmetadata:\n  name: b\n");
-    let big = padded(r#"{"kind": "Namespace", "metadata": {"name": "c"}}"#, 9 << 20);
+    write(
+        dir.path(),
+        "ns.json",
+        "\u{feff}{\"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}",
+    );
+    write(
+        dir.path(),
+        "ns.yaml",
+        "\u{feff}kind: Namespace\nmetadata:\n  name: b\n",
+    );
+    let big = padded(
+        r#"{"kind": "Namespace", "metadata": {"name": "c"}}"#,
+        9 << 20,
+    );
     write(dir.path(), "big.json", &format!("\u{feff}{big}"));
     let inventory = load(dir.path()).unwrap();
     let names: Vec<&String> = inventory.namespaces.keys().collect();
@@ -507,16 +553,29 @@ fn yaml_merge_keys_are_honoured() {
     );
     let inventory = load(dir.path()).unwrap();
     let pod = &inventory.pods[0];
-    assert_eq!((pod.namespace.as_str(), pod.metadata.name.as_str()), ("payments", "api-1"));
     assert_eq!(
-        pod.metadata.annotations.get("iam.amazonaws.com/role").map(String::as_str),
+        (pod.namespace.as_str(), pod.metadata.name.as_str()),
+        ("payments", "api-1")
+    );
+    assert_eq!(
+        pod.metadata
+            .annotations
+            .get("iam.amazonaws.com/role")
+            .map(String::as_str),
         Some("api")
     );
     // A merge key that is not a mapping is an error naming it.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "bad.yaml", "kind: Namespace\nmetadata:\n  <<: 5\n  name: a\n");
+    write(
+        dir.path(),
+        "bad.yaml",
+        "kind: Namespace\nmetadata:\n  <<: 5\n  name: a\n",
+    );
     let error = load(dir.path()).unwrap_err().to_string();
-    assert!(error.contains("bad.yaml") && error.contains("merge key `<<`"), "{error}");
+    assert!(
+        error.contains("bad.yaml") && error.contains("merge key `<<`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -527,7 +586,11 @@ fn documents_that_are_not_objects_are_warnings_naming_the_file() {
     write(dir.path(), "array.json", "[1, 2]");
     write(dir.path(), "string.json", "\"x\"");
     write(dir.path(), "number.json", "5");
-    write(dir.path(), "docs.yaml", "--- just text\n---\nkind: Namespace\nmetadata:\n  name: a\n");
+    write(
+        dir.path(),
+        "docs.yaml",
+        "--- just text\n---\nkind: Namespace\nmetadata:\n  name: a\n",
+    );
     let inventory = load(dir.path()).unwrap();
     let warnings: Vec<(String, &str)> = inventory
         .warnings
@@ -554,7 +617,8 @@ fn documents_that_are_not_objects_are_warnings_naming_the_file() {
 fn bad_input(class: &str, dir: &Path) -> std::path::PathBuf {
     let snapshot = dir.join("snapshot");
     std::fs::create_dir_all(&snapshot).unwrap();
-    let namespace = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
+    let namespace =
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
     let put = |name: &str, text: &str| write(&snapshot, name, text);
     match class {
         "json-syntax" => put("pods.json", "{\n  \"kind\": \"List\",\n  \"items\": [,]\n}\n"),
@@ -658,6 +722,9 @@ fn every_bad_input_class_gets_what_docs_bad_input_md_says() {
             Some(exit),
             "{class}: {shown}"
         );
-        assert!(shown.contains(&excerpt), "{class}: {excerpt:?} not in {shown}");
+        assert!(
+            shown.contains(excerpt),
+            "{class}: {excerpt:?} not in {shown}"
+        );
     }
 }

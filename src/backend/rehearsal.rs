@@ -450,7 +450,9 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("secret.json"), snapshot.join("x.json"))
             .unwrap();
         let rehearsal = dir.path().join("rehearsal");
-        let error = Rehearsal::open(&rehearsal, &snapshot).err().expect("refused");
+        let error = Rehearsal::open(&rehearsal, &snapshot)
+            .err()
+            .expect("refused");
         assert!(
             error.to_string().contains("x.json: is a symbolic link"),
             "{error}"

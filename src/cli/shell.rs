@@ -73,8 +73,14 @@ mod tests {
     #[test]
     fn man_pages_are_roff_naming_the_command() {
         let page = man_page(None).unwrap();
-        assert!(page.starts_with(".ie") || page.contains(".TH irsa-migrate"), "{page}");
-        assert!(page.contains(".SH NAME") && page.contains("irsa\\-migrate"), "{page}");
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH irsa-migrate"),
+            "{page}"
+        );
+        assert!(
+            page.contains(".SH NAME") && page.contains("irsa\\-migrate"),
+            "{page}"
+        );
         let apply = man_page(Some("apply")).unwrap();
         assert!(apply.contains(".TH irsa-migrate-apply"), "{apply}");
         assert!(apply.contains("rollout\\-timeout"), "{apply}");

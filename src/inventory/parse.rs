@@ -160,7 +160,9 @@ fn merged_yaml<T: DeserializeOwned>(
     let mut value = yaml_serde::Value::deserialize(document).map_err(|e| yaml_syntax(path, &e))?;
     apply_merges(&mut value).map_err(|e| InventoryError::Invalid {
         path: path.to_path_buf(),
-        message: format!("YAML merge key `<<`: {e}; a merge key takes a mapping or a list of mappings"),
+        message: format!(
+            "YAML merge key `<<`: {e}; a merge key takes a mapping or a list of mappings"
+        ),
     })?;
     if value.is_null() {
         return Ok(None);
@@ -298,7 +300,10 @@ fn describe_field(document: &Value, field: &str) -> String {
 /// An object in words (`Deployment payments/api`, `role app`), if it carries a name.
 fn describe(node: &Value, list_kind: Option<&str>) -> Option<String> {
     let name = node["metadata"]["name"].as_str();
-    let kind = node["kind"].as_str().filter(|k| !k.is_empty()).or(list_kind);
+    let kind = node["kind"]
+        .as_str()
+        .filter(|k| !k.is_empty())
+        .or(list_kind);
     let qualified = |name: &str| match node["metadata"]["namespace"].as_str() {
         Some(namespace) => format!("{namespace}/{name}"),
         None => name.to_string(),

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::parse;
 use super::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail};
 use super::kube::{
     LocalObjectReference, ObjectMeta, RawSpec, RoleRef, Subject, Webhook, null_default,
 };
+use super::parse;
 use super::{
     Cluster, Inventory, LoadWarning, ManagedPolicy, Namespace, Pod, RbacBinding, Role,
     ServiceAccount, Workload, WorkloadKey, WorkloadKind,
@@ -279,14 +279,16 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
                 line,
                 column,
             };
-            return Err(match parse::explain_json::<RawObject>(path, &item, Some(at)) {
-                Err(error) => error,
-                // Read again, the item parses: only a parser that disagrees with itself gets here.
-                Ok(_) => InventoryError::Invalid {
-                    path: path.to_path_buf(),
-                    message: format!("items[{index}] (line {line}) could not be read"),
+            return Err(
+                match parse::explain_json::<RawObject>(path, &item, Some(at)) {
+                    Err(error) => error,
+                    // Read again, the item parses: only a parser that disagrees with itself gets here.
+                    Ok(_) => InventoryError::Invalid {
+                        path: path.to_path_buf(),
+                        message: format!("items[{index}] (line {line}) could not be read"),
+                    },
                 },
-            });
+            );
         }
     };
     let mut document = match parse::json::<RawObject>(path, &skeleton)? {
@@ -743,7 +745,13 @@ impl Builder {
         match kind {
             "Namespace" => {
                 let namespace = Namespace { metadata };
-                origins.keep(path, &cluster_id, &mut inventory.namespaces, name.clone(), namespace)?;
+                origins.keep(
+                    path,
+                    &cluster_id,
+                    &mut inventory.namespaces,
+                    name.clone(),
+                    namespace,
+                )?;
             }
             "ServiceAccount" => {
                 let account = ServiceAccount {
@@ -773,7 +781,9 @@ impl Builder {
                 };
                 let id = if namespaced { id } else { cluster_id };
                 origins.keep_listed(path, &id, &mut inventory.rbac_bindings, binding, |b| {
-                    b.kind == kind && b.namespace.as_deref() == id.namespace && b.metadata.name == name
+                    b.kind == kind
+                        && b.namespace.as_deref() == id.namespace
+                        && b.metadata.name == name
                 })?;
             }
             "ConfigMap" if namespace == "kube-system" && name == "aws-auth" => {
@@ -789,7 +799,13 @@ impl Builder {
             }
             "MutatingWebhookConfiguration" => {
                 let hooks = object.webhooks.into_iter().map(|w| w.name).collect();
-                origins.keep(path, &cluster_id, &mut inventory.mutating_webhooks, name.clone(), hooks)?;
+                origins.keep(
+                    path,
+                    &cluster_id,
+                    &mut inventory.mutating_webhooks,
+                    name.clone(),
+                    hooks,
+                )?;
             }
             // Other kinds (Nodes, Services, other ConfigMaps...) are valid input the scan does not need.
             _ => {}
