@@ -433,6 +433,24 @@ fn two_different_copies_of_one_object_are_an_error_naming_both_files() {
     );
     let error = load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("Pod payments/p is in both"), "{error}");
+    // Two authorization-details files that disagree on a role.
+    let details = |principal: &str| {
+        format!(
+            r#"{{"RoleDetailList": [{{"Path": "/", "RoleName": "app", "Arn": "arn:aws:iam::111122223333:role/app",
+                "AssumeRolePolicyDocument": {{"Statement": [{{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {{"AWS": "arn:aws:iam::111122223333:role/{principal}"}}}}]}}}}]}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "iam-monday.json", &details("kiam-server"));
+    write(dir.path(), "iam-tuesday.json", &details("admin"));
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("role arn:aws:iam::111122223333:role/app is in both")
+            && error.contains("iam-monday.json")
+            && error.contains("iam-tuesday.json"),
+        "{error}"
+    );
     // Identical copies (two captures, a list and its items) stay fine, and count once.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.json", &deployment("api", "api"));

@@ -103,11 +103,11 @@ pub struct Item {
 impl Item {
     fn position(self, error: &serde_json::Error) -> (usize, usize) {
         let column = if error.line() == 1 {
-            self.column + error.column() - 1
+            (self.column + error.column()).saturating_sub(1)
         } else {
             error.column()
         };
-        (self.line + error.line() - 1, column)
+        ((self.line + error.line()).saturating_sub(1), column)
     }
 }
 

@@ -605,14 +605,24 @@ impl Builder {
                 .collect(),
             permissions_known: complete,
         };
-        // A `get-role` file must not hide the permissions an authorization-details file supplied.
-        let keep_existing = !complete
-            && self
-                .inventory
-                .iam
-                .roles
-                .get(&role.arn)
-                .is_some_and(|r| r.permissions_known);
+        // Two readings of one kind (two authorization-details files, two `get-role` files) must
+        // agree; a `get-role` file must not hide the permissions an authorization-details file
+        // supplied.
+        let id = ObjectId {
+            kind: if complete { "role" } else { "role (get-role)" },
+            namespace: None,
+            name: &role.arn,
+        };
+        let first = self.origins.claim(path, &id, 0);
+        let existing = self.inventory.iam.roles.get(&role.arn);
+        if let (Some(first), Some(existing)) = (first, existing)
+            && existing.permissions_known == complete
+            && *existing != entry
+            && !self.origins.later_wins
+        {
+            return Err(self.origins.conflict(first, path, &id));
+        }
+        let keep_existing = !complete && existing.is_some_and(|r| r.permissions_known);
         if !keep_existing {
             self.inventory.iam.insert_role(entry);
         }
