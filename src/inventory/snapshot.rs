@@ -36,7 +36,10 @@ pub enum InventoryError {
         message: String,
     },
     /// A value of the wrong type: the file, the object and the field path within the document.
-    #[error("{path}{}: {object}, field {field}: {message}", position(*line, *column))]
+    #[error(
+        "{path}{}: {object}, field {field}: {message}; the field must be as `kubectl get -o json|yaml` or the AWS CLI prints it",
+        position(*line, *column)
+    )]
     Type {
         path: PathBuf,
         /// 0 when the position is unknown (a YAML document read through its merge keys).
