@@ -62,6 +62,7 @@ macro_rules! codes {
 
 codes! {
     NamespaceNotPermitted = "namespace-not-permitted", Error;
+    NamespaceNotCaptured = "namespace-not-captured", Error;
     RoleNotFound = "role-not-found", Error;
     LegacyTrustMissing = "legacy-trust-missing", Error;
     InvalidAnnotation = "invalid-annotation", Error;

@@ -210,6 +210,7 @@ pub fn scan(inventory: &Inventory) -> Scan {
     check_cluster(inventory, &mut findings);
 
     let candidates = candidates(inventory, &agents);
+    check_namespaces_captured(inventory, &candidates, &mut findings);
     let mut usages = Vec::new();
     for candidate in &candidates {
         if let Some(usage) = usage(inventory, effective, &principals, candidate, &mut findings) {
@@ -258,6 +259,30 @@ pub fn scan(inventory: &Inventory) -> Scan {
         node_roles: node_role_reports,
         findings,
         summary,
+    }
+}
+
+/// A namespace whose workloads were read without its Namespace object: its annotations, which
+/// the agents' namespace rules read, are unknown, so none of its workloads may be migrated (they
+/// are not "denied by the namespace" either: that cannot be told).
+fn check_namespaces_captured(
+    inventory: &Inventory,
+    candidates: &[Candidate<'_>],
+    findings: &mut Vec<Finding>,
+) {
+    let missing: BTreeSet<&str> = candidates
+        .iter()
+        .map(|c| c.key.namespace.as_str())
+        .filter(|namespace| !inventory.namespaces.contains_key(*namespace))
+        .collect();
+    for namespace in missing {
+        findings.push(Finding::new(
+            Code::NamespaceNotCaptured,
+            Subject::new(None, "Namespace", namespace),
+            format!(
+                "workloads run in namespace {namespace}, but the source holds no Namespace object for it: its annotations (what kiam or kube2iam permits there) are unknown, so none of its workloads is planned; add `kubectl get namespaces -o json` to the snapshot and re-scan"
+            ),
+        ));
     }
 }
 
@@ -624,6 +649,14 @@ fn legacy_role(
             rule: "no legacy agent is installed".into(),
             invalid: None,
         },
+        (Some(_), _) if namespace.is_none() => Verdict {
+            permitted: false,
+            rule: format!(
+                "namespace {} is not in the source, so what the agent permits there is unknown",
+                candidate.key.namespace
+            ),
+            invalid: None,
+        },
         (Some(_), None) => Verdict {
             permitted: false,
             rule: "the agent's base ARN is unknown, so the role cannot be resolved".into(),
@@ -804,7 +837,12 @@ fn usage_findings(
             ),
         );
     }
-    if !legacy.verdict.permitted && legacy.verdict.invalid.is_none() && legacy.arn.is_some() {
+    // An uncaptured namespace has its own finding (namespace-not-captured), not a denial.
+    if !legacy.verdict.permitted
+        && legacy.verdict.invalid.is_none()
+        && legacy.arn.is_some()
+        && inventory.namespaces.contains_key(&usage.namespace)
+    {
         add(
             Code::NamespaceNotPermitted,
             format!(

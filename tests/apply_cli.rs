@@ -1331,6 +1331,11 @@ fn flags_that_would_do_nothing_are_refused() {
             &["plan", "--demo", "--region", "eu-west-1", "--name", "x"][..],
             "--region",
         ),
+        // Only a live reading can be incomplete.
+        (
+            &["plan", "--demo", "--allow-incomplete", "--name", "x"][..],
+            "--allow-incomplete",
+        ),
         (
             &[
                 "plan",

@@ -550,3 +550,65 @@ fn planning_while_another_run_holds_the_migration_exits_3() {
         before
     );
 }
+
+/// A snapshot without its Namespace objects made every kiam workload "denied by namespace"
+/// (issue 12): now each such namespace has its own finding, and none of its workloads is planned.
+#[test]
+fn namespaces_without_their_namespace_object_are_reported_and_not_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_snapshot_with(dir.path(), r#"{"resource": {}}"#);
+    std::fs::remove_file(dir.path().join("snap/kubernetes/_cluster/namespace.json")).unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--snapshot",
+            "snap",
+            "--name",
+            "x",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = json(&output);
+    let codes: Vec<(String, String)> = support::findings(&plan);
+    for namespace in ["checkout", "data", "payments", "search", "tools"] {
+        assert!(
+            codes.contains(&("namespace-not-captured".into(), namespace.into())),
+            "{codes:#?}"
+        );
+    }
+    assert!(
+        !codes
+            .iter()
+            .any(|(code, _)| code == "namespace-not-permitted"),
+        "{codes:#?}"
+    );
+    let skipped = plan["skipped"].as_array().unwrap();
+    assert!(!skipped.is_empty());
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s["reason"] == "namespace-not-captured"),
+        "{skipped:#?}"
+    );
+    assert!(plan["bindings"].as_array().unwrap().is_empty());
+    let kubernetes_steps = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["phase"] == "identity" || s["phase"] == "rollout")
+        .count();
+    assert_eq!(kubernetes_steps, 0);
+    // Whether they use kiam today cannot be told, so decommission keeps the legacy path.
+    assert!(
+        !plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["phase"] == "decommission"),
+        "{:#?}",
+        plan["decommission"]
+    );
+}

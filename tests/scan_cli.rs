@@ -407,3 +407,35 @@ fn broken_policy_encoding_is_an_error_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn completions_and_man_pages_are_printed_from_the_flags() {
+    let output = run(&["completions", "bash"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let script = stdout(&output);
+    assert!(
+        script.contains("rollback") && script.contains("--snapshot"),
+        "{script}"
+    );
+    let output = run(&["completions", "tcsh"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown shell is bad usage"
+    );
+    let output = run(&["man"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(
+        page.contains(".TH irsa-migrate") && page.contains(".SH SUBCOMMANDS"),
+        "{page}"
+    );
+    let output = run(&["man", "scan"]);
+    assert!(
+        stdout(&output).contains(".TH irsa-migrate-scan"),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(&["man", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -352,3 +352,397 @@ fn snapshots_keep_only_what_the_tool_reads_and_no_agent_credentials() {
     let reloaded = load(&out).unwrap();
     assert_eq!(reloaded.workloads, inventory.workloads);
 }
+
+/// Kubernetes objects of namespace `payments` as one JSON list of `kind`, each item from `item`.
+fn list(kind: &str, items: &[String]) -> String {
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "{kind}List", "metadata": {{}}, "items": [{}]}}"#,
+        items.join(",\n")
+    )
+}
+
+fn deployment(name: &str, role: &str) -> String {
+    format!(
+        r#"{{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {{"name": "{name}", "namespace": "payments"}},
+            "spec": {{"template": {{"metadata": {{"annotations": {{"iam.amazonaws.com/role": "{role}"}}}},
+                                   "spec": {{"containers": [{{"name": "c"}}]}}}}}}}}"#
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_symlink_loop_is_an_error_naming_the_link() {
+    // Regression (issue 12): a link to an ancestor was followed forever (7.8 GB, no message).
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "sub/ns.json",
+        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
+    );
+    std::os::unix::fs::symlink("..", dir.path().join("sub/back")).unwrap();
+    match load(dir.path()) {
+        Err(InventoryError::Loop { path, ancestor }) => {
+            assert!(path.ends_with("sub/back"), "{}", path.display());
+            assert_eq!(ancestor, dir.path());
+        }
+        other => panic!("expected a loop error, got {other:?}"),
+    }
+    // A directory reached twice without a loop is read once.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "day1/ns.json",
+        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
+    );
+    std::os::unix::fs::symlink("day1", dir.path().join("latest")).unwrap();
+    let inventory = load(dir.path()).unwrap();
+    assert_eq!(inventory.namespaces.len(), 1);
+}
+
+#[test]
+fn two_different_copies_of_one_object_are_an_error_naming_both_files() {
+    // Regression (issue 12): the last file in path order won, unreported.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.json", &deployment("api", "api"));
+    write(
+        dir.path(),
+        "b.json",
+        &list("Deployment", &[deployment("api", "admin")]),
+    );
+    match load(dir.path()) {
+        Err(InventoryError::Conflict {
+            object,
+            first,
+            second,
+        }) => {
+            assert_eq!(object, "Deployment payments/api");
+            assert!(first.ends_with("a.json") && second.ends_with("b.json"));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let pod = |phase: &str| {
+        format!(
+            r#"{{"kind": "Pod", "metadata": {{"name": "p", "namespace": "payments"}}, "spec": {{}}, "status": {{"phase": "{phase}"}}}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pods.json",
+        &list("Pod", &[pod("Running"), pod("Failed")]),
+    );
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("Pod payments/p is in both"), "{error}");
+    // Two authorization-details files that disagree on a role.
+    let details = |principal: &str| {
+        format!(
+            r#"{{"RoleDetailList": [{{"Path": "/", "RoleName": "app", "Arn": "arn:aws:iam::111122223333:role/app",
+                "AssumeRolePolicyDocument": {{"Statement": [{{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {{"AWS": "arn:aws:iam::111122223333:role/{principal}"}}}}]}}}}]}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "iam-monday.json", &details("kiam-server"));
+    write(dir.path(), "iam-tuesday.json", &details("admin"));
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("role arn:aws:iam::111122223333:role/app is in both")
+            && error.contains("iam-monday.json")
+            && error.contains("iam-tuesday.json"),
+        "{error}"
+    );
+    // Identical copies (two captures, a list and its items) stay fine, and count once.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.json", &deployment("api", "api"));
+    write(
+        dir.path(),
+        "b.json",
+        &list("Deployment", &[deployment("api", "api")]),
+    );
+    write(
+        dir.path(),
+        "pods.json",
+        &list("Pod", &[pod("Running"), pod("Running")]),
+    );
+    let inventory = load(dir.path()).unwrap();
+    assert_eq!(inventory.workloads.len(), 1);
+    assert_eq!(inventory.pods.len(), 1);
+}
+
+/// Pads a JSON object's `metadata` with an annotation so the file reaches `bytes`.
+fn padded(object: &str, bytes: usize) -> String {
+    let padding = format!(
+        r#""metadata": {{"annotations": {{"padding": "{}"}}, "#,
+        "x".repeat(bytes)
+    );
+    object.replacen(r#""metadata": {"#, &padding, 1)
+}
+
+#[test]
+fn a_json_object_of_8_mib_or_more_is_read() {
+    // Regression (issue 12): read as a stream, a single object of 8 MiB or more was dropped
+    // without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let namespace =
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
+    write(dir.path(), "ns.json", &padded(namespace, 9 << 20));
+    let inventory = load(dir.path()).unwrap();
+    assert!(inventory.namespaces.contains_key("payments"));
+    assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
+}
+
+#[test]
+fn type_errors_name_file_object_and_field_path() {
+    // Regression (issue 12): "invalid type: string, expected struct RawSpec" named neither the
+    // object nor the field.
+    let bad = r#"{"kind": "Pod", "metadata": {"name": "api-2", "namespace": "payments"}, "spec": {"containers": "c"}}"#;
+    let good =
+        r#"{"kind": "Pod", "metadata": {"name": "api-1", "namespace": "payments"}, "spec": {}}"#;
+    let cases = [
+        ("pods.json", list("Pod", &[good.into(), bad.into()]), "pods.json:2:"),
+        // Read as a stream: the same message, with the file's line.
+        ("big.json", list("Pod", &[padded(good, 9 << 20), bad.into()]), "big.json:2:"),
+        (
+            "pods.yaml",
+            "apiVersion: v1\nkind: PodList\nitems:\n- metadata: {name: api-1, namespace: payments}\n- metadata: {name: api-2, namespace: payments}\n  spec:\n    containers: c\n".to_string(),
+            "pods.yaml:7:",
+        ),
+    ];
+    for (file, text, position) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), file, &text);
+        let error = load(dir.path()).unwrap_err();
+        assert!(matches!(error, InventoryError::Type { .. }), "{error:?}");
+        let error = error.to_string();
+        assert!(error.contains(position), "{error}");
+        assert!(
+            error.contains("Pod payments/api-2, field items[1].spec.containers: invalid type: string \"c\", expected a sequence"),
+            "{error}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "deploy.json",
+        r#"{"kind": "Deployment", "metadata": {"name": "api", "namespace": "payments"}, "spec": "x"}"#,
+    );
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains(
+            "Deployment payments/api, field spec: invalid type: string \"x\", expected an object"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("RawSpec"), "{error}");
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    // Regression (issue 12): a UTF-8 BOM was an unexplained parse error.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "ns.json",
+        "\u{feff}{\"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}",
+    );
+    write(
+        dir.path(),
+        "ns.yaml",
+        "\u{feff}kind: Namespace\nmetadata:\n  name: b\n",
+    );
+    let big = padded(
+        r#"{"kind": "Namespace", "metadata": {"name": "c"}}"#,
+        9 << 20,
+    );
+    write(dir.path(), "big.json", &format!("\u{feff}{big}"));
+    let inventory = load(dir.path()).unwrap();
+    let names: Vec<&String> = inventory.namespaces.keys().collect();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+#[test]
+fn yaml_merge_keys_are_honoured() {
+    // Regression (issue 12): `<<: *meta` was ignored, so the pod lost its namespace and role.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pods.yaml",
+        "x-base: &base\n  namespace: payments\nx-meta: &meta\n  <<: *base\n  annotations:\n    iam.amazonaws.com/role: api\napiVersion: v1\nkind: Pod\nmetadata:\n  <<: *meta\n  name: api-1\nspec: {}\n",
+    );
+    let inventory = load(dir.path()).unwrap();
+    let pod = &inventory.pods[0];
+    assert_eq!(
+        (pod.namespace.as_str(), pod.metadata.name.as_str()),
+        ("payments", "api-1")
+    );
+    assert_eq!(
+        pod.metadata
+            .annotations
+            .get("iam.amazonaws.com/role")
+            .map(String::as_str),
+        Some("api")
+    );
+    // A merge key that is not a mapping is an error naming it.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "bad.yaml",
+        "kind: Namespace\nmetadata:\n  <<: 5\n  name: a\n",
+    );
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("bad.yaml") && error.contains("merge key `<<`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn documents_that_are_not_objects_are_warnings_naming_the_file() {
+    // Regression (issue 12): a top-level JSON array or string stopped the run, though unknown
+    // files are documented as ignored.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "array.json", "[1, 2]");
+    write(dir.path(), "string.json", "\"x\"");
+    write(dir.path(), "number.json", "5");
+    write(
+        dir.path(),
+        "docs.yaml",
+        "--- just text\n---\nkind: Namespace\nmetadata:\n  name: a\n",
+    );
+    let inventory = load(dir.path()).unwrap();
+    let warnings: Vec<(String, &str)> = inventory
+        .warnings
+        .iter()
+        .map(|w| {
+            let file = w.file.file_name().unwrap().to_string_lossy().into_owned();
+            (file, w.message.split(',').next().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("array.json".to_string(), "a list"),
+            ("docs.yaml".to_string(), "a string"),
+            ("number.json".to_string(), "a number"),
+            ("string.json".to_string(), "a string"),
+        ]
+    );
+    assert!(inventory.namespaces.contains_key("a"));
+}
+
+/// Builds the snapshot directory of one bad-input class of docs/bad-input.md in `dir`; returns
+/// the `--snapshot` argument (a path under `dir`).
+fn bad_input(class: &str, dir: &Path) -> std::path::PathBuf {
+    let snapshot = dir.join("snapshot");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    let namespace =
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}}"#;
+    let put = |name: &str, text: &str| write(&snapshot, name, text);
+    match class {
+        "json-syntax" => put("pods.json", "{\n  \"kind\": \"List\",\n  \"items\": [,]\n}\n"),
+        "yaml-syntax" => put("ns.yaml", "kind: Namespace\nmetadata:\n  name: [unclosed\n"),
+        "wrong-type-json" => put(
+            "deploy.json",
+            r#"{"kind": "Deployment", "metadata": {"name": "api", "namespace": "payments"}, "spec": "x"}"#,
+        ),
+        "wrong-type-yaml" => put(
+            "deploy.yaml",
+            "kind: Deployment\nmetadata:\n  name: api\n  namespace: payments\nspec:\n  replicas: many\n",
+        ),
+        "wrong-type-large-list" => put(
+            "pods.json",
+            &list(
+                "Pod",
+                &[
+                    padded(r#"{"metadata": {"name": "a", "namespace": "payments"}}"#, 9 << 20),
+                    r#"{"metadata": {"name": "b", "namespace": "payments"}, "spec": {"hostNetwork": "yes"}}"#.into(),
+                ],
+            ),
+        ),
+        "duplicate-field" => put(
+            "ns.json",
+            r#"{"kind": "Namespace", "metadata": {"name": "a", "name": "b"}}"#,
+        ),
+        "deep-nesting" => put("deep.json", &format!("{}{}", "[".repeat(10_000), "]".repeat(10_000))),
+        "not-utf8" => std::fs::write(snapshot.join("ns.json"), b"{\"kind\": \"Namespace\", \"metadata\": {\"name\": \"\xff\"}}").unwrap(),
+        "byte-order-mark" => {
+            put("ns.json", &format!("\u{feff}{namespace}"));
+            put("deploy.yaml", &format!("\u{feff}{}", deployment("api", "api")));
+        }
+        "merge-keys" => put(
+            "pod.yaml",
+            "x-meta: &meta\n  namespace: payments\n  annotations:\n    iam.amazonaws.com/role: api\napiVersion: v1\nkind: Pod\nmetadata:\n  <<: *meta\n  name: api-1\nspec: {}\n",
+        ),
+        "bad-merge-key" => put("ns.yaml", "kind: Namespace\nmetadata:\n  <<: 5\n  name: a\n"),
+        "top-level-array" => put("list.json", "[1, 2]"),
+        "top-level-scalar-yaml" => put("notes.yaml", "just a note\n"),
+        "unknown-object" => put("terraform.json", r#"{"resource": {}}"#),
+        "empty-file" => put("empty.yaml", ""),
+        "no-snapshot-files" => put("notes.txt", "not read"),
+        "not-a-directory" => {
+            put("file.json", namespace);
+            return snapshot.join("file.json");
+        }
+        "symlink-loop" => {
+            put("sub/ns.json", namespace);
+            std::os::unix::fs::symlink("..", snapshot.join("sub/back")).unwrap();
+        }
+        "conflicting-copies" => {
+            put("a.json", &deployment("api", "api"));
+            put("b.json", &deployment("api", "admin"));
+        }
+        "identical-copies" => {
+            put("a.json", &deployment("api", "api"));
+            put("b.json", &deployment("api", "api"));
+        }
+        "large-object" => {
+            put("ns.json", namespace);
+            put("deploy.json", &padded(&deployment("api", "api"), 9 << 20));
+        }
+        "namespace-not-captured" => put("a.json", &deployment("api", "api")),
+        "name-that-escapes" => put(
+            "ns.json",
+            r#"{"kind": "ServiceAccount", "metadata": {"name": "x", "namespace": "../../etc"}}"#,
+        ),
+        "bad-policy-encoding" => put(
+            "get-role.json",
+            r#"{"Role":{"Arn":"arn:aws:iam::111122223333:role/r","RoleName":"r","Path":"/","AssumeRolePolicyDocument":"%7B%2"}}"#,
+        ),
+        other => panic!("docs/bad-input.md names {other:?}, which this test does not build"),
+    }
+    snapshot
+}
+
+/// Every row of docs/bad-input.md, tried through the binary: the exit code and the excerpt it
+/// shows are what `scan --snapshot` gives (stdout and stderr together).
+#[cfg(unix)]
+#[test]
+fn every_bad_input_class_gets_what_docs_bad_input_md_says() {
+    let doc = include_str!("../docs/bad-input.md");
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 20, "{rows:?}");
+    for row in rows {
+        let [class, _, exit, excerpt] = row[..] else {
+            panic!("a row of four columns: {row:?}")
+        };
+        let class = class.trim_matches('`');
+        let excerpt = excerpt.trim_matches('`').trim();
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = bad_input(class, dir.path());
+        let output = support::run(&["scan", "--snapshot", snapshot.to_str().unwrap()]);
+        let shown = format!("{}{}", support::stdout(&output), support::stderr(&output));
+        assert_eq!(
+            output.status.code().map(|c| c.to_string()).as_deref(),
+            Some(exit),
+            "{class}: {shown}"
+        );
+        assert!(
+            shown.contains(excerpt),
+            "{class}: {excerpt:?} not in {shown}"
+        );
+    }
+}

@@ -396,6 +396,9 @@ fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// Copies the plan's snapshot (a tree of directories and regular files, as `write_dir` makes it)
+/// to the rehearsal state. A symbolic link is refused, not followed: it could bring in a file
+/// from outside the tree, or loop.
 fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -410,9 +413,17 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
     while let Some((source, target)) = pending.pop() {
         crate::private::create_dir_all(&target).map_err(io(&target))?;
         for entry in std::fs::read_dir(&source).map_err(io(&source))? {
-            let path = entry.map_err(io(&source))?.path();
-            let destination = target.join(path.file_name().unwrap_or_default());
-            if path.is_dir() {
+            let entry = entry.map_err(io(&source))?;
+            let path = entry.path();
+            let destination = target.join(entry.file_name());
+            let kind = entry.file_type().map_err(io(&path))?;
+            if kind.is_symlink() {
+                return Err(BackendError::State {
+                    path,
+                    message: "is a symbolic link; a plan's snapshot holds only the directories and files `plan` wrote, so the rehearsal was not created (remove the link)".into(),
+                });
+            }
+            if kind.is_dir() {
                 pending.push((path, destination));
             } else {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
@@ -422,4 +433,34 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
     }
     std::fs::rename(&staging, to).map_err(io(to))?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 12): the copy followed links, out of the tree (and round a loop).
+    #[test]
+    fn the_snapshot_copy_refuses_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("snapshot");
+        std::fs::create_dir_all(snapshot.join("kubernetes")).unwrap();
+        std::fs::write(snapshot.join("kubernetes/pods.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("secret.json"), "secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.json"), snapshot.join("x.json"))
+            .unwrap();
+        let rehearsal = dir.path().join("rehearsal");
+        let error = Rehearsal::open(&rehearsal, &snapshot)
+            .err()
+            .expect("refused");
+        assert!(
+            error.to_string().contains("x.json: is a symbolic link"),
+            "{error}"
+        );
+        assert!(!rehearsal.exists());
+        std::fs::remove_file(snapshot.join("x.json")).unwrap();
+        std::os::unix::fs::symlink("..", snapshot.join("kubernetes/loop")).unwrap();
+        assert!(Rehearsal::open(&rehearsal, &snapshot).is_err());
+        assert!(!rehearsal.exists());
+    }
 }

@@ -145,6 +145,7 @@ pub struct RollbackArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub migration: Migration,
+    /// `text`: each phase's steps by state; `json`: the document irsa-migrate.status/v1.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
 }

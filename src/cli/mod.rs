@@ -3,6 +3,7 @@
 mod apply;
 mod plan;
 mod scan;
+mod shell;
 mod snapshot;
 
 use std::io::Write;
@@ -56,6 +57,13 @@ pub enum Command {
     /// Scan and plan the embedded demo cluster (a kiam cluster with every kind of case) and write
     /// migrations/demo/: the quickest way to see what the tool does.
     Demo(scan::DemoArgs),
+    /// Print a shell completion script, e.g. `irsa-migrate completions bash >
+    /// ~/.local/share/bash-completion/completions/irsa-migrate` (zsh: a file `_irsa-migrate` in
+    /// a directory of $fpath; fish: ~/.config/fish/completions/irsa-migrate.fish).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff), e.g. `irsa-migrate man > ~/.local/share/man/man1/irsa-migrate.1`;
+    /// `irsa-migrate man scan` prints the page of one command (irsa-migrate-scan.1).
+    Man(shell::ManArgs),
 }
 
 /// Where the cluster's state comes from: a snapshot directory, the embedded demo, or (neither
@@ -356,6 +364,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rollback(args) => apply::run_rollback(&args),
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Demo(args) => scan::demo(&args),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     }
 }
 
@@ -387,6 +397,8 @@ const LIVE_SOURCE_FLAGS: &[&str] = &[
     "account_profiles",
     "cluster",
     "iam_read",
+    // Only a live reading can be incomplete (a kind the API server refused to list).
+    "allow_incomplete",
 ];
 
 /// Refuses flags given on the command line that would do nothing where they are given: live
@@ -485,6 +497,28 @@ mod tests {
         for stop in [0, 2, 3, 4, 5] {
             assert!(codes.contains(&stop), "the runbook explains exit {stop}");
         }
+    }
+
+    /// Every command and every flag explains itself in --help (and so in the man pages).
+    #[test]
+    fn every_command_and_flag_has_help() {
+        use clap::CommandFactory;
+        let mut pending = vec![(String::from("irsa-migrate"), Cli::command())];
+        let mut missing = Vec::new();
+        while let Some((path, command)) = pending.pop() {
+            if command.get_about().is_none() && command.get_long_about().is_none() {
+                missing.push(path.clone());
+            }
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                pending.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 
     #[test]

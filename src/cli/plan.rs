@@ -80,6 +80,7 @@ pub struct DiffArgs {
     /// Only this phase (repeatable).
     #[arg(long, value_enum)]
     pub phase: Vec<Phase>,
+    /// Colour diffs.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
 }

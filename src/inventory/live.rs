@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use super::Inventory;
-use super::snapshot::{InventoryError, SnapshotFile, extend, load_files};
+use super::snapshot::{InventoryError, SnapshotFile, extend, load_readings};
 use crate::aws::{AwsAccounts, AwsError};
 use crate::iam::arn::RoleArn;
 use crate::kubernetes::{Kube, KubeError};
@@ -96,7 +96,7 @@ pub fn collect(
         "iam:ListOpenIDConnectProviders.json".into(),
         aws.default.oidc_providers()?,
     ));
-    let mut inventory = load_files(&files)?;
+    let mut inventory = load_readings(&files)?;
     inventory.unreadable = unreadable;
     drop(files);
 

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod demo;
 pub mod kube;
 pub mod live;
+mod parse;
 pub mod rollout_hold;
 pub mod snapshot;
 pub mod stream;

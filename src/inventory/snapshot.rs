@@ -11,6 +11,7 @@ use super::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail}
 use super::kube::{
     LocalObjectReference, ObjectMeta, RawSpec, RoleRef, Subject, Webhook, null_default,
 };
+use super::parse;
 use super::{
     Cluster, Inventory, LoadWarning, ManagedPolicy, Namespace, Pod, RbacBinding, Role,
     ServiceAccount, Workload, WorkloadKey, WorkloadKind,
@@ -34,12 +35,50 @@ pub enum InventoryError {
         column: usize,
         message: String,
     },
+    /// A value of the wrong type: the file, the object and the field path within the document.
+    #[error(
+        "{path}{}: {object}, field {field}: {message}; the field must be as `kubectl get -o json|yaml` or the AWS CLI prints it",
+        position(*line, *column)
+    )]
+    Type {
+        path: PathBuf,
+        /// 0 when the position is unknown (a YAML document read through its merge keys).
+        line: usize,
+        column: usize,
+        object: String,
+        field: String,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A directory that leads back to one it is inside (a symbolic link to an ancestor): read,
+    /// it would never end.
+    #[error(
+        "{path} leads back to {ancestor}, a directory it is inside, so the snapshot tree has a loop; remove the link (nothing was read)"
+    )]
+    Loop { path: PathBuf, ancestor: PathBuf },
+    /// One object twice, with different content: which one the cluster holds cannot be told.
+    #[error(
+        "{object} is in both {first} and {second}, with different content; keep the copy from the capture to plan from and remove the other (identical copies are fine)"
+    )]
+    Conflict {
+        object: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error(
         "{path} holds no .json, .yaml or .yml files; see docs/snapshot.md for the commands that make a snapshot"
     )]
     Empty { path: PathBuf },
+}
+
+/// `:line:column`, or nothing when the position is unknown (0).
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}:{column}")
+    }
 }
 
 /// One top-level document of a snapshot file. The Kubernetes fields and the AWS CLI's top-level
@@ -92,18 +131,34 @@ pub struct SnapshotFile<'a> {
 }
 
 /// Lists every `.json`, `.yaml` and `.yml` file under `dir`, sorted so loading is deterministic.
+/// Symbolic links are followed, but a directory reached twice is read once, and one that leads
+/// back to a directory it is inside (a loop) is an error naming it.
 pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }
     };
-    let mut pending = vec![dir.to_path_buf()];
+    let root = directory_id(dir).map_err(io(dir))?;
+    let mut visited = std::collections::HashSet::from([root.clone()]);
+    // Each directory to read, with the directories it is inside (identity and path).
+    let mut pending = vec![(dir.to_path_buf(), vec![(root, dir.to_path_buf())])];
     let mut files = Vec::new();
-    while let Some(current) = pending.pop() {
+    while let Some((current, ancestors)) = pending.pop() {
         for entry in std::fs::read_dir(&current).map_err(io(&current))? {
             let path = entry.map_err(io(&current))?.path();
             if path.is_dir() {
-                pending.push(path);
+                let id = directory_id(&path).map_err(io(&path))?;
+                if let Some((_, ancestor)) = ancestors.iter().find(|(a, _)| *a == id) {
+                    return Err(InventoryError::Loop {
+                        path,
+                        ancestor: ancestor.clone(),
+                    });
+                }
+                if visited.insert(id.clone()) {
+                    let mut inside = ancestors.clone();
+                    inside.push((id, path.clone()));
+                    pending.push((path, inside));
+                }
             } else if matches!(
                 path.extension().and_then(|e| e.to_str()),
                 Some("json" | "yaml" | "yml")
@@ -119,6 +174,24 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
         });
     }
     Ok(files)
+}
+
+/// What makes a directory the same directory, however it is reached: device and inode on Unix,
+/// the canonical path elsewhere.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DirectoryId(#[cfg(unix)] (u64, u64), #[cfg(not(unix))] PathBuf);
+
+fn directory_id(path: &Path) -> std::io::Result<DirectoryId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path)?;
+        Ok(DirectoryId((metadata.dev(), metadata.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(DirectoryId(std::fs::canonicalize(path)?))
+    }
 }
 
 /// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
@@ -157,10 +230,15 @@ const STREAM_BYTES: u64 = 8 << 20;
 /// is parsed; `false` when the file is not a list, to be read whole instead.
 fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryError> {
     use super::stream::{StreamError, split_items};
-    let file = std::fs::File::open(path).map_err(|source| InventoryError::Io {
+    use std::io::BufRead;
+    let io = |source| InventoryError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    if parse::starts_with_bom(file.fill_buf().map_err(io)?) {
+        file.consume(3);
+    }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let parse: fn(&[u8]) -> Result<RawObject, serde_json::Error> =
         |bytes| serde_json::from_slice(bytes);
@@ -192,34 +270,42 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
                 message: "truncated or malformed JSON list".into(),
             });
         }
-        Err(StreamError::Io(source)) => {
-            return Err(InventoryError::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+        Err(StreamError::Io(source)) => return Err(io(source)),
         Err(StreamError::Json {
+            item,
+            index,
             line,
             column,
-            message,
         }) => {
-            return Err(InventoryError::Parse {
-                path: path.to_path_buf(),
+            let at = parse::Item {
+                index,
                 line,
                 column,
-                message,
-            });
+            };
+            return Err(
+                match parse::explain_json::<RawObject>(path, &item, Some(at)) {
+                    Err(error) => error,
+                    // Read again, the item parses: only a parser that disagrees with itself gets here.
+                    Ok(_) => InventoryError::Invalid {
+                        path: path.to_path_buf(),
+                        message: format!("items[{index}] (line {line}) could not be read"),
+                    },
+                },
+            );
         }
     };
-    let mut document: RawObject =
-        serde_json::from_slice(&skeleton).map_err(|e| InventoryError::Parse {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-    document.items = Some(kindless);
-    builder.add_documents(path, vec![document])?;
+    let mut document = match parse::json::<RawObject>(path, &skeleton)? {
+        parse::Document::Object(document) => document,
+        parse::Document::NotAnObject(what) => {
+            builder.not_an_object(path, what);
+            return Ok(true);
+        }
+    };
+    // A single large object has no items to put back (it was read whole as the skeleton).
+    if document.items.is_some() {
+        document.items = Some(kindless);
+    }
+    builder.add_document(path, document)?;
     Ok(true)
 }
 
@@ -228,54 +314,176 @@ pub fn load_files(files: &[SnapshotFile<'_>]) -> Result<Inventory, InventoryErro
     extend(Inventory::default(), files)
 }
 
+/// Loads successive readings of a live cluster (list pages): where an object was read twice,
+/// with different content, the later reading is the newer state and wins.
+pub fn load_readings(files: &[SnapshotFile<'_>]) -> Result<Inventory, InventoryError> {
+    let mut builder = Builder::default();
+    builder.origins.later_wins = true;
+    builder.add_files(files)
+}
+
 /// Adds in-memory files to an inventory (the live collector reads IAM after Kubernetes).
 pub fn extend(
     inventory: Inventory,
     files: &[SnapshotFile<'_>],
 ) -> Result<Inventory, InventoryError> {
-    let mut builder = Builder { inventory };
-    for file in files {
-        builder.add_file(file)?;
-    }
-    Ok(builder.finish())
+    let builder = Builder {
+        inventory,
+        origins: Origins::default(),
+    };
+    builder.add_files(files)
 }
 
 #[derive(Default)]
 struct Builder {
     inventory: Inventory,
+    origins: Origins,
+}
+
+/// Which file each object kept so far came from, to tell a second copy of an object (fine when
+/// identical) from a conflicting one (an error naming both files). Keyed by a hash of the
+/// object's identity: a few bytes an object, at a hundred thousand pods.
+#[derive(Default)]
+struct Origins {
+    /// A different copy replaces the earlier one instead of stopping: for successive readings
+    /// of a live cluster (a list restarted after its continue token expired reads newer states).
+    later_wins: bool,
+    files: Vec<PathBuf>,
+    objects: std::collections::HashMap<u64, Origin>,
+}
+
+#[derive(Clone, Copy)]
+struct Origin {
+    file: usize,
+    /// Where a list-held object (a pod, an RBAC binding) is in its list.
+    slot: usize,
+}
+
+/// An object's identity: kind, namespace (none for cluster-scoped objects and IAM) and name.
+struct ObjectId<'a> {
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+impl std::fmt::Display for ObjectId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.namespace {
+            Some(namespace) => write!(f, "{} {namespace}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+impl Origins {
+    /// Records that `path` holds `id` (at `slot` of its list); returns where a copy of it was
+    /// read before, if one was.
+    fn claim(&mut self, path: &Path, id: &ObjectId<'_>, slot: usize) -> Option<Origin> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        (id.kind, id.namespace, id.name).hash(&mut hasher);
+        if self.files.last().is_none_or(|last| last != path) {
+            self.files.push(path.to_path_buf());
+        }
+        let origin = Origin {
+            file: self.files.len() - 1,
+            slot,
+        };
+        match self.objects.entry(hasher.finish()) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(origin);
+                None
+            }
+        }
+    }
+
+    fn conflict(&self, first: Origin, path: &Path, id: &ObjectId<'_>) -> InventoryError {
+        InventoryError::Conflict {
+            object: id.to_string(),
+            first: self.files[first.file].clone(),
+            second: path.to_path_buf(),
+        }
+    }
+
+    /// Keeps `value` under `key` unless a copy is there already: an identical one is fine, a
+    /// different one is a conflict.
+    fn keep<K: Ord, V: PartialEq>(
+        &mut self,
+        path: &Path,
+        id: &ObjectId<'_>,
+        map: &mut BTreeMap<K, V>,
+        key: K,
+        value: V,
+    ) -> Result<(), InventoryError> {
+        match (self.claim(path, id, 0), map.get(&key)) {
+            (Some(first), Some(existing)) if *existing != value && !self.later_wins => {
+                Err(self.conflict(first, path, id))
+            }
+            _ => {
+                map.insert(key, value);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Origins::keep`] for objects kept in a list; `same` tells whether a listed object is
+    /// the one `id` names (the hash could, in theory, collide).
+    fn keep_listed<V: PartialEq>(
+        &mut self,
+        path: &Path,
+        id: &ObjectId<'_>,
+        list: &mut Vec<V>,
+        value: V,
+        same: impl Fn(&V) -> bool,
+    ) -> Result<(), InventoryError> {
+        if let Some(first) = self.claim(path, id, list.len())
+            && let Some(existing) = list.get_mut(first.slot).filter(|e| same(e))
+        {
+            if *existing == value || self.later_wins {
+                *existing = value;
+                return Ok(());
+            }
+            return Err(self.conflict(first, path, id));
+        }
+        list.push(value);
+        Ok(())
+    }
 }
 
 impl Builder {
+    fn add_files(mut self, files: &[SnapshotFile<'_>]) -> Result<Inventory, InventoryError> {
+        for file in files {
+            self.add_file(file)?;
+        }
+        Ok(self.finish())
+    }
+
     fn add_file(&mut self, file: &SnapshotFile<'_>) -> Result<(), InventoryError> {
         let path = &file.path;
         let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
-        let documents = if is_json {
-            let document: RawObject =
-                serde_json::from_str(&file.text).map_err(|e| InventoryError::Parse {
-                    path: path.clone(),
-                    line: e.line(),
-                    column: e.column(),
-                    message: e.to_string(),
-                })?;
-            vec![document]
+        let parsed = if is_json {
+            vec![parse::json(path, file.text.as_bytes())?]
         } else {
-            parse_yaml(path, &file.text)?
+            parse::yaml(path, &file.text)?
         };
-        self.add_documents(path, documents)
-    }
-
-    fn add_documents(
-        &mut self,
-        path: &Path,
-        documents: Vec<RawObject>,
-    ) -> Result<(), InventoryError> {
-        if documents.is_empty() {
+        if parsed.is_empty() {
             self.warn(path, "empty file");
         }
-        for document in documents {
-            self.add_document(path, document)?;
+        for document in parsed {
+            match document {
+                parse::Document::Object(document) => self.add_document(path, document)?,
+                parse::Document::NotAnObject(what) => self.not_an_object(path, what),
+            }
         }
         Ok(())
+    }
+
+    fn not_an_object(&mut self, path: &Path, what: &str) {
+        self.warn(
+            path,
+            format!("{what}, not an object: not a Kubernetes object or list, nor an `aws iam`/`aws eks` output this tool reads; ignored"),
+        );
     }
 
     fn warn(&mut self, path: &Path, message: impl Into<String>) {
@@ -400,14 +608,24 @@ impl Builder {
                 .collect(),
             permissions_known: complete,
         };
-        // A `get-role` file must not hide the permissions an authorization-details file supplied.
-        let keep_existing = !complete
-            && self
-                .inventory
-                .iam
-                .roles
-                .get(&role.arn)
-                .is_some_and(|r| r.permissions_known);
+        // Two readings of one kind (two authorization-details files, two `get-role` files) must
+        // agree; a `get-role` file must not hide the permissions an authorization-details file
+        // supplied.
+        let id = ObjectId {
+            kind: if complete { "role" } else { "role (get-role)" },
+            namespace: None,
+            name: &role.arn,
+        };
+        let first = self.origins.claim(path, &id, 0);
+        let existing = self.inventory.iam.roles.get(&role.arn);
+        if let (Some(first), Some(existing)) = (first, existing)
+            && existing.permissions_known == complete
+            && *existing != entry
+            && !self.origins.later_wins
+        {
+            return Err(self.origins.conflict(first, path, &id));
+        }
+        let keep_existing = !complete && existing.is_some_and(|r| r.permissions_known);
         if !keep_existing {
             self.inventory.iam.insert_role(entry);
         }
@@ -447,7 +665,17 @@ impl Builder {
             .clone()
             .unwrap_or_else(|| "default".to_string());
         check_names(path, kind, &namespace, &metadata.name)?;
-        let inventory = &mut self.inventory;
+        let name = metadata.name.clone();
+        let id = ObjectId {
+            kind,
+            namespace: Some(&namespace),
+            name: &name,
+        };
+        let cluster_id = ObjectId {
+            namespace: None,
+            ..id
+        };
+        let (inventory, origins) = (&mut self.inventory, &mut self.origins);
         if let Some(workload_kind) = WorkloadKind::from_kind(kind) {
             let spec = object.spec.unwrap_or_default();
             if workload_kind == WorkloadKind::Pod {
@@ -461,15 +689,17 @@ impl Builder {
                     labels: Default::default(),
                     ..metadata
                 };
-                inventory.pods.push(Pod {
+                let pod = Pod {
                     metadata,
-                    namespace,
+                    namespace: namespace.clone(),
                     // A pod is read for its account, network and user; its containers' commands,
                     // env and images are its controller's business.
                     spec: spec.into_pod_spec().pod_essentials(),
                     phase: object.status.and_then(|s| s.phase),
+                };
+                return origins.keep_listed(path, &id, &mut inventory.pods, pod, |p| {
+                    p.namespace == namespace && p.metadata.name == name
                 });
-                return Ok(());
             }
             let mut spec = spec;
             let update = spec.take_update_policy();
@@ -488,7 +718,7 @@ impl Builder {
                 return Ok(());
             };
             let key = WorkloadKey {
-                namespace,
+                namespace: namespace.clone(),
                 kind: workload_kind,
                 name: metadata.name.clone(),
             };
@@ -519,34 +749,35 @@ impl Builder {
                     redact_agent_container(container);
                 }
             }
-            inventory.workloads.insert(
-                key.clone(),
-                Workload {
-                    key,
-                    metadata,
-                    template,
-                    replicas: spec.replicas,
-                    update,
-                },
-            );
-            return Ok(());
+            let workload = Workload {
+                key: key.clone(),
+                metadata,
+                template,
+                replicas: spec.replicas,
+                update,
+            };
+            return origins.keep(path, &id, &mut inventory.workloads, key, workload);
         }
         match kind {
             "Namespace" => {
-                inventory
-                    .namespaces
-                    .insert(metadata.name.clone(), Namespace { metadata });
+                let namespace = Namespace { metadata };
+                origins.keep(
+                    path,
+                    &cluster_id,
+                    &mut inventory.namespaces,
+                    name.clone(),
+                    namespace,
+                )?;
             }
             "ServiceAccount" => {
-                inventory.service_accounts.insert(
-                    (namespace.clone(), metadata.name.clone()),
-                    ServiceAccount {
-                        metadata,
-                        namespace,
-                        image_pull_secrets: object.image_pull_secrets,
-                        automount_service_account_token: object.automount_service_account_token,
-                    },
-                );
+                let account = ServiceAccount {
+                    metadata,
+                    namespace: namespace.clone(),
+                    image_pull_secrets: object.image_pull_secrets,
+                    automount_service_account_token: object.automount_service_account_token,
+                };
+                let key = (namespace.clone(), name.clone());
+                origins.keep(path, &id, &mut inventory.service_accounts, key, account)?;
             }
             "RoleBinding" | "ClusterRoleBinding" => {
                 let Some(role_ref) = object.role_ref else {
@@ -556,22 +787,41 @@ impl Builder {
                     );
                     return Ok(());
                 };
-                inventory.rbac_bindings.push(RbacBinding {
+                let namespaced = kind == "RoleBinding";
+                let binding = RbacBinding {
                     kind: kind.to_string(),
-                    namespace: (kind == "RoleBinding").then_some(namespace),
+                    namespace: namespaced.then(|| namespace.clone()),
                     metadata,
                     role_ref: *role_ref,
                     subjects: object.subjects,
-                });
+                };
+                let id = if namespaced { id } else { cluster_id };
+                origins.keep_listed(path, &id, &mut inventory.rbac_bindings, binding, |b| {
+                    b.kind == kind
+                        && b.namespace.as_deref() == id.namespace
+                        && b.metadata.name == name
+                })?;
             }
-            "ConfigMap" if namespace == "kube-system" && metadata.name == "aws-auth" => {
-                inventory.aws_auth_map_roles = object.data.get("mapRoles").cloned();
+            "ConfigMap" if namespace == "kube-system" && name == "aws-auth" => {
+                let map_roles = object.data.get("mapRoles").cloned();
+                match origins.claim(path, &id, 0) {
+                    Some(first)
+                        if inventory.aws_auth_map_roles != map_roles && !origins.later_wins =>
+                    {
+                        return Err(origins.conflict(first, path, &id));
+                    }
+                    _ => inventory.aws_auth_map_roles = map_roles,
+                }
             }
             "MutatingWebhookConfiguration" => {
-                inventory.mutating_webhooks.insert(
-                    metadata.name,
-                    object.webhooks.into_iter().map(|w| w.name).collect(),
-                );
+                let hooks = object.webhooks.into_iter().map(|w| w.name).collect();
+                origins.keep(
+                    path,
+                    &cluster_id,
+                    &mut inventory.mutating_webhooks,
+                    name.clone(),
+                    hooks,
+                )?;
             }
             // Other kinds (Nodes, Services, other ConfigMaps...) are valid input the scan does not need.
             _ => {}
@@ -614,23 +864,17 @@ impl Builder {
                 workload.template = Default::default();
             }
         }
-        // In name order, as scans and fingerprints need; a pod read twice (two files, two
-        // pages) counts once, as its last reading.
-        let pods = &mut self.inventory.pods;
-        pods.reverse();
-        pods.sort_by(|a, b| {
+        // In name order, as scans and fingerprints need (a second copy of an object was kept
+        // only when it differed, which stopped loading).
+        self.inventory.pods.sort_by(|a, b| {
             (&a.namespace, &a.metadata.name).cmp(&(&b.namespace, &b.metadata.name))
         });
-        pods.dedup_by(|a, b| (&a.namespace, &a.metadata.name) == (&b.namespace, &b.metadata.name));
         self.inventory.rbac_bindings.sort_by(|a, b| {
             (&a.kind, &a.namespace, &a.metadata.name).cmp(&(
                 &b.kind,
                 &b.namespace,
                 &b.metadata.name,
             ))
-        });
-        self.inventory.rbac_bindings.dedup_by(|a, b| {
-            (&a.kind, &a.namespace, &a.metadata.name) == (&b.kind, &b.namespace, &b.metadata.name)
         });
         self.inventory
     }
@@ -768,26 +1012,6 @@ fn looks_secret(name: &str, value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     named || access_key
-}
-
-fn parse_yaml(path: &Path, text: &str) -> Result<Vec<RawObject>, InventoryError> {
-    let mut documents = Vec::new();
-    for document in yaml_serde::Deserializer::from_str(text) {
-        let parsed: Option<RawObject> = Option::deserialize(document).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            InventoryError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
-        documents.extend(parsed);
-    }
-    Ok(documents)
 }
 
 /// Roles per rendered IAM file: small files keep each rehearsal write small.

@@ -13,11 +13,13 @@ const CHUNK_BYTES: usize = 4 << 20;
 #[derive(Debug)]
 pub enum StreamError {
     Io(std::io::Error),
-    /// An item did not parse; line and column are the file's.
+    /// An item did not parse: its bytes, its index in `items`, and the line and column of the
+    /// file it starts at, for the caller to say why.
     Json {
+        item: Vec<u8>,
+        index: usize,
         line: usize,
         column: usize,
-        message: String,
     },
     /// Not a top-level object whose `items` holds objects: read the file whole instead.
     Unsupported,
@@ -26,8 +28,19 @@ pub enum StreamError {
 struct Batch {
     index: usize,
     bytes: Vec<u8>,
-    /// start, end, line and column of each item in `bytes`.
-    items: Vec<(usize, usize, usize, usize)>,
+    /// Each item of `bytes`.
+    items: Vec<Span>,
+}
+
+/// Where an item is: in its batch's bytes, and in the file.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// Its index in the list's `items`.
+    index: usize,
+    line: usize,
+    column: usize,
 }
 
 #[derive(PartialEq)]
@@ -66,19 +79,16 @@ where
                     let Ok(batch) = batch else { return };
                     let mut parsed = Vec::with_capacity(batch.items.len());
                     let mut failure = None;
-                    for &(start, end, line, column) in &batch.items {
-                        match parse(&batch.bytes[start..end]) {
+                    for span in &batch.items {
+                        let bytes = &batch.bytes[span.start..span.end];
+                        match parse(bytes) {
                             Ok(item) => parsed.push(item),
-                            Err(e) => {
-                                let column = if e.line() == 1 {
-                                    column + e.column() - 1
-                                } else {
-                                    e.column()
-                                };
+                            Err(_) => {
                                 failure = Some(StreamError::Json {
-                                    line: line + e.line() - 1,
-                                    column,
-                                    message: e.to_string(),
+                                    item: bytes.to_vec(),
+                                    index: span.index,
+                                    line: span.line,
+                                    column: span.column,
                                 });
                                 break;
                             }
@@ -191,6 +201,7 @@ fn scan<R: Read>(
     };
     let mut batch = new_batch(0);
     let (mut item_start, mut item_line, mut item_column) = (0usize, 0usize, 0usize);
+    let mut items_seen = 0usize;
     loop {
         between_chunks();
         let read = reader.read(&mut chunk).map_err(StreamError::Io)?;
@@ -236,12 +247,14 @@ fn scan<R: Read>(
                                     s.item_braces -= 1;
                                     if s.item_braces == 0 {
                                         batch.bytes.extend_from_slice(&data[copy_from..=at]);
-                                        batch.items.push((
-                                            item_start,
-                                            batch.bytes.len(),
-                                            item_line,
-                                            item_column,
-                                        ));
+                                        batch.items.push(Span {
+                                            start: item_start,
+                                            end: batch.bytes.len(),
+                                            index: items_seen,
+                                            line: item_line,
+                                            column: item_column,
+                                        });
+                                        items_seen += 1;
                                         s.mode = Mode::BetweenItems;
                                         if batch.bytes.len() >= BATCH_BYTES {
                                             let next = new_batch(batch.index + 1);
@@ -437,7 +450,15 @@ mod tests {
     fn errors_carry_the_file_position() {
         let text = "{\"items\": [\n  {\"a\": 1},\n  {\"b\": tru}\n]}";
         match split(text, 2) {
-            Err(StreamError::Json { line, .. }) => assert_eq!(line, 3),
+            Err(StreamError::Json {
+                item,
+                index,
+                line,
+                column,
+            }) => {
+                assert_eq!((index, line, column), (1, 3, 3));
+                assert_eq!(item, b"{\"b\": tru}");
+            }
             other => panic!("{:?}", other.map(|s| s.items)),
         }
         assert!(matches!(split("[1, 2]", 1), Err(StreamError::Unsupported)));

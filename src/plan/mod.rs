@@ -557,6 +557,19 @@ impl<'a> Planner<'a> {
         self.usages.get(&(namespace, kind, name)).copied()
     }
 
+    /// [`Planner::role_today`], or the legacy role of a workload whose namespace was not
+    /// captured: whether that works today cannot be told, so decommission must not cut it off.
+    fn role_maybe_today(&self, usage: &'a Usage) -> Option<&'a str> {
+        let unknown = !self.inventory.namespaces.contains_key(&usage.namespace);
+        Self::role_today(usage).or_else(|| {
+            usage
+                .legacy
+                .as_ref()
+                .filter(|_| unknown)
+                .and_then(|l| l.arn.as_deref())
+        })
+    }
+
     /// The role a workload has today through the legacy path, if it really works.
     fn role_today(usage: &Usage) -> Option<&str> {
         usage
@@ -681,6 +694,20 @@ impl<'a> Planner<'a> {
                 .insert(name.clone());
         }
         for ((namespace, account), users) in by_account {
+            if !self.inventory.namespaces.contains_key(namespace) {
+                for user in &users {
+                    if self.usage(namespace, user.kind, &user.name).is_some() {
+                        self.skip(
+                            namespace,
+                            user.kind,
+                            &user.name,
+                            Code::NamespaceNotCaptured,
+                            format!("namespace {namespace} is not in the source"),
+                        );
+                    }
+                }
+                continue;
+            }
             let mut migrating: BTreeMap<String, Vec<&WorkloadSummary>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
@@ -1145,13 +1172,13 @@ impl<'a> Planner<'a> {
             .usages
             .iter()
             .filter(|u| {
-                Self::role_today(u).is_some()
+                self.role_maybe_today(u).is_some()
                     && !moved.contains(&(u.namespace.as_str(), u.kind, u.name.as_str()))
             })
             .collect();
         let mut remaining_by_role: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
         for usage in &remaining {
-            if let Some(role) = Self::role_today(usage) {
+            if let Some(role) = self.role_maybe_today(usage) {
                 remaining_by_role.entry(role).or_default().push(usage);
             }
         }

@@ -50,7 +50,10 @@ pub fn text(scan: &Scan) -> String {
     }
     for (namespace, usages) in by_namespace {
         let _ = writeln!(out, "\nnamespace {namespace}");
-        let rows: Vec<Vec<String>> = usages.iter().map(|u| row(u)).collect();
+        let uncaptured = scan.findings.iter().any(|f| {
+            f.code == crate::findings::Code::NamespaceNotCaptured && f.subject.name == *namespace
+        });
+        let rows: Vec<Vec<String>> = usages.iter().map(|u| row(u, uncaptured)).collect();
         out.push_str(&super::table(
             &["WORKLOAD", "SERVICE ACCOUNT", "ROLE", "VERDICT", "STATUS"],
             &rows,
@@ -81,7 +84,8 @@ pub fn text(scan: &Scan) -> String {
     out
 }
 
-fn row(usage: &Usage) -> Vec<String> {
+/// A usage's table row; `uncaptured`: its namespace is not in the source (namespace-not-captured).
+fn row(usage: &Usage, uncaptured: bool) -> Vec<String> {
     let (role, verdict) = match &usage.legacy {
         Some(legacy) => {
             let role = legacy
@@ -93,6 +97,8 @@ fn row(usage: &Usage) -> Vec<String> {
                 "works".to_string()
             } else if usage.host_network {
                 "hostNetwork: node role".to_string()
+            } else if uncaptured {
+                "namespace not captured".to_string()
             } else if !legacy.verdict.permitted {
                 "denied by namespace".to_string()
             } else {
