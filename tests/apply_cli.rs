@@ -1438,6 +1438,52 @@ fn a_plan_edited_by_hand_before_its_first_apply_is_refused_naming_what_differs()
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
+/// A plan records the version that wrote it. Another version's plan with the same content is
+/// the same plan (same digest, applied); one whose content differs is refused saying which
+/// version wrote it, so an operator knows to re-plan rather than look for a hand edit.
+#[test]
+fn a_plan_from_another_version_is_named_as_such_and_runs_when_its_content_is_the_same() {
+    let dir = demo_workspace();
+    let path = dir.path().join(PLAN);
+    let original = std::fs::read_to_string(&path).unwrap();
+    let writer = format!(
+        "\"generator\": \"irsa-migrate {}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(original.contains(&writer), "plan.json records its writer");
+    let digest = |text: &str| {
+        serde_json::from_str::<irsa_migrate::plan::Plan>(text)
+            .unwrap()
+            .digest()
+    };
+    let older = original.replace(&writer, "\"generator\": \"irsa-migrate 0.0.9\"");
+    assert_eq!(
+        digest(&older),
+        digest(&original),
+        "the writer is not content"
+    );
+    let changed = older.replacen(
+        ":sub\": \"system:serviceaccount:checkout:checkout-web\"",
+        ":sub\": \"system:serviceaccount:checkout:*\"",
+        1,
+    );
+    std::fs::write(&path, &changed).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "it was written by irsa-migrate 0.0.9, and this is irsa-migrate {}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{err}"
+    );
+    assert!(!rehearsal(dir.path()).exists(), "nothing was done");
+    std::fs::write(&path, &older).unwrap();
+    let output = rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 /// A plan made from a snapshot with files the loader ignores (findings `unrecognized-input`,
 /// which the migration's own snapshot does not repeat) is still the plan its snapshot gives.
 #[test]

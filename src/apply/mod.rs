@@ -107,10 +107,12 @@ pub enum ApplyError {
     /// hand-edited, or written by another version. Running it would run what the change board
     /// did not see in report.md.
     #[error(
-        "{plan} is not the plan that its snapshot and settings give: it was edited by hand, or written by another version of irsa-migrate; nothing was done. Re-plan with this version (`irsa-migrate plan --snapshot {snapshot} --name {name}`) and review report.md again. Where the file differs (- as planned from the snapshot, + in the file):\n{differences}"
+        "{plan} is not the plan that its snapshot and settings give: {origin}; nothing was done. Re-plan with this version (`irsa-migrate plan --snapshot {snapshot} --name {name}`) and review report.md again. Where the file differs (- as planned from the snapshot, + in the file):\n{differences}"
     )]
     PlanNotFromSnapshot {
         plan: std::path::PathBuf,
+        /// Who changed it, as far as the file tells: another version, or a hand.
+        origin: String,
         snapshot: std::path::PathBuf,
         name: String,
         differences: String,

@@ -201,14 +201,32 @@ fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
     let mut expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
     // Findings report on the source as it was read (a file it ignored, a namespace it could not
     // list), which the migration's snapshot does not repeat; they change nothing a run does.
-    let mut found = loaded.plan.clone();
+    // The same content written by another version is the same plan.
+    let mut found = Plan {
+        generator: expected.generator.clone(),
+        ..loaded.plan.clone()
+    };
     expected.findings.clear();
     found.findings.clear();
     if expected == found {
         return Ok(());
     }
+    let origin = match loaded.plan.generator.as_str() {
+        writer if writer == expected.generator => {
+            format!("it was written by this version ({writer}), so it was edited since")
+        }
+        "" => format!(
+            "it names no writer (a plan from before irsa-migrate recorded its version, or edited by hand), and this is {}",
+            expected.generator
+        ),
+        writer => format!(
+            "it was written by {writer}, and this is {}: the versions plan differently (or it was edited by hand)",
+            expected.generator
+        ),
+    };
     Err(apply::ApplyError::PlanNotFromSnapshot {
         plan: path.to_path_buf(),
+        origin,
         snapshot,
         name: loaded.plan.name.clone(),
         differences: plan_differences(&expected, &found),

@@ -28,6 +28,8 @@ use crate::scan::{self, IRSA_ANNOTATION, RoleSource, Scan, Status, Trust, Usage,
 
 /// The `schema` field of a plan document.
 pub const PLAN_SCHEMA: &str = "irsa-migrate.plan/v1";
+/// What a plan records as its writer: this tool and its version.
+pub const GENERATOR: &str = concat!("irsa-migrate ", env!("CARGO_PKG_VERSION"));
 /// Pod-template annotation that makes a rollout restart pods whose service account was annotated.
 pub const RESTART_ANNOTATION: &str = "irsa-migrate.io/irsa-role";
 /// Label on every object the tool creates.
@@ -360,6 +362,11 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub schema: String,
+    /// The tool and version that wrote the plan (`irsa-migrate 0.1.0`); empty in plans written
+    /// before it was recorded. Not part of the content: the same steps from two versions are
+    /// the same plan.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generator: String,
     pub name: String,
     /// `sha256:` of the inventory the plan was computed from.
     pub fingerprint: String,
@@ -378,10 +385,15 @@ pub struct Plan {
 impl Plan {
     /// `sha256:` of the plan's content (its compact JSON, fields in schema order): what the
     /// journal binds a migration to and report.md shows. Reformatting plan.json, or a checkout
-    /// with CRLF line endings, leaves it unchanged; any change to a value changes it.
+    /// with CRLF line endings, leaves it unchanged, and so does the version that wrote it; any
+    /// change to a value changes it.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let json = serde_json::to_vec(self).expect("a plan serializes");
+        let content = Plan {
+            generator: String::new(),
+            ..self.clone()
+        };
+        let json = serde_json::to_vec(&content).expect("a plan serializes");
         format!("sha256:{:x}", Sha256::digest(json))
     }
 
@@ -518,6 +530,7 @@ pub fn plan_with_scan(
     });
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
+        generator: GENERATOR.to_string(),
         name: name.to_string(),
         fingerprint: fingerprint(inventory),
         settings: settings.clone(),
