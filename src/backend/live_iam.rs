@@ -62,12 +62,11 @@ fn write_failed<E: std::error::Error + 'static>(
     let answered = error
         .raw_response()
         .map(|response| response.status().as_u16());
-    let message = AwsError::call(operation, error).to_string();
-    let target = target.to_string();
-    match answered {
-        Some(400..=499) => BackendError::Refused { target, message },
-        _ => BackendError::Target { target, message },
-    }
+    BackendError::from_answer(
+        target,
+        AwsError::call(operation, error).to_string(),
+        answered,
+    )
 }
 
 fn role_name(step: &Step, arn: &str) -> Result<String, BackendError> {

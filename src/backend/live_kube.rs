@@ -188,11 +188,7 @@ fn version(object: &Value) -> Option<String> {
 /// A failed call on `target`; an answer in the 4xx range (the API server's refusal, which names
 /// the verb, resource and namespace RBAC denied) means nothing was written.
 fn failed(target: &Target, error: KubeError) -> BackendError {
-    let (target, message) = (target.to_string(), error.to_string());
-    match error.status() {
-        Some(400..=499) => BackendError::Refused { target, message },
-        _ => BackendError::Target { target, message },
-    }
+    BackendError::from_answer(target, error.to_string(), error.status())
 }
 
 impl Backend for LiveKube {

@@ -39,6 +39,22 @@ pub enum BackendError {
     Concurrent { target: String, observed: Value },
 }
 
+impl BackendError {
+    /// A failed call on `target`, by the HTTP status the peer answered with: a 4xx is a refusal
+    /// (nothing was written); no answer, or a 5xx, may have left a write committed.
+    pub fn from_answer(
+        target: &impl ToString,
+        message: String,
+        status: Option<u16>,
+    ) -> BackendError {
+        let target = target.to_string();
+        match status {
+            Some(400..=499) => BackendError::Refused { target, message },
+            _ => BackendError::Target { target, message },
+        }
+    }
+}
+
 /// A workload a rollout wave changes, and the account and role its new pods must run with.
 #[derive(Debug, Clone)]
 pub struct Rollout {
