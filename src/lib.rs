@@ -17,6 +17,7 @@ pub mod legacy;
 pub mod names;
 pub mod plan;
 pub mod private;
+pub mod progress;
 pub mod render;
 pub mod scan;
 pub mod tasks;

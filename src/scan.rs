@@ -503,18 +503,11 @@ fn candidates<'a>(inventory: &'a Inventory, agents: &[LegacyAgent]) -> Vec<Candi
 
 /// ReplicaSets under a Deployment and Jobs under a CronJob are reported as their parent.
 fn is_top_level(inventory: &Inventory, key: &WorkloadKey) -> bool {
-    match key.kind {
-        WorkloadKind::ReplicaSet | WorkloadKind::Job => parent(inventory, key).is_none(),
-        _ => true,
-    }
+    key.kind.parent_kind().is_none() || parent(inventory, key).is_none()
 }
 
 fn parent(inventory: &Inventory, key: &WorkloadKey) -> Option<WorkloadKey> {
-    let parent_kind = match key.kind {
-        WorkloadKind::ReplicaSet => WorkloadKind::Deployment,
-        WorkloadKind::Job => WorkloadKind::CronJob,
-        _ => return None,
-    };
+    let parent_kind = key.kind.parent_kind()?;
     let in_namespace = |name: &str| WorkloadKey {
         namespace: key.namespace.clone(),
         kind: parent_kind,

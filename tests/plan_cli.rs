@@ -23,10 +23,16 @@ fn committed_demo_migration_matches_what_the_code_produces() {
         let produced =
             std::fs::read_to_string(dir.path().join("migrations/demo").join(file)).unwrap();
         let expected = std::fs::read_to_string(committed.join(file)).unwrap();
-        assert!(
-            produced == expected,
-            "migrations/demo/{file} is stale: run `cargo run -- demo` and commit it"
-        );
+        if produced != expected {
+            let diff = similar::TextDiff::from_lines(&expected, &produced)
+                .unified_diff()
+                .context_radius(3)
+                .header("committed", "produced")
+                .to_string();
+            panic!(
+                "migrations/demo/{file} is stale: run `cargo run -- demo` and commit it\n{diff}"
+            );
+        }
     }
     let text = stdout(&output);
     assert!(text.contains("Plan demo for cluster demo"), "{text}");

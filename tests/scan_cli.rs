@@ -248,6 +248,13 @@ fn demo_and_kube2iam_fixture_cover_every_issue_finding_code() {
 fn scan_json_is_deterministic() {
     let first = run(&["scan", "--demo", "--output", "json"]);
     let second = run(&["scan", "--demo", "--output", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let usages = json(&first)["usages"].as_array().map_or(0, Vec::len);
+    assert!(
+        usages > 0,
+        "the demo scan lists no usages: {}",
+        stdout(&first)
+    );
     assert_eq!(first.stdout, second.stdout);
 }
 

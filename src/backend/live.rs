@@ -16,17 +16,12 @@ pub struct Live {
 
 impl Live {
     fn for_target(&mut self, target: &Target) -> &mut dyn Backend {
-        if is_iam(target) {
+        if target.is_iam() {
             &mut self.iam
         } else {
             &mut self.kube
         }
     }
-}
-
-/// IAM targets name an account; Kubernetes targets do not.
-fn is_iam(target: &Target) -> bool {
-    target.account().is_some()
 }
 
 impl Backend for Live {
@@ -35,7 +30,7 @@ impl Backend for Live {
     }
 
     fn conditional_writes(&self, target: &Target) -> bool {
-        if is_iam(target) {
+        if target.is_iam() {
             self.iam.conditional_writes(target)
         } else {
             self.kube.conditional_writes(target)
@@ -61,7 +56,7 @@ impl Backend for Live {
     fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {
         dispatch(
             steps,
-            |step| is_iam(&step.target),
+            |step| step.target.is_iam(),
             |iam_steps| self.iam.read_many(iam_steps),
             |step| self.kube.read(step),
         )
@@ -70,7 +65,7 @@ impl Backend for Live {
     fn write_many(&mut self, moves: &[(&Step, &Value, &Value)]) -> Vec<Result<(), BackendError>> {
         dispatch(
             moves,
-            |(step, _, _)| is_iam(&step.target),
+            |(step, _, _)| step.target.is_iam(),
             |iam_moves| self.iam.write_many(iam_moves),
             |(step, from, to)| self.kube.write(step, from, to),
         )

@@ -121,7 +121,7 @@ impl Backend for LiveIam {
     }
 
     fn supports(&self, target: &Target) -> bool {
-        target.account().is_some()
+        target.is_iam()
     }
 
     fn calls(&self) -> Option<usize> {

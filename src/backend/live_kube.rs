@@ -201,7 +201,7 @@ impl Backend for LiveKube {
     }
 
     fn supports(&self, target: &Target) -> bool {
-        target.account().is_none()
+        !target.is_iam()
     }
 
     fn calls(&self) -> Option<usize> {

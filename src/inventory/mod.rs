@@ -50,6 +50,16 @@ impl WorkloadKind {
         })
     }
 
+    /// The controller kind that creates objects of this kind and is reported in their place when
+    /// it owns them: a Deployment for a ReplicaSet, a CronJob for a Job.
+    pub fn parent_kind(self) -> Option<WorkloadKind> {
+        match self {
+            WorkloadKind::ReplicaSet => Some(WorkloadKind::Deployment),
+            WorkloadKind::Job => Some(WorkloadKind::CronJob),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadKind::Deployment => "Deployment",

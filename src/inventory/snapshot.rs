@@ -838,11 +838,7 @@ impl Builder {
             .workloads
             .values()
             .filter_map(|w| {
-                let parent = match w.key.kind {
-                    WorkloadKind::ReplicaSet => WorkloadKind::Deployment,
-                    WorkloadKind::Job => WorkloadKind::CronJob,
-                    _ => return None,
-                };
+                let parent = w.key.kind.parent_kind()?;
                 let owner = w
                     .metadata
                     .owner_references

@@ -195,6 +195,17 @@ impl Target {
         }
     }
 
+    /// Whether IAM holds the target (written with an account's credentials) rather than
+    /// Kubernetes: the one rule backends, renderers and the planner route by.
+    pub fn is_iam(&self) -> bool {
+        match self {
+            Target::OidcProvider { .. } | Target::Role { .. } | Target::InlinePolicy { .. } => true,
+            Target::ServiceAccount { .. }
+            | Target::RbacBinding { .. }
+            | Target::Workload { .. } => false,
+        }
+    }
+
     pub fn namespace(&self) -> Option<&str> {
         match self {
             Target::ServiceAccount { namespace, .. } | Target::Workload { namespace, .. } => {

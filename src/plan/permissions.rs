@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn a_plan_without_kubernetes_steps_grants_nothing() {
         let mut plan = demo_plan();
-        plan.steps.retain(|s| s.target.account().is_some());
+        plan.steps.retain(|s| s.target.is_iam());
         let role: Value = yaml_serde::from_str(&kubernetes_apply_role(&plan)).unwrap();
         assert_eq!(role["rules"], json!([]));
     }

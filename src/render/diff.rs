@@ -4,7 +4,7 @@
 use serde_json::Value;
 use similar::TextDiff;
 
-use crate::plan::{Step, Target};
+use crate::plan::Step;
 
 /// ANSI colours for a terminal; `Plain` for files and pipes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +18,7 @@ pub fn side_text(step: &Step, side: &Value) -> String {
     if side.is_null() {
         return String::new();
     }
-    let is_aws = matches!(
-        step.target,
-        Target::OidcProvider { .. } | Target::Role { .. } | Target::InlinePolicy { .. }
-    );
-    if is_aws {
+    if step.target.is_iam() {
         let mut text = serde_json::to_string_pretty(side).unwrap_or_default();
         text.push('\n');
         text
@@ -78,7 +74,7 @@ pub fn step_diff(step: &Step, style: Style) -> String {
 mod tests {
     use super::*;
     use crate::inventory::WorkloadKind;
-    use crate::plan::{Phase, StepKind};
+    use crate::plan::{Phase, StepKind, Target};
     use serde_json::json;
 
     fn step(target: Target, before: Value, after: Value) -> Step {
