@@ -47,6 +47,7 @@ pub(super) struct RawObject {
     pub(super) cluster: Option<Box<EksCluster>>,
 }
 
+/// `status` of an object: only a pod's phase is read (a finished pod uses no credentials).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct RawStatus {
