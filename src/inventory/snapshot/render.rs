@@ -4,31 +4,20 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::layout;
 use crate::iam::arn::Arn;
 use crate::inventory::{Inventory, Role, WorkloadKind};
 
-/// Roles per rendered IAM file: small files keep each rehearsal write small.
-const ROLES_PER_FILE: usize = 50;
-
 /// Visits every object of the inventory in a deterministic order, with the snapshot file it is
-/// rendered into and whether it is a list item (Kubernetes) or a whole document (AWS).
-///
-/// Layout: `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under `_cluster`, which no
-/// namespace can be named), `iam/<account>/roles-<n>.json` (authorization details, 50 roles a
-/// file, the account's policies in the first), `iam/role-….json` (roles known only from
-/// `get-role`), `iam/oidc-providers.json`, `eks/describe-cluster.json`.
+/// rendered into (the [`layout`]): an item of a Kubernetes list, or a whole AWS document.
 pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
     use serde_json::json;
-    // Kinds go through the fixed set the tool knows; namespaces were checked by the loader (and
-    // `write_dir` refuses any path that would leave its directory).
-    let kube_file = |namespace: Option<&str>, kind: &str| {
-        crate::names::kind_file_stem(kind)
-            .map(|stem| format!("kubernetes/{}/{stem}.json", namespace.unwrap_or("_cluster")))
-    };
     let mut kinds_rendered = std::collections::BTreeSet::new();
     let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
         kinds_rendered.insert(kind.to_string());
-        if let Some(file) = kube_file(namespace, kind) {
+        // Namespaces were checked by the loader (and `write_dir` refuses any path that would
+        // leave its directory).
+        if let Some(file) = layout::kubernetes_file(namespace, kind) {
             visit(&file, object);
         }
     };
@@ -104,7 +93,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
         .iter()
         .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
     {
-        if let Some(file) = kube_file(None, kind) {
+        if let Some(file) = layout::kubernetes_file(None, kind) {
             visit(&file, Value::Null);
         }
     }
@@ -119,7 +108,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     for account in &iam.accounts {
         let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
         let roles: Vec<&Role> = iam.roles.values().filter(|r| in_account(&r.arn)).collect();
-        for (index, chunk) in roles.chunks(ROLES_PER_FILE).enumerate() {
+        for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
             let policies: Vec<Value> = if index > 0 {
                 Vec::new()
             } else {
@@ -135,7 +124,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
             };
             let roles: Vec<Value> = chunk.iter().map(|r| role_json(r)).collect();
             visit(
-                &format!("iam/{account}/roles-{index:04}.json"),
+                &layout::account_roles_file(account, index),
                 json!({"RoleDetailList": roles, "Policies": policies}),
             );
         }
@@ -145,9 +134,8 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
         let in_known_account =
             Arn::parse(&role.arn).is_ok_and(|a| iam.accounts.contains(&a.account));
         if !in_known_account {
-            let name = role.arn.replace([':', '/'], "_");
             visit(
-                &format!("iam/role-{name}.json"),
+                &layout::get_role_file(&role.arn),
                 json!({"Role": role_json(role)}),
             );
         }
@@ -155,7 +143,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     if let Some(providers) = &iam.oidc_providers {
         let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
         visit(
-            "iam/oidc-providers.json",
+            layout::OIDC_PROVIDERS_FILE,
             json!({"OpenIDConnectProviderList": list}),
         );
     }
@@ -170,7 +158,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
         if let Some(issuer) = &cluster.oidc_issuer {
             object["identity"] = json!({"oidc": {"issuer": issuer}});
         }
-        visit("eks/describe-cluster.json", json!({"cluster": object}));
+        visit(layout::EKS_CLUSTER_FILE, json!({"cluster": object}));
     }
 }
 
@@ -181,7 +169,7 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut documents: BTreeMap<String, Value> = BTreeMap::new();
     render_objects(inventory, &mut |file, object| {
-        if file.starts_with("kubernetes/") {
+        if layout::kubernetes_file_stem(file).is_some() {
             let items = lists.entry(file.to_string()).or_default();
             if !object.is_null() {
                 items.push(object);
@@ -198,11 +186,7 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = lists
         .into_iter()
         .map(|(file, items)| {
-            let kind = file
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches(".json");
+            let kind = layout::kubernetes_file_stem(&file).unwrap_or_default();
             let list_kind = items
                 .first()
                 .and_then(|i| i["kind"].as_str())

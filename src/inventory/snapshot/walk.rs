@@ -8,7 +8,7 @@ use super::InventoryError;
 /// Lists every `.json`, `.yaml` and `.yml` file under `dir`, sorted so loading is deterministic.
 /// Symbolic links are followed, but a directory reached twice is read once, and one that leads
 /// back to a directory it is inside (a loop) is an error naming it.
-pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
+pub(super) fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }

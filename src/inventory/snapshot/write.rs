@@ -4,12 +4,9 @@
 use std::path::Path;
 
 use super::InventoryError;
+use super::layout::{EKS_DIR, IAM_DIR, KUBERNETES_DIR, MARKER};
 use super::render::render_files;
 use crate::inventory::Inventory;
-
-/// The file every snapshot directory the tool writes carries (ignored by the loader), so that
-/// replacing one never removes what the tool did not write.
-pub const MARKER: &str = ".irsa-migrate-snapshot";
 
 /// Writes [`render_files`] under `dir`: a new or empty directory, or a snapshot this tool wrote,
 /// which is replaced. Any other directory is refused and left as it is. The directory and
@@ -88,7 +85,7 @@ fn own_snapshot(dir: &Path) -> Result<Holds, InventoryError> {
         let kind = entry.file_type().map_err(io(&entry.path()))?;
         match name.as_str() {
             MARKER if kind.is_file() => {}
-            "kubernetes" | "iam" | "eks" if kind.is_dir() => pending.push(entry.path()),
+            KUBERNETES_DIR | IAM_DIR | EKS_DIR if kind.is_dir() => pending.push(entry.path()),
             _ => return Ok(Holds::Other(format!("{name:?}"))),
         }
     }
