@@ -2,15 +2,18 @@
 
 use std::path::PathBuf;
 
-/// Why a snapshot could not be loaded. Every variant names the file.
+/// Why a snapshot could not be loaded (or written). Every variant names the file, and says what
+/// to change where the change is the user's to make.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
+    /// The file system refused a read (or, writing a snapshot, a write): the cause is kept.
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// Not valid JSON or YAML: the parser's message, at the position it gave.
     #[error("{path}:{line}:{column}: {message}")]
     Parse {
         path: PathBuf,
@@ -32,6 +35,9 @@ pub enum InventoryError {
         field: String,
         message: String,
     },
+    /// Well-formed, but not what Kubernetes or AWS would hold (a name Kubernetes refuses, an
+    /// ARN that does not parse, a truncated list), or, writing, a directory that is not the
+    /// tool's to replace: the message says which and what to do.
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     /// A directory that leads back to one it is inside (a symbolic link to an ancestor): read,
@@ -49,6 +55,7 @@ pub enum InventoryError {
         first: PathBuf,
         second: PathBuf,
     },
+    /// A snapshot directory with nothing the loader reads.
     #[error(
         "{path} holds no .json, .yaml or .yml files; see docs/snapshot.md for the commands that make a snapshot"
     )]
