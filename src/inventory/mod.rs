@@ -3,6 +3,7 @@
 //! Collectors fill it (a snapshot directory, the embedded demo); everything after collection is a
 //! pure function of it.
 
+pub mod agent_image;
 pub mod aws;
 pub mod demo;
 pub mod kube;

@@ -8,6 +8,7 @@ use super::build::Builder;
 use super::origins::ObjectId;
 use super::raw::RawObject;
 use super::redact::redact_agent_container;
+use crate::inventory::agent_image::AgentImage;
 use crate::inventory::kube::ObjectMeta;
 use crate::inventory::{
     Namespace, Pod, RbacBinding, ServiceAccount, Workload, WorkloadKey, WorkloadKind,
@@ -119,16 +120,17 @@ impl Builder {
                 .iter_mut()
                 .chain(template.spec.init_containers.iter_mut())
             {
-                if !container
+                if container
                     .image
                     .as_deref()
-                    .is_some_and(crate::legacy::is_agent_image)
+                    .and_then(AgentImage::of)
+                    .is_some()
                 {
+                    redact_agent_container(container);
+                } else {
                     container.command = Vec::new();
                     container.args = Vec::new();
                     container.env = Vec::new();
-                } else {
-                    redact_agent_container(container);
                 }
             }
             let workload = Workload {
