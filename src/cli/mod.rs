@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply::ApplyError;
-use crate::inventory::live::{self, CollectError, Collected};
+use crate::collect::{self as live, CollectError, Collected};
 use crate::inventory::snapshot::InventoryError;
 use crate::inventory::{Inventory, demo};
 

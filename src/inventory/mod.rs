@@ -7,7 +7,6 @@ pub mod agent_image;
 pub mod aws;
 pub mod demo;
 pub mod kube;
-pub mod live;
 mod parse;
 pub mod rollout_hold;
 pub mod snapshot;

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::Inventory;
-use super::snapshot::{InventoryError, SnapshotFile, extend, load_readings};
 use crate::aws::{AwsAccounts, AwsError};
 use crate::iam::arn::RoleArn;
+use crate::inventory::Inventory;
+use crate::inventory::snapshot::{InventoryError, SnapshotFile, extend, load_readings};
 use crate::kubernetes::{Kube, KubeError};
 
 #[derive(Debug, thiserror::Error)]
