@@ -51,7 +51,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 /// Child: load, scan and plan one snapshot; print `seconds load scan plan peak_kib`.
 fn measure_plan(dir: &Path) {
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = irsa_migrate::progress::Silent;
     let start = Instant::now();
     let inventory = load_dir(dir, &hidden).expect("snapshot loads");
     let loaded = start.elapsed().as_secs_f64();
@@ -132,7 +132,7 @@ fn timed_apply(
 
 /// Child: apply every step of the plan of `snapshot` in a rehearsal; print `seconds steps peak_kib`.
 fn measure_apply(snapshot: &Path, work: &Path) {
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = irsa_migrate::progress::Silent;
     let inventory = load_dir(snapshot, &hidden).expect("snapshot loads");
     let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
     let _ = std::fs::remove_dir_all(work);
@@ -377,7 +377,7 @@ fn measure_prepare_against_moto(root: &Path) {
                 .expect("role created");
         }
     });
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = irsa_migrate::progress::Silent;
     let inventory = load_dir(&dir, &hidden).expect("snapshot loads");
     let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
     let roles = planned
@@ -659,7 +659,7 @@ fn measure_kubernetes_phases(
             .next()
             .unwrap_or_default()
     );
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = irsa_migrate::progress::Silent;
     let inventory = load_dir(&snapshot, &hidden).expect("snapshot loads");
     let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
     let mut journal = Journal::open(&work.join("journal.jsonl")).expect("journal");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::ValueEnum;
 
@@ -12,6 +13,7 @@ use crate::iam::arn::RoleArn;
 use crate::inventory::Inventory;
 use crate::inventory::snapshot::{InventoryError, SnapshotFile, extend, load_readings};
 use crate::kubernetes::{Kube, KubeError};
+use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -48,21 +50,19 @@ pub struct Collected {
 const IAM_CONCURRENCY: usize = 8;
 
 /// Reads the cluster and AWS. `cluster` names the EKS cluster whose OIDC issuer the plan needs;
-/// `progress` counts list pages as they arrive.
-pub fn collect(
+/// `progress` counts list pages as they arrive (shared: the pages arrive on the reader's threads).
+pub fn live(
     kube: &Kube,
     aws: &AwsAccounts,
     cluster: Option<&str>,
     iam: IamRead,
-    progress: &indicatif::ProgressBar,
+    progress: Arc<dyn Progress>,
 ) -> Result<(Inventory, Collected), CollectError> {
-    let bar = progress.clone();
-    let (pages, unreadable) = kube.collect(std::sync::Arc::new(
-        move |page: &crate::kubernetes::Page| {
-            bar.set_message(page.resource.plural);
-            bar.inc(1);
-        },
-    ))?;
+    let per_page = progress.clone();
+    let (pages, unreadable) = kube.collect(Arc::new(move |page: &crate::kubernetes::Page| {
+        per_page.set_stage(page.resource.plural);
+        per_page.advance(1);
+    }))?;
     let mut collected = Collected {
         pages: pages.len(),
         kube_calls: kube.calls(),
@@ -85,7 +85,7 @@ pub fn collect(
         path: PathBuf::from(name),
         text: value.to_string().into(),
     };
-    progress.set_message("EKS");
+    progress.set_stage("EKS");
     if let Some(name) = cluster {
         files.push(document(
             format!("eks:DescribeCluster({name}).json"),
@@ -100,7 +100,7 @@ pub fn collect(
     inventory.unreadable = unreadable;
     drop(files);
 
-    progress.set_message("IAM");
+    progress.set_stage("IAM");
     let mut iam_files = Vec::new();
     if iam == IamRead::Referenced && inventory.aws_auth_map_roles.is_some() {
         // Another account's roles are read only through its own profile; the default credentials

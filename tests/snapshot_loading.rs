@@ -8,7 +8,7 @@ use irsa_migrate::inventory::snapshot::{InventoryError, load_dir, write_dir};
 use irsa_migrate::inventory::{Inventory, WorkloadKind};
 
 fn load(dir: &Path) -> Result<Inventory, InventoryError> {
-    load_dir(dir, &indicatif::ProgressBar::hidden())
+    load_dir(dir, &irsa_migrate::progress::Silent)
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

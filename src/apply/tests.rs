@@ -57,7 +57,7 @@ proptest! {
         let plan = plan(&original, "p", &Settings::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         write_dir(&original, &dir.path().join("snapshot")).unwrap();
-        let hidden = indicatif::ProgressBar::hidden();
+        let hidden = crate::progress::Silent;
 
         let first = run_all(&plan, dir.path(), Direction::Apply).unwrap();
         prop_assert_eq!(first.changed, plan.steps.len());
@@ -121,11 +121,7 @@ fn a_changed_target_stops_the_run_before_anything_is_written() {
         }
         other => panic!("expected a stale-state stop, got {other}"),
     }
-    let after = load_dir(
-        &dir.path().join("rehearsal"),
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap();
+    let after = load_dir(&dir.path().join("rehearsal"), &crate::progress::Silent).unwrap();
     assert_eq!(
         crate::inventory::snapshot::render_files(&after),
         before,

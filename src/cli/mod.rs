@@ -2,7 +2,6 @@
 
 mod apply;
 mod plan;
-#[allow(dead_code)] // until the loader, the live collector and apply report through it (#13)
 mod progress;
 mod scan;
 mod shell;
@@ -10,13 +9,15 @@ mod snapshot;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::apply::ApplyError;
-use crate::collect::{self as live, CollectError, Collected};
+use crate::collect::{self, CollectError, Collected};
 use crate::inventory::snapshot::InventoryError;
 use crate::inventory::{Inventory, demo};
+use crate::progress::Progress;
 
 /// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
 ///
@@ -99,7 +100,7 @@ pub struct LiveArgs {
     /// Which IAM roles to read: those the cluster references, role by role (needs `aws-auth`;
     /// otherwise the whole account is read), or every role of the account in one listing.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
-    pub iam_read: live::IamRead,
+    pub iam_read: collect::IamRead,
 }
 
 impl LiveArgs {
@@ -122,9 +123,10 @@ impl LiveArgs {
             cluster = Some(name);
         }
         let aws = crate::aws::AwsAccounts::connect(&aws_args)?;
-        let progress = reading_progress("reading {msg:<16} {pos} pages");
-        let result = live::collect(&kube, &aws, cluster.as_deref(), self.iam_read, &progress);
-        progress.finish_and_clear();
+        let bar = progress::Bar::new("reading {msg:<16} {pos} pages");
+        let read = Arc::new(bar.clone());
+        let result = collect::live(&kube, &aws, cluster.as_deref(), self.iam_read, read);
+        bar.finish();
         Ok(result?)
     }
 }
@@ -154,22 +156,11 @@ impl SourceArgs {
                 dir.display()
             )));
         }
-        let progress = reading_progress("reading snapshot {bar:30} {pos}/{len} files");
-        let inventory = crate::inventory::snapshot::load_dir(dir, &progress);
-        progress.finish_and_clear();
+        let bar = progress::Bar::new("reading snapshot {bar:30} {pos}/{len} files");
+        let inventory = crate::inventory::snapshot::load_dir(dir, &bar);
+        bar.finish();
         Ok(inventory?)
     }
-}
-
-/// A progress bar on stderr (drawn only on a terminal) for reading a cluster or a snapshot.
-fn reading_progress(template: &str) -> indicatif::ProgressBar {
-    let progress =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    progress.set_style(
-        indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    progress
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

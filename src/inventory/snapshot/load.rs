@@ -9,6 +9,7 @@ use super::origins::Origins;
 use super::raw::RawObject;
 use super::walk::snapshot_files;
 use crate::inventory::{Inventory, parse};
+use crate::progress::Progress;
 
 /// A named input: a path on disk, or a file of the embedded demo.
 pub struct SnapshotFile<'a> {
@@ -17,12 +18,9 @@ pub struct SnapshotFile<'a> {
 }
 
 /// Loads a snapshot directory. `progress` is told of each file read (a bar on a terminal).
-pub fn load_dir(
-    dir: &Path,
-    progress: &indicatif::ProgressBar,
-) -> Result<Inventory, InventoryError> {
+pub fn load_dir(dir: &Path, progress: &dyn Progress) -> Result<Inventory, InventoryError> {
     let paths = snapshot_files(dir)?;
-    progress.set_length(paths.len() as u64);
+    progress.set_total(paths.len() as u64);
     let mut builder = Builder::default();
     for path in paths {
         let io = |source| InventoryError::Io {
@@ -40,7 +38,7 @@ pub fn load_dir(
                 text: text.into(),
             })?;
         }
-        progress.inc(1);
+        progress.advance(1);
     }
     Ok(builder.finish())
 }
