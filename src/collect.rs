@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::ValueEnum;
-
 use crate::aws::{AwsAccounts, AwsError};
 use crate::iam::arn::RoleArn;
 use crate::inventory::Inventory;
@@ -25,15 +23,14 @@ pub enum CollectError {
     Inventory(#[from] InventoryError),
 }
 
-/// Which IAM roles a live reading covers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+/// Which IAM roles a live reading covers (`--iam-read`: the command line says to its users what
+/// each one reads and costs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum IamRead {
-    /// The roles the cluster references (pod and service-account annotations, node roles from
-    /// `aws-auth`, the kiam server role), role by role: least privilege, fewest bytes.
+    /// The roles the cluster references, role by role.
     #[default]
     Referenced,
-    /// Every role of the account (`GetAccountAuthorizationDetails`): also finds node roles by
-    /// their policies when `aws-auth` is missing.
+    /// Every role of the account, in one listing.
     Account,
 }
 

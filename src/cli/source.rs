@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
+use clap::builder::PossibleValue;
 
 use super::{Error, progress};
-use crate::collect::{self, Collected};
+use crate::collect::{self, Collected, IamRead};
 use crate::inventory::{Inventory, demo};
 use crate::progress::Progress;
 
@@ -42,7 +43,25 @@ pub struct LiveArgs {
     /// Which IAM roles to read: those the cluster references, role by role (needs `aws-auth`;
     /// otherwise the whole account is read), or every role of the account in one listing.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
-    pub iam_read: collect::IamRead,
+    pub iam_read: IamRead,
+}
+
+/// `--iam-read`'s values: the collector's choice, named and explained for the command line.
+impl clap::ValueEnum for IamRead {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[IamRead::Referenced, IamRead::Account]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            IamRead::Referenced => PossibleValue::new("referenced").help(
+                "The roles the cluster references (pod and service-account annotations, node roles from `aws-auth`, the kiam server role), role by role: least privilege, fewest bytes",
+            ),
+            IamRead::Account => PossibleValue::new("account").help(
+                "Every role of the account (`GetAccountAuthorizationDetails`): also finds node roles by their policies when `aws-auth` is missing",
+            ),
+        })
+    }
 }
 
 impl LiveArgs {
