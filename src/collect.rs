@@ -1,6 +1,9 @@
 //! The live collector: the cluster's objects through the Kubernetes API and its AWS side through
 //! the SDK, handed to the snapshot loader as the documents `kubectl` and `aws` would print, so a
 //! live scan and a scan of a snapshot read the same bytes the same way.
+//!
+//! It sits above [`crate::scan`]: which IAM roles to read follows from a scan of what Kubernetes
+//! returned. The inventory below it only builds an [`Inventory`] from documents.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,12 +16,17 @@ use crate::inventory::snapshot::{InventoryError, SnapshotFile, extend, load_read
 use crate::kubernetes::{Kube, KubeError};
 use crate::progress::Progress;
 
+/// Why a live reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    /// The Kubernetes API could not be read (a refused kind is not an error: it is recorded as
+    /// [`crate::inventory::Unreadable`]).
     #[error(transparent)]
     Kube(#[from] KubeError),
+    /// EKS or IAM could not be read.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// What was read could not be loaded (an object Kubernetes would refuse, a conflict).
     #[error(transparent)]
     Inventory(#[from] InventoryError),
 }
