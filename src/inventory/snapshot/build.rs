@@ -10,6 +10,7 @@ use super::redact::keep_read_annotations;
 use super::{InventoryError, SnapshotFile};
 use crate::inventory::{Inventory, LoadWarning, WorkloadKey, parse};
 
+/// An inventory being built, and where each of its objects came from.
 #[derive(Default)]
 pub(super) struct Builder {
     pub(super) inventory: Inventory,
