@@ -1,0 +1,77 @@
+//! One raw request, sent through the client and retried with backoff while the API server
+//! throttles or is briefly unavailable.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::KubeError;
+
+/// Attempts per call when the API server throttles (429) or is briefly unavailable (5xx).
+const ATTEMPTS: u32 = 5;
+
+pub(super) fn parse(path: &str, text: &str) -> Result<Value, KubeError> {
+    serde_json::from_str(text).map_err(|e| KubeError::Call {
+        verb: "decode",
+        path: path.to_string(),
+        status: None,
+        message: e.to_string(),
+    })
+}
+
+/// One request, retried with exponential backoff while the server throttles or is unavailable.
+pub(super) async fn call(
+    client: &kube::Client,
+    calls: &AtomicUsize,
+    verb: &'static str,
+    path: &str,
+    request: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<String, KubeError> {
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        let built = request().map_err(|e| KubeError::Call {
+            verb,
+            path: path.to_string(),
+            status: None,
+            message: e.to_string(),
+        })?;
+        calls.fetch_add(1, Ordering::Relaxed);
+        let error = match client.request_text(built).await {
+            Ok(text) => return Ok(text),
+            Err(kube::Error::Api(response)) => KubeError::Call {
+                verb,
+                path: path.to_string(),
+                status: Some(response.code),
+                message: format!(
+                    "{} {}: {}",
+                    response.code, response.reason, response.message
+                ),
+            },
+            Err(other) => KubeError::Call {
+                verb,
+                path: path.to_string(),
+                status: None,
+                message: chain(&other),
+            },
+        };
+        let retryable = matches!(error.status(), Some(429 | 500 | 502 | 503 | 504));
+        if !retryable || attempt >= ATTEMPTS {
+            return Err(error);
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        attempt += 1;
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
