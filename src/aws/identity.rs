@@ -1,6 +1,7 @@
 //! Who the credentials act as (`sts:GetCallerIdentity`) and what EKS says of the plan's cluster
 //! (`eks:DescribeCluster`): what [`crate::world`] compares with the plan before a live run writes.
 
+use super::error::found;
 use super::{Aws, AwsError};
 
 /// Who a set of credentials acts as (`sts:GetCallerIdentity`).
@@ -32,9 +33,9 @@ impl Aws {
                     account: account.to_string(),
                     arn: arn.to_string(),
                 }),
-                _ => Err(AwsError::Call {
+                _ => Err(AwsError::Answer {
                     operation: "sts:GetCallerIdentity",
-                    message: "the answer names no account".into(),
+                    missing: "an account".into(),
                 }),
             }
         })
@@ -52,15 +53,9 @@ impl Aws {
             .build();
         let client = aws_sdk_eks::Client::from_conf(config);
         self.runtime.block_on(async {
-            let output = match client.describe_cluster().name(name).send().await {
-                Ok(output) => output,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None);
-                }
-                Err(e) => return Err(AwsError::call("eks:DescribeCluster", e)),
+            let described = client.describe_cluster().name(name).send().await;
+            let Some(output) = found("eks:DescribeCluster", described)? else {
+                return Ok(None);
             };
             let cluster = output.cluster();
             Ok(cluster.and_then(|c| c.arn()).map(|arn| ClusterIdentity {

@@ -11,7 +11,7 @@ mod error;
 mod identity;
 mod reads;
 
-pub use error::AwsError;
+pub use error::{AwsError, found};
 pub use identity::{Caller, ClusterIdentity};
 
 use aws_config::SdkConfig;

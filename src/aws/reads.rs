@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::error::found;
 use super::{Aws, AwsError};
 
 impl Aws {
@@ -133,19 +134,17 @@ impl Aws {
 
 /// One role as a `RoleDetailList` entry; `None` when it does not exist.
 async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Value>, AwsError> {
-    let role = match client.get_role().role_name(name).send().await {
-        Ok(output) => output.role.ok_or_else(|| AwsError::Call {
-            operation: "iam:GetRole",
-            message: format!("no role in the answer for {name}"),
-        })?,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(AwsError::call("iam:GetRole", e)),
+    let Some(output) = found(
+        "iam:GetRole",
+        client.get_role().role_name(name).send().await,
+    )?
+    else {
+        return Ok(None);
     };
+    let role = output.role.ok_or_else(|| AwsError::Answer {
+        operation: "iam:GetRole",
+        missing: format!("the role {name}"),
+    })?;
     let mut inline = Vec::new();
     let mut names = client
         .list_role_policies()

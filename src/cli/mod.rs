@@ -246,21 +246,29 @@ fn exit_codes_help() -> String {
 /// Errors the binary maps to exit codes. Lower layers have their own enums, kept as sources.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A snapshot or the demo could not be read (the message names the file, line and column).
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// Flags that cannot work together, or an input the command cannot take; the message says
+    /// which and what to give instead.
     #[error("{0}")]
     Usage(String),
+    /// The scan reported findings at or above `--fail-on`: the findings say what to fix.
     #[error("{count} finding(s) at or above --fail-on {threshold}")]
     FindingsBlock {
         count: usize,
         threshold: crate::findings::Severity,
     },
+    /// No plan could be made or written.
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// An apply, rollback or status run stopped or was refused.
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
+    /// AWS could not be reached or read (its kind says how).
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
+    /// The Kubernetes API could not be reached or read (its kind says how).
     #[error(transparent)]
     Kube(#[from] crate::kubernetes::KubeError),
     /// A live run's plan is not what the world has ([`crate::world`]), or could not be checked.
@@ -277,8 +285,10 @@ pub enum Error {
         #[source]
         source: crate::plan::validate::InvalidPlan,
     },
+    /// Standard output could not be written (other than a closed pipe, which ends quietly).
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    /// A file the command writes could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -450,7 +460,11 @@ pub fn main() -> std::process::ExitCode {
             let mut message = format!("error: {error}");
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
-                message.push_str(&format!("\n  caused by: {cause}"));
+                // Messages that already say their cause (most do) are not followed by it again.
+                let cause_text = cause.to_string();
+                if !message.contains(&cause_text) {
+                    message.push_str(&format!("\n  caused by: {cause_text}"));
+                }
                 source = cause.source();
             }
             eprintln!("{}", crate::render::terminal_safe(&message));

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::request::{call, parse};
 use super::{CONFIG_MAP, Kube, KubeError, Resource, SCANNED};
+use crate::call_error::ErrorKind;
 use crate::inventory::Unreadable;
 
 /// Lists of different kinds read at once: enough to hide latency, few enough not to be
@@ -41,7 +42,7 @@ fn denied(
             None => resource.plural.to_string(),
         },
         namespace: namespace.map(str::to_string),
-        message: error.to_string(),
+        message: error.without_fix(),
     }
 }
 
@@ -82,7 +83,7 @@ impl Kube {
             {
                 match kind {
                     Ok(kind) => pages.extend(kind),
-                    Err(e) if e.status() == Some(403) => {
+                    Err(e) if e.kind() == ErrorKind::Denied => {
                         refused.push(denied("list", *resource, None, &e))
                     }
                     Err(e) => return Err(e),
@@ -99,8 +100,8 @@ impl Kube {
                     number: 1,
                     text,
                 }),
-                Err(e) if e.status() == Some(404) => {}
-                Err(e) if e.status() == Some(403) => {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) if e.kind() == ErrorKind::Denied => {
                     refused.push(denied("get", CONFIG_MAP, Some("kube-system"), &e))
                 }
                 Err(e) => return Err(e),
@@ -203,7 +204,11 @@ async fn pages(
         .await
         {
             Ok(text) => text,
-            Err(e) if e.status() == Some(410) && token.is_some() && restarts < LIST_RESTARTS => {
+            Err(e)
+                if e.kind() == ErrorKind::Expired
+                    && token.is_some()
+                    && restarts < LIST_RESTARTS =>
+            {
                 restarts += 1;
                 pages.clear();
                 token = None;
@@ -211,11 +216,9 @@ async fn pages(
             }
             Err(e) => return Err(e),
         };
-        token = continue_token(&text).map_err(|e| KubeError::Call {
-            verb: "decode",
+        token = continue_token(&text).map_err(|source| KubeError::Decode {
             path: path.to_string(),
-            status: None,
-            message: e.to_string(),
+            source,
         })?;
         pages.push(text);
         if token.is_none() {

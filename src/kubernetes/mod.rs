@@ -99,23 +99,24 @@ impl Kube {
             match (&args.kubeconfig, &args.context) {
                 (Some(path), _) => {
                     let file = kube::config::Kubeconfig::read_from(path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                        .map_err(|e| KubeError::config(Some(path), e))?;
                     kube::Config::from_custom_kubeconfig(file, &options)
                         .await
-                        .map_err(|e| format!("{}: {e}", path.display()))
+                        .map_err(|e| KubeError::config(Some(path), e))
                 }
                 (None, Some(_)) => kube::Config::from_kubeconfig(&options)
                     .await
-                    .map_err(|e| e.to_string()),
-                (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
+                    .map_err(|e| KubeError::config(None, e)),
+                (None, None) => kube::Config::infer()
+                    .await
+                    .map_err(|e| KubeError::config(None, e)),
             }
-        });
-        let config = config.map_err(KubeError::Config)?;
+        })?;
         let server = config.cluster_url.to_string();
         let client = {
             // The client spawns its connection tasks on the current runtime.
             let _guard = runtime.enter();
-            kube::Client::try_from(config).map_err(|e| KubeError::Config(e.to_string()))?
+            kube::Client::try_from(config).map_err(|e| KubeError::config(None, e))?
         };
         Ok(Kube {
             runtime,

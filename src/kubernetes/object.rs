@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::request::{call, parse};
 use super::{Kube, KubeError, Resource};
+use crate::call_error::ErrorKind;
 
 impl Kube {
     /// The object, or `None` when it does not exist.
@@ -24,7 +25,7 @@ impl Kube {
             }));
         match result {
             Ok(text) => parse(&path, &text).map(Some),
-            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }

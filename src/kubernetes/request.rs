@@ -12,11 +12,9 @@ use super::KubeError;
 const ATTEMPTS: u32 = 5;
 
 pub(super) fn parse(path: &str, text: &str) -> Result<Value, KubeError> {
-    serde_json::from_str(text).map_err(|e| KubeError::Call {
-        verb: "decode",
+    serde_json::from_str(text).map_err(|source| KubeError::Decode {
         path: path.to_string(),
-        status: None,
-        message: e.to_string(),
+        source,
     })
 }
 
@@ -31,47 +29,18 @@ pub(super) async fn call(
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
-        let built = request().map_err(|e| KubeError::Call {
-            verb,
-            path: path.to_string(),
-            status: None,
-            message: e.to_string(),
-        })?;
+        let built =
+            request().map_err(|e| KubeError::call(verb, path, kube::Error::BuildRequest(e)))?;
         calls.fetch_add(1, Ordering::Relaxed);
         let error = match client.request_text(built).await {
             Ok(text) => return Ok(text),
-            Err(kube::Error::Api(response)) => KubeError::Call {
-                verb,
-                path: path.to_string(),
-                status: Some(response.code),
-                message: format!(
-                    "{} {}: {}",
-                    response.code, response.reason, response.message
-                ),
-            },
-            Err(other) => KubeError::Call {
-                verb,
-                path: path.to_string(),
-                status: None,
-                message: chain(&other),
-            },
+            Err(e) => KubeError::call(verb, path, e),
         };
-        let retryable = matches!(error.status(), Some(429 | 500 | 502 | 503 | 504));
-        if !retryable || attempt >= ATTEMPTS {
+        if !error.kind().is_transient() || attempt >= ATTEMPTS {
             return Err(error);
         }
         tokio::time::sleep(delay).await;
         delay *= 2;
         attempt += 1;
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::{Backend, BackendError, Rollout};
 use crate::apply::fragment;
+use crate::call_error::ErrorKind;
 use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
 use crate::plan::{Step, Target};
 
@@ -45,9 +46,9 @@ impl LiveKube {
     }
 
     fn kube(&mut self) -> Result<&Kube, BackendError> {
-        self.connected().map_err(|e| BackendError::Target {
+        self.connected().map_err(|source| BackendError::Kube {
             target: "the Kubernetes API".into(),
-            message: e.to_string(),
+            source,
         })
     }
 
@@ -126,7 +127,7 @@ impl LiveKube {
             }
             match write(self.kube()?, version.as_deref().unwrap_or_default()) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.status() == Some(409) => {
+                Err(e) if e.kind() == ErrorKind::Conflict => {
                     let observed = self.read_fragment(target, &paths)?;
                     if fragment::same_state(&observed, to) {
                         return Ok(());
@@ -184,10 +185,14 @@ fn version(object: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A failed call on `target`; an answer in the 4xx range (the API server's refusal, which names
-/// the verb, resource and namespace RBAC denied) means nothing was written.
+/// A failed call on `target`. Its kind says whether it was refused: an answer in the 4xx range
+/// (the API server's refusal, which names the verb, resource and namespace RBAC denied) means
+/// nothing was written.
 fn failed(target: &Target, error: KubeError) -> BackendError {
-    BackendError::from_answer(target, error.to_string(), error.status())
+    BackendError::Kube {
+        target: target.to_string(),
+        source: error,
+    }
 }
 
 impl Backend for LiveKube {
