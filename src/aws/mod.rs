@@ -2,10 +2,10 @@
 //! the shared runtime and SDK configuration of each account (`Aws`, `AwsAccounts`), and the
 //! refusal of plain-HTTP endpoints off this machine.
 //!
-//! What is read lives in its own rooms: [`reads`] (the cluster and IAM, written as the JSON the
+//! The rest has rooms of its own: `reads` (the cluster and IAM, written as the JSON the
 //! AWS CLI prints, so live reads, `snapshot --out` and the snapshot loader share one path),
-//! [`identity`] (who the credentials are, which cluster the plan names, for [`crate::world`]),
-//! [`error`] (why a call failed).
+//! `identity` (who the credentials are, which cluster the plan names, for [`crate::world`]),
+//! `error` (why a call failed).
 
 mod error;
 mod identity;

@@ -3,10 +3,10 @@
 //!
 //! Calls are raw requests built by `kube::core::Request`: the tool reads slim types of its own and
 //! must not drop fields it does not know when it writes, so typed `k8s-openapi` objects would
-//! only cost memory. Where the objects live is [`resource`]; lists read page by page as the API's
-//! own JSON (so live reads, `snapshot --out` and the snapshot loader share one path) are [`list`];
-//! one object's read and the conditional writes of the live backend are [`object`]; sending a
-//! request and retrying it is [`request`]; why a call failed is [`error`].
+//! only cost memory. Where the objects live is `resource`; lists read page by page as the API's
+//! own JSON (so live reads, `snapshot --out` and the snapshot loader share one path) are `list`;
+//! one object's read and the conditional writes of the live backend are `object`; sending a
+//! request and retrying it is `request`; why a call failed is `error`.
 
 mod error;
 mod list;

@@ -4,7 +4,7 @@
 //! else in between is refused by the API server (409) and never overwritten.
 //!
 //! The checks around a wave's restart (a dry-run pod gets the role; the rollout finished with
-//! it) are [`verify`]; what the pod identity webhook should have injected is [`injection`].
+//! it) are `verify`; what the pod identity webhook should have injected is `injection`.
 
 mod injection;
 mod verify;
