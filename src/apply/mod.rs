@@ -760,12 +760,9 @@ impl Runner<'_> {
             let results = self.backend.write_many(&writes);
             // A write the peer refused, or refused as concurrent, was not made; any other
             // outcome (made, or no answer) may have changed the target.
-            self.sent |= results.iter().any(|r| {
-                !matches!(
-                    r,
-                    Err(BackendError::Refused { .. } | BackendError::Concurrent { .. })
-                )
-            });
+            self.sent |= results
+                .iter()
+                .any(|r| !matches!(r, Err(e) if e.kind().is_refusal()));
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(results) {
                 if let Err(source) = result {
