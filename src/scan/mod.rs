@@ -1,0 +1,111 @@
+//! The scanner: inventory in, usages and findings out. Pure: no I/O.
+//!
+//! A *usage* is one workload that gets AWS credentials today, through kiam/kube2iam, IRSA, or
+//! both. The scanner decides for each legacy usage whether it works today (the agent permits it,
+//! the role exists and trusts the legacy principal), because only those may be migrated.
+//!
+//! The scan's modules, one job each: [`model`] (the result types), [`agents`] (the agent in
+//! effect), [`cluster`], [`workloads`] (pod → workload), [`usage`] and [`usage_findings`],
+//! [`shared_accounts`], [`node_roles`].
+
+mod agents;
+mod cluster;
+mod model;
+mod node_roles;
+mod shared_accounts;
+mod usage;
+mod usage_findings;
+mod workloads;
+
+pub use model::{
+    IRSA_ANNOTATION, LegacyRole, NodeRole, RoleSource, SCAN_SCHEMA, Scan, Status, Summary, Trust,
+    Usage, WorkloadSummary,
+};
+
+use crate::findings::{Code, Finding, Severity, Subject};
+use crate::inventory::Inventory;
+use crate::legacy;
+use agents::{effective_agent, legacy_principals};
+use cluster::{check_cluster, check_namespaces_captured};
+use node_roles::{analyse_node_roles, node_role_arns};
+use shared_accounts::check_shared_service_accounts;
+use usage::usage;
+use workloads::candidates;
+
+pub fn scan(inventory: &Inventory) -> Scan {
+    let mut findings = Vec::new();
+    for warning in &inventory.warnings {
+        findings.push(Finding::new(
+            Code::UnrecognizedInput,
+            Subject::new(None, "File", warning.file.display().to_string()),
+            warning.message.clone(),
+        ));
+    }
+    for denied in &inventory.unreadable {
+        findings.push(Finding::new(
+            Code::ReadDenied,
+            Subject::new(denied.namespace.as_deref(), "Resource", denied.resource.clone()),
+            format!(
+                "{denied} ({}): the scan cannot see these objects, so its results are incomplete; grant the irsa-migrate-read ClusterRole of docs/permissions.md",
+                denied.message
+            ),
+        ));
+    }
+    let agents = legacy::detect(inventory);
+    let effective = effective_agent(&agents, &mut findings);
+    let node_roles = node_role_arns(inventory);
+    let principals = legacy_principals(inventory, effective, &node_roles);
+    check_cluster(inventory, &mut findings);
+
+    let candidates = candidates(inventory, &agents);
+    check_namespaces_captured(inventory, &candidates, &mut findings);
+    let mut usages = Vec::new();
+    for candidate in &candidates {
+        if let Some(usage) = usage(inventory, effective, &principals, candidate, &mut findings) {
+            usages.push(usage);
+        }
+    }
+    check_shared_service_accounts(inventory, effective, &candidates, &mut findings);
+    let node_role_reports = analyse_node_roles(inventory, effective, &node_roles, &mut findings);
+
+    crate::findings::sort_and_dedup(&mut findings);
+    let summary = Summary {
+        workloads: candidates.len(),
+        usages: usages.len(),
+        legacy: usages.iter().filter(|u| u.status == Status::Legacy).count(),
+        irsa: usages.iter().filter(|u| u.status == Status::Irsa).count(),
+        both: usages.iter().filter(|u| u.status == Status::Both).count(),
+        works_today: usages.iter().filter(|u| u.works_today).count(),
+        errors: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count(),
+        warnings: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count(),
+        infos: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .count(),
+    };
+    Scan {
+        schema: SCAN_SCHEMA,
+        cluster: inventory.cluster.clone(),
+        agents,
+        legacy_principals: principals.iter().map(|(arn, _)| arn.to_string()).collect(),
+        workloads: candidates
+            .iter()
+            .map(|c| WorkloadSummary {
+                namespace: c.key.namespace.clone(),
+                kind: c.key.kind,
+                name: c.key.name.clone(),
+                service_account: c.spec.service_account().to_string(),
+            })
+            .collect(),
+        usages,
+        node_roles: node_role_reports,
+        findings,
+        summary,
+    }
+}

@@ -1,0 +1,154 @@
+//! The scan's result types: the `irsa-migrate.scan/v1` document and the usages, roles, trust
+//! verdicts and node roles it is made of.
+
+use serde::Serialize;
+
+use crate::findings::{Finding, Subject};
+use crate::iam::policy::PrincipalMatch;
+use crate::inventory::rollout_hold::RolloutHold;
+use crate::inventory::{Cluster, WorkloadKey, WorkloadKind};
+use crate::legacy::{LegacyAgent, Verdict};
+
+/// The `schema` field of the scan's JSON document.
+pub const SCAN_SCHEMA: &str = "irsa-migrate.scan/v1";
+
+/// The service-account annotation the pod identity webhook reads.
+pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// The scan result. Its JSON form (`--output json`) is the document `irsa-migrate.scan/v1`:
+/// `cluster`, `agents`, `legacy_principals`, `usages`, `node_roles`, `findings`, `summary`,
+/// each field as serialized below; lists are sorted, so the same inventory gives the same bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scan {
+    pub schema: &'static str,
+    pub cluster: Option<Cluster>,
+    pub agents: Vec<LegacyAgent>,
+    /// The roles the legacy system assumes application roles as (kiam server role, node roles).
+    pub legacy_principals: Vec<String>,
+    /// Every workload seen, with the service account it runs as: who shares which account.
+    pub workloads: Vec<WorkloadSummary>,
+    pub usages: Vec<Usage>,
+    pub node_roles: Vec<NodeRole>,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadSummary {
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub service_account: String,
+}
+
+/// One workload that gets AWS credentials today.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Usage {
+    pub namespace: String,
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub service_account: String,
+    /// Running pods resolved to this workload.
+    pub pods: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyRole>,
+    /// The role in the service account's `eks.amazonaws.com/role-arn`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub irsa_role_arn: Option<String>,
+    pub status: Status,
+    pub host_network: bool,
+    /// Which tools manage the workload's manifest (helm, argocd, flux).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managed_by: Vec<String>,
+    /// The legacy path gives the workload its role today: the only usages that may be migrated.
+    pub works_today: bool,
+    /// What keeps a pod-template change from rolling out (paused, `OnDelete`, partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_hold: Option<RolloutHold>,
+}
+
+impl Usage {
+    pub fn key(&self) -> WorkloadKey {
+        WorkloadKey {
+            namespace: self.namespace.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+        }
+    }
+
+    pub(super) fn subject(&self) -> Subject {
+        Subject::new(Some(&self.namespace), self.kind.as_str(), &self.name)
+    }
+}
+
+/// The role a workload gets through kiam/kube2iam.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LegacyRole {
+    /// The annotation value as written; absent when kube2iam's default role applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
+    pub source: RoleSource,
+    /// The ARN the agent requests, when it can be resolved offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub verdict: Verdict,
+    pub trust: Trust,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleSource {
+    Annotation,
+    DefaultRole,
+}
+
+/// Whether the role lets the legacy principal assume it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Trust {
+    Trusted {
+        principal: String,
+        how: PrincipalMatch,
+        conditional: bool,
+    },
+    Missing,
+    RoleNotFound,
+    /// The role's account is not in the source, or the ARN could not be resolved.
+    Unknown {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Legacy,
+    Irsa,
+    Both,
+}
+
+/// A node role (or kiam's server role) and what it grants beyond an EKS worker's needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRole {
+    pub arn: String,
+    /// Why it is a legacy principal: `aws-auth`, `worker-node-policy`, `kiam-assume-role`.
+    pub source: String,
+    pub found: bool,
+    pub assume_role_grants: Vec<String>,
+    pub extra_permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub workloads: usize,
+    pub usages: usize,
+    pub legacy: usize,
+    pub irsa: usize,
+    pub both: usize,
+    pub works_today: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+}
