@@ -4,9 +4,9 @@
 //! both. The scanner decides for each legacy usage whether it works today (the agent permits it,
 //! the role exists and trusts the legacy principal), because only those may be migrated.
 //!
-//! The scan's modules, one job each: [`model`] (the result types), [`agents`] (the agent in
-//! effect), [`cluster`], [`workloads`] (pod → workload), [`usage`] and [`usage_findings`],
-//! [`shared_accounts`], [`node_roles`].
+//! One job per module: `model` (the result types), `agents` (the agent in effect), `cluster`
+//! (what the source and the cluster lack), `workloads` (pod → workload), `usage` and
+//! `usage_findings`, `shared_accounts`, `node_roles`; this file runs them in order.
 
 mod agents;
 mod cluster;

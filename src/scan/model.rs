@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::findings::{Finding, Subject};
 use crate::iam::policy::PrincipalMatch;
 use crate::inventory::rollout_hold::RolloutHold;
-use crate::inventory::{Cluster, WorkloadKey, WorkloadKind};
+use crate::inventory::{Cluster, WorkloadKind};
 use crate::legacy::{LegacyAgent, Verdict};
 
 /// The `schema` field of the scan's JSON document.
@@ -68,14 +68,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn key(&self) -> WorkloadKey {
-        WorkloadKey {
-            namespace: self.namespace.clone(),
-            kind: self.kind,
-            name: self.name.clone(),
-        }
-    }
-
     pub(super) fn subject(&self) -> Subject {
         Subject::new(Some(&self.namespace), self.kind.as_str(), &self.name)
     }
