@@ -1,11 +1,34 @@
-//! Cluster-wide checks: the OIDC provider, the pod identity webhook, and namespaces whose
-//! workloads the source holds without the Namespace object.
+//! What the source and the cluster lack: input the loader could not read or recognize, the OIDC
+//! provider, the pod identity webhook, and the Namespace objects of namespaces with workloads.
 
 use std::collections::BTreeSet;
 
 use super::workloads::Candidate;
 use crate::findings::{Code, Finding, Severity, Subject};
 use crate::inventory::Inventory;
+
+/// A finding for every file the loader did not recognize and every resource it was refused.
+pub(super) fn source_findings(inventory: &Inventory) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for warning in &inventory.warnings {
+        findings.push(Finding::new(
+            Code::UnrecognizedInput,
+            Subject::new(None, "File", warning.file.display().to_string()),
+            warning.message.clone(),
+        ));
+    }
+    for denied in &inventory.unreadable {
+        findings.push(Finding::new(
+            Code::ReadDenied,
+            Subject::new(denied.namespace.as_deref(), "Resource", denied.resource.clone()),
+            format!(
+                "{denied} ({}): the scan cannot see these objects, so its results are incomplete; grant the irsa-migrate-read ClusterRole of docs/permissions.md",
+                denied.message
+            ),
+        ));
+    }
+    findings
+}
 
 /// A namespace whose workloads were read without its Namespace object: its annotations, which
 /// the agents' namespace rules read, are unknown, so none of its workloads may be migrated (they

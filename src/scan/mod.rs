@@ -22,35 +22,19 @@ pub use model::{
     Usage, WorkloadSummary,
 };
 
-use crate::findings::{Code, Finding, Severity, Subject};
 use crate::inventory::Inventory;
 use crate::legacy;
 use agents::{effective_agent, legacy_principals};
-use cluster::{check_cluster, check_namespaces_captured};
+use cluster::{check_cluster, check_namespaces_captured, source_findings};
 use node_roles::{analyse_node_roles, node_role_arns};
 use shared_accounts::check_shared_service_accounts;
 use usage::usage;
-use workloads::candidates;
+use workloads::{Candidate, candidates};
 
+/// Scans `inventory`. Findings come in a fixed order (most severe first), so the same inventory
+/// gives the same scan.
 pub fn scan(inventory: &Inventory) -> Scan {
-    let mut findings = Vec::new();
-    for warning in &inventory.warnings {
-        findings.push(Finding::new(
-            Code::UnrecognizedInput,
-            Subject::new(None, "File", warning.file.display().to_string()),
-            warning.message.clone(),
-        ));
-    }
-    for denied in &inventory.unreadable {
-        findings.push(Finding::new(
-            Code::ReadDenied,
-            Subject::new(denied.namespace.as_deref(), "Resource", denied.resource.clone()),
-            format!(
-                "{denied} ({}): the scan cannot see these objects, so its results are incomplete; grant the irsa-migrate-read ClusterRole of docs/permissions.md",
-                denied.message
-            ),
-        ));
-    }
+    let mut findings = source_findings(inventory);
     let agents = legacy::detect(inventory);
     let effective = effective_agent(&agents, &mut findings);
     let node_roles = node_role_arns(inventory);
@@ -69,40 +53,13 @@ pub fn scan(inventory: &Inventory) -> Scan {
     let node_role_reports = analyse_node_roles(inventory, effective, &node_roles, &mut findings);
 
     crate::findings::sort_and_dedup(&mut findings);
-    let summary = Summary {
-        workloads: candidates.len(),
-        usages: usages.len(),
-        legacy: usages.iter().filter(|u| u.status == Status::Legacy).count(),
-        irsa: usages.iter().filter(|u| u.status == Status::Irsa).count(),
-        both: usages.iter().filter(|u| u.status == Status::Both).count(),
-        works_today: usages.iter().filter(|u| u.works_today).count(),
-        errors: findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count(),
-        warnings: findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warning)
-            .count(),
-        infos: findings
-            .iter()
-            .filter(|f| f.severity == Severity::Info)
-            .count(),
-    };
+    let summary = Summary::of(candidates.len(), &usages, &findings);
     Scan {
         schema: SCAN_SCHEMA,
         cluster: inventory.cluster.clone(),
         agents,
         legacy_principals: principals.iter().map(|(arn, _)| arn.to_string()).collect(),
-        workloads: candidates
-            .iter()
-            .map(|c| WorkloadSummary {
-                namespace: c.key.namespace.clone(),
-                kind: c.key.kind,
-                name: c.key.name.clone(),
-                service_account: c.spec.service_account().to_string(),
-            })
-            .collect(),
+        workloads: candidates.iter().map(Candidate::summary).collect(),
         usages,
         node_roles: node_role_reports,
         findings,

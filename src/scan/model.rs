@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::findings::{Finding, Subject};
+use crate::findings::{Finding, Severity, Subject};
 use crate::iam::policy::PrincipalMatch;
 use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Cluster, WorkloadKind};
@@ -143,4 +143,23 @@ pub struct Summary {
     pub errors: usize,
     pub warnings: usize,
     pub infos: usize,
+}
+
+impl Summary {
+    /// The counts of a scan of `workloads` workloads that found `usages` and `findings`.
+    pub(super) fn of(workloads: usize, usages: &[Usage], findings: &[Finding]) -> Summary {
+        let with_status = |status| usages.iter().filter(|u| u.status == status).count();
+        let with_severity = |severity| findings.iter().filter(|f| f.severity == severity).count();
+        Summary {
+            workloads,
+            usages: usages.len(),
+            legacy: with_status(Status::Legacy),
+            irsa: with_status(Status::Irsa),
+            both: with_status(Status::Both),
+            works_today: usages.iter().filter(|u| u.works_today).count(),
+            errors: with_severity(Severity::Error),
+            warnings: with_severity(Severity::Warning),
+            infos: with_severity(Severity::Info),
+        }
+    }
 }

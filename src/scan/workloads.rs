@@ -9,6 +9,8 @@ use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Inventory, WorkloadKey, WorkloadKind};
 use crate::legacy::LegacyAgent;
 
+use super::model::WorkloadSummary;
+
 /// A workload as the scanner sees it: its controller's metadata and pod template, or for a pod
 /// without a known controller, the pod's own.
 pub(super) struct Candidate<'a> {
@@ -21,6 +23,17 @@ pub(super) struct Candidate<'a> {
     pub(super) foreign_owner: Option<String>,
     /// What keeps a template change from rolling out to the workload's pods.
     pub(super) hold: Option<RolloutHold>,
+}
+
+impl Candidate<'_> {
+    pub(super) fn summary(&self) -> WorkloadSummary {
+        WorkloadSummary {
+            namespace: self.key.namespace.clone(),
+            kind: self.key.kind,
+            name: self.key.name.clone(),
+            service_account: self.spec.service_account().to_string(),
+        }
+    }
 }
 
 /// Resolves every pod to the workload that owns it, and adds workloads with no running pods.
