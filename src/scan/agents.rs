@@ -1,18 +1,56 @@
-//! Which legacy agent is in effect (its configuration problems, several or none installed), and
-//! the identities it assumes application roles as.
+//! Which legacy agent is in effect (its configuration problems, several or none installed), the
+//! annotation keys it reads, and the identities it assumes application roles as.
 
 use std::collections::BTreeSet;
 
 use crate::findings::{Code, Finding, Subject};
 use crate::iam::arn::RoleArn;
 use crate::inventory::Inventory;
-use crate::legacy::{Component, LegacyAgent};
+use crate::legacy::{self, Component, LegacyAgent};
 
-/// The agent whose rules decide: kiam's server (the agent only forwards), or kube2iam.
-pub(super) fn effective_agent<'a>(
-    agents: &'a [LegacyAgent],
-    findings: &mut Vec<Finding>,
-) -> Option<&'a LegacyAgent> {
+/// The agent whose rules decide: kiam's server (the agent only forwards), or kube2iam; the first
+/// of them when several are installed (a finding says so).
+pub(super) fn in_effect(agents: &[LegacyAgent]) -> Option<&LegacyAgent> {
+    agents.iter().find(|a| decides(a))
+}
+
+fn decides(agent: &LegacyAgent) -> bool {
+    agent.component != Component::KiamAgent
+}
+
+/// The pod-template annotation keys the legacy path reads: those the agent in effect is
+/// configured with (kube2iam's `--iam-role-key`, `--iam-external-id-key`), else both agents'
+/// defaults. The scan evaluates these keys and cleanup removes them: one answer for both, or
+/// cleanup would leave the key the agent reads and remove another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegacyAnnotations<'a> {
+    pub role: &'a str,
+    pub external_id: &'a str,
+}
+
+impl<'a> LegacyAnnotations<'a> {
+    pub(super) fn of(agent: Option<&'a LegacyAgent>) -> LegacyAnnotations<'a> {
+        match agent {
+            Some(agent) => LegacyAnnotations {
+                role: &agent.role_key,
+                external_id: &agent.external_id_key,
+            },
+            None => LegacyAnnotations {
+                role: legacy::ROLE_ANNOTATION,
+                external_id: legacy::EXTERNAL_ID_ANNOTATION,
+            },
+        }
+    }
+
+    /// Both keys, the role's first.
+    pub fn keys(self) -> [&'a str; 2] {
+        [self.role, self.external_id]
+    }
+}
+
+/// Findings about the installed agents: each one's configuration problems, several that decide
+/// or none at all.
+pub(super) fn agent_findings(agents: &[LegacyAgent], findings: &mut Vec<Finding>) {
     for agent in agents {
         for problem in &agent.problems {
             findings.push(Finding::new(
@@ -22,10 +60,7 @@ pub(super) fn effective_agent<'a>(
             ));
         }
     }
-    let deciders: Vec<&LegacyAgent> = agents
-        .iter()
-        .filter(|a| a.component != Component::KiamAgent)
-        .collect();
+    let deciders: Vec<&LegacyAgent> = agents.iter().filter(|a| decides(a)).collect();
     let systems: BTreeSet<_> = agents.iter().map(|a| a.system).collect();
     if systems.len() > 1 || deciders.len() > 1 {
         let names: Vec<String> = agents.iter().map(|a| a.workload.to_string()).collect();
@@ -35,7 +70,9 @@ pub(super) fn effective_agent<'a>(
             format!(
                 "more than one legacy credential agent is installed ({}); the scan evaluates pods under {} only, check the others by hand",
                 names.join(", "),
-                deciders.first().map(|a| a.workload.to_string()).unwrap_or_default()
+                in_effect(agents)
+                    .map(|a| a.workload.to_string())
+                    .unwrap_or_default()
             ),
         ));
     }
@@ -52,7 +89,6 @@ pub(super) fn effective_agent<'a>(
             "kiam agents found but no kiam server: the server holds the base ARN and namespace policy; add its Deployment/DaemonSet to the source",
         ));
     }
-    deciders.first().copied()
 }
 
 fn agent_subject(agent: &LegacyAgent) -> Subject {

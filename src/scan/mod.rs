@@ -17,6 +17,7 @@ mod usage;
 mod usage_findings;
 mod workloads;
 
+pub use agents::LegacyAnnotations;
 pub use model::{
     IRSA_ANNOTATION, LegacyRole, NodeRole, RoleSource, SCAN_SCHEMA, Scan, Status, Summary, Trust,
     Usage, WorkloadSummary,
@@ -24,7 +25,7 @@ pub use model::{
 
 use crate::inventory::Inventory;
 use crate::legacy;
-use agents::{effective_agent, legacy_principals};
+use agents::{agent_findings, in_effect, legacy_principals};
 use cluster::{check_cluster, check_namespaces_captured, source_findings};
 use node_roles::{analyse_node_roles, node_role_arns};
 use shared_accounts::check_shared_service_accounts;
@@ -36,7 +37,8 @@ use workloads::{Candidate, candidates};
 pub fn scan(inventory: &Inventory) -> Scan {
     let mut findings = source_findings(inventory);
     let agents = legacy::detect(inventory);
-    let effective = effective_agent(&agents, &mut findings);
+    agent_findings(&agents, &mut findings);
+    let effective = in_effect(&agents);
     let node_roles = node_role_arns(inventory);
     let principals = legacy_principals(inventory, effective, &node_roles);
     check_cluster(inventory, &mut findings);

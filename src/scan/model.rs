@@ -9,6 +9,8 @@ use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Cluster, WorkloadKind};
 use crate::legacy::{LegacyAgent, Verdict};
 
+use super::agents::{LegacyAnnotations, in_effect};
+
 /// The `schema` field of the scan's JSON document.
 pub const SCAN_SCHEMA: &str = "irsa-migrate.scan/v1";
 
@@ -31,6 +33,18 @@ pub struct Scan {
     pub node_roles: Vec<NodeRole>,
     pub findings: Vec<Finding>,
     pub summary: Summary,
+}
+
+impl Scan {
+    /// The agent whose rules the scan applied: kiam's server or kube2iam, if one is installed.
+    pub fn effective_agent(&self) -> Option<&LegacyAgent> {
+        in_effect(&self.agents)
+    }
+
+    /// The annotation keys the scan read the legacy roles from: what cleanup removes.
+    pub fn legacy_annotations(&self) -> LegacyAnnotations<'_> {
+        LegacyAnnotations::of(self.effective_agent())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::findings::{Code, Finding, Subject};
 use crate::inventory::Inventory;
-use crate::legacy::{self, LegacyAgent};
+use crate::legacy::LegacyAgent;
 
+use super::agents::LegacyAnnotations;
 use super::workloads::Candidate;
 
 pub(super) fn check_shared_service_accounts(
@@ -14,7 +15,7 @@ pub(super) fn check_shared_service_accounts(
     candidates: &[Candidate<'_>],
     findings: &mut Vec<Finding>,
 ) {
-    let role_key = agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str());
+    let role_key = LegacyAnnotations::of(agent).role;
     let mut by_account: BTreeMap<(&str, &str), BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for candidate in candidates {
         let role = candidate

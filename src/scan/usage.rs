@@ -9,6 +9,7 @@ use crate::inventory::Inventory;
 use crate::inventory::kube::ObjectMeta;
 use crate::legacy::{self, DefaultRole, LegacyAgent, Verdict};
 
+use super::agents::LegacyAnnotations;
 use super::model::{IRSA_ANNOTATION, LegacyRole, RoleSource, Status, Trust, Usage};
 use super::usage_findings::usage_findings;
 use super::workloads::Candidate;
@@ -65,12 +66,12 @@ fn legacy_role(
     principals: &[(RoleArn, String)],
     candidate: &Candidate<'_>,
 ) -> Option<LegacyRole> {
-    let role_key = agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str());
-    let external_id_key = agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
-        a.external_id_key.as_str()
-    });
-    let annotation = candidate.template_annotations.get(role_key).cloned();
-    let external_id = candidate.template_annotations.get(external_id_key).cloned();
+    let keys = LegacyAnnotations::of(agent);
+    let annotation = candidate.template_annotations.get(keys.role).cloned();
+    let external_id = candidate
+        .template_annotations
+        .get(keys.external_id)
+        .cloned();
     let default_arn = match agent.and_then(|a| a.default_role.as_ref()) {
         Some(DefaultRole::Explicit(arn)) => Some(arn.clone()),
         _ => None,
