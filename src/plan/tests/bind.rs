@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::inventory::WorkloadKind;
 use crate::inventory::snapshot::{SnapshotFile, load_files};
+use crate::names::is_dns1123_label;
 use crate::plan::document::WorkloadRef;
 
 #[test]
@@ -142,7 +143,7 @@ fn dedicated_names_never_collide_with_existing_accounts() {
         .map(|b| b.service_account.as_str())
         .collect();
     assert!(!names.contains(&"default-web"), "{names:?}");
-    assert!(names.iter().all(|n| naming::is_valid(n)), "{names:?}");
+    assert!(names.iter().all(|n| is_dns1123_label(n)), "{names:?}");
     assert!(
         names.iter().any(|n| n.starts_with("default-web-")),
         "{names:?}"

@@ -111,7 +111,7 @@ proptest! {
                 }
                 ServiceAccountAction::Create => {
                     prop_assert!(!inventory.service_accounts.contains_key(&(binding.namespace.clone(), binding.service_account.clone())));
-                    prop_assert!(naming::is_valid(&binding.service_account));
+                    prop_assert!(crate::names::is_dns1123_label(&binding.service_account));
                 }
             }
         }
