@@ -10,10 +10,9 @@ use serde_json::Value;
 
 use super::rollout::{self, Progress};
 use super::{Backend, BackendError, Rollout};
-use crate::apply::fragment;
 use crate::inventory::WorkloadKind;
 use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
-use crate::plan::{Step, Target};
+use crate::plan::{Step, Target, fragment};
 
 /// Set by the pod identity webhook in every container of a pod whose service account has a role.
 const ROLE_ENV: &str = "AWS_ROLE_ARN";
