@@ -10,9 +10,9 @@ use super::document::{
 };
 use super::{trust, validate};
 use crate::findings::Finding;
+use crate::inventory::Inventory;
 use crate::inventory::snapshot::fingerprint;
-use crate::inventory::{Inventory, WorkloadKind};
-use crate::scan::{self, Scan, Usage};
+use crate::scan::{self, Scan};
 
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +65,6 @@ pub fn plan_with_scan(
     let mut planner = Planner {
         inventory,
         scan,
-        usages: scan
-            .usages
-            .iter()
-            .map(|u| ((u.namespace.as_str(), u.kind, u.name.as_str()), u))
-            .collect(),
         issuer_host,
         limit: settings.trust_policy_limit,
         findings: scan.findings.clone(),
@@ -148,8 +143,6 @@ pub fn plan_with_scan(
 pub(super) struct Planner<'a> {
     pub(super) inventory: &'a Inventory,
     pub(super) scan: &'a Scan,
-    /// The scan's usages by (namespace, kind, name).
-    pub(super) usages: BTreeMap<(&'a str, WorkloadKind, &'a str), &'a Usage>,
     pub(super) issuer_host: &'a str,
     pub(super) limit: usize,
     pub(super) findings: Vec<Finding>,

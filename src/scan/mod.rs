@@ -19,8 +19,8 @@ mod workloads;
 
 pub use agents::LegacyAnnotations;
 pub use model::{
-    IRSA_ANNOTATION, LegacyRole, NodeRole, RoleSource, SCAN_SCHEMA, Scan, Status, Summary, Trust,
-    Usage, WorkloadSummary,
+    IRSA_ANNOTATION, LegacyRole, NodeRole, RoleSource, SCAN_SCHEMA, Scan, ScannedWorkload, Status,
+    Summary, Trust, Usage,
 };
 
 use crate::inventory::Inventory;
@@ -30,7 +30,8 @@ use cluster::{check_cluster, check_namespaces_captured, source_findings};
 use node_roles::{analyse_node_roles, node_role_arns};
 use shared_accounts::check_shared_service_accounts;
 use usage::usage;
-use workloads::{Candidate, candidates};
+use usage_findings::usage_findings;
+use workloads::candidates;
 
 /// Scans `inventory`. Findings come in a fixed order (most severe first), so the same inventory
 /// gives the same scan.
@@ -45,24 +46,25 @@ pub fn scan(inventory: &Inventory) -> Scan {
 
     let candidates = candidates(inventory, &agents);
     check_namespaces_captured(inventory, &candidates, &mut findings);
-    let mut usages = Vec::new();
+    let mut workloads = Vec::with_capacity(candidates.len());
     for candidate in &candidates {
-        if let Some(usage) = usage(inventory, effective, &principals, candidate, &mut findings) {
-            usages.push(usage);
+        let workload = candidate.scanned(usage(inventory, effective, &principals, candidate));
+        if let Some(usage) = &workload.usage {
+            usage_findings(inventory, &workload, usage, candidate, &mut findings);
         }
+        workloads.push(workload);
     }
     check_shared_service_accounts(inventory, effective, &candidates, &mut findings);
     let node_role_reports = analyse_node_roles(inventory, effective, &node_roles, &mut findings);
 
     crate::findings::sort_and_dedup(&mut findings);
-    let summary = Summary::of(candidates.len(), &usages, &findings);
+    let summary = Summary::of(&workloads, &findings);
     Scan {
         schema: SCAN_SCHEMA,
         cluster: inventory.cluster.clone(),
         agents,
         legacy_principals: principals.iter().map(|(arn, _)| arn.to_string()).collect(),
-        workloads: candidates.iter().map(Candidate::summary).collect(),
-        usages,
+        workloads,
         node_roles: node_role_reports,
         findings,
         summary,

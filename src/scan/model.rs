@@ -1,7 +1,8 @@
 //! The scan's result types: the `irsa-migrate.scan/v1` document and the usages, roles, trust
 //! verdicts and node roles it is made of.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use crate::findings::{Finding, Severity, Subject};
 use crate::iam::policy::PrincipalMatch;
@@ -18,18 +19,19 @@ pub const SCAN_SCHEMA: &str = "irsa-migrate.scan/v1";
 pub const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// The scan result. Its JSON form (`--output json`) is the document `irsa-migrate.scan/v1`:
-/// `cluster`, `agents`, `legacy_principals`, `usages`, `node_roles`, `findings`, `summary`,
-/// each field as serialized below; lists are sorted, so the same inventory gives the same bytes.
-#[derive(Debug, Clone, Serialize)]
+/// `schema`, `cluster`, `agents`, `legacy_principals`, `workloads`, `usages`, `node_roles`,
+/// `findings`, `summary` (see its `Serialize`); lists are sorted, so the same inventory gives the
+/// same bytes.
+#[derive(Debug, Clone)]
 pub struct Scan {
     pub schema: &'static str,
     pub cluster: Option<Cluster>,
     pub agents: Vec<LegacyAgent>,
     /// The roles the legacy system assumes application roles as (kiam server role, node roles).
     pub legacy_principals: Vec<String>,
-    /// Every workload seen, with the service account it runs as: who shares which account.
-    pub workloads: Vec<WorkloadSummary>,
-    pub usages: Vec<Usage>,
+    /// Every workload seen, with the service account it runs as (who shares which account) and
+    /// its usage, if it gets AWS credentials today.
+    pub workloads: Vec<ScannedWorkload>,
     pub node_roles: Vec<NodeRole>,
     pub findings: Vec<Finding>,
     pub summary: Summary,
@@ -45,23 +47,65 @@ impl Scan {
     pub fn legacy_annotations(&self) -> LegacyAnnotations<'_> {
         LegacyAnnotations::of(self.effective_agent())
     }
+
+    /// The workloads that get AWS credentials today, each with its usage.
+    pub fn usages(&self) -> impl Iterator<Item = (&ScannedWorkload, &Usage)> {
+        self.workloads
+            .iter()
+            .filter_map(|workload| Some((workload, workload.usage.as_ref()?)))
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WorkloadSummary {
+/// The document lists the workloads, then their usages apart, each usage with its workload's
+/// fields first.
+impl Serialize for Scan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct UsageEntry<'a> {
+            #[serde(flatten)]
+            workload: &'a ScannedWorkload,
+            #[serde(flatten)]
+            usage: &'a Usage,
+        }
+        let usages: Vec<UsageEntry<'_>> = self
+            .usages()
+            .map(|(workload, usage)| UsageEntry { workload, usage })
+            .collect();
+        let mut document = serializer.serialize_struct("Scan", 9)?;
+        document.serialize_field("schema", self.schema)?;
+        document.serialize_field("cluster", &self.cluster)?;
+        document.serialize_field("agents", &self.agents)?;
+        document.serialize_field("legacy_principals", &self.legacy_principals)?;
+        document.serialize_field("workloads", &self.workloads)?;
+        document.serialize_field("usages", &usages)?;
+        document.serialize_field("node_roles", &self.node_roles)?;
+        document.serialize_field("findings", &self.findings)?;
+        document.serialize_field("summary", &self.summary)?;
+        document.end()
+    }
+}
+
+/// A workload the scan saw: its controller, or a pod without a known one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScannedWorkload {
     pub namespace: String,
     pub kind: WorkloadKind,
     pub name: String,
     pub service_account: String,
+    /// How it gets AWS credentials today; the document lists usages apart.
+    #[serde(skip)]
+    pub usage: Option<Usage>,
 }
 
-/// One workload that gets AWS credentials today.
+impl ScannedWorkload {
+    pub(super) fn subject(&self) -> Subject {
+        Subject::new(Some(&self.namespace), self.kind.as_str(), &self.name)
+    }
+}
+
+/// How one workload gets AWS credentials today: kiam/kube2iam, IRSA, or both.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Usage {
-    pub namespace: String,
-    pub kind: WorkloadKind,
-    pub name: String,
-    pub service_account: String,
     /// Running pods resolved to this workload.
     pub pods: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,12 +123,6 @@ pub struct Usage {
     /// What keeps a pod-template change from rolling out (paused, `OnDelete`, partition).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_hold: Option<RolloutHold>,
-}
-
-impl Usage {
-    pub(super) fn subject(&self) -> Subject {
-        Subject::new(Some(&self.namespace), self.kind.as_str(), &self.name)
-    }
 }
 
 /// The role a workload gets through kiam/kube2iam.
@@ -160,12 +198,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The counts of a scan of `workloads` workloads that found `usages` and `findings`.
-    pub(super) fn of(workloads: usize, usages: &[Usage], findings: &[Finding]) -> Summary {
+    /// The counts of a scan that saw `workloads` and found `findings`.
+    pub(super) fn of(workloads: &[ScannedWorkload], findings: &[Finding]) -> Summary {
+        let usages: Vec<&Usage> = workloads.iter().filter_map(|w| w.usage.as_ref()).collect();
         let with_status = |status| usages.iter().filter(|u| u.status == status).count();
         let with_severity = |severity| findings.iter().filter(|f| f.severity == severity).count();
         Summary {
-            workloads,
+            workloads: workloads.len(),
             usages: usages.len(),
             legacy: with_status(Status::Legacy),
             irsa: with_status(Status::Irsa),

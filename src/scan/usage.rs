@@ -2,7 +2,6 @@
 //! whether the agent permits it, whether the role trusts the legacy principal, its IRSA role and
 //! the tools that manage its manifest.
 
-use crate::findings::Finding;
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::TrustVerdict;
 use crate::inventory::Inventory;
@@ -11,7 +10,6 @@ use crate::legacy::{self, DefaultRole, LegacyAgent, Verdict};
 
 use super::agents::LegacyAnnotations;
 use super::model::{IRSA_ANNOTATION, LegacyRole, RoleSource, Status, Trust, Usage};
-use super::usage_findings::usage_findings;
 use super::workloads::Candidate;
 
 pub(super) fn usage(
@@ -19,7 +17,6 @@ pub(super) fn usage(
     agent: Option<&LegacyAgent>,
     principals: &[(RoleArn, String)],
     candidate: &Candidate<'_>,
-    findings: &mut Vec<Finding>,
 ) -> Option<Usage> {
     let namespace = &candidate.key.namespace;
     let service_account = candidate.spec.service_account().to_string();
@@ -42,11 +39,7 @@ pub(super) fn usage(
         && legacy
             .as_ref()
             .is_some_and(|l| l.verdict.permitted && matches!(l.trust, Trust::Trusted { .. }));
-    let usage = Usage {
-        namespace: namespace.clone(),
-        kind: candidate.key.kind,
-        name: candidate.key.name.clone(),
-        service_account,
+    Some(Usage {
         pods: candidate.pods,
         legacy,
         irsa_role_arn,
@@ -55,9 +48,7 @@ pub(super) fn usage(
         managed_by: managed_by(candidate.metadata),
         works_today,
         rollout_hold: candidate.hold,
-    };
-    usage_findings(inventory, &usage, candidate, findings);
-    Some(usage)
+    })
 }
 
 fn legacy_role(

@@ -7,16 +7,17 @@ use crate::iam::arn::RoleArn;
 use crate::inventory::kube::PodSpec;
 use crate::inventory::{Inventory, WorkloadKind};
 
-use super::model::{IRSA_ANNOTATION, RoleSource, Trust, Usage};
+use super::model::{IRSA_ANNOTATION, RoleSource, ScannedWorkload, Trust, Usage};
 use super::workloads::Candidate;
 
 pub(super) fn usage_findings(
     inventory: &Inventory,
+    workload: &ScannedWorkload,
     usage: &Usage,
     candidate: &Candidate<'_>,
     findings: &mut Vec<Finding>,
 ) {
-    let subject = usage.subject();
+    let subject = workload.subject();
     let mut add =
         |code: Code, message: String| findings.push(Finding::new(code, subject.clone(), message));
     if let Some(irsa) = &usage.irsa_role_arn {
@@ -34,7 +35,7 @@ pub(super) fn usage_findings(
             Code::AlreadyIrsa,
             format!(
                 "service account {} already carries {IRSA_ANNOTATION}={irsa}{note}",
-                usage.service_account
+                workload.service_account
             ),
         );
     }
@@ -72,7 +73,7 @@ pub(super) fn usage_findings(
             Code::RolloutHeld,
             format!(
                 "{}; a migration's restart would not reach its pods, so it is not planned: release the hold, take a new snapshot and plan again, or leave it on the legacy path (decommission keeps what it needs)",
-                hold.explain(usage.kind)
+                hold.explain(workload.kind)
             ),
         );
     }
@@ -99,7 +100,7 @@ pub(super) fn usage_findings(
             Code::InvalidAnnotation,
             format!(
                 "namespace {}: {}: {invalid}",
-                usage.namespace, legacy.verdict.rule
+                workload.namespace, legacy.verdict.rule
             ),
         );
     }
@@ -107,7 +108,7 @@ pub(super) fn usage_findings(
     if !legacy.verdict.permitted
         && legacy.verdict.invalid.is_none()
         && legacy.arn.is_some()
-        && inventory.namespaces.contains_key(&usage.namespace)
+        && inventory.namespaces.contains_key(&workload.namespace)
     {
         add(
             Code::NamespaceNotPermitted,

@@ -9,7 +9,7 @@ use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Inventory, WorkloadKey, WorkloadKind};
 use crate::legacy::LegacyAgent;
 
-use super::model::WorkloadSummary;
+use super::model::{ScannedWorkload, Usage};
 
 /// A workload as the scanner sees it: its controller's metadata and pod template, or for a pod
 /// without a known controller, the pod's own.
@@ -26,12 +26,14 @@ pub(super) struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
-    pub(super) fn summary(&self) -> WorkloadSummary {
-        WorkloadSummary {
+    /// The workload as the scan reports it, with `usage`.
+    pub(super) fn scanned(&self, usage: Option<Usage>) -> ScannedWorkload {
+        ScannedWorkload {
             namespace: self.key.namespace.clone(),
             kind: self.key.kind,
             name: self.key.name.clone(),
             service_account: self.spec.service_account().to_string(),
+            usage,
         }
     }
 }
