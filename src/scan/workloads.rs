@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::inventory::kube::{ObjectMeta, PodSpec};
 use crate::inventory::rollout_hold::RolloutHold;
-use crate::inventory::{Inventory, WorkloadKey, WorkloadKind};
+use crate::inventory::{Inventory, Workload, WorkloadKey, WorkloadKind};
 use crate::legacy::LegacyAgent;
 
 use super::model::{ScannedWorkload, Usage};
@@ -25,7 +25,20 @@ pub(super) struct Candidate<'a> {
     pub(super) hold: Option<RolloutHold>,
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
+    /// The workload `key` as its controller, in the source, describes it; its pods not counted yet.
+    fn controller(key: WorkloadKey, workload: &'a Workload) -> Candidate<'a> {
+        Candidate {
+            key,
+            metadata: &workload.metadata,
+            template_annotations: &workload.template.metadata.annotations,
+            spec: &workload.template.spec,
+            pods: 0,
+            foreign_owner: None,
+            hold: workload.update.hold(workload.key.kind),
+        }
+    }
+
     /// The workload as the scan reports it, with `usage`.
     pub(super) fn scanned(&self, usage: Option<Usage>) -> ScannedWorkload {
         ScannedWorkload {
@@ -51,15 +64,7 @@ pub(super) fn candidates<'a>(
             by_key
                 .entry(key.clone())
                 .or_insert_with(|| match inventory.workloads.get(&key) {
-                    Some(workload) => Candidate {
-                        key,
-                        metadata: &workload.metadata,
-                        template_annotations: &workload.template.metadata.annotations,
-                        spec: &workload.template.spec,
-                        pods: 0,
-                        foreign_owner: None,
-                        hold: workload.update.hold(workload.key.kind),
-                    },
+                    Some(workload) => Candidate::controller(key, workload),
                     // The controller is not in the source: the pod speaks for it.
                     None => Candidate {
                         key,
@@ -77,15 +82,7 @@ pub(super) fn candidates<'a>(
         if is_top_level(inventory, &workload.key) && !by_key.contains_key(&workload.key) {
             by_key.insert(
                 workload.key.clone(),
-                Candidate {
-                    key: workload.key.clone(),
-                    metadata: &workload.metadata,
-                    template_annotations: &workload.template.metadata.annotations,
-                    spec: &workload.template.spec,
-                    pods: 0,
-                    foreign_owner: None,
-                    hold: workload.update.hold(workload.key.kind),
-                },
+                Candidate::controller(workload.key.clone(), workload),
             );
         }
     }
