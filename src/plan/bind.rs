@@ -14,8 +14,15 @@ use crate::inventory::WorkloadKind;
 use crate::scan::{IRSA_ANNOTATION, RoleSource, Status, Trust, Usage, WorkloadSummary};
 
 enum Decision {
-    Migrate(String),
+    /// To this role, its ARN checked.
+    Migrate(RoleArn),
     Skip(Code, String),
+}
+
+/// The users of one service account that move to one role.
+struct Moving<'w> {
+    role: RoleArn,
+    users: Vec<&'w WorkloadSummary>,
 }
 
 impl<'a> Planner<'a> {
@@ -66,9 +73,9 @@ impl<'a> Planner<'a> {
         let Some(arn) = &legacy.arn else {
             return Decision::Skip(Code::LegacyAgentConfig, legacy.verdict.rule.clone());
         };
-        if RoleArn::parse(arn).is_err() {
+        let Ok(role) = RoleArn::parse(arn) else {
             return Decision::Skip(Code::InvalidAnnotation, format!("{arn} is not a role ARN"));
-        }
+        };
         if !legacy.verdict.permitted {
             return Decision::Skip(Code::NamespaceNotPermitted, legacy.verdict.rule.clone());
         }
@@ -109,7 +116,7 @@ impl<'a> Planner<'a> {
                 Code::JobImmutable,
                 "a Job's template cannot change; re-create it".into(),
             ),
-            _ => Decision::Migrate(arn.clone()),
+            _ => Decision::Migrate(role),
         }
     }
 
@@ -161,14 +168,22 @@ impl<'a> Planner<'a> {
                 }
                 continue;
             }
-            let mut migrating: BTreeMap<String, Vec<&WorkloadSummary>> = BTreeMap::new();
+            // By the role's ARN as written: the order dedicated names are handed out in.
+            let mut migrating: BTreeMap<String, Moving<'_>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
                 let usage = self.usage(namespace, user.kind, &user.name);
                 roles_today.insert(usage.and_then(Self::role_today));
                 let Some(usage) = usage else { continue };
                 match Self::decide(usage) {
-                    Decision::Migrate(role) => migrating.entry(role).or_default().push(user),
+                    Decision::Migrate(role) => migrating
+                        .entry(role.to_string())
+                        .or_insert_with(|| Moving {
+                            role,
+                            users: Vec::new(),
+                        })
+                        .users
+                        .push(user),
                     Decision::Skip(code, message) => {
                         self.skip(namespace, user.kind, &user.name, code, message)
                     }
@@ -182,7 +197,7 @@ impl<'a> Planner<'a> {
                 .service_accounts
                 .get(&(namespace.to_string(), account.to_string()))
             else {
-                for user in migrating.values().flatten() {
+                for user in migrating.values().flat_map(|moving| &moving.users) {
                     self.skip(
                         namespace,
                         user.kind,
@@ -203,7 +218,7 @@ impl<'a> Planner<'a> {
                 // users migrating (legacy role = that role, as `decide` ensures) keep the account
                 // as it is: nothing on it changes, so unlike annotating, this needs no agreement
                 // from its other users.
-                for (role, users) in migrating {
+                for (role, Moving { users, .. }) in migrating {
                     if &role == annotated {
                         self.bindings.push(Binding {
                             namespace: namespace.to_string(),
@@ -233,7 +248,7 @@ impl<'a> Planner<'a> {
                 .flatten()
                 .filter(|role| roles_today.contains(&Some(role.as_str())));
             if let Some(role) = only_role {
-                let workloads = refs(&migrating[&role]);
+                let workloads = refs(&migrating[&role].users);
                 self.bindings.push(Binding {
                     namespace: namespace.to_string(),
                     service_account: account.to_string(),
@@ -244,13 +259,10 @@ impl<'a> Planner<'a> {
                 });
                 continue;
             }
-            for (role, users) in migrating {
-                let role_name = RoleArn::parse(&role)
-                    .map(|r| r.name().to_string())
-                    .unwrap_or_default();
+            for (role, Moving { role: arn, users }) in migrating {
                 let taken_here = taken.entry(namespace.to_string()).or_default();
                 let name = naming::unique_name(
-                    &[account, &role_name],
+                    &[account, arn.name()],
                     &format!("{namespace}/{account}/{role}"),
                     taken_here,
                 );
