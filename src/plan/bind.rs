@@ -14,8 +14,15 @@ use crate::inventory::WorkloadKind;
 use crate::scan::{IRSA_ANNOTATION, RoleSource, ScannedWorkload, Status, Trust, Usage};
 
 enum Decision {
-    Migrate(String),
+    /// To this role, its ARN checked.
+    Migrate(RoleArn),
     Skip(Code, String),
+}
+
+/// The users of one service account that move to one role.
+struct Moving<'w> {
+    role: RoleArn,
+    users: Vec<&'w ScannedWorkload>,
 }
 
 impl Planner<'_> {
@@ -62,9 +69,9 @@ impl Planner<'_> {
         let Some(arn) = &legacy.arn else {
             return Decision::Skip(Code::LegacyAgentConfig, legacy.verdict.rule.clone());
         };
-        if RoleArn::parse(arn).is_err() {
+        let Ok(role) = RoleArn::parse(arn) else {
             return Decision::Skip(Code::InvalidAnnotation, format!("{arn} is not a role ARN"));
-        }
+        };
         if !legacy.verdict.permitted {
             return Decision::Skip(Code::NamespaceNotPermitted, legacy.verdict.rule.clone());
         }
@@ -105,7 +112,7 @@ impl Planner<'_> {
                 Code::JobImmutable,
                 "a Job's template cannot change; re-create it".into(),
             ),
-            _ => Decision::Migrate(arn.clone()),
+            _ => Decision::Migrate(role),
         }
     }
 
@@ -157,14 +164,22 @@ impl Planner<'_> {
                 }
                 continue;
             }
-            let mut migrating: BTreeMap<String, Vec<&ScannedWorkload>> = BTreeMap::new();
+            // By the role's ARN as written: the order dedicated names are handed out in.
+            let mut migrating: BTreeMap<String, Moving<'_>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
                 let usage = user.usage.as_ref();
                 roles_today.insert(usage.and_then(Self::role_today));
                 let Some(usage) = usage else { continue };
                 match Self::decide(user.kind, usage) {
-                    Decision::Migrate(role) => migrating.entry(role).or_default().push(user),
+                    Decision::Migrate(role) => migrating
+                        .entry(role.to_string())
+                        .or_insert_with(|| Moving {
+                            role,
+                            users: Vec::new(),
+                        })
+                        .users
+                        .push(user),
                     Decision::Skip(code, message) => {
                         self.skip(namespace, user.kind, &user.name, code, message)
                     }
@@ -178,7 +193,7 @@ impl Planner<'_> {
                 .service_accounts
                 .get(&(namespace.to_string(), account.to_string()))
             else {
-                for user in migrating.values().flatten() {
+                for user in migrating.values().flat_map(|moving| &moving.users) {
                     self.skip(
                         namespace,
                         user.kind,
@@ -199,7 +214,7 @@ impl Planner<'_> {
                 // users migrating (legacy role = that role, as `decide` ensures) keep the account
                 // as it is: nothing on it changes, so unlike annotating, this needs no agreement
                 // from its other users.
-                for (role, users) in migrating {
+                for (role, Moving { users, .. }) in migrating {
                     if &role == annotated {
                         self.bindings.push(Binding {
                             namespace: namespace.to_string(),
@@ -229,7 +244,7 @@ impl Planner<'_> {
                 .flatten()
                 .filter(|role| roles_today.contains(&Some(role.as_str())));
             if let Some(role) = only_role {
-                let workloads = refs(&migrating[&role]);
+                let workloads = refs(&migrating[&role].users);
                 self.bindings.push(Binding {
                     namespace: namespace.to_string(),
                     service_account: account.to_string(),
@@ -240,13 +255,10 @@ impl Planner<'_> {
                 });
                 continue;
             }
-            for (role, users) in migrating {
-                let role_name = RoleArn::parse(&role)
-                    .map(|r| r.name().to_string())
-                    .unwrap_or_default();
+            for (role, Moving { role: arn, users }) in migrating {
                 let taken_here = taken.entry(namespace.to_string()).or_default();
                 let name = naming::unique_name(
-                    &[account, &role_name],
+                    &[account, arn.name()],
                     &format!("{namespace}/{account}/{role}"),
                     taken_here,
                 );

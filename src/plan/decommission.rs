@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use super::assemble::Planner;
 use super::document::Decommission;
+use super::prepare::PreparedRole;
 use super::step::{Step, StepKind, Target};
 use super::trust;
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::inventory::WorkloadKind;
-use crate::json::CompactJson;
 use crate::legacy::Component;
 use crate::scan::ScannedWorkload;
 
@@ -36,7 +36,7 @@ impl<'a> Planner<'a> {
     /// what stays and what the operator removes by hand.
     pub(super) fn decommission(
         &self,
-        after_prepare: &BTreeMap<String, CompactJson>,
+        after_prepare: &BTreeMap<String, PreparedRole>,
     ) -> (Vec<Step>, Decommission) {
         let moved: BTreeSet<(&str, WorkloadKind, &str)> = self
             .bindings
@@ -65,8 +65,8 @@ impl<'a> Planner<'a> {
         let mut report = Decommission::default();
         let mut steps = Vec::new();
         let principals = &self.scan.legacy_principals;
-        for (role_arn, trust_after_prepare) in after_prepare {
-            let trust_after_prepare = &PolicyDocument(trust_after_prepare.value());
+        for (role_arn, prepared) in after_prepare {
+            let trust_after_prepare = &PolicyDocument(prepared.trust.value());
             if let Some(still_used) = remaining_by_role.get(role_arn.as_str()) {
                 report.kept.push(format!(
                     "legacy trust of {role_arn}: still used through the legacy agent by {}",
@@ -93,13 +93,10 @@ impl<'a> Planner<'a> {
                 report.kept.push(format!("legacy trust of {role_arn}: it trusts the account or everyone, not the legacy role by name; review by hand"));
                 continue;
             }
-            let account = RoleArn::parse(role_arn)
-                .map(|r| r.account().to_string())
-                .unwrap_or_default();
             steps.push(Step::new(
                 StepKind::RemoveLegacyTrust,
                 Target::Role {
-                    account,
+                    account: prepared.arn.account().to_string(),
                     arn: role_arn.clone(),
                 },
                 format!(
@@ -111,10 +108,10 @@ impl<'a> Planner<'a> {
             ));
         }
         for node_role in &self.scan.node_roles {
-            let Some(role) = RoleArn::parse(&node_role.arn)
-                .ok()
-                .and_then(|a| self.inventory.iam.role(&a))
-            else {
+            let Ok(node_arn) = RoleArn::parse(&node_role.arn) else {
+                continue;
+            };
+            let Some(role) = self.inventory.iam.role(&node_arn) else {
                 continue;
             };
             if node_role.assume_role_grants.is_empty() {
@@ -129,9 +126,8 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
-            let account = RoleArn::parse(&role.arn)
-                .map(|r| r.account().to_string())
-                .unwrap_or_default();
+            // The inventory knows the role by this ARN, or by its account and name: its account.
+            let account = node_arn.account().to_string();
             // Only grants on exactly the roles this plan moved off the legacy path, or on the
             // legacy principal (kiam's server role), are the legacy path's; others are reported.
             let legacy_roles: BTreeSet<String> = self

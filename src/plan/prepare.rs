@@ -14,12 +14,18 @@ use crate::findings::{Code, Finding, Subject};
 use crate::iam::arn::RoleArn;
 use crate::json::CompactJson;
 
+/// A bound role as prepare leaves it, which decommission starts from.
+pub(super) struct PreparedRole {
+    pub(super) arn: RoleArn,
+    /// Compact: thousands of documents live until decommission is planned.
+    pub(super) trust: CompactJson,
+}
+
 impl Planner<'_> {
     /// One trust step per target role whose policy changes; a role whose policy would exceed the
-    /// limit is dropped with its bindings. Also returns every target role's trust after prepare.
-    /// The prepare phase's trust steps, and each planned role's trust after prepare (compact:
-    /// thousands of documents live until decommission is planned).
-    pub(super) fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<String, CompactJson>) {
+    /// limit is dropped with its bindings. Also returns every planned role as prepare leaves it,
+    /// by its ARN as the bindings have it.
+    pub(super) fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<String, PreparedRole>) {
         let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for binding in &self.bindings {
             by_role
@@ -58,7 +64,13 @@ impl Planner<'_> {
                     after.0.clone(),
                 ));
             }
-            after_prepare.insert(role_arn, CompactJson::new(&after.0));
+            after_prepare.insert(
+                role_arn,
+                PreparedRole {
+                    arn: parsed,
+                    trust: CompactJson::new(&after.0),
+                },
+            );
         }
         (steps, after_prepare)
     }

@@ -14,31 +14,15 @@ pub const RESTART_ANNOTATION: &str = "irsa-migrate.io/irsa-role";
 /// Label on every object the tool creates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "irsa-migrate");
 
-/// Phases run in this order; each is applied and can be rolled back as a whole.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+/// Phases run in this order; each is applied and can be rolled back as a whole. What each one
+/// changes: [`Phase::summary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
-    /// OIDC provider; IRSA trust statements added next to the legacy ones. No effect on pods.
     Prepare,
-    /// Dedicated service accounts and their RBAC copies; service-account annotations.
     Identity,
-    /// Workloads switched to their service account and restarted: pods get the web-identity token.
     Rollout,
-    /// Legacy pod annotations removed (another rolling restart).
     Cleanup,
-    /// Legacy trust statements and node/kiam-server AssumeRole grants removed.
     Decommission,
 }
 
@@ -63,6 +47,25 @@ impl Phase {
             Phase::Rollout => "rollout",
             Phase::Cleanup => "cleanup",
             Phase::Decommission => "decommission",
+        }
+    }
+
+    /// What the phase changes, in one line (the help of `--phase` shows it).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Phase::Prepare => {
+                "OIDC provider; IRSA trust statements added next to the legacy ones. No effect on pods"
+            }
+            Phase::Identity => {
+                "Dedicated service accounts and their RBAC copies; service-account annotations"
+            }
+            Phase::Rollout => {
+                "Workloads switched to their service account and restarted: pods get the web-identity token"
+            }
+            Phase::Cleanup => "Legacy pod annotations removed (another rolling restart)",
+            Phase::Decommission => {
+                "Legacy trust statements and node/kiam-server AssumeRole grants removed"
+            }
         }
     }
 }
