@@ -9,7 +9,6 @@
 //! than [`READING_FRESH_FOR`] old (IAM): one read and one write per target.
 
 pub mod fault;
-pub mod fragment;
 pub mod journal;
 pub mod lock;
 
@@ -20,7 +19,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, BackendError, Rollout};
 use crate::inventory::WorkloadKind;
-use crate::plan::{Phase, Plan, Step, Target};
+use crate::plan::{Phase, Plan, Step, Target, fragment};
 use journal::{Action, Entry, Journal, JournalError, Outcome, StepState, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

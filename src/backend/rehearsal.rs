@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
-use crate::apply::fragment;
-use crate::plan::{Step, Target};
+use crate::plan::{Step, Target, fragment};
 
 pub struct Rehearsal {
     dir: PathBuf,

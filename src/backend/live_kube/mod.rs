@@ -15,10 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Backend, BackendError, Rollout};
-use crate::apply::fragment;
 use crate::call_error::ErrorKind;
 use crate::kubernetes::{Kube, KubeArgs, KubeError, Resource};
-use crate::plan::{Step, Target};
+use crate::plan::{Step, Target, fragment};
 
 /// Re-reads after a 409 whose cause left the step's fields alone (a status update, a label
 /// someone else added).
