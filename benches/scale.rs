@@ -67,7 +67,7 @@ fn measure_plan(dir: &Path) {
         total - scan_done,
         peak_kib(),
         inventory.pods.len(),
-        scanned.usages.len(),
+        scanned.usages().count(),
         planned.steps.len()
     );
 }

@@ -148,9 +148,8 @@ pub fn live(
 fn referenced_roles(inventory: &Inventory) -> BTreeMap<String, Vec<String>> {
     let scanned = crate::scan::scan(inventory);
     let arns = scanned
-        .usages
-        .iter()
-        .flat_map(|u| {
+        .usages()
+        .flat_map(|(_, u)| {
             [
                 u.legacy.as_ref().and_then(|l| l.arn.clone()),
                 u.irsa_role_arn.clone(),

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod aws;
 pub mod backend;
+pub mod call_error;
 pub mod cli;
 pub mod collect;
 pub mod findings;

@@ -9,7 +9,6 @@
 //! than [`READING_FRESH_FOR`] old (IAM): one read and one write per target.
 
 pub mod fault;
-pub mod fragment;
 pub mod journal;
 pub mod lock;
 
@@ -20,7 +19,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, BackendError, Rollout};
 use crate::inventory::WorkloadKind;
-use crate::plan::{Phase, Plan, Step, Target};
+use crate::plan::{Phase, Plan, Step, Target, fragment};
 use journal::{Action, Entry, Journal, JournalError, Outcome, StepState, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -760,12 +759,9 @@ impl Runner<'_> {
             let results = self.backend.write_many(&writes);
             // A write the peer refused, or refused as concurrent, was not made; any other
             // outcome (made, or no answer) may have changed the target.
-            self.sent |= results.iter().any(|r| {
-                !matches!(
-                    r,
-                    Err(BackendError::Refused { .. } | BackendError::Concurrent { .. })
-                )
-            });
+            self.sent |= results
+                .iter()
+                .any(|r| !matches!(r, Err(e) if e.kind().is_refusal()));
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(results) {
                 if let Err(source) = result {

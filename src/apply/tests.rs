@@ -335,9 +335,13 @@ impl Backend for Failing {
         self.writes += 1;
         if self.fail_write == Some(self.writes) {
             if self.refuses {
-                return Err(BackendError::Refused {
+                return Err(BackendError::Aws {
                     target: step.target.to_string(),
-                    message: "forbidden".into(),
+                    source: crate::aws::AwsError::Call {
+                        operation: "iam:UpdateAssumeRolePolicy",
+                        kind: crate::call_error::ErrorKind::Denied,
+                        source: "forbidden".into(),
+                    },
                 });
             }
             return Err(Failing::injected(&step.target));

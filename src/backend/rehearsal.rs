@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
-use crate::apply::fragment;
 use crate::inventory::snapshot::layout;
-use crate::plan::{Step, Target};
+use crate::plan::{Step, Target, fragment};
 
 pub struct Rehearsal {
     dir: PathBuf,

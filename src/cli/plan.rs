@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
 use super::{Error, OutputFormat, SourceArgs, print, print_styled};
@@ -30,6 +31,18 @@ impl ColorChoice {
             }
         };
         if color { Style::Color } else { Style::Plain }
+    }
+}
+
+/// A `--phase` value: a phase by its name in the plan, its summary as help. Here rather than
+/// derived on the plan's type, so that the planner does not depend on the command line.
+impl ValueEnum for Phase {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Phase::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(self.summary()))
     }
 }
 

@@ -47,20 +47,10 @@ pub fn unique_name(parts: &[&str], seed: &str, taken: &BTreeSet<String>) -> Stri
     unreachable!("a 64-character digest cannot be taken 58 times over")
 }
 
-/// Whether `name` is a valid DNS-1123 label (what service account names must be, in practice).
-pub fn is_valid(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::is_dns1123_label;
 
     #[test]
     fn sanitizes_role_names() {
@@ -80,7 +70,7 @@ mod tests {
             "payments/default/r",
             &taken,
         );
-        assert!(is_valid(&name), "{name}");
+        assert!(is_dns1123_label(&name), "{name}");
         assert!(name.starts_with("default-payments-worker-"), "{name}");
         assert!(!taken.contains(&name));
         assert_eq!(
@@ -94,6 +84,6 @@ mod tests {
         );
         let long = "x".repeat(100);
         let name = unique_name(&[&long, "role"], "seed", &BTreeSet::new());
-        assert!(is_valid(&name) && name.len() <= 63, "{name}");
+        assert!(is_dns1123_label(&name) && name.len() <= 63, "{name}");
     }
 }

@@ -1,255 +1,25 @@
-//! A plan read from a file is checked to hold only what the planner itself makes, before anything
-//! reads or writes a target: a plan travels (a pull request, a CI artifact) and `apply` runs with
-//! credentials that rewrite IAM trust and RBAC. Pure: no I/O.
-//!
-//! Each step's `id` and `phase` must be the ones its kind and target give; every name must be
-//! valid for its kind; every ARN must be an IAM ARN of a known partition; and each change must be
-//! one of the planner's own edits, recomputed here from the step's `before` and the plan's
-//! bindings and cluster: this cluster's exact web-identity statement added to a bound role,
-//! legacy role principals removed, `sts:AssumeRole` removed from an inline policy, an annotation
-//! or a service account of a binding, an RBAC copy naming a dedicated service account. A `*`
-//! principal, a principal of another kind or a step aimed at another object than its id says
-//! cannot pass. [`check_against`] adds what only the plan's own snapshot can tell: that an RBAC
-//! copy copies a binding the shared service account really has.
+//! A step's id, phase and change: the id and phase its kind and target give, and a change that is
+//! one of the planner's own edits, recomputed from the step's `before` and the plan's bindings and
+//! cluster.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{
-    Binding, IRSA_ANNOTATION, MANAGED_BY, Plan, RESTART_ANNOTATION, ServiceAccountAction, Step,
-    StepKind, Target, template_fragment, trust,
-};
-use crate::iam::arn::{Arn, RoleArn, is_account_id, is_known_partition};
+use super::cluster::{ClusterFacts, provider_arn};
+use super::target::check_target;
+use super::{At, Checked};
+use crate::iam::arn::{Arn, RoleArn};
 use crate::iam::policy::PolicyDocument;
-use crate::inventory::{Inventory, WorkloadKind};
+use crate::inventory::WorkloadKind;
 use crate::names;
+use crate::plan::document::{Binding, Plan, ServiceAccountAction};
+use crate::plan::step::{MANAGED_BY, RESTART_ANNOTATION, StepKind, Target};
+use crate::plan::template::{served_service_account, template_fragment, template_inner};
+use crate::plan::trust;
+use crate::scan::IRSA_ANNOTATION;
 
-/// Why a plan is refused: where (a step, a binding, the cluster) and which field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{place}: field {field}: {message}")]
-pub struct InvalidPlan {
-    /// `steps[3] (update-role-trust:arn:…)`, `bindings[0]`, `cluster`.
-    pub place: String,
-    pub field: String,
-    pub message: String,
-}
-
-type Checked = Result<(), InvalidPlan>;
-
-/// The checks that need only the plan.
-pub fn check(plan: &Plan) -> Checked {
-    let cluster = check_cluster(plan)?;
-    for (index, key) in plan.legacy_annotations.iter().enumerate() {
-        if !is_annotation_key(key) || key == IRSA_ANNOTATION || key == RESTART_ANNOTATION {
-            return Err(InvalidPlan {
-                place: format!("legacy_annotations[{index}]"),
-                field: "key".into(),
-                message: format!("{key:?} is not a legacy agent's annotation key"),
-            });
-        }
-    }
-    for (index, binding) in plan.bindings.iter().enumerate() {
-        check_binding(index, binding)?;
-    }
-    let mut ids = BTreeSet::new();
-    for (index, step) in plan.steps.iter().enumerate() {
-        let at = At { index, step };
-        check_step(plan, &cluster, &at)?;
-        if !ids.insert(step.id.as_str()) {
-            return Err(at.invalid("id", "a second step with this id"));
-        }
-    }
-    Ok(())
-}
-
-/// [`check`], and what only the inventory the plan was computed from (the migration's snapshot)
-/// can tell: every RBAC copy copies a binding that names the shared service account.
-pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
-    check(plan)?;
-    for (index, step) in plan.steps.iter().enumerate() {
-        if step.kind != StepKind::CopyRbacBinding {
-            continue;
-        }
-        let at = At { index, step };
-        let after = step.after.value();
-        let subject = &after["subjects"][0];
-        let binding = plan
-            .bindings
-            .iter()
-            .find(|b| {
-                subject["name"] == b.service_account.as_str()
-                    && subject["namespace"] == b.namespace.as_str()
-            })
-            .ok_or_else(|| at.invalid("after.subjects", "names no dedicated service account"))?;
-        let copied = source.rbac_bindings.iter().any(|original| {
-            after["kind"] == original.kind.as_str()
-                && after["metadata"]["namespace"].as_str() == original.namespace.as_deref()
-                && serde_json::to_value(&original.role_ref).ok().as_ref() == Some(&after["roleRef"])
-                && original.subjects.iter().any(|s| {
-                    s.kind == "ServiceAccount"
-                        && s.name == binding.from_service_account
-                        && s.namespace.as_deref().or(original.namespace.as_deref())
-                            == Some(binding.namespace.as_str())
-                })
-        });
-        if !copied {
-            return Err(at.invalid(
-                "after.roleRef",
-                format!(
-                    "{} {} is granted to {}/{} by no {} in the plan's snapshot: an RBAC copy only copies what the shared service account has",
-                    after["roleRef"]["kind"].as_str().unwrap_or_default(),
-                    after["roleRef"]["name"].as_str().unwrap_or_default(),
-                    binding.namespace,
-                    binding.from_service_account,
-                    after["kind"].as_str().unwrap_or_default(),
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The cluster's facts every step is checked against.
-struct ClusterFacts {
-    issuer_url: String,
-    issuer_host: String,
-}
-
-fn check_cluster(plan: &Plan) -> Result<ClusterFacts, InvalidPlan> {
-    let invalid = |field: &str, message: String| InvalidPlan {
-        place: "cluster".into(),
-        field: field.into(),
-        message,
-    };
-    let cluster = &plan.cluster;
-    if !is_known_partition(&cluster.partition) {
-        return Err(invalid(
-            "partition",
-            format!("{:?} is not an AWS partition", cluster.partition),
-        ));
-    }
-    if !is_account_id(&cluster.account) {
-        return Err(invalid(
-            "account",
-            format!("{:?} is not a 12-digit account id", cluster.account),
-        ));
-    }
-    let issuer_host = cluster
-        .oidc_issuer
-        .strip_prefix("https://")
-        .filter(|host| is_issuer_host_path(host))
-        .ok_or_else(|| {
-            invalid(
-                "oidc_issuer",
-                format!(
-                    "{:?} is not an https:// issuer URL of a host and path",
-                    cluster.oidc_issuer
-                ),
-            )
-        })?;
-    let provider = provider_arn(&cluster.partition, &cluster.account, issuer_host);
-    if cluster.oidc_provider_arn != provider {
-        return Err(invalid(
-            "oidc_provider_arn",
-            format!(
-                "{:?} is not {provider:?}, the issuer's provider",
-                cluster.oidc_provider_arn
-            ),
-        ));
-    }
-    Ok(ClusterFacts {
-        issuer_url: cluster.oidc_issuer.clone(),
-        issuer_host: issuer_host.to_string(),
-    })
-}
-
-/// A Kubernetes annotation key: `[prefix/]name`, the prefix a DNS-1123 subdomain, the name at
-/// most 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
-fn is_annotation_key(key: &str) -> bool {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    name_ok && prefix.is_none_or(names::is_dns1123_subdomain)
-}
-
-/// Host and path of an issuer: DNS characters and `/`, no wildcard, no empty host.
-fn is_issuer_host_path(text: &str) -> bool {
-    let host = text.split('/').next().unwrap_or_default();
-    !host.is_empty()
-        && text.len() <= 255
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'/' | b'_'))
-        && !text.split('/').any(|s| s == "..")
-}
-
-fn provider_arn(partition: &str, account: &str, issuer_host: &str) -> String {
-    format!("arn:{partition}:iam::{account}:oidc-provider/{issuer_host}")
-}
-
-fn check_binding(index: usize, binding: &Binding) -> Checked {
-    let invalid = |field: &str, message: String| InvalidPlan {
-        place: format!("bindings[{index}]"),
-        field: field.into(),
-        message,
-    };
-    names::namespace(&binding.namespace).map_err(|e| invalid("namespace", e.to_string()))?;
-    names::subdomain("service account", &binding.service_account)
-        .map_err(|e| invalid("service_account", e.to_string()))?;
-    names::subdomain("service account", &binding.from_service_account)
-        .map_err(|e| invalid("from_service_account", e.to_string()))?;
-    RoleArn::parse(&binding.role_arn).map_err(|e| invalid("role_arn", e.to_string()))?;
-    let same = binding.service_account == binding.from_service_account;
-    let consistent = match binding.service_account_action {
-        ServiceAccountAction::Create => !same,
-        ServiceAccountAction::Reuse | ServiceAccountAction::Keep => same,
-    };
-    if !consistent {
-        return Err(invalid(
-            "service_account_action",
-            "a created account differs from the one it replaces; a reused or kept one is the same"
-                .into(),
-        ));
-    }
-    for (w, workload) in binding.workloads.iter().enumerate() {
-        names::subdomain("workload", &workload.name)
-            .map_err(|e| invalid(&format!("workloads[{w}].name"), e.to_string()))?;
-        if matches!(workload.kind, WorkloadKind::Pod | WorkloadKind::Job) {
-            return Err(invalid(
-                &format!("workloads[{w}].kind"),
-                format!("a {} never moves", workload.kind.as_str()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A step being checked, to name it in errors.
-struct At<'a> {
-    index: usize,
-    step: &'a Step,
-}
-
-impl At<'_> {
-    fn invalid(&self, field: &str, message: impl Into<String>) -> InvalidPlan {
-        InvalidPlan {
-            place: format!("steps[{}] ({})", self.index, self.step.id),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
+pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
     let step = at.step;
     let id = format!("{}:{}", step.kind.as_str(), step.target);
     if step.id != id {
@@ -551,7 +321,7 @@ fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
                 &after,
                 &template_fragment(
                     *kind,
-                    json!({"spec": super::served_service_account(&binding.service_account)}),
+                    json!({"spec": served_service_account(&binding.service_account)}),
                 ),
                 "a switch sets only the pod template's service account (serviceAccountName and its alias) to the binding's account",
             )
@@ -648,104 +418,6 @@ fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Checked {
     }
 }
 
-/// Names and ARNs in the target, valid for their kind.
-fn check_target(at: &At<'_>) -> Checked {
-    let invalid = |field: &str, e: &dyn std::fmt::Display| at.invalid(field, e.to_string());
-    match &at.step.target {
-        Target::OidcProvider { account, arn } => {
-            let parsed = Arn::parse(arn).map_err(|e| invalid("target.arn", &e))?;
-            check_iam_arn(at, "target.arn", &parsed, account, "oidc-provider/")
-        }
-        Target::Role { account, arn } => {
-            let parsed = RoleArn::parse(arn).map_err(|e| invalid("target.arn", &e))?;
-            check_iam_arn(at, "target.arn", parsed.as_arn(), account, "role/")
-        }
-        Target::InlinePolicy {
-            account,
-            role_arn,
-            policy_name,
-        } => {
-            let parsed = RoleArn::parse(role_arn).map_err(|e| invalid("target.role_arn", &e))?;
-            check_iam_arn(at, "target.role_arn", parsed.as_arn(), account, "role/")?;
-            let valid = !policy_name.is_empty()
-                && policy_name.len() <= 128
-                && policy_name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-            if valid {
-                Ok(())
-            } else {
-                Err(at.invalid(
-                    "target.policy_name",
-                    format!("{policy_name:?} is not an IAM policy name"),
-                ))
-            }
-        }
-        Target::ServiceAccount { namespace, name } => {
-            names::namespace(namespace).map_err(|e| invalid("target.namespace", &e))?;
-            names::subdomain("service account", name).map_err(|e| invalid("target.name", &e))?;
-            Ok(())
-        }
-        Target::RbacBinding {
-            kind,
-            namespace,
-            name,
-        } => {
-            match (kind.as_str(), namespace) {
-                ("RoleBinding", Some(namespace)) => {
-                    names::namespace(namespace).map_err(|e| invalid("target.namespace", &e))?;
-                }
-                ("ClusterRoleBinding", None) => {}
-                _ => return Err(at.invalid(
-                    "target.kind",
-                    format!(
-                        "{kind:?}: a copy is a RoleBinding in a namespace or a ClusterRoleBinding"
-                    ),
-                )),
-            }
-            names::subdomain("binding", name).map_err(|e| invalid("target.name", &e))?;
-            Ok(())
-        }
-        Target::Workload {
-            namespace,
-            kind,
-            name,
-        } => {
-            names::namespace(namespace).map_err(|e| invalid("target.namespace", &e))?;
-            names::subdomain("workload", name).map_err(|e| invalid("target.name", &e))?;
-            if matches!(kind, WorkloadKind::Pod | WorkloadKind::Job) {
-                return Err(at.invalid(
-                    "target.kind",
-                    format!("a {} is never changed", kind.as_str()),
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-fn check_iam_arn(at: &At<'_>, field: &str, arn: &Arn, account: &str, resource: &str) -> Checked {
-    if !is_known_partition(&arn.partition) {
-        return Err(at.invalid(
-            field,
-            format!("{:?} is not an AWS partition", arn.partition),
-        ));
-    }
-    if arn.service != "iam" || !arn.region.is_empty() || !arn.resource.starts_with(resource) {
-        return Err(at.invalid(field, format!("not an IAM {resource} ARN")));
-    }
-    if arn.account != account {
-        return Err(at.invalid(
-            "target.account",
-            format!("{account:?} is not the ARN's account {}", arn.account),
-        ));
-    }
-    if arn.resource.chars().any(|c| !c.is_ascii_graphic()) {
-        return Err(at.invalid(field, "holds a character IAM never puts in an ARN"));
-    }
-    Ok(())
-}
-
 /// The binding of the plan for a service account, with one of `actions`.
 fn binding_for<'a>(
     plan: &'a Plan,
@@ -775,25 +447,6 @@ fn workload_binding<'a>(
     })
 }
 
-/// The pod template inside a workload fragment (the inverse of `template_fragment`); `null` when
-/// the fragment holds anything beside it.
-fn template_inner(kind: WorkloadKind, fragment: &Value) -> Value {
-    let only = |value: &Value, key: &str| -> Value {
-        match value.as_object() {
-            Some(object) if object.len() == 1 => object.get(key).cloned().unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
-    };
-    match kind {
-        WorkloadKind::CronJob => only(
-            &only(&only(&only(fragment, "spec"), "jobTemplate"), "spec"),
-            "template",
-        ),
-        WorkloadKind::Pod => fragment.clone(),
-        _ => only(&only(fragment, "spec"), "template"),
-    }
-}
-
 /// Every `Principal.AWS` of a policy document's statements without a condition (those a
 /// legacy-trust removal edits; it keeps conditioned ones whole).
 fn unconditioned_aws_principals(document: &Value) -> BTreeSet<String> {
@@ -814,76 +467,4 @@ fn unconditioned_aws_principals(document: &Value) -> BTreeSet<String> {
             _ => Vec::new(),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn demo() -> (Plan, Inventory) {
-        let inventory = crate::inventory::demo::inventory().unwrap();
-        let plan = crate::plan::plan(&inventory, "demo", &Default::default()).unwrap();
-        (plan, inventory)
-    }
-
-    fn step_of(plan: &mut Plan, kind: StepKind) -> &mut Step {
-        plan.steps.iter_mut().find(|s| s.kind == kind).unwrap()
-    }
-
-    #[test]
-    fn the_planners_own_plan_passes() {
-        let (plan, inventory) = demo();
-        assert_eq!(check_against(&plan, &inventory), Ok(()));
-    }
-
-    #[test]
-    fn legacy_trust_removal_removes_only_role_principals() {
-        let (mut plan, _) = demo();
-        let step = step_of(&mut plan, StepKind::RemoveLegacyTrust);
-        let mut after = step.before.value();
-        after["Statement"][0]["Principal"]["AWS"] = json!("*");
-        step.after = crate::json::CompactJson::new(&after);
-        let error = check(&plan).unwrap_err();
-        assert_eq!(error.field, "after", "{error}");
-
-        let (mut plan, _) = demo();
-        let step = step_of(&mut plan, StepKind::RemoveLegacyTrust);
-        step.after = step.before.clone();
-        assert!(
-            check(&plan)
-                .unwrap_err()
-                .message
-                .contains("removes no legacy principal")
-        );
-    }
-
-    #[test]
-    fn names_and_arns_are_checked_for_their_kind() {
-        let (mut plan, _) = demo();
-        let step = step_of(&mut plan, StepKind::AnnotateServiceAccount);
-        if let Target::ServiceAccount { namespace, .. } = &mut step.target {
-            *namespace = "kube-system/configmaps/aws-auth".into();
-        }
-        step.id = format!("{}:{}", step.kind.as_str(), step.target);
-        assert_eq!(check(&plan).unwrap_err().field, "target.namespace");
-
-        let (mut plan, _) = demo();
-        plan.cluster.partition = "aws\u{1b}[8m".into();
-        assert_eq!(check(&plan).unwrap_err().field, "partition");
-
-        let (mut plan, _) = demo();
-        plan.cluster.oidc_issuer = "https://*".into();
-        assert_eq!(check(&plan).unwrap_err().field, "oidc_issuer");
-
-        // Cleanup may only remove a legacy agent's annotation keys, never the IRSA one.
-        let (mut plan, _) = demo();
-        plan.legacy_annotations.push(IRSA_ANNOTATION.into());
-        assert_eq!(check(&plan).unwrap_err().place, "legacy_annotations[2]");
-        assert!(is_annotation_key("iam.amazonaws.com/role") && is_annotation_key("role"));
-        assert!(
-            !is_annotation_key("a/b/c")
-                && !is_annotation_key("x/")
-                && !is_annotation_key("k\u{1b}")
-        );
-    }
 }

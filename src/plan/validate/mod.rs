@@ -1,0 +1,223 @@
+//! A plan read from a file is checked to hold only what the planner itself makes, before anything
+//! reads or writes a target: a plan travels (a pull request, a CI artifact) and `apply` runs with
+//! credentials that rewrite IAM trust and RBAC. Pure: no I/O.
+//!
+//! Each step's `id` and `phase` must be the ones its kind and target give; every name must be
+//! valid for its kind; every ARN must be an IAM ARN of a known partition; and each change must be
+//! one of the planner's own edits, recomputed here from the step's `before` and the plan's
+//! bindings and cluster: this cluster's exact web-identity statement added to a bound role,
+//! legacy role principals removed, `sts:AssumeRole` removed from an inline policy, an annotation
+//! or a service account of a binding, an RBAC copy naming a dedicated service account. A `*`
+//! principal, a principal of another kind or a step aimed at another object than its id says
+//! cannot pass. [`check_against`] adds what only the plan's own snapshot can tell: that an RBAC
+//! copy copies a binding the shared service account really has.
+
+mod binding;
+mod cluster;
+mod steps;
+mod target;
+
+use std::collections::BTreeSet;
+
+use binding::check_binding;
+use cluster::check_cluster;
+use steps::check_step;
+
+use super::document::Plan;
+use super::step::{RESTART_ANNOTATION, Step, StepKind};
+use crate::inventory::Inventory;
+use crate::names;
+use crate::scan::IRSA_ANNOTATION;
+
+/// Why a plan is refused: where (a step, a binding, the cluster) and which field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: field {field}: {message}")]
+pub struct InvalidPlan {
+    /// `steps[3] (update-role-trust:arn:…)`, `bindings[0]`, `cluster`.
+    pub place: String,
+    pub field: String,
+    pub message: String,
+}
+
+type Checked = Result<(), InvalidPlan>;
+
+/// The checks that need only the plan.
+pub fn check(plan: &Plan) -> Checked {
+    let cluster = check_cluster(plan)?;
+    for (index, key) in plan.legacy_annotations.iter().enumerate() {
+        if !is_annotation_key(key) || key == IRSA_ANNOTATION || key == RESTART_ANNOTATION {
+            return Err(InvalidPlan {
+                place: format!("legacy_annotations[{index}]"),
+                field: "key".into(),
+                message: format!("{key:?} is not a legacy agent's annotation key"),
+            });
+        }
+    }
+    for (index, binding) in plan.bindings.iter().enumerate() {
+        check_binding(index, binding)?;
+    }
+    let mut ids = BTreeSet::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let at = At { index, step };
+        check_step(plan, &cluster, &at)?;
+        if !ids.insert(step.id.as_str()) {
+            return Err(at.invalid("id", "a second step with this id"));
+        }
+    }
+    Ok(())
+}
+
+/// [`check`], and what only the inventory the plan was computed from (the migration's snapshot)
+/// can tell: every RBAC copy copies a binding that names the shared service account.
+pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
+    check(plan)?;
+    for (index, step) in plan.steps.iter().enumerate() {
+        if step.kind != StepKind::CopyRbacBinding {
+            continue;
+        }
+        let at = At { index, step };
+        let after = step.after.value();
+        let subject = &after["subjects"][0];
+        let binding = plan
+            .bindings
+            .iter()
+            .find(|b| {
+                subject["name"] == b.service_account.as_str()
+                    && subject["namespace"] == b.namespace.as_str()
+            })
+            .ok_or_else(|| at.invalid("after.subjects", "names no dedicated service account"))?;
+        let copied = source.rbac_bindings.iter().any(|original| {
+            after["kind"] == original.kind.as_str()
+                && after["metadata"]["namespace"].as_str() == original.namespace.as_deref()
+                && serde_json::to_value(&original.role_ref).ok().as_ref() == Some(&after["roleRef"])
+                && original.subjects.iter().any(|s| {
+                    s.kind == "ServiceAccount"
+                        && s.name == binding.from_service_account
+                        && s.namespace.as_deref().or(original.namespace.as_deref())
+                            == Some(binding.namespace.as_str())
+                })
+        });
+        if !copied {
+            return Err(at.invalid(
+                "after.roleRef",
+                format!(
+                    "{} {} is granted to {}/{} by no {} in the plan's snapshot: an RBAC copy only copies what the shared service account has",
+                    after["roleRef"]["kind"].as_str().unwrap_or_default(),
+                    after["roleRef"]["name"].as_str().unwrap_or_default(),
+                    binding.namespace,
+                    binding.from_service_account,
+                    after["kind"].as_str().unwrap_or_default(),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A Kubernetes annotation key: `[prefix/]name`, the prefix a DNS-1123 subdomain, the name at
+/// most 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
+fn is_annotation_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    name_ok && prefix.is_none_or(names::is_dns1123_subdomain)
+}
+
+/// A step being checked, to name it in errors.
+struct At<'a> {
+    index: usize,
+    step: &'a Step,
+}
+
+impl At<'_> {
+    fn invalid(&self, field: &str, message: impl Into<String>) -> InvalidPlan {
+        InvalidPlan {
+            place: format!("steps[{}] ({})", self.index, self.step.id),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::Target;
+
+    fn demo() -> (Plan, Inventory) {
+        let inventory = crate::inventory::demo::inventory().unwrap();
+        let plan = crate::plan::plan(&inventory, "demo", &Default::default()).unwrap();
+        (plan, inventory)
+    }
+
+    fn step_of(plan: &mut Plan, kind: StepKind) -> &mut Step {
+        plan.steps.iter_mut().find(|s| s.kind == kind).unwrap()
+    }
+
+    #[test]
+    fn the_planners_own_plan_passes() {
+        let (plan, inventory) = demo();
+        assert_eq!(check_against(&plan, &inventory), Ok(()));
+    }
+
+    #[test]
+    fn legacy_trust_removal_removes_only_role_principals() {
+        let (mut plan, _) = demo();
+        let step = step_of(&mut plan, StepKind::RemoveLegacyTrust);
+        let mut after = step.before.value();
+        after["Statement"][0]["Principal"]["AWS"] = json!("*");
+        step.after = crate::json::CompactJson::new(&after);
+        let error = check(&plan).unwrap_err();
+        assert_eq!(error.field, "after", "{error}");
+
+        let (mut plan, _) = demo();
+        let step = step_of(&mut plan, StepKind::RemoveLegacyTrust);
+        step.after = step.before.clone();
+        assert!(
+            check(&plan)
+                .unwrap_err()
+                .message
+                .contains("removes no legacy principal")
+        );
+    }
+
+    #[test]
+    fn names_and_arns_are_checked_for_their_kind() {
+        let (mut plan, _) = demo();
+        let step = step_of(&mut plan, StepKind::AnnotateServiceAccount);
+        if let Target::ServiceAccount { namespace, .. } = &mut step.target {
+            *namespace = "kube-system/configmaps/aws-auth".into();
+        }
+        step.id = format!("{}:{}", step.kind.as_str(), step.target);
+        assert_eq!(check(&plan).unwrap_err().field, "target.namespace");
+
+        let (mut plan, _) = demo();
+        plan.cluster.partition = "aws\u{1b}[8m".into();
+        assert_eq!(check(&plan).unwrap_err().field, "partition");
+
+        let (mut plan, _) = demo();
+        plan.cluster.oidc_issuer = "https://*".into();
+        assert_eq!(check(&plan).unwrap_err().field, "oidc_issuer");
+
+        // Cleanup may only remove a legacy agent's annotation keys, never the IRSA one.
+        let (mut plan, _) = demo();
+        plan.legacy_annotations.push(IRSA_ANNOTATION.into());
+        assert_eq!(check(&plan).unwrap_err().place, "legacy_annotations[2]");
+        assert!(is_annotation_key("iam.amazonaws.com/role") && is_annotation_key("role"));
+        assert!(
+            !is_annotation_key("a/b/c")
+                && !is_annotation_key("x/")
+                && !is_annotation_key("k\u{1b}")
+        );
+    }
+}
