@@ -1,0 +1,17 @@
+//! Drives `apply`, `status` and `rollback` on rehearsals of the demo plan, including SIGKILL at
+//! every durability point of a run.
+//!
+//! One module per theme; `workspace` makes the demo migration they all run on.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod workspace;
+
+mod before_first_write;
+mod crash;
+mod hostile_plans;
+mod locking;
+mod namespaces;
+mod plan_identity;
+mod rehearsal;
