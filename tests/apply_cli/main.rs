@@ -3,6 +3,8 @@
 //!
 //! One module per theme; `workspace` makes the demo migration they all run on.
 
+// The helpers every test target shares; in a directory target, `mod support` alone would look
+// beside this file.
 #[path = "../support/mod.rs"]
 mod support;
 

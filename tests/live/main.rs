@@ -7,6 +7,8 @@
 //!
 //! One module per theme; `harness` starts the live demo cluster they all run against.
 
+// The helpers every test target shares; in a directory target, `mod support` alone would look
+// beside this file.
 #[path = "../support/mod.rs"]
 mod support;
 

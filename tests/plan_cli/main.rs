@@ -2,6 +2,8 @@
 //!
 //! One module per theme.
 
+// The helpers every test target shares; in a directory target, `mod support` alone would look
+// beside this file.
 #[path = "../support/mod.rs"]
 mod support;
 
