@@ -1,0 +1,202 @@
+//! The main loop: one run over the selected steps, phase by phase and wave by wave, after the
+//! preflight and the confirmation.
+
+use std::collections::BTreeSet;
+
+use super::journal::{Entry, Journal, Outcome, StepState, now};
+use super::preflight::{Preview, preflight};
+use super::runner::Runner;
+use super::select::{Selected, select};
+use super::wave::{Wave, ready_to_restart};
+use super::{ApplyError, Direction, Mode, RunOptions, Summary};
+use crate::backend::Backend;
+use crate::plan::{Plan, Step};
+
+/// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
+/// not asked in a dry run); `out` receives one line per step.
+pub fn run(
+    plan: &Plan,
+    plan_checksum: &str,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+    confirm: &mut dyn FnMut(&Preview) -> bool,
+    out: &mut dyn FnMut(String),
+) -> Result<Summary, ApplyError> {
+    let Selected {
+        mut steps,
+        states,
+        left_out,
+    } = select(plan, plan_checksum, journal, options)?;
+    let state = |id: &str| states.get(id).copied().unwrap_or(StepState::Pending);
+    if let Some(step) = steps.iter().find(|s| !backend.supports(&s.target)) {
+        return Err(ApplyError::Unsupported {
+            destination: backend.describe(),
+            step: step.id.clone(),
+            target: step.target.to_string(),
+        });
+    }
+    if options.direction == Direction::Rollback {
+        steps.retain(|s| state(&s.id).may_be_applied());
+        steps.reverse();
+    }
+
+    // Preflight: the first step of this run on each target must find it in a known state.
+    let mut preview = Preview {
+        destination: backend.describe(),
+        ..Preview::default()
+    };
+    let is_pending = |step: &Step| {
+        options.direction == Direction::Rollback || state(&step.id) != StepState::Applied
+    };
+    let mut seen_targets = BTreeSet::new();
+    let firsts: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
+        .collect();
+    let readings = preflight(backend, &firsts, options.direction)?;
+    for step in steps.iter().filter(|s| is_pending(s)) {
+        if readings.get(&step.id).is_some_and(|r| r.done) {
+            preview.already_done += 1;
+        } else {
+            preview.to_change.push(step.id.clone());
+        }
+    }
+    if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
+        return Err(ApplyError::NotConfirmed);
+    }
+    if options.mode == Mode::Execute && journal.plan_checksum().is_none() && !steps.is_empty() {
+        journal.append(Entry::Plan {
+            plan_checksum: plan_checksum.to_string(),
+            fingerprint: plan.fingerprint.clone(),
+            time: now(),
+        })?;
+    }
+
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(steps.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>20} {bar:30} {pos}/{len} steps")
+    {
+        progress.set_style(style);
+    }
+    // Lines go out with the bar lifted, so the two never interleave on a terminal.
+    let mut out = |line: String| progress.suspend(|| out(line));
+    if left_out > 0 {
+        out(format!(
+            "{left_out} cluster-wide step(s) of these phases left out by --namespace (they belong to no namespace); --include-cluster-wide runs them"
+        ));
+    }
+    let mut run = Runner {
+        journal,
+        backend,
+        mode: options.mode,
+        changed: 0,
+        sent: false,
+        readings,
+        reading_fresh_for: options.reading_fresh_for,
+    };
+    let mut summary = Summary::default();
+    let mut current_phase = None;
+    let mut wave = Wave::default();
+    let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
+    let mut index = 0;
+    while let Some(&step) = steps.get(index) {
+        let in_waves = step.phase.restarts_pods() && options.direction == Direction::Apply;
+        let new_phase = current_phase != Some(step.phase);
+        let starts_wave = in_waves && (new_phase || wave.steps.len() >= options.wave_size.max(1));
+        if verifies && (starts_wave || !in_waves) {
+            wave.finish(plan, &mut run, &options.rollout, &mut out)?;
+        }
+        if new_phase {
+            current_phase = Some(step.phase);
+            wave.number = 0;
+            out(format!("== phase {}", step.phase));
+            progress.set_message(step.phase.to_string());
+        }
+        if starts_wave {
+            wave.number += 1;
+            wave.steps.clear();
+            out(format!("-- wave {}", wave.number));
+            progress.set_message(format!("{} wave {}", step.phase, wave.number));
+            if verifies {
+                // Every workload of the wave is checked before its first write, so a wave that
+                // cannot roll out is never half-restarted.
+                let upcoming = steps[index..]
+                    .iter()
+                    .take_while(|s| s.phase == step.phase)
+                    .take(options.wave_size.max(1))
+                    .filter(|s| is_pending(s));
+                for next in upcoming {
+                    ready_to_restart(plan, &mut run, next, &options.rollout)?;
+                }
+            }
+        }
+        if !is_pending(step) {
+            progress.inc(1);
+            index += 1;
+            summary.skipped += 1;
+            out(format!("{:<16} {}", "skipped", step.id));
+            if in_waves {
+                // Applied by an earlier run that may have stopped before checking the wave:
+                // checked again, never rolled back by this run.
+                wave.steps.push((step, Outcome::AlreadyDone));
+            }
+            continue;
+        }
+        // IAM steps of one phase on distinct targets run together, up to the backend's bound;
+        // everything else runs one at a time.
+        let bound = if step.kind.is_document() {
+            run.backend.concurrency()
+        } else {
+            1
+        };
+        let mut batch = vec![step];
+        while batch.len() < bound
+            && let Some(&next) = steps.get(index + batch.len())
+            && next.kind == step.kind
+            && is_pending(next)
+            && !batch.iter().any(|s| s.target == next.target)
+        {
+            batch.push(next);
+        }
+        index += batch.len();
+        progress.inc(batch.len() as u64);
+        let results = run.batch(&batch, options.direction)?;
+        for (step, (outcome, elapsed_ms)) in batch.into_iter().zip(results) {
+            if in_waves {
+                wave.steps.push((step, outcome));
+            }
+            let verb = |done: &str, would: &str| {
+                if options.mode == Mode::DryRun {
+                    would.to_string()
+                } else {
+                    done.to_string()
+                }
+            };
+            let label = match (outcome, options.direction) {
+                (Outcome::AlreadyDone, Direction::Apply) => {
+                    verb("already applied", "already applied")
+                }
+                (Outcome::AlreadyDone, Direction::Rollback) => {
+                    verb("already undone", "already undone")
+                }
+                (Outcome::Changed, Direction::Apply) => verb("applied", "would apply"),
+                (Outcome::Changed, Direction::Rollback) => verb("rolled back", "would roll back"),
+            };
+            match outcome {
+                Outcome::Changed => summary.changed += 1,
+                Outcome::AlreadyDone => summary.already_done += 1,
+            }
+            out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
+        }
+    }
+    if verifies {
+        wave.finish(plan, &mut run, &options.rollout, &mut out)?;
+    }
+    progress.finish_and_clear();
+    Ok(summary)
+}
