@@ -8,16 +8,23 @@ use super::journal::JournalError;
 /// Why a run stopped or refused to start.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// The plan's checksum is not the one the journal's first run recorded: the file was edited
+    /// (or replaced) after apply started, so the journal's states may not describe its steps.
     #[error(
         "the plan file changed since it was first applied (journal records {recorded}, the file is {found}); a plan is never edited after apply starts: roll back with the original plan, or start a new migration"
     )]
     PlanModified { recorded: String, found: String },
+    /// The journal has a state for a step the plan lacks, though the plan's checksum matches:
+    /// the journal was edited, or copied from another migration.
     #[error(
         "the journal records step {0}, which is not in the plan; the plan and journal do not belong together"
     )]
     UnknownStep(String),
+    /// The selected phase waits for another: applying needs the earlier phases applied, rolling
+    /// back needs the later ones rolled back. The message names the command to run first.
     #[error("{0}")]
     PhaseOrder(String),
+    /// `--namespace` with decommission, whose steps (IAM trust and grants) serve every namespace.
     #[error(
         "decommission is cluster-wide: run it without --namespace, once every namespace is migrated"
     )]
@@ -46,7 +53,7 @@ pub enum ApplyError {
         name: String,
         differences: String,
     },
-    /// Another run holds the migration directory's lock ([`lock`]).
+    /// Another run holds the migration directory's lock ([`super::lock`]).
     #[error(
         "{path} is held by {holder}: another apply, rollback or plan of this migration is running, and nothing was done. Wait for it to finish, then run again (a holder that was killed has released it already)"
     )]
@@ -70,14 +77,19 @@ pub enum ApplyError {
         plan: String,
         known: String,
     },
+    /// The backend cannot change a selected step's target (one side of the live backend given
+    /// alone, say); found before anything is read.
     #[error("{destination} cannot change {target} (step {step})")]
     Unsupported {
         destination: String,
         step: String,
         target: String,
     },
+    /// The confirmation was declined, or could not be asked (no terminal and no `--yes`).
     #[error("not confirmed; nothing was changed (pass --yes to run without a terminal)")]
     NotConfirmed,
+    /// A target is in neither of the step's states: someone changed it since planning, or
+    /// between this run's read and its write ([`BackendError::Concurrent`]). The diff shows how.
     #[error(
         "step {step}: {target} is neither in the state the plan expects nor in the state it produces; stopped{written}. Expected (-) and found (+):\n{diff}\nIf the change is intended, re-plan; otherwise restore the target and run again."
     )]
@@ -107,6 +119,8 @@ pub enum ApplyError {
         #[source]
         source: BackendError,
     },
+    /// A wave's workloads did not roll out with their roles in time; `rolled_back` says whether
+    /// the wave's changes were undone and what to do next.
     #[error("{phase} wave {wave} did not complete:\n  {problems}\n{rolled_back}")]
     RolloutFailed {
         phase: Phase,
