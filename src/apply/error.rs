@@ -14,10 +14,10 @@ pub enum ApplyError {
         "the plan file changed since it was first applied (journal records {recorded}, the file is {found}); a plan is never edited after apply starts: roll back with the original plan, or start a new migration"
     )]
     PlanModified { recorded: String, found: String },
-    /// The journal has a state for a step the plan lacks, though the plan's checksum matches:
-    /// the journal was edited, or copied from another migration.
+    /// The journal has a state for a step the plan lacks, though the plan's checksum matches (a
+    /// journal of another plan would not): the journal was edited.
     #[error(
-        "the journal records step {0}, which is not in the plan; the plan and journal do not belong together"
+        "the journal records step {0}, which is not in the plan; the plan and journal do not belong together: restore the journal from version control (it is append-only, never edited)"
     )]
     UnknownStep(String),
     /// The selected phase waits for another: applying needs the earlier phases applied, rolling
@@ -62,7 +62,9 @@ pub enum ApplyError {
         holder: String,
     },
     /// The lock file could not be created or locked (a read-only directory, say).
-    #[error("cannot lock the migration directory with {path}: {source}")]
+    #[error(
+        "cannot lock the migration directory with {path}: {source}; nothing was done: make the directory writable by this user, then run again"
+    )]
     LockFailed {
         path: std::path::PathBuf,
         #[source]
@@ -79,7 +81,9 @@ pub enum ApplyError {
     },
     /// The backend cannot change a selected step's target (one side of the live backend given
     /// alone, say); found before anything is read.
-    #[error("{destination} cannot change {target} (step {step})")]
+    #[error(
+        "{destination} cannot change {target} (step {step}); nothing was done: run it with a backend that reaches both IAM and Kubernetes (the live one, or --rehearse)"
+    )]
     Unsupported {
         destination: String,
         step: String,
