@@ -8,6 +8,7 @@ pub mod apply;
 pub mod aws;
 pub mod backend;
 pub mod cli;
+pub mod fault;
 pub mod findings;
 pub mod iam;
 pub mod inventory;

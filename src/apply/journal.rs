@@ -212,7 +212,7 @@ impl Journal {
             source,
         })?;
         self.entries.push(entry);
-        super::fault::durable_point();
+        crate::fault::durable_point();
         Ok(())
     }
 

@@ -17,7 +17,6 @@
 mod compare;
 mod engine;
 mod error;
-pub mod fault;
 pub mod fragment;
 pub mod journal;
 pub mod lock;
