@@ -3,13 +3,13 @@
 use super::ApplyError;
 use super::journal::Journal;
 
-/// Refuses to re-plan the migration whose plan is `plan` and live journal `journal` once any
-/// live run has been journaled.
+/// Refuses to re-plan the migration whose plan is `plan` and live journal `journal_path` once
+/// any live run has been journaled.
 pub fn refuse_replan_if_applied(
-    journal: &std::path::Path,
+    journal_path: &std::path::Path,
     plan: &std::path::Path,
 ) -> Result<(), ApplyError> {
-    let journal = Journal::open(journal)?;
+    let journal = Journal::open(journal_path)?;
     if journal.entries().is_empty() {
         return Ok(());
     }
@@ -27,7 +27,7 @@ pub fn refuse_replan_if_applied(
         "Everything it applied is rolled back: plan under a new --name (this directory stays as the record of what was done)".to_string()
     };
     Err(ApplyError::JournalExists {
-        journal: journal.path().to_path_buf(),
+        journal: journal_path.to_path_buf(),
         applied,
         advice,
     })
