@@ -7,7 +7,7 @@ use super::journal::{Entry, Journal, Outcome, StepState, now};
 use super::preflight::{Preview, preflight};
 use super::runner::Runner;
 use super::select::{Selected, select};
-use super::wave::{Wave, ready_to_restart};
+use super::wave::{Membership, Wave, ready_to_restart};
 use super::{ApplyError, Direction, Mode, RunOptions, Summary};
 use crate::backend::Backend;
 use crate::plan::{Plan, Step};
@@ -101,13 +101,14 @@ pub fn run(
     };
     let mut summary = Summary::default();
     let mut current_phase = None;
+    let waves = Membership::of(&steps, options.direction, options.wave_size);
     let mut wave = Wave::default();
     let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
     let mut index = 0;
     while let Some(&step) = steps.get(index) {
-        let in_waves = step.phase.restarts_pods() && options.direction == Direction::Apply;
+        let in_waves = waves.in_wave(index);
         let new_phase = current_phase != Some(step.phase);
-        let starts_wave = in_waves && (new_phase || wave.steps.len() >= options.wave_size.max(1));
+        let starts_wave = waves.starts_wave(index);
         if verifies && (starts_wave || !in_waves) {
             wave.finish(plan, &mut run, &options.rollout, &mut out)?;
         }
@@ -125,11 +126,7 @@ pub fn run(
             if verifies {
                 // Every workload of the wave is checked before its first write, so a wave that
                 // cannot roll out is never half-restarted.
-                let upcoming = steps[index..]
-                    .iter()
-                    .take_while(|s| s.phase == step.phase)
-                    .take(options.wave_size.max(1))
-                    .filter(|s| is_pending(s));
+                let upcoming = steps[waves.members(index)].iter().filter(|s| is_pending(s));
                 for next in upcoming {
                     ready_to_restart(plan, &mut run, next, &options.rollout)?;
                 }
@@ -157,6 +154,7 @@ pub fn run(
         let mut batch = vec![step];
         while batch.len() < bound
             && let Some(&next) = steps.get(index + batch.len())
+            && waves.together(index, index + batch.len())
             && next.kind == step.kind
             && is_pending(next)
             && !batch.iter().any(|s| s.target == next.target)

@@ -26,6 +26,56 @@ impl Default for RolloutCheck {
     }
 }
 
+/// Which wave each step of a run is in, decided once for the run: applied, the steps of a phase
+/// that restarts pods go in waves of up to `wave_size` consecutive steps, a phase's first step
+/// starting one; other steps are in none. Waves are numbered through the run, not per phase.
+pub(super) struct Membership(Vec<Option<usize>>);
+
+impl Membership {
+    /// The waves of `steps` (in the order the run takes them).
+    pub(super) fn of(steps: &[&Step], direction: Direction, wave_size: usize) -> Membership {
+        let mut waves = Vec::with_capacity(steps.len());
+        let (mut wave, mut members) = (0, 0);
+        let mut previous_phase = None;
+        for step in steps {
+            let in_waves = direction == Direction::Apply && step.phase.restarts_pods();
+            if in_waves {
+                if previous_phase != Some(step.phase) || members == wave_size.max(1) {
+                    wave += 1;
+                    members = 0;
+                }
+                members += 1;
+            }
+            previous_phase = Some(step.phase);
+            waves.push(in_waves.then_some(wave));
+        }
+        Membership(waves)
+    }
+
+    /// Whether the step at `index` is in a wave.
+    pub(super) fn in_wave(&self, index: usize) -> bool {
+        self.0[index].is_some()
+    }
+
+    /// Whether the step at `index` is the first of its wave.
+    pub(super) fn starts_wave(&self, index: usize) -> bool {
+        self.in_wave(index) && (index == 0 || self.0[index - 1] != self.0[index])
+    }
+
+    /// Whether the steps at `a` and `b` are in the same wave, or both in none.
+    pub(super) fn together(&self, a: usize, b: usize) -> bool {
+        self.0[a] == self.0[b]
+    }
+
+    /// The positions from `index` to the end of its wave (or of the steps around it in none).
+    pub(super) fn members(&self, index: usize) -> std::ops::Range<usize> {
+        let end = (index..self.0.len())
+            .find(|&i| !self.together(index, i))
+            .unwrap_or(self.0.len());
+        index..end
+    }
+}
+
 /// The steps of the current wave (of a phase that restarts pods) and what each did.
 #[derive(Default)]
 pub(super) struct Wave<'p> {
@@ -158,4 +208,46 @@ fn rollout_of(plan: &Plan, step: &Step) -> Option<Rollout> {
         service_account: binding.service_account.clone(),
         role_arn: binding.role_arn.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_waves_are_runs_of_wave_size_steps_within_one_phase_and_rollbacks_have_none() {
+        let (plan, _dir) = crate::apply::tests::demo_plan();
+        let steps: Vec<&Step> = plan.steps.iter().collect();
+        let waves = Membership::of(&steps, Direction::Apply, 2);
+        for (index, step) in steps.iter().enumerate() {
+            assert_eq!(
+                waves.in_wave(index),
+                step.phase.restarts_pods(),
+                "{}",
+                step.id
+            );
+        }
+        let starts: Vec<usize> = (0..steps.len()).filter(|&i| waves.starts_wave(i)).collect();
+        for phase in [crate::plan::Phase::Rollout, crate::plan::Phase::Cleanup] {
+            let in_phase = steps.iter().filter(|s| s.phase == phase).count();
+            let phase_starts: Vec<usize> = starts
+                .iter()
+                .copied()
+                .filter(|&i| steps[i].phase == phase)
+                .collect();
+            assert!(in_phase > 2, "the demo has more than one wave of {phase}");
+            assert_eq!(phase_starts.len(), in_phase.div_ceil(2), "{phase}");
+            let sizes: Vec<usize> = phase_starts
+                .iter()
+                .map(|&i| waves.members(i).len())
+                .collect();
+            assert_eq!(sizes.iter().sum::<usize>(), in_phase, "{phase}: {sizes:?}");
+            assert!(
+                sizes[..sizes.len() - 1].iter().all(|&n| n == 2),
+                "{sizes:?}"
+            );
+        }
+        let rollback = Membership::of(&steps, Direction::Rollback, 2);
+        assert!((0..steps.len()).all(|i| !rollback.in_wave(i)));
+    }
 }
