@@ -125,6 +125,7 @@ fn timed_apply(
         &options,
         &mut |_| true,
         &mut |_| {},
+        &irsa_migrate::progress::Silent,
     )
     .expect("the plan applies");
     (summary, start.elapsed().as_secs_f64())

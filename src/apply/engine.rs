@@ -11,9 +11,15 @@ use super::wave::{Membership, Wave, ready_to_restart};
 use super::{ApplyError, Direction, Mode, RunOptions, Summary};
 use crate::backend::Backend;
 use crate::plan::{Plan, Step};
+use crate::progress::Progress;
 
 /// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
-/// not asked in a dry run); `out` receives one line per step.
+/// not asked in a dry run); `out` receives one line per step; `progress` is told the steps done
+/// and the phase and wave they are in.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "three are the caller's own (confirm, out, progress), each met by another implementer"
+)]
 pub fn run(
     plan: &Plan,
     plan_checksum: &str,
@@ -22,6 +28,7 @@ pub fn run(
     options: &RunOptions,
     confirm: &mut dyn FnMut(&Preview) -> bool,
     out: &mut dyn FnMut(String),
+    progress: &dyn Progress,
 ) -> Result<Summary, ApplyError> {
     let Selected {
         mut steps,
@@ -74,17 +81,16 @@ pub fn run(
         })?;
     }
 
-    let progress = indicatif::ProgressBar::with_draw_target(
-        Some(steps.len() as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg:>20} {bar:30} {pos}/{len} steps")
-    {
-        progress.set_style(style);
-    }
-    // Lines go out with the bar lifted, so the two never interleave on a terminal.
-    let mut out = |line: String| progress.suspend(|| out(line));
+    progress.set_total(steps.len() as u64);
+    // Lines go out with the display lifted, so the two never interleave on a terminal.
+    let mut out = |line: String| {
+        let mut line = Some(line);
+        progress.suspend(&mut || {
+            if let Some(line) = line.take() {
+                out(line)
+            }
+        });
+    };
     if left_out > 0 {
         out(format!(
             "{left_out} cluster-wide step(s) of these phases left out by --namespace (they belong to no namespace); --include-cluster-wide runs them"
@@ -116,13 +122,13 @@ pub fn run(
             current_phase = Some(step.phase);
             wave.number = 0;
             out(format!("== phase {}", step.phase));
-            progress.set_message(step.phase.to_string());
+            progress.set_stage(step.phase.as_str());
         }
         if starts_wave {
             wave.number += 1;
             wave.steps.clear();
             out(format!("-- wave {}", wave.number));
-            progress.set_message(format!("{} wave {}", step.phase, wave.number));
+            progress.set_stage(&format!("{} wave {}", step.phase, wave.number));
             if verifies {
                 // Every workload of the wave is checked before its first write, so a wave that
                 // cannot roll out is never half-restarted.
@@ -133,7 +139,7 @@ pub fn run(
             }
         }
         if !is_pending(step) {
-            progress.inc(1);
+            progress.advance(1);
             index += 1;
             summary.skipped += 1;
             out(format!("{:<16} {}", "skipped", step.id));
@@ -162,7 +168,7 @@ pub fn run(
             batch.push(next);
         }
         index += batch.len();
-        progress.inc(batch.len() as u64);
+        progress.advance(batch.len() as u64);
         let results = run.batch(&batch, options.direction)?;
         for (step, (outcome, elapsed_ms)) in batch.into_iter().zip(results) {
             if in_waves {
@@ -195,6 +201,6 @@ pub fn run(
     if verifies {
         wave.finish(plan, &mut run, &options.rollout, &mut out)?;
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(summary)
 }

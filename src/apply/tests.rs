@@ -10,6 +10,7 @@ use crate::backend::rehearsal::Rehearsal;
 use crate::inventory::snapshot::{load_dir, write_dir};
 use crate::plan::tests::properties::{build, spec};
 use crate::plan::{Plan, Settings, plan};
+use crate::progress::Silent;
 
 pub(super) fn options(direction: Direction) -> RunOptions {
     RunOptions {
@@ -48,6 +49,7 @@ pub(super) fn run_with(
         &options(direction),
         &mut |_| true,
         &mut |_| {},
+        &Silent,
     )
 }
 

@@ -295,8 +295,7 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
     } else {
         "Roll back"
     };
-    let mut lines = Vec::new();
-    let result = apply::run(
+    let summary = apply::run(
         &loaded.plan,
         &checksum,
         &mut journal,
@@ -319,10 +318,9 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
         &mut |line| {
             // Each line is printed as it happens, so an interrupted run shows how far it got.
             let _ = print(&format!("{line}\n"));
-            lines.push(line);
         },
-    );
-    let summary = result?;
+        &super::progress::Bar::new("{msg:>20} {bar:30} {pos}/{len} steps"),
+    )?;
     let mode = if options.mode == Mode::DryRun {
         " (dry run: nothing changed)"
     } else {

@@ -9,6 +9,7 @@ use crate::apply::{ApplyError, Direction, RunOptions, Selection, run};
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, BackendError};
 use crate::plan::{Phase, Step, Target};
+use crate::progress::Silent;
 
 /// A rehearsal that takes IAM steps in batches and records what it is asked: reads, and what
 /// each batch wrote. It can play someone else editing a target once its reads reach a count.
@@ -133,6 +134,7 @@ fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overw
         &options,
         &mut |_| true,
         &mut |_| {},
+        &Silent,
     )
     .unwrap_err();
     match &error {
@@ -241,6 +243,7 @@ fn a_failure_is_after_writes_only_once_the_run_has_sent_one() {
             &options,
             &mut |_| true,
             &mut |_| {},
+            &Silent,
         )
     };
     // The preflight reads each of the phase's targets first.
