@@ -1,8 +1,6 @@
 //! The main loop: one run over the selected steps, phase by phase and wave by wave, after the
 //! preflight and the confirmation.
 
-use std::collections::BTreeSet;
-
 use super::journal::{Entry, Journal, Outcome, StepState, now};
 use super::preflight::{Preview, preflight};
 use super::runner::Runner;
@@ -48,28 +46,11 @@ pub fn run(
         steps.reverse();
     }
 
-    // Preflight: the first step of this run on each target must find it in a known state.
-    let mut preview = Preview {
-        destination: backend.describe(),
-        ..Preview::default()
-    };
     let is_pending = |step: &Step| {
         options.direction == Direction::Rollback || state(&step.id) != StepState::Applied
     };
-    let mut seen_targets = BTreeSet::new();
-    let firsts: Vec<&Step> = steps
-        .iter()
-        .copied()
-        .filter(|s| is_pending(s) && seen_targets.insert(&s.target))
-        .collect();
-    let readings = preflight(backend, &firsts, options.direction)?;
-    for step in steps.iter().filter(|s| is_pending(s)) {
-        if readings.get(&step.id).is_some_and(|r| r.done) {
-            preview.already_done += 1;
-        } else {
-            preview.to_change.push(step.id.clone());
-        }
-    }
+    let pending: Vec<&Step> = steps.iter().copied().filter(|s| is_pending(s)).collect();
+    let (readings, preview) = preflight(backend, &pending, options.direction)?;
     if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
         return Err(ApplyError::NotConfirmed);
     }
@@ -174,23 +155,7 @@ pub fn run(
             if in_waves {
                 wave.steps.push((step, outcome));
             }
-            let verb = |done: &str, would: &str| {
-                if options.mode == Mode::DryRun {
-                    would.to_string()
-                } else {
-                    done.to_string()
-                }
-            };
-            let label = match (outcome, options.direction) {
-                (Outcome::AlreadyDone, Direction::Apply) => {
-                    verb("already applied", "already applied")
-                }
-                (Outcome::AlreadyDone, Direction::Rollback) => {
-                    verb("already undone", "already undone")
-                }
-                (Outcome::Changed, Direction::Apply) => verb("applied", "would apply"),
-                (Outcome::Changed, Direction::Rollback) => verb("rolled back", "would roll back"),
-            };
+            let label = label(outcome, options.direction, options.mode);
             match outcome {
                 Outcome::Changed => summary.changed += 1,
                 Outcome::AlreadyDone => summary.already_done += 1,
@@ -203,4 +168,17 @@ pub fn run(
     }
     progress.finish();
     Ok(summary)
+}
+
+/// What a step's line says it did (or, in a dry run, would do).
+fn label(outcome: Outcome, direction: Direction, mode: Mode) -> &'static str {
+    let dry_run = mode == Mode::DryRun;
+    match (outcome, direction) {
+        (Outcome::AlreadyDone, Direction::Apply) => "already applied",
+        (Outcome::AlreadyDone, Direction::Rollback) => "already undone",
+        (Outcome::Changed, Direction::Apply) if dry_run => "would apply",
+        (Outcome::Changed, Direction::Apply) => "applied",
+        (Outcome::Changed, Direction::Rollback) if dry_run => "would roll back",
+        (Outcome::Changed, Direction::Rollback) => "rolled back",
+    }
 }

@@ -1,7 +1,7 @@
 //! The preflight: before a run's first write, the target of each step it starts from is read and
 //! must be in the step's starting or finished state; the readings stand in for later reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::compare::{matches, sides, stale};
@@ -17,11 +17,40 @@ pub struct Preview {
     pub destination: String,
 }
 
+/// The preflight of a run whose steps still to take are `pending` (in the run's order): the first
+/// step on each target must find it in a known state. Returns the readings, by step, and what
+/// the run is about to do.
+pub(super) fn preflight(
+    backend: &mut dyn Backend,
+    pending: &[&Step],
+    direction: Direction,
+) -> Result<(BTreeMap<String, Reading>, Preview), ApplyError> {
+    let mut seen_targets = BTreeSet::new();
+    let firsts: Vec<&Step> = pending
+        .iter()
+        .copied()
+        .filter(|s| seen_targets.insert(&s.target))
+        .collect();
+    let readings = read_firsts(backend, &firsts, direction)?;
+    let mut preview = Preview {
+        destination: backend.describe(),
+        ..Preview::default()
+    };
+    for step in pending {
+        if readings.get(&step.id).is_some_and(|r| r.done) {
+            preview.already_done += 1;
+        } else {
+            preview.to_change.push(step.id.clone());
+        }
+    }
+    Ok((readings, preview))
+}
+
 /// Reads the target of each of `firsts` (the first step of the run on each target), which must
 /// be in the step's starting or finished state; a reading stands in for the step's read before
 /// its write. Read in chunks, each stamped with the time it started, so no reading looks younger
 /// than it is; a chunk a few batches long keeps the backend's concurrent reads busy.
-pub(super) fn preflight(
+fn read_firsts(
     backend: &mut dyn Backend,
     firsts: &[&Step],
     direction: Direction,
