@@ -113,6 +113,7 @@ pub fn timed_apply(
         &options,
         &mut |_| true,
         &mut |_| {},
+        &irsa_migrate::progress::Silent,
     )
     .expect("the plan applies");
     (summary, start.elapsed().as_secs_f64())

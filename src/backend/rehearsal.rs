@@ -115,7 +115,7 @@ impl Rehearsal {
             serde_json::to_string_pretty(&self.files[name]).expect("JSON values serialize");
         text.push('\n');
         atomic_write(&path, &text)?;
-        crate::apply::fault::durable_point();
+        crate::fault::durable_point();
         Ok(())
     }
 }
