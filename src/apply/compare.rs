@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use crate::plan::fragment;
 use super::{ApplyError, Direction};
 use crate::plan::Step;
+use crate::plan::fragment;
 
 /// The state a step moves from and to in this direction.
 pub(super) fn sides(step: &Step, direction: Direction) -> (Value, Value) {

@@ -19,8 +19,7 @@ pub(super) fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
             snapshot.display()
         )));
     }
-    let inventory =
-        crate::inventory::snapshot::load_dir(&snapshot, &crate::progress::Silent)?;
+    let inventory = crate::inventory::snapshot::load_dir(&snapshot, &crate::progress::Silent)?;
     let mut expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
     // Findings report on the source as it was read (a file it ignored, a namespace it could not
     // list), which the migration's snapshot does not repeat; they change nothing a run does.
