@@ -9,12 +9,15 @@ use std::path::{Component, Path, PathBuf};
 /// Why a name cannot be used where it was going to be used. The message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// A name from input that Kubernetes would not accept for its kind (or that could be a
+    /// path): the input names an object no real cluster has.
     #[error("{what} {name:?} is not {rule}")]
     Invalid {
         what: &'static str,
         name: String,
         rule: &'static str,
     },
+    /// A path built from input that would leave the directory it must stay under.
     #[error("{path:?} does not stay under its directory: {why}")]
     Escapes { path: String, why: &'static str },
 }

@@ -92,12 +92,14 @@ impl StepState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    /// The journal could not be opened, read, appended to or synced.
     #[error("cannot use journal {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A line of the journal is not an entry this tool writes: edited or damaged by hand.
     #[error(
         "{path}:{line}: not a journal entry ({message}); the journal is append-only, restore it from version control"
     )]

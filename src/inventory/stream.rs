@@ -12,6 +12,7 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 #[derive(Debug)]
 pub enum StreamError {
+    /// The file could not be read.
     Io(std::io::Error),
     /// An item did not parse: its bytes, its index in `items`, and the line and column of the
     /// file it starts at, for the caller to say why.

@@ -17,12 +17,16 @@ use crate::scan::{self, Scan};
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The source holds no EKS cluster description, so the issuer every trust statement names
+    /// is unknown.
     #[error(
         "the source has no `aws eks describe-cluster` output, so the OIDC issuer is unknown; add it to the snapshot (docs/snapshot.md)"
     )]
     ClusterUnknown,
+    /// The cluster's description has no OIDC issuer (IRSA is not possible before it has one).
     #[error("cluster {0} has no OIDC issuer in its describe-cluster output; IRSA needs one")]
     NoIssuer(String),
+    /// `--trust-policy-limit` outside IAM's quota range.
     #[error("--trust-policy-limit {0} is out of range: IAM allows 2048 (default) up to 4096")]
     LimitOutOfRange(usize),
     /// The source's OIDC issuer is not one EKS gives: every migrated role would come to trust it
