@@ -113,10 +113,7 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
             )
         }
         (Target::Role { .. }, StepKind::RemoveLegacyTrust) => {
-            let removed: BTreeSet<String> = unconditioned_aws_principals(&before)
-                .difference(&unconditioned_aws_principals(&after))
-                .cloned()
-                .collect();
+            let removed = removed_principals(&before, &after);
             if removed.is_empty() {
                 return Err(at.invalid("after", "removes no legacy principal"));
             }
@@ -143,11 +140,7 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
                 .steps
                 .iter()
                 .filter(|s| s.kind == StepKind::RemoveLegacyTrust)
-                .flat_map(|s| {
-                    let before = unconditioned_aws_principals(&s.before.value());
-                    let after = unconditioned_aws_principals(&s.after.value());
-                    before.difference(&after).cloned().collect::<Vec<_>>()
-                });
+                .flat_map(|s| removed_principals(&s.before.value(), &s.after.value()));
             let legacy: BTreeSet<String> = plan
                 .bindings
                 .iter()
@@ -446,6 +439,14 @@ fn workload_binding<'a>(
             && actions.contains(&b.service_account_action)
             && b.workloads.iter().any(|w| w.kind == kind && w.name == name)
     })
+}
+
+/// The principals a legacy-trust removal from `before` to `after` removed.
+fn removed_principals(before: &Value, after: &Value) -> BTreeSet<String> {
+    unconditioned_aws_principals(before)
+        .difference(&unconditioned_aws_principals(after))
+        .cloned()
+        .collect()
 }
 
 /// Every `Principal.AWS` of a policy document's statements without a condition (those a
