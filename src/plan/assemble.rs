@@ -12,7 +12,7 @@ use super::{trust, validate};
 use crate::findings::Finding;
 use crate::inventory::snapshot::fingerprint;
 use crate::inventory::{Inventory, WorkloadKind};
-use crate::legacy::{self, Component};
+use crate::legacy::{self, Component, LegacyAgent};
 use crate::scan::{self, Scan, Usage};
 
 /// Why no plan can be made.
@@ -67,12 +67,6 @@ pub fn plan_with_scan(
         .agents
         .iter()
         .find(|a| a.component != Component::KiamAgent);
-    let legacy_keys = [
-        agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str()),
-        agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
-            a.external_id_key.as_str()
-        }),
-    ];
     let mut planner = Planner {
         inventory,
         scan,
@@ -81,7 +75,7 @@ pub fn plan_with_scan(
             .iter()
             .map(|u| ((u.namespace.as_str(), u.kind, u.name.as_str()), u))
             .collect(),
-        legacy_keys,
+        agent,
         issuer_host,
         limit: settings.trust_policy_limit,
         findings: scan.findings.clone(),
@@ -129,6 +123,10 @@ pub fn plan_with_scan(
     bindings.sort_by(|a, b| {
         (&a.namespace, &a.service_account).cmp(&(&b.namespace, &b.service_account))
     });
+    let role_key = agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str());
+    let external_id_key = agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
+        a.external_id_key.as_str()
+    });
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
         generator: GENERATOR.to_string(),
@@ -143,7 +141,7 @@ pub fn plan_with_scan(
             oidc_issuer: issuer_url,
             oidc_provider_arn: provider_arn,
         },
-        legacy_annotations: legacy_keys.map(str::to_string).to_vec(),
+        legacy_annotations: vec![role_key.to_string(), external_id_key.to_string()],
         accounts,
         bindings,
         skipped,
@@ -158,9 +156,7 @@ pub(super) struct Planner<'a> {
     pub(super) scan: &'a Scan,
     /// The scan's usages by (namespace, kind, name).
     pub(super) usages: BTreeMap<(&'a str, WorkloadKind, &'a str), &'a Usage>,
-    /// The pod annotation keys the legacy agent reads, role then external id: cleanup removes
-    /// them, and the plan records them.
-    pub(super) legacy_keys: [&'a str; 2],
+    pub(super) agent: Option<&'a LegacyAgent>,
     pub(super) issuer_host: &'a str,
     pub(super) limit: usize,
     pub(super) findings: Vec<Finding>,

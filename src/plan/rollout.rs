@@ -8,9 +8,17 @@ use super::document::ServiceAccountAction;
 use super::step::{RESTART_ANNOTATION, Step, StepKind, Target};
 use super::template::{served_service_account, template_fragment};
 use crate::inventory::WorkloadKind;
+use crate::legacy;
 
 impl Planner<'_> {
     pub(super) fn rollout_and_cleanup_steps(&self) -> Vec<Step> {
+        let legacy_keys = [
+            self.agent
+                .map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str()),
+            self.agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
+                a.external_id_key.as_str()
+            }),
+        ];
         let mut steps = Vec::new();
         for binding in &self.bindings {
             for workload in &binding.workloads {
@@ -62,8 +70,7 @@ impl Planner<'_> {
                     )),
                     ServiceAccountAction::Reuse | ServiceAccountAction::Keep => {}
                 }
-                let present: serde_json::Map<String, Value> = self
-                    .legacy_keys
+                let present: serde_json::Map<String, Value> = legacy_keys
                     .iter()
                     .filter_map(|k| {
                         Some((k.to_string(), json!(template.metadata.annotations.get(k)?)))
