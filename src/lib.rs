@@ -7,7 +7,10 @@
 pub mod apply;
 pub mod aws;
 pub mod backend;
+pub mod call_error;
 pub mod cli;
+pub mod collect;
+pub mod fault;
 pub mod findings;
 pub mod iam;
 pub mod inventory;

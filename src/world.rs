@@ -102,11 +102,12 @@ pub enum WorldError {
         "{object}: {problem} (the plan's snapshot says otherwise); nothing was done. The snapshot is not of this cluster, or the cluster changed since: take a new snapshot and re-plan"
     )]
     NotLive { object: String, problem: String },
-    /// A read the check needed failed; nothing was written.
+    /// An AWS read the check needed failed (its kind says how); nothing was written.
     #[error(
         "checking the plan against AWS: {0}; nothing was written by this run: fix the cause and run the same command again"
     )]
     Aws(#[source] AwsError),
+    /// A Kubernetes read the check needed failed (its kind says how); nothing was written.
     #[error(
         "checking the plan against the Kubernetes API: {0}; nothing was written by this run: fix the cause and run the same command again"
     )]

@@ -14,16 +14,27 @@ use support::*;
 
 const PHASES: [&str; 5] = ["prepare", "identity", "rollout", "cleanup", "decommission"];
 
-/// One source the tool reads: its name in the snapshot files and its command-line arguments.
+/// One source the tool reads: its name in the snapshot files, its command-line arguments, and
+/// the directory they are relative to (none for the embedded demo). Fixtures are named by a
+/// relative path, so what the output says of their files is the same in every checkout.
 struct Source {
     name: String,
     args: Vec<String>,
+    cwd: Option<PathBuf>,
+}
+
+impl Source {
+    /// Where the binary runs for this source: beside its files, or in `scratch`.
+    fn cwd<'a>(&'a self, scratch: &'a Path) -> &'a Path {
+        self.cwd.as_deref().unwrap_or(scratch)
+    }
 }
 
 fn sources() -> Vec<Source> {
     let mut sources = vec![Source {
         name: "demo".into(),
         args: vec!["--demo".into()],
+        cwd: None,
     }];
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&fixtures)
@@ -33,9 +44,11 @@ fn sources() -> Vec<Source> {
         .collect();
     dirs.sort();
     for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         sources.push(Source {
-            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-            args: vec!["--snapshot".into(), dir.to_string_lossy().into_owned()],
+            args: vec!["--snapshot".into(), name.clone()],
+            name,
+            cwd: Some(fixtures.clone()),
         });
     }
     assert!(
@@ -88,18 +101,19 @@ fn strs(args: &[String]) -> Vec<&str> {
 fn scan_output_of_every_fixture_is_as_reviewed() {
     let dir = tempfile::tempdir().unwrap();
     for source in sources() {
+        let cwd = source.cwd(dir.path());
         let text = with(&source, &["scan"]);
         check(
             &source,
             "scan-text",
-            &printed(dir.path(), &strs(&text)),
+            &printed(cwd, &strs(&text)),
             dir.path(),
         );
         let json = with(&source, &["scan", "--output", "json"]);
         check(
             &source,
             "scan-json",
-            &printed(dir.path(), &strs(&json)),
+            &printed(cwd, &strs(&json)),
             dir.path(),
         );
     }
@@ -119,7 +133,7 @@ fn plan_and_diff_output_of_every_fixture_is_as_reviewed() {
         check(
             &source,
             "plan-text",
-            &printed(dir.path(), &strs(&args)),
+            &printed(source.cwd(dir.path()), &strs(&args)),
             dir.path(),
         );
         // Everything `plan` writes: the plan, the report, the permissions and the snapshot copy.
@@ -166,6 +180,7 @@ fn manual_pages_of_every_command_are_as_reviewed() {
     let source = Source {
         name: "cli".into(),
         args: Vec::new(),
+        cwd: None,
     };
     check(&source, "man", &printed(dir.path(), &["man"]), dir.path());
     for command in [

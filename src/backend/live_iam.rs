@@ -3,11 +3,11 @@
 //! IAM is never written where it differs from what the plan expects.
 
 use aws_sdk_iam::config::http::HttpResponse;
-use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
-use crate::aws::{Aws, AwsAccounts, AwsError};
+use crate::aws::{Aws, AwsAccounts, AwsError, found};
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::plan::{Step, Target};
@@ -45,28 +45,26 @@ impl LiveIam {
     }
 }
 
-fn failed(step: &Step, error: AwsError) -> BackendError {
-    BackendError::Target {
-        target: step.target.to_string(),
-        message: error.to_string(),
+/// A failed call on `target`. Its kind says whether it was refused: a write answered with a 4xx
+/// (AccessDenied, MalformedPolicyDocument, ...) was not made; without an answer, or with a 5xx,
+/// it may have been.
+fn failed(target: &Target, error: AwsError) -> BackendError {
+    BackendError::Aws {
+        target: target.to_string(),
+        source: error,
     }
 }
 
-/// A failed write. Answered with a 4xx (AccessDenied, MalformedPolicyDocument, ...), it was not
-/// made; without an answer, or with a 5xx, it may have been.
-fn write_failed<E: std::error::Error + 'static>(
+/// A failed write of `operation` on `target`.
+fn write_failed<E>(
     target: &Target,
     operation: &'static str,
     error: SdkError<E, HttpResponse>,
-) -> BackendError {
-    let answered = error
-        .raw_response()
-        .map(|response| response.status().as_u16());
-    BackendError::from_answer(
-        target,
-        AwsError::call(operation, error).to_string(),
-        answered,
-    )
+) -> BackendError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    failed(target, AwsError::call(operation, error))
 }
 
 fn role_name(step: &Step, arn: &str) -> Result<String, BackendError> {
@@ -169,22 +167,19 @@ impl Backend for LiveIam {
 /// The target's document as the plan holds it; `null` when it does not exist.
 async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, BackendError> {
     let step = &step;
+    let failed = |error| failed(&step.target, error);
     match &step.target {
         Target::Role { arn, .. } => {
             let name = role_name(step, arn)?;
             let result = client.get_role().role_name(name).send().await;
-            match result {
-                Ok(output) => match output.role().and_then(|r| r.assume_role_policy_document()) {
-                    Some(text) => document(step, text),
-                    None => Ok(Value::Null),
-                },
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                {
-                    Ok(Value::Null)
-                }
-                Err(e) => Err(failed(step, AwsError::call("iam:GetRole", e))),
+            let output = found("iam:GetRole", result).map_err(failed)?;
+            match output
+                .as_ref()
+                .and_then(|o| o.role())
+                .and_then(|r| r.assume_role_policy_document())
+            {
+                Some(text) => document(step, text),
+                None => Ok(Value::Null),
             }
         }
         Target::InlinePolicy {
@@ -198,15 +193,9 @@ async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, B
                 .role_name(name)
                 .policy_name(policy_name)
                 .send();
-            match call.await {
-                Ok(output) => document(step, output.policy_document()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                {
-                    Ok(Value::Null)
-                }
-                Err(e) => Err(failed(step, AwsError::call("iam:GetRolePolicy", e))),
+            match found("iam:GetRolePolicy", call.await).map_err(failed)? {
+                Some(output) => document(step, output.policy_document()),
+                None => Ok(Value::Null),
             }
         }
         Target::OidcProvider { arn, .. } => {
@@ -214,28 +203,18 @@ async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, B
                 .get_open_id_connect_provider()
                 .open_id_connect_provider_arn(arn)
                 .send();
-            match call.await {
-                Ok(output) => {
-                    // IAM stores the URL without its scheme; the plan writes it with one.
-                    let url = output.url().unwrap_or_default();
-                    let url = if url.starts_with("https://") {
-                        url.to_string()
-                    } else {
-                        format!("https://{url}")
-                    };
-                    Ok(json!({"Url": url, "ClientIDList": output.client_id_list()}))
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                {
-                    Ok(Value::Null)
-                }
-                Err(e) => Err(failed(
-                    step,
-                    AwsError::call("iam:GetOpenIDConnectProvider", e),
-                )),
-            }
+            let Some(output) = found("iam:GetOpenIDConnectProvider", call.await).map_err(failed)?
+            else {
+                return Ok(Value::Null);
+            };
+            // IAM stores the URL without its scheme; the plan writes it with one.
+            let url = output.url().unwrap_or_default();
+            let url = if url.starts_with("https://") {
+                url.to_string()
+            } else {
+                format!("https://{url}")
+            };
+            Ok(json!({"Url": url, "ClientIDList": output.client_id_list()}))
         }
         other => Err(BackendError::Target {
             target: other.to_string(),
@@ -325,6 +304,9 @@ async fn write_target(
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_iam::error::ErrorMetadata;
+    use aws_sdk_iam::operation::update_assume_role_policy::UpdateAssumeRolePolicyError;
+
     use super::*;
 
     #[test]
@@ -335,20 +317,26 @@ mod tests {
         };
         let answered = |status: u16| {
             SdkError::service_error(
-                std::io::Error::other("AccessDenied"),
+                UpdateAssumeRolePolicyError::generic(
+                    ErrorMetadata::builder().code("AccessDenied").build(),
+                ),
                 HttpResponse::new(status.try_into().expect("a status"), "".into()),
             )
         };
         let refused = write_failed(&target, "iam:UpdateAssumeRolePolicy", answered(403));
         assert!(
-            matches!(&refused, BackendError::Refused { message, .. } if message.contains("AccessDenied")),
+            refused.kind().is_refusal() && refused.to_string().contains("AccessDenied"),
             "{refused:?}"
         );
+        assert!(
+            std::error::Error::source(&refused).is_some(),
+            "the cause is kept"
+        );
         let failed = write_failed(&target, "iam:UpdateAssumeRolePolicy", answered(500));
-        assert!(matches!(failed, BackendError::Target { .. }), "{failed:?}");
-        let lost: SdkError<std::io::Error, HttpResponse> =
+        assert!(!failed.kind().is_refusal(), "{failed:?}");
+        let lost: SdkError<UpdateAssumeRolePolicyError, HttpResponse> =
             SdkError::timeout_error(std::io::Error::other("timed out"));
         let lost = write_failed(&target, "iam:UpdateAssumeRolePolicy", lost);
-        assert!(matches!(lost, BackendError::Target { .. }), "{lost:?}");
+        assert!(!lost.kind().is_refusal(), "{lost:?}");
     }
 }

@@ -11,46 +11,68 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::aws::AwsError;
+use crate::call_error::ErrorKind;
+use crate::kubernetes::KubeError;
 use crate::plan::{Step, Target};
 
 /// Why a backend could not read or write a target.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot read or write {path}: {source}")]
+    /// A file of the rehearsal state could not be read or written.
+    #[error("cannot read or write {path}: {source} (check its permissions and the free space)")]
     Io {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The rehearsal state holds what a rehearsal did not write there (a file edited by hand, a
+    /// link); the message says what to restore or remove.
     #[error("{path}: {message}")]
     State {
         path: std::path::PathBuf,
         message: String,
     },
+    /// The step cannot be made on its target as the target is (not an object this backend
+    /// writes, gone since it was read, a workload whose pods would not get their role); the
+    /// message says what.
     #[error("{target}: {message}")]
     Target { target: String, message: String },
-    /// The peer answered a write with a refusal (403 Forbidden, 422 Invalid, ...): it was not
-    /// made. Unlike a timeout or a 5xx, nothing can have been committed.
-    #[error("{target}: {message}")]
-    Refused { target: String, message: String },
+    /// A call to AWS about the target failed; its kind says whether it was refused.
+    #[error("{target}: {source}")]
+    Aws {
+        target: String,
+        #[source]
+        source: AwsError,
+    },
+    /// A call to the Kubernetes API about the target failed; its kind says whether it was
+    /// refused.
+    #[error("{target}: {source}")]
+    Kube {
+        target: String,
+        #[source]
+        source: KubeError,
+    },
     /// Someone else changed the target between the engine's read and the write, and the API
     /// refused the write (a conditional write); nothing was overwritten.
-    #[error("{target} was changed by someone else while this step ran; nothing was overwritten")]
+    #[error(
+        "{target} was changed by someone else while this step ran; nothing was overwritten. If the change is intended, re-plan; otherwise restore the target and run again"
+    )]
     Concurrent { target: String, observed: Value },
 }
 
 impl BackendError {
-    /// A failed call on `target`, by the HTTP status the peer answered with: a 4xx is a refusal
-    /// (nothing was written); no answer, or a 5xx, may have left a write committed.
-    pub fn from_answer(
-        target: &impl ToString,
-        message: String,
-        status: Option<u16>,
-    ) -> BackendError {
-        let target = target.to_string();
-        match status {
-            Some(400..=499) => BackendError::Refused { target, message },
-            _ => BackendError::Target { target, message },
+    /// How the failure came about: a call's kind, [`ErrorKind::Conflict`] for a write refused
+    /// as concurrent, [`ErrorKind::Other`] for the backend's own findings. A write that failed
+    /// as a refusal ([`ErrorKind::is_refusal`]) was not made; any other may have been.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BackendError::Aws { source, .. } => source.kind(),
+            BackendError::Kube { source, .. } => source.kind(),
+            BackendError::Concurrent { .. } => ErrorKind::Conflict,
+            BackendError::Io { .. } | BackendError::State { .. } | BackendError::Target { .. } => {
+                ErrorKind::Other
+            }
         }
     }
 }

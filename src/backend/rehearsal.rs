@@ -1,6 +1,7 @@
 //! The rehearsal backend: applies steps to a snapshot directory (the layout
-//! [`crate::inventory::snapshot::render_files`] writes), so a whole migration, failures and
-//! rollback included, can be rehearsed offline and then scanned like any snapshot.
+//! [`crate::inventory::snapshot::layout`] defines and `render_files` writes), so a whole
+//! migration, failures and rollback included, can be rehearsed offline and then scanned like any
+//! snapshot.
 //!
 //! Each write replaces one file atomically (write, fsync, rename, fsync the directory).
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
+use crate::inventory::snapshot::layout;
 use crate::plan::{Step, Target, fragment};
 
 pub struct Rehearsal {
@@ -43,7 +45,7 @@ impl Rehearsal {
             move |source| BackendError::Io { path, source }
         };
         let mut names = Vec::new();
-        let iam = self.dir.join("iam");
+        let iam = self.dir.join(layout::IAM_DIR);
         if iam.is_dir() {
             for account in std::fs::read_dir(&iam).map_err(io(&iam))? {
                 let account = account.map_err(io(&iam))?.path();
@@ -113,7 +115,7 @@ impl Rehearsal {
             serde_json::to_string_pretty(&self.files[name]).expect("JSON values serialize");
         text.push('\n');
         atomic_write(&path, &text)?;
-        crate::apply::fault::durable_point();
+        crate::fault::durable_point();
         Ok(())
     }
 }
@@ -141,8 +143,6 @@ enum Location {
     },
 }
 
-const PROVIDERS: &str = "iam/oidc-providers.json";
-
 /// Stands for the file of a role the state does not hold: reading it finds nothing.
 const MISSING_ROLE: &str = "iam/missing-role.json";
 
@@ -157,16 +157,13 @@ fn locate(
             target: target.to_string(),
             message,
         };
-        let stem = crate::names::kind_file_stem(kind)
+        let file = layout::kubernetes_file(namespace, kind)
             .ok_or_else(|| refused(format!("the tool does not write {kind:?} objects")))?;
-        let directory = match namespace {
-            Some(namespace) => {
-                crate::names::namespace(namespace).map_err(|e| refused(e.to_string()))?
-            }
-            None => "_cluster",
-        };
+        if let Some(namespace) = namespace {
+            crate::names::namespace(namespace).map_err(|e| refused(e.to_string()))?;
+        }
         Ok(Location::Object {
-            file: format!("kubernetes/{directory}/{stem}.json"),
+            file,
             kind: kind.to_string(),
             namespace: namespace.map(str::to_string),
             name: name.to_string(),
@@ -248,7 +245,7 @@ impl Backend for Rehearsal {
                     .unwrap_or(Value::Null)
             }
             Location::Provider { arn } => {
-                let list = self.file(PROVIDERS)?;
+                let list = self.file(layout::OIDC_PROVIDERS_FILE)?;
                 let entries = list["OpenIDConnectProviderList"]
                     .as_array()
                     .cloned()
@@ -323,7 +320,7 @@ impl Backend for Rehearsal {
                 file
             }
             Location::Provider { arn } => {
-                let list = self.file(PROVIDERS)?;
+                let list = self.file(layout::OIDC_PROVIDERS_FILE)?;
                 if list.is_null() {
                     *list = json!({"OpenIDConnectProviderList": []});
                 }
@@ -336,7 +333,7 @@ impl Backend for Rehearsal {
                         json!({"Arn": arn, "Url": to["Url"], "ClientIDList": to["ClientIDList"]}),
                     );
                 }
-                PROVIDERS.to_string()
+                layout::OIDC_PROVIDERS_FILE.to_string()
             }
         };
         self.save(&file)

@@ -1,20 +1,28 @@
 //! `irsa-migrate apply`, `status` and `rollback`.
+//!
+//! This file runs apply and rollback; `status` shows the journal, `confirm` asks before a run
+//! writes, `provenance` checks that a plan is the one its snapshot gives.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+mod confirm;
+mod provenance;
+mod status;
+
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 
-use super::{Error, OutputFormat, print};
-use crate::apply::journal::{Journal, StepState};
-use crate::apply::{self, Direction, Mode, Preview, RunOptions, Selection};
+use super::{Error, print};
+use crate::apply::journal::Journal;
+use crate::apply::{self, Direction, Mode, RunOptions, Selection};
 use crate::backend::Backend;
 use crate::backend::live::Live;
 use crate::backend::rehearsal::Rehearsal;
 use crate::plan::{Phase, Plan};
 use crate::world;
+use confirm::{confirmation_text, confirmer};
+use provenance::verify_plan;
+pub use status::{StatusArgs, run_status};
 
 /// A phase, or all of them in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,15 +149,6 @@ pub struct RollbackArgs {
     pub yes: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub migration: Migration,
-    /// `text`: each phase's steps by state; `json`: the document irsa-migrate.status/v1.
-    #[arg(long, short, value_enum, default_value_t)]
-    pub output: OutputFormat,
-}
-
 struct Loaded {
     plan: Plan,
     /// [`Plan::digest`]: what a journal started by this version records.
@@ -184,105 +183,6 @@ fn load(migration: &Migration) -> Result<Loaded, Error> {
         byte_checksum: apply::checksum(&bytes),
         dir: migration_dir(migration),
     })
-}
-
-/// Recomputes the plan from the migration's own snapshot and settings and refuses a plan file
-/// that differs in anything but its findings, naming where.
-fn verify_plan(loaded: &Loaded, path: &Path) -> Result<(), Error> {
-    let snapshot = loaded.dir.join("snapshot");
-    if !snapshot.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is missing: it is written by `irsa-migrate plan` next to plan.json, and the plan is checked against it; re-plan",
-            snapshot.display()
-        )));
-    }
-    let inventory =
-        crate::inventory::snapshot::load_dir(&snapshot, &indicatif::ProgressBar::hidden())?;
-    let mut expected = crate::plan::plan(&inventory, &loaded.plan.name, &loaded.plan.settings)?;
-    // Findings report on the source as it was read (a file it ignored, a namespace it could not
-    // list), which the migration's snapshot does not repeat; they change nothing a run does.
-    // The same content written by another version is the same plan.
-    let mut found = Plan {
-        generator: expected.generator.clone(),
-        ..loaded.plan.clone()
-    };
-    expected.findings.clear();
-    found.findings.clear();
-    if expected == found {
-        return Ok(());
-    }
-    let origin = match loaded.plan.generator.as_str() {
-        writer if writer == expected.generator => {
-            format!("it was written by this version ({writer}), so it was edited since")
-        }
-        "" => format!(
-            "it names no writer (a plan from before irsa-migrate recorded its version, or edited by hand), and this is {}",
-            expected.generator
-        ),
-        writer => format!(
-            "it was written by {writer}, and this is {}: the versions plan differently (or it was edited by hand)",
-            expected.generator
-        ),
-    };
-    Err(apply::ApplyError::PlanNotFromSnapshot {
-        plan: path.to_path_buf(),
-        origin,
-        snapshot,
-        name: loaded.plan.name.clone(),
-        differences: plan_differences(&expected, &found),
-    }
-    .into())
-}
-
-/// Where `found` differs from `expected`: steps by id (with a diff of each changed one, up to a
-/// few), then the other top-level fields by name.
-fn plan_differences(expected: &Plan, found: &Plan) -> String {
-    let by_id = |plan: &Plan| -> BTreeMap<String, serde_json::Value> {
-        plan.steps
-            .iter()
-            .map(|s| (s.id.clone(), serde_json::to_value(s).unwrap_or_default()))
-            .collect()
-    };
-    let (want, got) = (by_id(expected), by_id(found));
-    let mut lines = Vec::new();
-    let mut diffs = 0;
-    for id in want
-        .keys()
-        .chain(got.keys().filter(|id| !want.contains_key(*id)))
-    {
-        match (want.get(id), got.get(id)) {
-            (Some(_), None) => lines.push(format!("  step {id}: missing from the file")),
-            (None, Some(_)) => {
-                lines.push(format!("  step {id}: not in the plan the snapshot gives"))
-            }
-            (Some(a), Some(b)) if a != b => {
-                lines.push(format!("  step {id}: changed"));
-                diffs += 1;
-                if diffs <= 5 {
-                    let pretty = |v: &serde_json::Value| {
-                        serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
-                    };
-                    let diff = similar::TextDiff::from_lines(&pretty(a), &pretty(b))
-                        .unified_diff()
-                        .context_radius(2)
-                        .to_string();
-                    lines.extend(diff.lines().map(|l| format!("    {l}")));
-                }
-            }
-            _ => {}
-        }
-    }
-    let fields = |plan: &Plan| match serde_json::to_value(plan) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    let (want, got) = (fields(expected), fields(found));
-    for (key, value) in &want {
-        if key != "steps" && got.get(key) != Some(value) {
-            lines.push(format!("  field {key}: changed"));
-        }
-    }
-    lines.join("\n")
 }
 
 /// The migration directory: the plan's.
@@ -348,69 +248,6 @@ fn rehearsal_backend(loaded: &Loaded) -> Result<Box<dyn Backend>, Error> {
     Ok(Box::new(rehearsal))
 }
 
-/// How many changes the confirmation shows as diffs; `irsa-migrate diff` shows them all.
-const CONFIRM_DIFFS: usize = 20;
-
-/// What the confirmation shows: the plan's digest (as report.md shows it), then each change to
-/// be made as a diff in the run's direction.
-fn confirmation_text(
-    plan: &Plan,
-    digest: &str,
-    preview: &Preview,
-    direction: Direction,
-    style: crate::render::diff::Style,
-) -> String {
-    let mut text = format!(
-        "Plan {} (digest {digest}): {} change(s) to {} ({} already in place):\n",
-        plan.name,
-        preview.to_change.len(),
-        preview.destination,
-        preview.already_done
-    );
-    for id in preview.to_change.iter().take(CONFIRM_DIFFS) {
-        let Some(step) = plan.steps.iter().find(|s| &s.id == id) else {
-            text.push_str(&format!("  {id}\n"));
-            continue;
-        };
-        let mut shown = step.clone();
-        if direction == Direction::Rollback {
-            std::mem::swap(&mut shown.before, &mut shown.after);
-        }
-        text.push_str(&format!("\n{}:\n", step.id));
-        text.push_str(&crate::render::diff::step_diff(&shown, style));
-    }
-    if preview.to_change.len() > CONFIRM_DIFFS {
-        text.push_str(&format!(
-            "\n… and {} more (`irsa-migrate diff` shows every step)\n",
-            preview.to_change.len() - CONFIRM_DIFFS
-        ));
-    }
-    text
-}
-
-/// Asks on the terminal, showing `text` of the preview; refuses without one unless `--yes`.
-fn confirmer(
-    yes: bool,
-    verb: &'static str,
-    text: impl Fn(&Preview) -> String,
-) -> impl FnMut(&Preview) -> bool {
-    move |preview: &Preview| {
-        if yes {
-            return true;
-        }
-        if !std::io::stdin().is_terminal() {
-            return false;
-        }
-        let mut stderr = std::io::stderr().lock();
-        let _ = write!(stderr, "{}", crate::render::terminal_safe(&text(preview)));
-        let _ = write!(stderr, "\n{verb} them? [y/N] ");
-        let _ = stderr.flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        matches!(answer.trim(), "y" | "Y" | "yes")
-    }
-}
-
 fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) -> Result<(), Error> {
     // One writer per migration directory, for the whole run (held until this function returns),
     // taken before the plan is read so that a concurrent re-plan is never half seen.
@@ -458,8 +295,7 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
     } else {
         "Roll back"
     };
-    let mut lines = Vec::new();
-    let result = apply::run(
+    let summary = apply::run(
         &loaded.plan,
         &checksum,
         &mut journal,
@@ -482,10 +318,9 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
         &mut |line| {
             // Each line is printed as it happens, so an interrupted run shows how far it got.
             let _ = print(&format!("{line}\n"));
-            lines.push(line);
         },
-    );
-    let summary = result?;
+        &super::progress::Bar::new("{msg:>20} {bar:30} {pos}/{len} steps"),
+    )?;
     let mode = if options.mode == Mode::DryRun {
         " (dry run: nothing changed)"
     } else {
@@ -555,139 +390,4 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         reading_fresh_for: apply::READING_FRESH_FOR,
     };
     execute(&args.target, options, args.yes, false)
-}
-
-/// `irsa-migrate.status/v1`: each step's state from the journal, and counts per phase.
-#[derive(Debug, Serialize)]
-struct Status<'a> {
-    schema: &'static str,
-    plan: String,
-    /// The plan's content digest, as report.md shows it.
-    digest: String,
-    journal: String,
-    phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
-    steps: Vec<StepStatus<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct StepStatus<'a> {
-    id: &'a str,
-    phase: Phase,
-    state: StepState,
-}
-
-pub fn run_status(args: &StatusArgs) -> Result<(), Error> {
-    let loaded = load(&args.migration)?;
-    super::plan::check_plan(&loaded.plan, &args.migration.plan)?;
-    let path = journal_path(&loaded, &args.migration);
-    let journal = Journal::open(&path).map_err(apply::ApplyError::from)?;
-    let states = journal.states();
-    let steps: Vec<StepStatus<'_>> = loaded
-        .plan
-        .steps
-        .iter()
-        .map(|s| StepStatus {
-            id: &s.id,
-            phase: s.phase,
-            state: states.get(&s.id).copied().unwrap_or(StepState::Pending),
-        })
-        .collect();
-    let mut phases: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
-    for step in &steps {
-        *phases
-            .entry(step.phase.as_str())
-            .or_default()
-            .entry(step.state.as_str())
-            .or_default() += 1;
-    }
-    let modified = journal
-        .plan_checksum()
-        .is_some_and(|c| c != loaded.checksum_for(&journal));
-    match args.output {
-        OutputFormat::Json => {
-            let status = Status {
-                schema: "irsa-migrate.status/v1",
-                plan: args.migration.plan.display().to_string(),
-                digest: loaded.digest.clone(),
-                journal: path.display().to_string(),
-                phases,
-                steps,
-            };
-            let mut json =
-                serde_json::to_string_pretty(&status).map_err(|e| Error::Output(e.into()))?;
-            json.push('\n');
-            print(&json)
-        }
-        OutputFormat::Text => {
-            let mut text = format!(
-                "Plan {} ({}, digest {}), journal {}\n",
-                loaded.plan.name,
-                args.migration.plan.display(),
-                loaded.digest,
-                path.display()
-            );
-            if modified {
-                text.push_str("WARNING: the plan file changed since it was applied; apply and rollback will refuse it\n");
-            }
-            for phase in Phase::ALL {
-                let counts = phases.get(phase.as_str()).cloned().unwrap_or_default();
-                let parts: Vec<String> = counts
-                    .iter()
-                    .map(|(state, n)| format!("{n} {state}"))
-                    .collect();
-                text.push_str(&format!(
-                    "\n{phase}: {}\n",
-                    if parts.is_empty() {
-                        "no steps".to_string()
-                    } else {
-                        parts.join(", ")
-                    }
-                ));
-                for step in steps.iter().filter(|s| s.phase == phase) {
-                    text.push_str(&format!("  {:<26} {}\n", step.state.as_str(), step.id));
-                }
-            }
-            print(&text)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The confirmation showed step ids; the change board approved diffs and a digest.
-    #[test]
-    fn the_confirmation_shows_the_digest_and_each_change_as_a_diff_in_the_runs_direction() {
-        let inventory = crate::inventory::demo::inventory().unwrap();
-        let plan = crate::plan::plan(&inventory, "demo", &Default::default()).unwrap();
-        let step = plan
-            .steps
-            .iter()
-            .find(|s| s.id.starts_with("annotate-service-account:checkout/"))
-            .unwrap();
-        let preview = Preview {
-            to_change: vec![step.id.clone()],
-            already_done: 2,
-            destination: "the rehearsal".into(),
-        };
-        let plain = crate::render::diff::Style::Plain;
-        let text = confirmation_text(&plan, &plan.digest(), &preview, Direction::Apply, plain);
-        assert!(
-            text.starts_with(&format!(
-                "Plan demo (digest {}): 1 change(s) to the rehearsal (2 already in place):",
-                plan.digest()
-            )),
-            "{text}"
-        );
-        let added = text
-            .lines()
-            .find(|l| l.starts_with('+') && l.contains("eks.amazonaws.com/role-arn"));
-        assert!(added.is_some(), "{text}");
-        let back = confirmation_text(&plan, &plan.digest(), &preview, Direction::Rollback, plain);
-        let removed = back
-            .lines()
-            .find(|l| l.starts_with('-') && l.contains("eks.amazonaws.com/role-arn"));
-        assert!(removed.is_some(), "{back}");
-    }
 }

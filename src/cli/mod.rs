@@ -1,22 +1,24 @@
-//! The command line: clap definitions, one module per subcommand, and the exit-code contract.
+//! The command line: clap definitions, one module per subcommand, and the exit-code contract
+//! (`error`: the errors the binary reports and their exit codes).
 
 mod apply;
+mod error;
 mod plan;
-#[allow(dead_code)] // until the loader, the live collector and apply report through it (#13)
 mod progress;
 mod scan;
 mod shell;
 mod snapshot;
+mod source;
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::apply::ApplyError;
-use crate::inventory::live::{self, CollectError, Collected};
-use crate::inventory::snapshot::InventoryError;
-use crate::inventory::{Inventory, demo};
+pub(crate) use source::require_complete;
+pub use source::{LiveArgs, SourceArgs};
+
+use error::exit_codes_help;
+pub use error::{Error, ExitCode};
 
 /// Move EKS workloads from kiam or kube2iam to IAM Roles for Service Accounts (IRSA), safely.
 ///
@@ -68,110 +70,6 @@ pub enum Command {
     Man(shell::ManArgs),
 }
 
-/// Where the cluster's state comes from: a snapshot directory, the embedded demo, or (neither
-/// given) the live cluster and its AWS accounts.
-#[derive(Debug, Args)]
-pub struct SourceArgs {
-    /// Read a snapshot directory: every .json/.yaml/.yml file under it, recognised by content
-    /// (`kubectl get … -o json|yaml`, `aws iam get-account-authorization-details`,
-    /// `aws iam list-open-id-connect-providers`, `aws eks describe-cluster`).
-    #[arg(long, value_name = "DIR", conflicts_with = "demo")]
-    pub snapshot: Option<PathBuf>,
-    /// Use the embedded demo cluster instead of a real one.
-    #[arg(long)]
-    pub demo: bool,
-    #[command(flatten)]
-    pub live: LiveArgs,
-}
-
-/// How to reach a live cluster and its AWS accounts.
-#[derive(Debug, Clone, Args)]
-pub struct LiveArgs {
-    #[command(flatten)]
-    pub kube: crate::kubernetes::KubeArgs,
-    #[command(flatten)]
-    pub aws: crate::aws::AwsArgs,
-    /// The EKS cluster's name: its OIDC issuer comes from eks:DescribeCluster. Default: the
-    /// cluster of an EKS kubeconfig context (named by its ARN). Without it the plan cannot write
-    /// trust statements.
-    #[arg(long, value_name = "NAME")]
-    pub cluster: Option<String>,
-    /// Which IAM roles to read: those the cluster references, role by role (needs `aws-auth`;
-    /// otherwise the whole account is read), or every role of the account in one listing.
-    #[arg(long, value_enum, value_name = "WHICH", default_value_t)]
-    pub iam_read: live::IamRead,
-}
-
-impl LiveArgs {
-    /// Reads the live cluster and AWS, with a progress bar on stderr. Without `--cluster`, an EKS
-    /// context (named by the cluster's ARN, as `aws eks update-kubeconfig` names it) gives the
-    /// cluster's name, and its region unless one is set.
-    pub fn collect(&self) -> Result<(Inventory, Collected), Error> {
-        let kube = crate::kubernetes::Kube::connect(&self.kube)?;
-        let mut aws_args = self.aws.clone();
-        let mut cluster = self.cluster.clone();
-        if cluster.is_none()
-            && let Some((region, name)) = self.kube.eks_cluster()
-        {
-            let region_set = aws_args.region.is_some()
-                || std::env::var_os("AWS_REGION").is_some()
-                || std::env::var_os("AWS_DEFAULT_REGION").is_some();
-            if !region_set {
-                aws_args.region = Some(region);
-            }
-            cluster = Some(name);
-        }
-        let aws = crate::aws::AwsAccounts::connect(&aws_args)?;
-        let progress = reading_progress("reading {msg:<16} {pos} pages");
-        let result = live::collect(&kube, &aws, cluster.as_deref(), self.iam_read, &progress);
-        progress.finish_and_clear();
-        Ok(result?)
-    }
-}
-
-/// Refuses an inventory that lacks what the API server refused to show, unless allowed.
-pub(crate) fn require_complete(inventory: &Inventory, allow_incomplete: bool) -> Result<(), Error> {
-    if allow_incomplete || inventory.unreadable.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Incomplete(
-        inventory.unreadable.iter().map(|u| u.to_string()).collect(),
-    ))
-}
-
-impl SourceArgs {
-    /// Collects the inventory; progress goes to stderr and only draws on a terminal.
-    pub fn load(&self) -> Result<Inventory, Error> {
-        if self.demo {
-            return Ok(demo::inventory()?);
-        }
-        let Some(dir) = &self.snapshot else {
-            return Ok(self.live.collect()?.0);
-        };
-        if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "--snapshot {}: not a directory",
-                dir.display()
-            )));
-        }
-        let progress = reading_progress("reading snapshot {bar:30} {pos}/{len} files");
-        let inventory = crate::inventory::snapshot::load_dir(dir, &progress);
-        progress.finish_and_clear();
-        Ok(inventory?)
-    }
-}
-
-/// A progress bar on stderr (drawn only on a terminal) for reading a cluster or a snapshot.
-fn reading_progress(template: &str) -> indicatif::ProgressBar {
-    let progress =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    progress.set_style(
-        indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    progress
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// A readable summary.
@@ -179,151 +77,6 @@ pub enum OutputFormat {
     Text,
     /// One JSON document on stdout.
     Json,
-}
-
-/// The exit codes, a documented contract: README's table and `--help` are [`ExitCode::meaning`]
-/// (a test holds README to it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ExitCode {
-    Success = 0,
-    /// Findings at or above `--fail-on` were reported.
-    FindingsBlock = 1,
-    /// Bad flags or bad input, or a failure before the run's first write.
-    UsageOrInput = 2,
-    /// The tool refused to act.
-    Refused = 3,
-    /// A run stopped after it had started writing.
-    PartiallyApplied = 4,
-    /// A target was found neither as planned nor as the step leaves it; the run stopped.
-    StaleState = 5,
-    /// Writing output failed, or a bug.
-    Internal = 70,
-}
-
-impl ExitCode {
-    pub const ALL: [ExitCode; 7] = [
-        ExitCode::Success,
-        ExitCode::FindingsBlock,
-        ExitCode::UsageOrInput,
-        ExitCode::Refused,
-        ExitCode::PartiallyApplied,
-        ExitCode::StaleState,
-        ExitCode::Internal,
-    ];
-
-    /// What the code tells the caller, in one line (Markdown).
-    pub fn meaning(self) -> &'static str {
-        match self {
-            ExitCode::Success => "success",
-            ExitCode::FindingsBlock => "findings at or above `--fail-on`",
-            ExitCode::UsageOrInput => {
-                "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), a snapshot whose OIDC issuer EKS does not give, missing credentials, a plain-HTTP endpoint off this machine, a target that cannot be read, or a write the API refused (RBAC), before anything changed; a wave whose workloads cannot be restarted (a held rollout, no injection) before its first write"
-            }
-            ExitCode::Refused => {
-                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation, a plan the live cluster and accounts contradict (cluster, issuer, bindings, an account without its credentials)"
-            }
-            ExitCode::PartiallyApplied => {
-                "the run stopped after it had started writing; run the same command again to resume, or roll back"
-            }
-            ExitCode::StaleState => {
-                "stale state: a target changed since planning; nothing was overwritten"
-            }
-            ExitCode::Internal => "internal error (cannot write output)",
-        }
-    }
-}
-
-/// `--help`'s list of exit codes, from [`ExitCode::meaning`].
-fn exit_codes_help() -> String {
-    let codes: Vec<String> = ExitCode::ALL
-        .iter()
-        .map(|code| format!("{} {}", *code as u8, code.meaning().replace('`', "")))
-        .collect();
-    format!("Exit codes: {}.", codes.join("; "))
-}
-
-/// Errors the binary maps to exit codes. Lower layers have their own enums, kept as sources.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Inventory(#[from] InventoryError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("{count} finding(s) at or above --fail-on {threshold}")]
-    FindingsBlock {
-        count: usize,
-        threshold: crate::findings::Severity,
-    },
-    #[error(transparent)]
-    Plan(#[from] crate::plan::PlanError),
-    #[error(transparent)]
-    Apply(#[from] crate::apply::ApplyError),
-    #[error(transparent)]
-    Aws(#[from] crate::aws::AwsError),
-    #[error(transparent)]
-    Kube(#[from] crate::kubernetes::KubeError),
-    /// A live run's plan is not what the world has ([`crate::world`]), or could not be checked.
-    #[error(transparent)]
-    World(#[from] crate::world::WorldError),
-    /// The live reading lacks what the API server refused to show: a plan or snapshot over it
-    /// could miss workloads that use a role.
-    #[error("the cluster could not be read completely: {}; grant the irsa-migrate-read ClusterRole (docs/permissions.md), or pass --allow-incomplete to go on with what could be read", .0.join("; "))]
-    Incomplete(Vec<String>),
-    /// A plan file holds a step the planner would not make (edited by hand or by someone else).
-    #[error("{path} is refused: it holds what the planner would not make; nothing was run")]
-    InvalidPlan {
-        path: PathBuf,
-        #[source]
-        source: crate::plan::validate::InvalidPlan,
-    },
-    #[error("cannot write output: {0}")]
-    Output(#[source] std::io::Error),
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Inventory(_)
-            | Error::Usage(_)
-            | Error::Plan(_)
-            | Error::Aws(_)
-            | Error::Kube(_) => ExitCode::UsageOrInput,
-            Error::FindingsBlock { .. } => ExitCode::FindingsBlock,
-            Error::World(error) if error.is_refusal() => ExitCode::Refused,
-            Error::World(_) => ExitCode::UsageOrInput,
-            Error::Incomplete(_) => ExitCode::Refused,
-            Error::InvalidPlan { .. } => ExitCode::Refused,
-            Error::Apply(error) => match error {
-                ApplyError::PlanModified { .. }
-                | ApplyError::UnknownStep(_)
-                | ApplyError::PhaseOrder(_)
-                | ApplyError::NamespaceWithDecommission
-                | ApplyError::JournalExists { .. }
-                | ApplyError::Unsupported { .. }
-                | ApplyError::NotConfirmed
-                | ApplyError::Locked { .. }
-                | ApplyError::PlanNotFromSnapshot { .. } => ExitCode::Refused,
-                // Nothing was written by the run: the cause is its input or environment.
-                ApplyError::LockFailed { .. }
-                | ApplyError::UnknownNamespace { .. }
-                | ApplyError::NothingWritten { .. }
-                | ApplyError::Journal(_) => ExitCode::UsageOrInput,
-                ApplyError::Stale { .. } => ExitCode::StaleState,
-                // Only after the run sent a write.
-                ApplyError::Backend { .. }
-                | ApplyError::RolloutFailed { .. }
-                | ApplyError::JournalAfterWrite { .. } => ExitCode::PartiallyApplied,
-            },
-            Error::Output(_) | Error::Write { .. } => ExitCode::Internal,
-        }
-    }
 }
 
 /// Writes to stdout, control characters and bidirectional overrides from the input shown as
@@ -343,16 +96,6 @@ pub(crate) fn print_styled(text: &str) -> Result<(), Error> {
     {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(Error::Output),
-    }
-}
-
-impl From<CollectError> for Error {
-    fn from(error: CollectError) -> Error {
-        match error {
-            CollectError::Kube(e) => Error::Kube(e),
-            CollectError::Aws(e) => Error::Aws(e),
-            CollectError::Inventory(e) => Error::Inventory(e),
-        }
     }
 }
 
@@ -450,7 +193,11 @@ pub fn main() -> std::process::ExitCode {
             let mut message = format!("error: {error}");
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
-                message.push_str(&format!("\n  caused by: {cause}"));
+                // Messages that already say their cause (most do) are not followed by it again.
+                let cause_text = cause.to_string();
+                if !message.contains(&cause_text) {
+                    message.push_str(&format!("\n  caused by: {cause_text}"));
+                }
                 source = cause.source();
             }
             eprintln!("{}", crate::render::terminal_safe(&message));
@@ -462,44 +209,6 @@ pub fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// README's exit-code table is the definition, row for row.
-    #[test]
-    fn readme_exit_code_table_is_the_definition() {
-        let readme = include_str!("../../README.md");
-        let section = readme
-            .split("## Exit codes")
-            .nth(1)
-            .expect("README has an exit-code section");
-        let rows: Vec<String> = section
-            .lines()
-            .skip_while(|l| !l.starts_with('|'))
-            .take_while(|l| l.starts_with('|'))
-            .skip(2)
-            .map(str::to_string)
-            .collect();
-        let expected: Vec<String> = ExitCode::ALL
-            .iter()
-            .map(|code| format!("| {} | {} |", *code as u8, code.meaning()))
-            .collect();
-        assert_eq!(rows, expected);
-    }
-
-    /// The runbook's table of stops explains codes that exist, and every code a run can stop with.
-    #[test]
-    fn runbook_stop_table_names_the_defined_codes() {
-        let runbook = include_str!("../../docs/runbook.md");
-        let codes: Vec<u8> = runbook
-            .lines()
-            .filter_map(|l| l.strip_prefix("| "))
-            .filter_map(|l| l.split(' ').next()?.parse().ok())
-            .collect();
-        let defined: Vec<u8> = ExitCode::ALL.iter().map(|c| *c as u8).collect();
-        assert!(codes.iter().all(|c| defined.contains(c)), "{codes:?}");
-        for stop in [0, 2, 3, 4, 5] {
-            assert!(codes.contains(&stop), "the runbook explains exit {stop}");
-        }
-    }
 
     /// clap's own checks of the definitions (conflicting names, bad defaults, missing values),
     /// which it otherwise makes only when a command is parsed.
@@ -529,17 +238,5 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "without help: {missing:?}");
-    }
-
-    #[test]
-    fn help_lists_every_exit_code() {
-        use clap::CommandFactory;
-        // Wrapped to the terminal: compared with its whitespace collapsed.
-        let help = Cli::command().render_long_help().to_string();
-        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
-        for code in ExitCode::ALL {
-            let entry = format!("{} {}", code as u8, code.meaning().replace('`', ""));
-            assert!(help.contains(&entry), "{entry:?} not in {help}");
-        }
     }
 }

@@ -19,6 +19,18 @@ pub struct ScanArgs {
     pub fail_on: Option<Severity>,
 }
 
+/// `--fail-on`'s values. Written here rather than derived on [`Severity`], so that no clap type
+/// reaches below `cli/`.
+impl clap::ValueEnum for Severity {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Severity::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     #[command(flatten)]

@@ -339,12 +339,6 @@ impl RawSpec {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RawStatus {
-    pub phase: Option<String>,
-}
-
 /// `kubectl` prints `null` for some empty collections (`subjects: null`); read it as empty.
 pub(crate) fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where

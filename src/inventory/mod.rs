@@ -1,12 +1,13 @@
 //! The inventory: the Kubernetes objects and IAM facts that matter for a migration, as plain data.
 //!
-//! Collectors fill it (a snapshot directory, the embedded demo); everything after collection is a
-//! pure function of it.
+//! The snapshot loader fills it from documents (a snapshot directory, the embedded demo, the
+//! pages the live collector `crate::collect` reads); everything after collection is a pure
+//! function of it.
 
+pub mod agent_image;
 pub mod aws;
 pub mod demo;
 pub mod kube;
-pub mod live;
 mod parse;
 pub mod rollout_hold;
 pub mod snapshot;

@@ -10,6 +10,7 @@ pub mod kube2iam;
 
 use serde::Serialize;
 
+use crate::inventory::agent_image::AgentImage;
 use crate::inventory::{Cluster, Inventory, Namespace, Workload, WorkloadKey};
 
 /// The annotation both agents read by default for the role.
@@ -207,32 +208,11 @@ fn detect_one(workload: &Workload, cluster: Option<&Cluster>) -> Option<LegacyAg
         .spec
         .all_containers()
         .find_map(|container| {
-            let image = container.image.as_deref().unwrap_or_default();
-            let repository = image_repository(image);
-            if repository.ends_with("kube2iam") {
-                Some(kube2iam::configure(workload, container, cluster))
-            } else if repository.ends_with("kiam") {
-                kiam::configure(workload, container, cluster)
-            } else {
-                None
+            match AgentImage::of(container.image.as_deref().unwrap_or_default())? {
+                AgentImage::Kube2iam => Some(kube2iam::configure(workload, container, cluster)),
+                AgentImage::Kiam => kiam::configure(workload, container, cluster),
             }
         })
-}
-
-/// Whether an image is kiam's or kube2iam's, by repository name.
-pub fn is_agent_image(image: &str) -> bool {
-    let repository = image_repository(image);
-    repository.ends_with("kiam") || repository.ends_with("kube2iam")
-}
-
-/// `quay.io/uswitch/kiam:v4.2@sha256:…` → `quay.io/uswitch/kiam`.
-fn image_repository(image: &str) -> &str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    match without_digest.rsplit_once(':') {
-        // A colon after the last slash is a tag; before it, a registry port.
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => without_digest,
-    }
 }
 
 /// `pattern` compiled, once per thread: the same namespace rule is checked for every workload in
@@ -249,29 +229,4 @@ fn compiled(pattern: &str) -> Result<regex::Regex, regex::Error> {
             .or_insert_with(|| regex::Regex::new(pattern))
             .clone()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::image_repository;
-
-    #[test]
-    fn image_repository_drops_tag_and_digest_but_not_port() {
-        assert_eq!(
-            image_repository("quay.io/uswitch/kiam:v4.2"),
-            "quay.io/uswitch/kiam"
-        );
-        assert_eq!(
-            image_repository("jtblin/kube2iam@sha256:abc"),
-            "jtblin/kube2iam"
-        );
-        assert_eq!(
-            image_repository("registry:5000/kube2iam"),
-            "registry:5000/kube2iam"
-        );
-        assert_eq!(
-            image_repository("registry:5000/mirror/kiam:v3.6"),
-            "registry:5000/mirror/kiam"
-        );
-    }
 }

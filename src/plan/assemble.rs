@@ -10,10 +10,9 @@ use super::document::{
 };
 use super::{trust, validate};
 use crate::findings::Finding;
+use crate::inventory::Inventory;
 use crate::inventory::snapshot::fingerprint;
-use crate::inventory::{Inventory, WorkloadKind};
-use crate::legacy::{self, Component, LegacyAgent};
-use crate::scan::{self, Scan, Usage};
+use crate::scan::{self, Scan};
 
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
@@ -63,19 +62,9 @@ pub fn plan_with_scan(
     ) else {
         return Err(PlanError::NoIssuer(cluster.name.clone()));
     };
-    let agent = scan
-        .agents
-        .iter()
-        .find(|a| a.component != Component::KiamAgent);
     let mut planner = Planner {
         inventory,
         scan,
-        usages: scan
-            .usages
-            .iter()
-            .map(|u| ((u.namespace.as_str(), u.kind, u.name.as_str()), u))
-            .collect(),
-        agent,
         issuer_host,
         limit: settings.trust_policy_limit,
         findings: scan.findings.clone(),
@@ -123,10 +112,6 @@ pub fn plan_with_scan(
     bindings.sort_by(|a, b| {
         (&a.namespace, &a.service_account).cmp(&(&b.namespace, &b.service_account))
     });
-    let role_key = agent.map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str());
-    let external_id_key = agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
-        a.external_id_key.as_str()
-    });
     Ok(Plan {
         schema: PLAN_SCHEMA.to_string(),
         generator: GENERATOR.to_string(),
@@ -141,7 +126,11 @@ pub fn plan_with_scan(
             oidc_issuer: issuer_url,
             oidc_provider_arn: provider_arn,
         },
-        legacy_annotations: vec![role_key.to_string(), external_id_key.to_string()],
+        legacy_annotations: scan
+            .legacy_annotations()
+            .keys()
+            .map(str::to_string)
+            .to_vec(),
         accounts,
         bindings,
         skipped,
@@ -154,9 +143,6 @@ pub fn plan_with_scan(
 pub(super) struct Planner<'a> {
     pub(super) inventory: &'a Inventory,
     pub(super) scan: &'a Scan,
-    /// The scan's usages by (namespace, kind, name).
-    pub(super) usages: BTreeMap<(&'a str, WorkloadKind, &'a str), &'a Usage>,
-    pub(super) agent: Option<&'a LegacyAgent>,
     pub(super) issuer_host: &'a str,
     pub(super) limit: usize,
     pub(super) findings: Vec<Finding>,

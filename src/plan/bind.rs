@@ -11,7 +11,7 @@ use super::naming;
 use crate::findings::{Code, Finding, Subject};
 use crate::iam::arn::RoleArn;
 use crate::inventory::WorkloadKind;
-use crate::scan::{IRSA_ANNOTATION, RoleSource, Status, Trust, Usage, WorkloadSummary};
+use crate::scan::{IRSA_ANNOTATION, RoleSource, ScannedWorkload, Status, Trust, Usage};
 
 enum Decision {
     /// To this role, its ARN checked.
@@ -22,14 +22,10 @@ enum Decision {
 /// The users of one service account that move to one role.
 struct Moving<'w> {
     role: RoleArn,
-    users: Vec<&'w WorkloadSummary>,
+    users: Vec<&'w ScannedWorkload>,
 }
 
-impl<'a> Planner<'a> {
-    fn usage(&self, namespace: &str, kind: WorkloadKind, name: &str) -> Option<&'a Usage> {
-        self.usages.get(&(namespace, kind, name)).copied()
-    }
-
+impl Planner<'_> {
     /// The role a workload has today through the legacy path, if it really works.
     pub(super) fn role_today(usage: &Usage) -> Option<&str> {
         usage
@@ -39,7 +35,7 @@ impl<'a> Planner<'a> {
             .and_then(|l| l.arn.as_deref())
     }
 
-    fn decide(usage: &Usage) -> Decision {
+    fn decide(kind: WorkloadKind, usage: &Usage) -> Decision {
         let Some(legacy) = &usage.legacy else {
             return Decision::Skip(
                 Code::AlreadyIrsa,
@@ -103,11 +99,11 @@ impl<'a> Planner<'a> {
                 Code::RolloutHeld,
                 format!(
                     "{}; release the hold, take a new snapshot and plan again",
-                    hold.explain(usage.kind)
+                    hold.explain(kind)
                 ),
             );
         }
-        match usage.kind {
+        match kind {
             WorkloadKind::Pod => Decision::Skip(
                 Code::BarePod,
                 "a bare pod must be re-created by hand".into(),
@@ -139,7 +135,7 @@ impl<'a> Planner<'a> {
 
     /// Groups workloads by service account and decides, per account, reuse or dedicated accounts.
     pub(super) fn bind(&mut self) {
-        let mut by_account: BTreeMap<(&str, &str), Vec<&WorkloadSummary>> = BTreeMap::new();
+        let mut by_account: BTreeMap<(&str, &str), Vec<&ScannedWorkload>> = BTreeMap::new();
         for workload in &self.scan.workloads {
             by_account
                 .entry((&workload.namespace, &workload.service_account))
@@ -156,7 +152,7 @@ impl<'a> Planner<'a> {
         for ((namespace, account), users) in by_account {
             if !self.inventory.namespaces.contains_key(namespace) {
                 for user in &users {
-                    if self.usage(namespace, user.kind, &user.name).is_some() {
+                    if user.usage.is_some() {
                         self.skip(
                             namespace,
                             user.kind,
@@ -172,10 +168,10 @@ impl<'a> Planner<'a> {
             let mut migrating: BTreeMap<String, Moving<'_>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
-                let usage = self.usage(namespace, user.kind, &user.name);
+                let usage = user.usage.as_ref();
                 roles_today.insert(usage.and_then(Self::role_today));
                 let Some(usage) = usage else { continue };
-                match Self::decide(usage) {
+                match Self::decide(user.kind, usage) {
                     Decision::Migrate(role) => migrating
                         .entry(role.to_string())
                         .or_insert_with(|| Moving {
@@ -288,7 +284,7 @@ impl<'a> Planner<'a> {
     }
 }
 
-fn refs(users: &[&WorkloadSummary]) -> Vec<WorkloadRef> {
+fn refs(users: &[&ScannedWorkload]) -> Vec<WorkloadRef> {
     let mut refs: Vec<WorkloadRef> = users
         .iter()
         .map(|u| WorkloadRef {

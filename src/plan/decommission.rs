@@ -15,13 +15,14 @@ use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::inventory::WorkloadKind;
 use crate::legacy::Component;
-use crate::scan::Usage;
+use crate::scan::ScannedWorkload;
 
 impl<'a> Planner<'a> {
     /// [`Planner::role_today`], or the legacy role of a workload whose namespace was not
     /// captured: whether that works today cannot be told, so decommission must not cut it off.
-    fn role_maybe_today(&self, usage: &'a Usage) -> Option<&'a str> {
-        let unknown = !self.inventory.namespaces.contains_key(&usage.namespace);
+    fn role_maybe_today(&self, workload: &'a ScannedWorkload) -> Option<&'a str> {
+        let usage = workload.usage.as_ref()?;
+        let unknown = !self.inventory.namespaces.contains_key(&workload.namespace);
         Self::role_today(usage).or_else(|| {
             usage
                 .legacy
@@ -46,19 +47,19 @@ impl<'a> Planner<'a> {
                     .map(move |w| (b.namespace.as_str(), w.kind, w.name.as_str()))
             })
             .collect();
-        let remaining: Vec<&Usage> = self
+        let remaining: Vec<&ScannedWorkload> = self
             .scan
-            .usages
+            .workloads
             .iter()
-            .filter(|u| {
-                self.role_maybe_today(u).is_some()
-                    && !moved.contains(&(u.namespace.as_str(), u.kind, u.name.as_str()))
+            .filter(|w| {
+                self.role_maybe_today(w).is_some()
+                    && !moved.contains(&(w.namespace.as_str(), w.kind, w.name.as_str()))
             })
             .collect();
-        let mut remaining_by_role: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
-        for usage in &remaining {
-            if let Some(role) = self.role_maybe_today(usage) {
-                remaining_by_role.entry(role).or_default().push(usage);
+        let mut remaining_by_role: BTreeMap<&str, Vec<&ScannedWorkload>> = BTreeMap::new();
+        for workload in &remaining {
+            if let Some(role) = self.role_maybe_today(workload) {
+                remaining_by_role.entry(role).or_default().push(workload);
             }
         }
         let mut report = Decommission::default();
@@ -207,16 +208,16 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Names the first few usages, and how many more there are: reports stay readable at scale.
-fn name_some(usages: &[&Usage]) -> String {
+/// Names the first few workloads, and how many more there are: reports stay readable at scale.
+fn name_some(workloads: &[&ScannedWorkload]) -> String {
     const SHOWN: usize = 5;
-    let mut text: Vec<String> = usages
+    let mut text: Vec<String> = workloads
         .iter()
         .take(SHOWN)
-        .map(|u| format!("{}/{}/{}", u.namespace, u.kind, u.name))
+        .map(|w| format!("{}/{}/{}", w.namespace, w.kind, w.name))
         .collect();
-    if usages.len() > SHOWN {
-        text.push(format!("and {} more", usages.len() - SHOWN));
+    if workloads.len() > SHOWN {
+        text.push(format!("and {} more", workloads.len() - SHOWN));
     }
     text.join(", ")
 }

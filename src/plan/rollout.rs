@@ -8,17 +8,10 @@ use super::document::ServiceAccountAction;
 use super::step::{RESTART_ANNOTATION, Step, StepKind, Target};
 use super::template::{served_service_account, template_fragment};
 use crate::inventory::WorkloadKind;
-use crate::legacy;
 
 impl Planner<'_> {
     pub(super) fn rollout_and_cleanup_steps(&self) -> Vec<Step> {
-        let legacy_keys = [
-            self.agent
-                .map_or(legacy::ROLE_ANNOTATION, |a| a.role_key.as_str()),
-            self.agent.map_or(legacy::EXTERNAL_ID_ANNOTATION, |a| {
-                a.external_id_key.as_str()
-            }),
-        ];
+        let legacy_keys = self.scan.legacy_annotations().keys();
         let mut steps = Vec::new();
         for binding in &self.bindings {
             for workload in &binding.workloads {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::legacy::Component;
-use crate::scan::{Scan, Status, Trust, Usage};
+use crate::scan::{Scan, ScannedWorkload, Status, Trust, Usage};
 
 pub fn text(scan: &Scan) -> String {
     let mut out = String::new();
@@ -41,19 +41,22 @@ pub fn text(scan: &Scan) -> String {
             scan.legacy_principals.join(", ")
         );
     }
-    let mut by_namespace: BTreeMap<&str, Vec<&Usage>> = BTreeMap::new();
-    for usage in &scan.usages {
+    let mut by_namespace: BTreeMap<&str, Vec<(&ScannedWorkload, &Usage)>> = BTreeMap::new();
+    for (workload, usage) in scan.usages() {
         by_namespace
-            .entry(&usage.namespace)
+            .entry(&workload.namespace)
             .or_default()
-            .push(usage);
+            .push((workload, usage));
     }
     for (namespace, usages) in by_namespace {
         let _ = writeln!(out, "\nnamespace {namespace}");
         let uncaptured = scan.findings.iter().any(|f| {
             f.code == crate::findings::Code::NamespaceNotCaptured && f.subject.name == *namespace
         });
-        let rows: Vec<Vec<String>> = usages.iter().map(|u| row(u, uncaptured)).collect();
+        let rows: Vec<Vec<String>> = usages
+            .iter()
+            .map(|(workload, usage)| row(workload, usage, uncaptured))
+            .collect();
         out.push_str(&super::table(
             &["WORKLOAD", "SERVICE ACCOUNT", "ROLE", "VERDICT", "STATUS"],
             &rows,
@@ -85,7 +88,7 @@ pub fn text(scan: &Scan) -> String {
 }
 
 /// A usage's table row; `uncaptured`: its namespace is not in the source (namespace-not-captured).
-fn row(usage: &Usage, uncaptured: bool) -> Vec<String> {
+fn row(workload: &ScannedWorkload, usage: &Usage, uncaptured: bool) -> Vec<String> {
     let (role, verdict) = match &usage.legacy {
         Some(legacy) => {
             let role = legacy
@@ -122,8 +125,8 @@ fn row(usage: &Usage, uncaptured: bool) -> Vec<String> {
         Status::Both => "both",
     };
     vec![
-        format!("{}/{} ({} pods)", usage.kind, usage.name, usage.pods),
-        usage.service_account.clone(),
+        format!("{}/{} ({} pods)", workload.kind, workload.name, usage.pods),
+        workload.service_account.clone(),
         role,
         verdict,
         status.to_string(),

@@ -19,8 +19,10 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
+use tokio::net::TcpStream;
 
 use super::control_plane::{ControlPlane, run_kubectl};
+use super::loopback::LoopbackServer;
 
 /// What another writer does just before the tool's next write to an object arrives.
 #[derive(Debug, Clone)]
@@ -49,15 +51,8 @@ pub struct Faults {
 pub struct FaultProxy {
     pub address: SocketAddr,
     faults: Arc<Mutex<Faults>>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+    /// Held for as long as the proxy: dropping it stops the proxy.
+    _server: LoopbackServer,
 }
 
 /// How the proxy reaches the server and edits objects as another writer.
@@ -109,40 +104,14 @@ impl FaultProxy {
         });
 
         let faults = Arc::new(Mutex::new(Faults::default()));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime for the proxy");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a free port on 127.0.0.1");
-        let address = listener.local_addr().expect("a bound address");
         let shared = faults.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (acceptor, faults, upstream) =
-                    (acceptor.clone(), shared.clone(), upstream.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |request| {
-                        handle(request, faults.clone(), upstream.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let server = LoopbackServer::start(2, move |stream| {
+            serve(stream, acceptor.clone(), shared.clone(), upstream.clone())
         });
         FaultProxy {
-            address,
+            address: server.address,
             faults,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -195,6 +164,25 @@ fn written(method: &Method, path: &str, body: &[u8]) -> Option<(String, String)>
         }
         _ => None,
     }
+}
+
+/// Serves one connection: TLS with the cluster's serving certificate, then each HTTP/1.1 request
+/// through [`handle`].
+async fn serve(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    faults: Arc<Mutex<Faults>>,
+    upstream: Arc<Upstream>,
+) {
+    let Ok(stream) = acceptor.accept(stream).await else {
+        return;
+    };
+    let service = hyper::service::service_fn(move |request| {
+        handle(request, faults.clone(), upstream.clone())
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 type ProxyResult = Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>>;
@@ -279,7 +267,7 @@ async fn forward(
     mut parts: hyper::http::request::Parts,
     body: Bytes,
 ) -> ProxyResult {
-    let tcp = tokio::net::TcpStream::connect(upstream.address).await?;
+    let tcp = TcpStream::connect(upstream.address).await?;
     let name = ServerName::IpAddress(upstream.address.ip().into());
     let tls = upstream.tls.connect(name, tcp).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;

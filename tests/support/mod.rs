@@ -4,6 +4,7 @@
 pub mod connect_proxy;
 pub mod control_plane;
 pub mod fault_proxy;
+pub mod loopback;
 pub mod moto;
 
 use std::path::{Path, PathBuf};

@@ -81,9 +81,8 @@ proptest! {
         let scanned = scan(&inventory);
         let plan = plan(&inventory, "p", &Settings::default()).unwrap();
         let today: BTreeMap<(String, String), Option<String>> = scanned
-            .usages
-            .iter()
-            .map(|u| ((u.namespace.clone(), u.name.clone()), u.legacy.as_ref().filter(|_| u.works_today).and_then(|l| l.arn.clone())))
+            .usages()
+            .map(|(w, u)| ((w.namespace.clone(), w.name.clone()), u.legacy.as_ref().filter(|_| u.works_today).and_then(|l| l.arn.clone())))
             .collect();
         let role_today = |ns: &str, name: &str| today.get(&(ns.to_string(), name.to_string())).cloned().flatten();
         let mut seen = std::collections::BTreeSet::new();

@@ -1,0 +1,259 @@
+//! The live reads of the cluster (`eks:DescribeCluster`) and IAM (`GetAccountAuthorizationDetails`,
+//! role by role, `ListOpenIDConnectProviders`) through the SDK, written as the same JSON documents
+//! the AWS CLI prints, so live reads, `snapshot --out` and the snapshot loader share one path.
+
+use serde_json::{Value, json};
+
+use super::error::found;
+use super::{Aws, AwsError};
+
+impl Aws {
+    /// `aws iam get-account-authorization-details` (roles and managed policies), every page.
+    pub fn authorization_details(&self) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let mut roles = Vec::new();
+            let mut policies = Vec::new();
+            let mut pages = client
+                .get_account_authorization_details()
+                .filter(aws_sdk_iam::types::EntityType::Role)
+                .filter(aws_sdk_iam::types::EntityType::LocalManagedPolicy)
+                .filter(aws_sdk_iam::types::EntityType::AwsManagedPolicy)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| AwsError::call("iam:GetAccountAuthorizationDetails", e))?;
+                roles.extend(page.role_detail_list().iter().map(role_json));
+                // Only attached AWS-managed policies matter; the account's own are kept whole.
+                policies.extend(
+                    page.policies()
+                        .iter()
+                        .filter(|p| {
+                            p.attachment_count().unwrap_or(0) > 0
+                                || !p.arn().unwrap_or_default().contains(":iam::aws:")
+                        })
+                        .map(policy_json),
+                );
+            }
+            Ok(without_nulls(
+                json!({"RoleDetailList": roles, "Policies": policies}),
+            ))
+        })
+    }
+
+    /// The named roles as `get-account-authorization-details` prints them (trust, inline and
+    /// attached policies, and the documents of the attached policies), read role by role at most
+    /// `concurrency` calls at a time. Roles that do not exist are left out, as the full listing
+    /// would leave them out.
+    pub fn role_details(&self, names: &[String], concurrency: usize) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let reads = names
+                .iter()
+                .map(|name| {
+                    let (client, name) = (client.clone(), name.clone());
+                    async move { read_role(&client, &name).await }
+                })
+                .collect();
+            let mut roles = Vec::new();
+            for role in crate::tasks::bounded(concurrency, reads).await {
+                roles.extend(role?);
+            }
+            let mut policy_arns: Vec<String> = roles
+                .iter()
+                .flat_map(|r| {
+                    r["AttachedManagedPolicies"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|p| p["PolicyArn"].as_str().map(str::to_string))
+                .collect();
+            policy_arns.sort();
+            policy_arns.dedup();
+            let reads = policy_arns
+                .into_iter()
+                .map(|arn| {
+                    let client = client.clone();
+                    async move { read_policy(&client, &arn).await }
+                })
+                .collect();
+            let policies = crate::tasks::bounded(concurrency, reads)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(json!({"RoleDetailList": roles, "Policies": policies}))
+        })
+    }
+
+    /// `aws iam list-open-id-connect-providers`.
+    pub fn oidc_providers(&self) -> Result<Value, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let list = client
+                .list_open_id_connect_providers()
+                .send()
+                .await
+                .map_err(|e| AwsError::call("iam:ListOpenIDConnectProviders", e))?;
+            let providers: Vec<Value> = list
+                .open_id_connect_provider_list()
+                .iter()
+                .filter_map(|p| p.arn())
+                .map(|arn| json!({"Arn": arn}))
+                .collect();
+            Ok(json!({"OpenIDConnectProviderList": providers}))
+        })
+    }
+
+    /// `aws eks describe-cluster --name NAME`, the fields the tool reads.
+    pub fn describe_cluster(&self, name: &str) -> Result<Value, AwsError> {
+        let client = aws_sdk_eks::Client::new(&self.config);
+        self.runtime.block_on(async {
+            let output = client
+                .describe_cluster()
+                .name(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("eks:DescribeCluster", e))?;
+            let cluster = output.cluster();
+            let issuer = cluster
+                .and_then(|c| c.identity())
+                .and_then(|i| i.oidc())
+                .and_then(|o| o.issuer());
+            Ok(without_nulls(json!({"cluster": {
+                "name": cluster.and_then(|c| c.name()),
+                "arn": cluster.and_then(|c| c.arn()),
+                "version": cluster.and_then(|c| c.version()),
+                "platformVersion": cluster.and_then(|c| c.platform_version()),
+                "identity": {"oidc": {"issuer": issuer}},
+            }})))
+        })
+    }
+}
+
+/// One role as a `RoleDetailList` entry; `None` when it does not exist.
+async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Value>, AwsError> {
+    let Some(output) = found(
+        "iam:GetRole",
+        client.get_role().role_name(name).send().await,
+    )?
+    else {
+        return Ok(None);
+    };
+    let role = output.role.ok_or_else(|| AwsError::Answer {
+        operation: "iam:GetRole",
+        missing: format!("the role {name}"),
+    })?;
+    let mut inline = Vec::new();
+    let mut names = client
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = names.next().await {
+        let page = page.map_err(|e| AwsError::call("iam:ListRolePolicies", e))?;
+        for policy in page.policy_names() {
+            let document = client
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("iam:GetRolePolicy", e))?;
+            inline
+                .push(json!({"PolicyName": policy, "PolicyDocument": document.policy_document()}));
+        }
+    }
+    let mut attached = Vec::new();
+    let mut pages = client
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("iam:ListAttachedRolePolicies", e))?;
+        attached.extend(
+            page.attached_policies()
+                .iter()
+                .map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})),
+        );
+    }
+    Ok(Some(without_nulls(json!({
+        "Path": role.path(),
+        "RoleName": role.role_name(),
+        "Arn": role.arn(),
+        // As the API returns it: URL-encoded. The loader decodes it.
+        "AssumeRolePolicyDocument": role.assume_role_policy_document(),
+        "RolePolicyList": inline,
+        "AttachedManagedPolicies": attached,
+        "InstanceProfileList": [],
+    }))))
+}
+
+/// A managed policy with its default version, as a `Policies` entry.
+async fn read_policy(client: &aws_sdk_iam::Client, arn: &str) -> Result<Value, AwsError> {
+    let policy = client
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("iam:GetPolicy", e))?;
+    let policy = policy.policy();
+    let version_id = policy.and_then(|p| p.default_version_id()).unwrap_or("v1");
+    let version = client
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("iam:GetPolicyVersion", e))?;
+    Ok(without_nulls(json!({
+        "Arn": arn,
+        "PolicyName": policy.and_then(|p| p.policy_name()),
+        "DefaultVersionId": version_id,
+        "PolicyVersionList": [{
+            "Document": version.policy_version().and_then(|v| v.document()),
+            "VersionId": version_id,
+            "IsDefaultVersion": true,
+        }],
+    })))
+}
+
+/// The AWS CLI omits absent members instead of printing `null`; so do we.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+fn role_json(role: &aws_sdk_iam::types::RoleDetail) -> Value {
+    json!({
+        "Path": role.path(),
+        "RoleName": role.role_name(),
+        "Arn": role.arn(),
+        // As the API returns it: URL-encoded. The loader decodes it.
+        "AssumeRolePolicyDocument": role.assume_role_policy_document(),
+        "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": p.policy_document()})).collect::<Vec<_>>(),
+        "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
+        "InstanceProfileList": role.instance_profile_list().iter().map(|p| json!({"Arn": p.arn()})).collect::<Vec<_>>(),
+    })
+}
+
+fn policy_json(policy: &aws_sdk_iam::types::ManagedPolicyDetail) -> Value {
+    json!({
+        "Arn": policy.arn(),
+        "PolicyName": policy.policy_name(),
+        "DefaultVersionId": policy.default_version_id(),
+        "PolicyVersionList": policy.policy_version_list().iter().map(|v| json!({
+            "Document": v.document(), "VersionId": v.version_id(), "IsDefaultVersion": v.is_default_version()
+        })).collect::<Vec<_>>(),
+    })
+}

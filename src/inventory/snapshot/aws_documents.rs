@@ -1,0 +1,117 @@
+//! What the AWS CLI's outputs add to an inventory: the EKS cluster, IAM roles and managed
+//! policies.
+
+use std::path::Path;
+
+use super::InventoryError;
+use super::build::Builder;
+use super::origins::ObjectId;
+use crate::iam::arn::{Arn, RoleArn};
+use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, RoleDetail};
+use crate::inventory::{Cluster, ManagedPolicy, Role};
+use crate::json::CompactJson;
+
+impl Builder {
+    pub(super) fn add_cluster(
+        &mut self,
+        path: &Path,
+        cluster: EksCluster,
+    ) -> Result<(), InventoryError> {
+        let arn = Arn::parse(&cluster.arn).map_err(|e| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("cluster.arn: {e}"),
+        })?;
+        self.inventory.cluster = Some(Cluster {
+            name: cluster.name,
+            account: arn.account.clone(),
+            region: arn.region.clone(),
+            partition: arn.partition.clone(),
+            arn: cluster.arn,
+            version: cluster.version,
+            platform_version: cluster.platform_version,
+            oidc_issuer: cluster.identity.and_then(|i| i.oidc).and_then(|o| o.issuer),
+        });
+        Ok(())
+    }
+
+    /// Returns the account the details belong to, read from the role ARNs.
+    pub(super) fn add_authorization_details(
+        &mut self,
+        path: &Path,
+        roles: Vec<RoleDetail>,
+        policies: Vec<ManagedPolicyDetail>,
+    ) -> Result<Option<String>, InventoryError> {
+        let mut account = None;
+        for role in roles {
+            account = Some(self.add_role(path, role, true)?);
+        }
+        for policy in policies {
+            let document = policy.default_document().cloned();
+            self.inventory.iam.policies.insert(
+                policy.arn.clone(),
+                ManagedPolicy {
+                    arn: policy.arn,
+                    name: policy.policy_name,
+                    document,
+                },
+            );
+        }
+        if let Some(account) = &account {
+            self.inventory.iam.accounts.insert(account.clone());
+        }
+        Ok(account)
+    }
+
+    pub(super) fn add_role(
+        &mut self,
+        path: &Path,
+        role: RoleDetail,
+        complete: bool,
+    ) -> Result<String, InventoryError> {
+        let arn = RoleArn::parse(&role.arn).map_err(|e| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("role {:?}, field Arn: {e}", role.role_name),
+        })?;
+        let account = arn.account().to_string();
+        let entry = Role {
+            arn: role.arn.clone(),
+            name: role.role_name,
+            path: role.path,
+            trust: CompactJson::new(&role.assume_role_policy_document.0),
+            inline: role
+                .role_policy_list
+                .into_iter()
+                .map(|p| (p.policy_name, CompactJson::new(&p.policy_document.0)))
+                .collect(),
+            attached_policies: role.attached_managed_policies,
+            instance_profiles: role
+                .instance_profile_list
+                .into_iter()
+                .map(|p| p.arn)
+                .collect(),
+            permissions_known: complete,
+        };
+        // Two readings of one kind (two authorization-details files, two `get-role` files) must
+        // agree; a `get-role` file must not hide the permissions an authorization-details file
+        // supplied.
+        let id = ObjectId {
+            kind: if complete { "role" } else { "role (get-role)" },
+            namespace: None,
+            name: &role.arn,
+        };
+        let first = self.origins.claim(path, &id, 0);
+        let existing = self.inventory.iam.roles.get(&role.arn);
+        if let (Some(first), Some(existing)) = (first, existing)
+            && existing.permissions_known == complete
+            && *existing != entry
+            && !self.origins.later_wins
+        {
+            return Err(self.origins.conflict(first, path, &id));
+        }
+        let keep_existing = !complete && existing.is_some_and(|r| r.permissions_known);
+        if !keep_existing {
+            self.inventory.iam.insert_role(entry);
+        }
+        Ok(account)
+    }
+}

@@ -1,0 +1,66 @@
+//! Where each object lives in a snapshot directory the tool writes: the one definition of the
+//! layout, which the writer renders into, the rehearsal backend edits in place, and the check
+//! before a snapshot is replaced recognises. (The loader reads any layout: it recognises files
+//! by their content.)
+//!
+//! `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under `_cluster`),
+//! `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a file, the
+//! account's policies in the first), `iam/role-….json` (roles known only from `get-role`),
+//! `iam/oidc-providers.json`, `eks/describe-cluster.json`, and the [`MARKER`].
+
+/// The file every snapshot directory the tool writes carries (ignored by the loader), so that
+/// replacing one never removes what the tool did not write.
+pub const MARKER: &str = ".irsa-migrate-snapshot";
+
+/// Kubernetes lists, one a namespace and kind.
+pub const KUBERNETES_DIR: &str = "kubernetes";
+/// IAM documents: an account's authorization details in a directory named after the account.
+pub const IAM_DIR: &str = "iam";
+/// EKS documents.
+pub const EKS_DIR: &str = "eks";
+
+/// The directory of cluster-scoped objects: no namespace can be named so (`_` is not allowed in
+/// a DNS label), so it never meets a namespace's directory.
+const CLUSTER_SCOPED_DIR: &str = "_cluster";
+
+/// The list file that holds objects of `kind` in `namespace` (`None`: cluster-scoped), or `None`
+/// for a kind the tool does not keep. Kinds go through the fixed set the tool knows; a namespace
+/// must already be a valid namespace name, so that the path stays inside the snapshot.
+pub fn kubernetes_file(namespace: Option<&str>, kind: &str) -> Option<String> {
+    crate::names::kind_file_stem(kind).map(|stem| {
+        format!(
+            "{KUBERNETES_DIR}/{}/{stem}.json",
+            namespace.unwrap_or(CLUSTER_SCOPED_DIR)
+        )
+    })
+}
+
+/// The kind's stem of a Kubernetes list file (`kubernetes/default/pod.json` → `pod`), or `None`
+/// for a file that holds a whole AWS document instead of a list.
+pub fn kubernetes_file_stem(file: &str) -> Option<&str> {
+    let inside = file.strip_prefix(KUBERNETES_DIR)?.strip_prefix('/')?;
+    inside
+        .rsplit('/')
+        .next()
+        .map(|name| name.trim_end_matches(".json"))
+}
+
+/// Roles per IAM file: small files keep each rehearsal write small.
+pub const ROLES_PER_FILE: usize = 50;
+
+/// The `index`th file of an account's authorization details.
+pub fn account_roles_file(account: &str, index: usize) -> String {
+    format!("{IAM_DIR}/{account}/roles-{index:04}.json")
+}
+
+/// The file of a role known only from `get-role`, named after its ARN.
+pub fn get_role_file(arn: &str) -> String {
+    let name = arn.replace([':', '/'], "_");
+    format!("{IAM_DIR}/role-{name}.json")
+}
+
+/// `aws iam list-open-id-connect-providers`.
+pub const OIDC_PROVIDERS_FILE: &str = "iam/oidc-providers.json";
+
+/// `aws eks describe-cluster`.
+pub const EKS_CLUSTER_FILE: &str = "eks/describe-cluster.json";

@@ -1,0 +1,55 @@
+//! The serde shape of one top-level document of a snapshot file: what `kubectl get -o json|yaml`
+//! and the `aws` CLI print, read in one pass.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail};
+use crate::inventory::kube::{
+    LocalObjectReference, ObjectMeta, RawSpec, RoleRef, Subject, Webhook, null_default,
+};
+
+/// One top-level document of a snapshot file. The Kubernetes fields and the AWS CLI's top-level
+/// keys never collide, so a single parse both recognises and reads any supported file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct RawObject {
+    pub(super) api_version: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) metadata: ObjectMeta,
+    // Boxed: most objects lack most of these, and a pod list holds many RawObjects at once.
+    pub(super) spec: Option<Box<RawSpec>>,
+    pub(super) status: Option<RawStatus>,
+    #[serde(deserialize_with = "null_default")]
+    pub(super) data: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    pub(super) subjects: Vec<Subject>,
+    pub(super) role_ref: Option<Box<RoleRef>>,
+    #[serde(deserialize_with = "null_default")]
+    pub(super) webhooks: Vec<Webhook>,
+    #[serde(deserialize_with = "null_default")]
+    pub(super) image_pull_secrets: Vec<LocalObjectReference>,
+    pub(super) automount_service_account_token: Option<bool>,
+    pub(super) items: Option<Vec<RawObject>>,
+    /// `aws iam get-account-authorization-details`.
+    #[serde(rename = "RoleDetailList")]
+    pub(super) role_detail_list: Option<Vec<RoleDetail>>,
+    #[serde(rename = "Policies")]
+    pub(super) policies: Option<Vec<ManagedPolicyDetail>>,
+    /// `aws iam get-role`.
+    #[serde(rename = "Role")]
+    pub(super) role: Option<Box<RoleDetail>>,
+    /// `aws iam list-open-id-connect-providers`.
+    #[serde(rename = "OpenIDConnectProviderList")]
+    pub(super) oidc_providers: Option<Vec<OidcProviderEntry>>,
+    /// `aws eks describe-cluster`.
+    pub(super) cluster: Option<Box<EksCluster>>,
+}
+
+/// `status` of an object: only a pod's phase is read (a finished pod uses no credentials).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct RawStatus {
+    pub(super) phase: Option<String>,
+}

@@ -1,0 +1,218 @@
+//! The inventory rendered back as snapshot files, in the shapes `kubectl` and `aws` print.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::layout;
+use crate::iam::arn::Arn;
+use crate::inventory::{Inventory, Role, WorkloadKind};
+
+/// Visits every object of the inventory in a deterministic order, with the snapshot file it is
+/// rendered into (the [`layout`]): an item of a Kubernetes list, or a whole AWS document.
+pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
+    use serde_json::json;
+    let mut kinds_rendered = std::collections::BTreeSet::new();
+    let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
+        kinds_rendered.insert(kind.to_string());
+        // Namespaces were checked by the loader (and `write_dir` refuses any path that would
+        // leave its directory).
+        if let Some(file) = layout::kubernetes_file(namespace, kind) {
+            visit(&file, object);
+        }
+    };
+    for namespace in inventory.namespaces.values() {
+        item(
+            None,
+            "Namespace",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace.metadata}),
+        );
+    }
+    for account in inventory.service_accounts.values() {
+        let mut object =
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": account.metadata});
+        if !account.image_pull_secrets.is_empty() {
+            object["imagePullSecrets"] = json!(account.image_pull_secrets);
+        }
+        if let Some(automount) = account.automount_service_account_token {
+            object["automountServiceAccountToken"] = json!(automount);
+        }
+        item(Some(&account.namespace), "ServiceAccount", object);
+    }
+    for workload in inventory.workloads.values() {
+        let kind = workload.key.kind.as_str();
+        let api_version = match workload.key.kind {
+            WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
+            _ => "apps/v1",
+        };
+        let mut spec = match workload.key.kind {
+            WorkloadKind::CronJob => {
+                json!({"jobTemplate": {"spec": {"template": workload.template}}})
+            }
+            _ => json!({"template": workload.template}),
+        };
+        if let Some(replicas) = workload.replicas {
+            spec["replicas"] = json!(replicas);
+        }
+        if let (Some(spec), Ok(Value::Object(update))) =
+            (spec.as_object_mut(), serde_json::to_value(&workload.update))
+        {
+            spec.extend(update);
+        }
+        let object = json!({"apiVersion": api_version, "kind": kind, "metadata": workload.metadata, "spec": spec});
+        item(Some(&workload.key.namespace), kind, object);
+    }
+    for pod in &inventory.pods {
+        let mut object =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod.metadata, "spec": pod.spec});
+        object["metadata"]["namespace"] = json!(pod.namespace);
+        if let Some(phase) = &pod.phase {
+            object["status"] = json!({"phase": phase});
+        }
+        item(Some(&pod.namespace), "Pod", object);
+    }
+    for binding in &inventory.rbac_bindings {
+        let object = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding.kind, "metadata": binding.metadata,
+                            "roleRef": binding.role_ref, "subjects": binding.subjects});
+        item(binding.namespace.as_deref(), &binding.kind, object);
+    }
+    if let Some(map_roles) = &inventory.aws_auth_map_roles {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+                            "data": {"mapRoles": map_roles}});
+        item(Some("kube-system"), "ConfigMap", object);
+    }
+    for (name, hooks) in &inventory.mutating_webhooks {
+        let hooks: Vec<Value> = hooks.iter().map(|h| json!({"name": h})).collect();
+        let object = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                            "metadata": {"name": name}, "webhooks": hooks});
+        item(None, "MutatingWebhookConfiguration", object);
+    }
+    // Kinds the source held only as empty lists: an empty list keeps "captured, none" known.
+    for kind in inventory
+        .kinds_seen
+        .iter()
+        .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
+    {
+        if let Some(file) = layout::kubernetes_file(None, kind) {
+            visit(&file, Value::Null);
+        }
+    }
+
+    let iam = &inventory.iam;
+    let role_json = |role: &Role| {
+        json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust,
+               "RolePolicyList": role.inline.iter().map(|(name, doc)| json!({"PolicyName": name, "PolicyDocument": doc})).collect::<Vec<_>>(),
+               "AttachedManagedPolicies": role.attached_policies,
+               "InstanceProfileList": role.instance_profiles.iter().map(|arn| json!({"Arn": arn})).collect::<Vec<_>>()})
+    };
+    for account in &iam.accounts {
+        let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
+        let roles: Vec<&Role> = iam.roles.values().filter(|r| in_account(&r.arn)).collect();
+        for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
+            let policies: Vec<Value> = if index > 0 {
+                Vec::new()
+            } else {
+                iam.policies
+                    .values()
+                    .filter(|p| in_account(&p.arn) || Arn::parse(&p.arn).is_ok_and(|a| a.account == "aws"))
+                    .map(|p| {
+                        let versions: Vec<Value> =
+                            p.document.iter().map(|d| json!({"Document": d, "VersionId": "v1", "IsDefaultVersion": true})).collect();
+                        json!({"Arn": p.arn, "PolicyName": p.name, "DefaultVersionId": "v1", "PolicyVersionList": versions})
+                    })
+                    .collect()
+            };
+            let roles: Vec<Value> = chunk.iter().map(|r| role_json(r)).collect();
+            visit(
+                &layout::account_roles_file(account, index),
+                json!({"RoleDetailList": roles, "Policies": policies}),
+            );
+        }
+    }
+    // Roles known only from `get-role` stay that way, so their account does not become "known".
+    for role in iam.roles.values().filter(|r| !r.permissions_known) {
+        let in_known_account =
+            Arn::parse(&role.arn).is_ok_and(|a| iam.accounts.contains(&a.account));
+        if !in_known_account {
+            visit(
+                &layout::get_role_file(&role.arn),
+                json!({"Role": role_json(role)}),
+            );
+        }
+    }
+    if let Some(providers) = &iam.oidc_providers {
+        let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
+        visit(
+            layout::OIDC_PROVIDERS_FILE,
+            json!({"OpenIDConnectProviderList": list}),
+        );
+    }
+    if let Some(cluster) = &inventory.cluster {
+        let mut object = json!({"name": cluster.name, "arn": cluster.arn});
+        if let Some(version) = &cluster.version {
+            object["version"] = json!(version);
+        }
+        if let Some(platform) = &cluster.platform_version {
+            object["platformVersion"] = json!(platform);
+        }
+        if let Some(issuer) = &cluster.oidc_issuer {
+            object["identity"] = json!({"oidc": {"issuer": issuer}});
+        }
+        visit(layout::EKS_CLUSTER_FILE, json!({"cluster": object}));
+    }
+}
+
+/// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
+/// back into an equal inventory. Used for a plan's snapshot and rehearsal state.
+pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
+    use serde_json::json;
+    let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut documents: BTreeMap<String, Value> = BTreeMap::new();
+    render_objects(inventory, &mut |file, object| {
+        if layout::kubernetes_file_stem(file).is_some() {
+            let items = lists.entry(file.to_string()).or_default();
+            if !object.is_null() {
+                items.push(object);
+            }
+        } else {
+            documents.insert(file.to_string(), object);
+        }
+    });
+    let pretty = |value: &Value| {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    let mut files: Vec<(String, String)> = lists
+        .into_iter()
+        .map(|(file, items)| {
+            let kind = layout::kubernetes_file_stem(&file).unwrap_or_default();
+            let list_kind = items
+                .first()
+                .and_then(|i| i["kind"].as_str())
+                .map(|k| format!("{k}List"));
+            // An empty list's kind comes from its file name, in the capitalisation kubectl uses.
+            let list_kind = list_kind.unwrap_or_else(|| {
+                inventory
+                    .kinds_seen
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(kind))
+                    .map(|k| format!("{k}List"))
+                    .unwrap_or_else(|| "List".into())
+            });
+            (
+                file,
+                pretty(
+                    &json!({"apiVersion": "v1", "kind": list_kind, "metadata": {}, "items": items}),
+                ),
+            )
+        })
+        .collect();
+    files.extend(
+        documents
+            .iter()
+            .map(|(file, value)| (file.clone(), pretty(value))),
+    );
+    files.sort();
+    files
+}

@@ -1,0 +1,244 @@
+//! Plans edited to do harm (paths out of the rehearsal, trust for another role or everyone, an
+//! added binding to cluster-admin, a step in the wrong phase): refused, nothing written.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{self, stderr};
+use crate::workspace::{PLAN, demo_workspace, journal_entries, rehearsal, rehearse};
+
+/// Edits the demo plan in `dir` through `edit`, which gets the steps array.
+fn edit_plan(dir: &Path, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+    let path = dir.join(PLAN);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(plan["steps"].as_array_mut().unwrap());
+    std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+}
+
+fn step_mut<'a>(steps: &'a mut [serde_json::Value], id: &str) -> &'a mut serde_json::Value {
+    steps.iter_mut().find(|s| s["id"] == id).unwrap()
+}
+
+/// Applies the edited demo plan in rehearsal and checks it is refused with nothing written: no
+/// file outside the migration directory, no rehearsal state changed, no journal entry.
+/// `named` must be in apply's refusal, `checked` in what `status` (the step-by-step check alone)
+/// says of the same plan.
+fn assert_refused_with_nothing_written(dir: &Path, named: &[&str], checked: &[&str]) -> String {
+    let before = support::files_under(dir);
+    let output = rehearse(dir, "apply", &["--phase", "all", "--yes"]);
+    let error = stderr(&output);
+    assert!(
+        matches!(output.status.code(), Some(2 | 3)),
+        "exit {:?}: {error}",
+        output.status.code()
+    );
+    // Apply compares a plan not yet applied with the planner's own first, naming each step that
+    // differs; the step-by-step check names the field too, as `status` (which runs only it) shows.
+    for name in named {
+        assert!(
+            error.contains(name),
+            "the error does not name {name:?}: {error}"
+        );
+    }
+    let status = stderr(&rehearse(dir, "status", &[]));
+    for name in checked {
+        assert!(
+            status.contains(name),
+            "status does not name {name:?}: {status}"
+        );
+    }
+    let after = support::files_under(dir);
+    let new: Vec<&PathBuf> = after
+        .iter()
+        .filter(|f| !before.contains(f) && !f.starts_with("migrations/demo/rehearsal"))
+        .collect();
+    assert!(new.is_empty(), "written outside the rehearsal: {new:?}");
+    let rehearsal = rehearsal(dir);
+    if rehearsal.exists() {
+        assert!(
+            journal_entries(dir).is_empty(),
+            "{:?}",
+            journal_entries(dir)
+        );
+        let snapshot = dir.join("migrations/demo/snapshot");
+        for file in support::files_under(&rehearsal)
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        {
+            assert_eq!(
+                std::fs::read(rehearsal.join(file)).ok(),
+                std::fs::read(snapshot.join(file)).ok(),
+                "rehearsal file {} changed",
+                file.display()
+            );
+        }
+    }
+    error
+}
+
+#[test]
+fn a_plan_step_with_a_traversal_namespace_writes_nothing_outside_the_rehearsal() {
+    // Regression: rehearsal files were joined from the step's namespace, so a created service
+    // account in `../../../../x` was written outside the migration directory.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "create-service-account:payments/ServiceAccount/default-payments-worker",
+        );
+        step["target"]["namespace"] = "../../../../x".into();
+        step["after"]["metadata"]["namespace"] = "../../../../x".into();
+    });
+    assert_refused_with_nothing_written(dir.path(), &["../../../../x"], &["../../../../x"]);
+}
+
+#[test]
+fn a_plan_step_with_a_traversal_kind_writes_nothing_outside_the_rehearsal() {
+    // Regression: a copied binding's kind became a rehearsal file name.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker",
+        );
+        step["target"]["kind"] = "../../../../y".into();
+        step["after"]["kind"] = "../../../../y".into();
+    });
+    assert_refused_with_nothing_written(dir.path(), &["../../../../y"], &["../../../../y"]);
+}
+
+const PLATFORM_ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
+
+/// platform-admin's trust in the demo, and the same with everyone allowed to assume it.
+fn platform_admin_trust() -> (serde_json::Value, serde_json::Value) {
+    let before = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow",
+        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"}}]});
+    let mut after = before.clone();
+    after["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "*"}}));
+    (before, after)
+}
+
+#[test]
+fn a_trust_step_aimed_at_another_role_than_its_id_is_refused() {
+    // Regression (the hostile plan): a step still reading
+    // update-role-trust:…role/checkout-web gave role/platform-admin the trust Principal {"AWS":"*"}.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+        );
+        let (before, after) = platform_admin_trust();
+        step["target"]["arn"] = PLATFORM_ADMIN.into();
+        step["before"] = before;
+        step["after"] = after;
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &["update-role-trust:arn:aws:iam::111122223333:role/checkout-web"],
+        &[
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+            "field id",
+        ],
+    );
+}
+
+#[test]
+fn a_trust_step_that_adds_a_wildcard_principal_is_refused() {
+    // The same edit with an id that matches its target: only the planner's own edit passes.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+        );
+        let mut after = step["after"].clone();
+        after["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+            "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "*"}}));
+        step["after"] = after;
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &["update-role-trust:arn:aws:iam::111122223333:role/checkout-web"],
+        &[
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+            "field after",
+        ],
+    );
+    // A step for a role no binding names is refused even when its id is consistent.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+        );
+        let (before, after) = platform_admin_trust();
+        step["id"] = format!("update-role-trust:{PLATFORM_ADMIN}").into();
+        step["target"]["arn"] = PLATFORM_ADMIN.into();
+        step["before"] = before;
+        step["after"] = after;
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &[&format!("update-role-trust:{PLATFORM_ADMIN}")],
+        &[
+            &format!("update-role-trust:{PLATFORM_ADMIN}"),
+            "field target.arn",
+        ],
+    );
+}
+
+#[test]
+fn an_added_rbac_copy_to_cluster_admin_is_refused() {
+    // Regression (the hostile plan): an added copy-rbac-binding step bound a service
+    // account to cluster-admin. Its id, phase and shape are consistent; only the plan's own
+    // snapshot tells that no binding of the shared account grants cluster-admin.
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let original = step_mut(
+            steps,
+            "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker",
+        );
+        let mut added = original.clone();
+        let name = "cluster-admin-default-payments-worker";
+        added["id"] = format!("copy-rbac-binding:ClusterRoleBinding/{name}").into();
+        added["target"]["name"] = name.into();
+        added["after"]["metadata"]["name"] = name.into();
+        added["after"]["roleRef"]["name"] = "cluster-admin".into();
+        steps.push(added);
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &[
+            "copy-rbac-binding:ClusterRoleBinding/cluster-admin-default-payments-worker",
+            "cluster-admin",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn a_step_in_another_phase_than_its_kind_is_refused() {
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web",
+        );
+        step["phase"] = "prepare".into();
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &["remove-legacy-trust"],
+        &["remove-legacy-trust", "field phase"],
+    );
+}

@@ -1,0 +1,168 @@
+//! `plan` over an existing migration: refused once it has live runs, replacing it (and its stale
+//! rehearsal) when it has none, refused while another run holds it.
+
+use std::path::Path;
+
+use crate::support::{self, run_in, stderr};
+
+/// Every file under `dir`, by relative path, as bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    support::files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+fn rehearse_prepare(dir: &Path) {
+    let output = run_in(
+        dir,
+        &[
+            "apply",
+            "--plan",
+            "migrations/demo/plan.json",
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// `plan` over an applied migration rewrote plan, report and snapshot with exit 0, and apply and
+/// rollback then refused the plan: the way back was gone (issue 12).
+#[test]
+fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    rehearse_prepare(dir.path());
+    let migration = dir.path().join("migrations/demo");
+    // A live journal as a live `apply --phase prepare` leaves it.
+    std::fs::copy(
+        migration.join("rehearsal/journal.jsonl"),
+        migration.join("journal.jsonl"),
+    )
+    .unwrap();
+    let before = tree(&migration);
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--demo",
+            "--name",
+            "demo",
+            "--trust-policy-limit",
+            "4096",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "journal.jsonl records live runs of this migration (7 step(s) applied or in doubt)"
+        ) && err.contains("nothing was written")
+            && err.contains("irsa-migrate rollback --plan migrations/demo/plan.json --all")
+            && err.contains("--name"),
+        "{err}"
+    );
+    assert!(
+        tree(&migration) == before,
+        "the migration directory was changed"
+    );
+    // Rolled back entirely, it is still the record of what was done: a new --name is the way.
+    let output = run_in(
+        dir.path(),
+        &[
+            "rollback",
+            "--plan",
+            "migrations/demo/plan.json",
+            "--rehearse",
+            "--all",
+            "--yes",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    std::fs::copy(
+        migration.join("rehearsal/journal.jsonl"),
+        migration.join("journal.jsonl"),
+    )
+    .unwrap();
+    let output = run_in(dir.path(), &["plan", "--demo", "--name", "demo"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("(0 step(s) applied or in doubt)")
+            && stderr(&output).contains("plan under a new --name"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run_in(dir.path(), &["plan", "--demo", "--name", "demo-2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+/// Re-planning an unapplied migration replaces it; the rehearsal of the old plan goes with it
+/// (it was kept, and every rehearsal then refused the new plan as modified).
+#[test]
+fn replanning_an_unapplied_migration_replaces_it_and_removes_the_stale_rehearsal() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    rehearse_prepare(dir.path());
+    let migration = dir.path().join("migrations/demo");
+    // Planning the same inputs again keeps the rehearsal: its journal still matches.
+    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    assert!(migration.join("rehearsal/journal.jsonl").exists());
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--demo",
+            "--name",
+            "demo",
+            "--trust-policy-limit",
+            "4096",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !migration.join("rehearsal").exists(),
+        "the stale rehearsal is removed"
+    );
+    let plan = std::fs::read_to_string(migration.join("plan.json")).unwrap();
+    assert!(
+        plan.contains("\"trust_policy_limit\": 4096"),
+        "the plan is replaced"
+    );
+    rehearse_prepare(dir.path());
+}
+
+#[test]
+fn planning_while_another_run_holds_the_migration_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    let before = std::fs::read(dir.path().join("migrations/demo/plan.json")).unwrap();
+    let held = std::fs::File::create(dir.path().join("migrations/demo/.lock")).unwrap();
+    held.try_lock().unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "--demo",
+            "--name",
+            "demo",
+            "--trust-policy-limit",
+            "4096",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("migrations/demo/.lock is held by"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("migrations/demo/plan.json")).unwrap(),
+        before
+    );
+}

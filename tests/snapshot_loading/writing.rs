@@ -1,0 +1,162 @@
+//! The snapshot writer: what it writes reads back the same, its fingerprint, what it keeps and
+//! leaves out, its file modes, and what it never removes.
+
+use irsa_migrate::inventory::snapshot::write_dir;
+
+use crate::inputs::{load, write};
+use crate::support;
+
+#[test]
+fn rendered_snapshot_reads_back_into_the_same_inventory() {
+    use irsa_migrate::inventory::snapshot::{fingerprint, write_dir};
+    let demo = irsa_migrate::inventory::demo::inventory().unwrap();
+    let mut kube2iam = load(&support::fixture("kube2iam")).unwrap();
+    kube2iam.warnings.clear();
+    let samples = load(&support::fixture("aws-cli-samples")).unwrap();
+    for original in [demo, kube2iam, samples] {
+        let dir = tempfile::tempdir().unwrap();
+        write_dir(&original, dir.path()).unwrap();
+        let reread = load(dir.path()).unwrap();
+        assert_eq!(reread, original);
+        assert_eq!(fingerprint(&reread), fingerprint(&original));
+    }
+}
+
+#[test]
+fn fingerprint_changes_with_the_cluster_state() {
+    use irsa_migrate::inventory::snapshot::fingerprint;
+    let demo = irsa_migrate::inventory::demo::inventory().unwrap();
+    let mut changed = demo.clone();
+    let account = changed.service_accounts.values_mut().next().unwrap();
+    account.metadata.annotations.insert(
+        "eks.amazonaws.com/role-arn".into(),
+        "arn:aws:iam::111122223333:role/x".into(),
+    );
+    assert_ne!(fingerprint(&demo), fingerprint(&changed));
+    assert!(fingerprint(&demo).starts_with("sha256:"));
+}
+
+#[test]
+fn writing_a_snapshot_never_removes_what_the_tool_did_not_write() {
+    // Regression: `snapshot --out .` (and a plan's snapshot/) removed any existing directory
+    // holding no kubernetes/ or iam/, a working directory included.
+    let inventory = load(&support::fixture("kube2iam")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "notes.txt", "mine");
+    write(dir.path(), "kubernetes/keep.yaml", "mine too");
+    let error = write_dir(&inventory, dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("not a snapshot irsa-migrate wrote"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(dir.path().join("kubernetes/keep.yaml").exists());
+    assert!(
+        !dir.path().join("iam").exists(),
+        "nothing is written beside it either"
+    );
+
+    // A snapshot the tool wrote is replaced whole, and an empty directory is used.
+    let own = dir.path().join("own");
+    write_dir(&inventory, &own).unwrap();
+    write_dir(&inventory, &own).unwrap();
+    assert_eq!(load(&own).unwrap().workloads, inventory.workloads);
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    write_dir(&inventory, &empty).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn snapshots_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let inventory = load(&support::fixture("kube2iam")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    write_dir(&inventory, &out).unwrap();
+    let mut pending = vec![out];
+    let mut files = 0;
+    while let Some(current) = pending.pop() {
+        let mode = std::fs::metadata(&current).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", current.display());
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files += 1;
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+        }
+    }
+    assert!(files > 3);
+}
+
+#[test]
+fn snapshots_keep_only_what_the_tool_reads_and_no_agent_credentials() {
+    // Regression: every annotation was kept (last-applied-configuration holds whole manifests,
+    // literal env values included), and so were the literal env and args of agent containers.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "kube2iam.json",
+        r#"{"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "kube2iam", "namespace": "kube-system", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"env\": \"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI\"}",
+                "meta.helm.sh/release-name": "kube2iam"}},
+            "spec": {"template": {"metadata": {"annotations": {"checksum/config": "abc"}}, "spec": {"containers": [{
+                "name": "kube2iam", "image": "jtblin/kube2iam:0.11.2",
+                "args": ["--base-role-arn=$(BASE)", "--iam-role-key=example.com/role",
+                         "--aws-secret-key=wJalrXUtnFEMI", "--auto-discover-default-role"],
+                "env": [{"name": "BASE", "value": "arn:aws:iam::111122223333:role/"},
+                        {"name": "AWS_ACCESS_KEY_ID", "value": "AKIAIOSFODNN7EXAMPLE"},
+                        {"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI"}]}]}}}}"#,
+    );
+    write(
+        dir.path(),
+        "app.json",
+        r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"template": {"metadata": {"annotations": {
+                "example.com/role": "app", "iam.amazonaws.com/external-id": "x",
+                "kubectl.kubernetes.io/restartedAt": "now"}},
+              "spec": {"containers": [{"name": "app", "image": "app"}]}}}}"#,
+    );
+    let inventory = load(dir.path()).unwrap();
+    let out = dir.path().join("out");
+    write_dir(&inventory, &out).unwrap();
+    let mut written = String::new();
+    for entry in std::fs::read_dir(out.join("kubernetes/kube-system"))
+        .unwrap()
+        .chain(std::fs::read_dir(out.join("kubernetes/default")).unwrap())
+    {
+        written.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for leaked in [
+        "last-applied",
+        "wJalrXUtnFEMI",
+        "AKIAIOSFODNN7EXAMPLE",
+        "checksum/config",
+        "restartedAt",
+    ] {
+        assert!(!written.contains(leaked), "{leaked} was written: {written}");
+    }
+    // What the scan reads stays: the owner, the agent's flags and the env they name, the
+    // agent's own role key (configured by flag) and the legacy annotations.
+    for kept in [
+        "meta.helm.sh/release-name",
+        "--base-role-arn=$(BASE)",
+        "arn:aws:iam::111122223333:role/",
+        "--aws-secret-key=REDACTED",
+        "\"example.com/role\": \"app\"",
+        "iam.amazonaws.com/external-id",
+    ] {
+        assert!(written.contains(kept), "{kept} is missing: {written}");
+    }
+    let reloaded = load(&out).unwrap();
+    assert_eq!(reloaded.workloads, inventory.workloads);
+}
