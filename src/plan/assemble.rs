@@ -1,6 +1,6 @@
 //! Assembling a plan: the [`plan`] entry point checks the settings and the cluster, runs the
-//! step builders in phase order ([`super::bind`], [`super::prepare`], [`super::identity`],
-//! [`super::rollout`], [`super::decommission`]) over the state they share ([`Planner`]), and puts
+//! step builders in phase order (`bind`, `prepare`, `identity`, `rollout`, `decommission`, its
+//! sibling modules) over the state they share ([`Planner`]), and puts
 //! the document together in its deterministic order. Why no plan can be made: [`PlanError`].
 
 use std::collections::BTreeMap;

@@ -43,7 +43,8 @@ impl Planner<'_> {
             else {
                 continue;
             };
-            let provider = self.provider_arn(parsed.partition(), parsed.account());
+            let provider =
+                trust::provider_arn(parsed.partition(), parsed.account(), self.issuer_host);
             let before = role.trust_policy();
             let after = trust::add_web_identity(&before, &provider, self.issuer_host, &subjects);
             let (before_len, after_len) = (trust::length(&before), trust::length(&after));
@@ -73,13 +74,6 @@ impl Planner<'_> {
             );
         }
         (steps, after_prepare)
-    }
-
-    fn provider_arn(&self, partition: &str, account: &str) -> String {
-        format!(
-            "arn:{partition}:iam::{account}:oidc-provider/{}",
-            self.issuer_host
-        )
     }
 
     fn drop_role(&mut self, role_arn: &str, before_len: usize, after_len: usize, subjects: usize) {
@@ -125,7 +119,7 @@ impl Planner<'_> {
         accounts
             .into_iter()
             .filter_map(|(partition, account)| {
-                let arn = self.provider_arn(&partition, &account);
+                let arn = trust::provider_arn(&partition, &account, self.issuer_host);
                 let exists = self.inventory.iam.oidc_providers.as_ref().is_some_and(|known| known.contains(&arn));
                 (!exists).then(|| {
                     Step::new(

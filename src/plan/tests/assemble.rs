@@ -5,12 +5,7 @@ use crate::inventory::Inventory;
 
 #[test]
 fn plans_are_deterministic_and_step_ids_survive_replanning() {
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0);
+    let mut world = one_workload();
     let first = serde_json::to_string(&world.plan()).unwrap();
     assert_eq!(first, serde_json::to_string(&world.plan()).unwrap());
     let ids: Vec<String> = world.plan().steps.into_iter().map(|s| s.id).collect();

@@ -16,15 +16,22 @@ use world::{KIAM, arn};
 use super::*;
 use crate::findings::Code;
 
-/// One workload on role `api`, with the kiam server's inline `policies`.
-fn one_workload_with_kiam_policies(policies: Value) -> World {
+/// One workload, Deployment `shop/api` on its own service account, with role `api`, which trusts
+/// kiam's server role.
+fn one_workload() -> World {
     let mut world = World::new();
     world
         .namespace("shop", ".*")
         .service_account("shop", "api", None)
         .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0)
-        .kiam_server_policies(policies);
+        .role("api", true, 0);
+    world
+}
+
+/// [`one_workload`], with the kiam server's inline `policies`.
+fn one_workload_with_kiam_policies(policies: Value) -> World {
+    let mut world = one_workload();
+    world.kiam_server_policies(policies);
     world
 }
 

@@ -112,12 +112,7 @@ fn an_oversized_trust_policy_is_a_finding_never_a_wildcard() {
 
 #[test]
 fn a_missing_provider_is_created_and_an_existing_one_is_not() {
-    let mut world = World::new();
-    world
-        .namespace("shop", ".*")
-        .service_account("shop", "api", None)
-        .workload("Deployment", "shop", "api", "api", Some("api"))
-        .role("api", true, 0);
+    let mut world = one_workload();
     let plan = world.plan();
     let create = step(
         &plan,

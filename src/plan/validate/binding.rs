@@ -1,9 +1,8 @@
 //! A plan's bindings: valid names, a role ARN, an action that agrees with the accounts it names,
 //! and only workloads that can move (never a bare Pod or a Job).
 
-use super::{Checked, InvalidPlan};
+use super::{Checked, InvalidPlan, never_moves};
 use crate::iam::arn::RoleArn;
-use crate::inventory::WorkloadKind;
 use crate::names;
 use crate::plan::document::{Binding, ServiceAccountAction};
 
@@ -34,7 +33,7 @@ pub(super) fn check_binding(index: usize, binding: &Binding) -> Checked {
     for (w, workload) in binding.workloads.iter().enumerate() {
         names::subdomain("workload", &workload.name)
             .map_err(|e| invalid(&format!("workloads[{w}].name"), e.to_string()))?;
-        if matches!(workload.kind, WorkloadKind::Pod | WorkloadKind::Job) {
+        if never_moves(workload.kind) {
             return Err(invalid(
                 &format!("workloads[{w}].kind"),
                 format!("a {} never moves", workload.kind.as_str()),

@@ -4,6 +4,7 @@
 use super::InvalidPlan;
 use crate::iam::arn::{is_account_id, is_known_partition};
 use crate::plan::document::Plan;
+use crate::plan::trust;
 
 /// The cluster's facts every step is checked against.
 pub(super) struct ClusterFacts {
@@ -43,7 +44,7 @@ pub(super) fn check_cluster(plan: &Plan) -> Result<ClusterFacts, InvalidPlan> {
                 ),
             )
         })?;
-    let provider = provider_arn(&cluster.partition, &cluster.account, issuer_host);
+    let provider = trust::provider_arn(&cluster.partition, &cluster.account, issuer_host);
     if cluster.oidc_provider_arn != provider {
         return Err(invalid(
             "oidc_provider_arn",
@@ -68,8 +69,4 @@ fn is_issuer_host_path(text: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'/' | b'_'))
         && !text.split('/').any(|s| s == "..")
-}
-
-pub(super) fn provider_arn(partition: &str, account: &str, issuer_host: &str) -> String {
-    format!("arn:{partition}:iam::{account}:oidc-provider/{issuer_host}")
 }

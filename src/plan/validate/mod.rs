@@ -25,7 +25,7 @@ use steps::check_step;
 
 use super::document::Plan;
 use super::step::{RESTART_ANNOTATION, Step, StepKind};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, WorkloadKind};
 use crate::names;
 use crate::scan::IRSA_ANNOTATION;
 
@@ -129,6 +129,12 @@ fn is_annotation_key(key: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     name_ok && prefix.is_none_or(names::is_dns1123_subdomain)
+}
+
+/// A bare Pod (re-created by hand) or a Job (its template cannot change): the planner never
+/// moves or changes one.
+fn never_moves(kind: WorkloadKind) -> bool {
+    matches!(kind, WorkloadKind::Pod | WorkloadKind::Job)
 }
 
 /// A step being checked, to name it in errors.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::cluster::{ClusterFacts, provider_arn};
+use super::cluster::ClusterFacts;
 use super::target::check_target;
 use super::{At, Checked};
 use crate::iam::arn::{Arn, RoleArn};
@@ -50,7 +50,7 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
     match (&step.target, step.kind) {
         (Target::OidcProvider { account, arn }, StepKind::CreateOidcProvider) => {
             let parsed = Arn::parse(arn).map_err(|e| at.invalid("target.arn", e.to_string()))?;
-            if *arn != provider_arn(&parsed.partition, account, &cluster.issuer_host) {
+            if *arn != trust::provider_arn(&parsed.partition, account, &cluster.issuer_host) {
                 return Err(at.invalid(
                     "target.arn",
                     format!(
@@ -91,7 +91,8 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
             if subjects.is_empty() {
                 return Err(at.invalid("target.arn", "no binding of the plan is for this role"));
             }
-            let provider = provider_arn(role.partition(), role.account(), &cluster.issuer_host);
+            let provider =
+                trust::provider_arn(role.partition(), role.account(), &cluster.issuer_host);
             let expected = trust::add_web_identity(
                 &PolicyDocument(before.clone()),
                 &provider,
@@ -112,10 +113,7 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
             )
         }
         (Target::Role { .. }, StepKind::RemoveLegacyTrust) => {
-            let removed: BTreeSet<String> = unconditioned_aws_principals(&before)
-                .difference(&unconditioned_aws_principals(&after))
-                .cloned()
-                .collect();
+            let removed = removed_principals(&before, &after);
             if removed.is_empty() {
                 return Err(at.invalid("after", "removes no legacy principal"));
             }
@@ -142,11 +140,7 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
                 .steps
                 .iter()
                 .filter(|s| s.kind == StepKind::RemoveLegacyTrust)
-                .flat_map(|s| {
-                    let before = unconditioned_aws_principals(&s.before.value());
-                    let after = unconditioned_aws_principals(&s.after.value());
-                    before.difference(&after).cloned().collect::<Vec<_>>()
-                });
+                .flat_map(|s| removed_principals(&s.before.value(), &s.after.value()));
             let legacy: BTreeSet<String> = plan
                 .bindings
                 .iter()
@@ -445,6 +439,14 @@ fn workload_binding<'a>(
             && actions.contains(&b.service_account_action)
             && b.workloads.iter().any(|w| w.kind == kind && w.name == name)
     })
+}
+
+/// The principals a legacy-trust removal from `before` to `after` removed.
+fn removed_principals(before: &Value, after: &Value) -> BTreeSet<String> {
+    unconditioned_aws_principals(before)
+        .difference(&unconditioned_aws_principals(after))
+        .cloned()
+        .collect()
 }
 
 /// Every `Principal.AWS` of a policy document's statements without a condition (those a

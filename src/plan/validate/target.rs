@@ -1,9 +1,8 @@
 //! A step's target: every name valid for its kind, every ARN an IAM ARN of a known partition
 //! and of the account the target names.
 
-use super::{At, Checked};
+use super::{At, Checked, never_moves};
 use crate::iam::arn::{Arn, RoleArn, is_known_partition};
-use crate::inventory::WorkloadKind;
 use crate::names;
 use crate::plan::step::Target;
 
@@ -72,7 +71,7 @@ pub(super) fn check_target(at: &At<'_>) -> Checked {
         } => {
             names::namespace(namespace).map_err(|e| invalid("target.namespace", &e))?;
             names::subdomain("workload", name).map_err(|e| invalid("target.name", &e))?;
-            if matches!(kind, WorkloadKind::Pod | WorkloadKind::Job) {
+            if never_moves(*kind) {
                 return Err(at.invalid(
                     "target.kind",
                     format!("a {} is never changed", kind.as_str()),
