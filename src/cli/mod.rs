@@ -114,8 +114,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// The flags that reach a live cluster or AWS (arg ids), and where they do nothing.
-const LIVE_TARGET_FLAGS: &[&str] = &[
+/// The flags that reach a live cluster or AWS (arg ids): nothing to reach with `--rehearse`,
+/// `--snapshot` or `--demo`.
+const CONNECTION_FLAGS: &[&str] = &[
     "kubeconfig",
     "context",
     "page_size",
@@ -124,6 +125,9 @@ const LIVE_TARGET_FLAGS: &[&str] = &[
     "endpoint_url",
     "max_attempts",
     "account_profiles",
+];
+/// Besides the connection flags, what a rehearsal does without.
+const REHEARSAL_INERT_FLAGS: &[&str] = &[
     "concurrency",
     // A rehearsal writes nothing live, so there is no live cluster to check the issuer of.
     "issuer_any",
@@ -131,15 +135,8 @@ const LIVE_TARGET_FLAGS: &[&str] = &[
     "rollout_timeout",
     "no_auto_rollback",
 ];
-const LIVE_SOURCE_FLAGS: &[&str] = &[
-    "kubeconfig",
-    "context",
-    "page_size",
-    "profile",
-    "region",
-    "endpoint_url",
-    "max_attempts",
-    "account_profiles",
+/// Besides the connection flags, what a reading of a snapshot or the demo does without.
+const OFFLINE_INERT_FLAGS: &[&str] = &[
     "cluster",
     "iam_read",
     // Only a live reading can be incomplete (a kind the API server refused to list).
@@ -158,20 +155,20 @@ fn refuse_inert_flags(matches: &clap::ArgMatches) -> Result<(), Error> {
         |id: &str| has(id) && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let (flags, because) = match command {
         "apply" | "rollback" if has("rehearse") && sub.get_flag("rehearse") => (
-            LIVE_TARGET_FLAGS,
+            REHEARSAL_INERT_FLAGS,
             "--rehearse (a rehearsal changes <dir>/rehearsal/, not a cluster or AWS)",
         ),
         "scan" | "plan" if given("snapshot") => (
-            LIVE_SOURCE_FLAGS,
+            OFFLINE_INERT_FLAGS,
             "--snapshot (the snapshot is read instead of a cluster)",
         ),
         "scan" | "plan" if has("demo") && sub.get_flag("demo") => (
-            LIVE_SOURCE_FLAGS,
+            OFFLINE_INERT_FLAGS,
             "--demo (the embedded demo is read instead of a cluster)",
         ),
         _ => return Ok(()),
     };
-    match flags.iter().find(|id| given(id)) {
+    match CONNECTION_FLAGS.iter().chain(flags).find(|id| given(id)) {
         Some(id) => Err(Error::Usage(format!(
             "--{} does nothing with {because}; drop it",
             id.replace('_', "-")
