@@ -153,7 +153,7 @@ impl<'a> Planner<'a> {
                     StepKind::RemoveAssumeRoleGrant,
                     Target::InlinePolicy {
                         account: account.clone(),
-                        role_arn: role.arn.clone(),
+                        role_arn: role.arn.to_string(),
                         policy_name: policy_name.clone(),
                     },
                     format!(

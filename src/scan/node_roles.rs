@@ -49,7 +49,7 @@ pub(super) fn node_role_arns(inventory: &Inventory) -> Vec<(String, &'static str
                 .iter()
                 .any(|p| p.policy_name == "AmazonEKSWorkerNodePolicy")
         })
-        .map(|r| (r.arn.clone(), "worker-node-policy"))
+        .map(|r| (r.arn.to_string(), "worker-node-policy"))
         .collect()
 }
 
@@ -78,7 +78,7 @@ pub(super) fn analyse_node_roles(
             let Some(role) = role else {
                 return NodeRole { arn, source, found: false, assume_role_grants: Vec::new(), extra_permissions: Vec::new() };
             };
-            let subject = Subject::new(None, "IAMRole", &role.arn);
+            let subject = Subject::new(None, "IAMRole", role.arn.as_str());
             let mut grants = BTreeSet::new();
             let mut extra = BTreeSet::new();
             let inline = role.inline_policies();
@@ -130,7 +130,7 @@ pub(super) fn analyse_node_roles(
                 ));
             }
             NodeRole {
-                arn: role.arn.clone(),
+                arn: role.arn.to_string(),
                 source,
                 found: true,
                 assume_role_grants: grants.into_iter().collect(),
