@@ -13,6 +13,7 @@ use super::step::{Step, StepKind, Target};
 use super::trust;
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::WorkloadKind;
 use crate::legacy::Component;
 use crate::scan::ScannedWorkload;
@@ -28,7 +29,8 @@ impl<'a> Planner<'a> {
                 .legacy
                 .as_ref()
                 .filter(|_| unknown)
-                .and_then(|l| l.arn.as_deref())
+                .and_then(|l| l.arn.as_ref())
+                .map(WrittenRoleArn::as_str)
         })
     }
 

@@ -107,7 +107,11 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     };
     for account in &iam.accounts {
         let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
-        let roles: Vec<&Role> = iam.roles.values().filter(|r| r.arn.account() == account).collect();
+        let roles: Vec<&Role> = iam
+            .roles
+            .values()
+            .filter(|r| r.arn.account() == account)
+            .collect();
         for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
             let policies: Vec<Value> = if index > 0 {
                 Vec::new()
