@@ -161,7 +161,7 @@ fn referenced_roles(inventory: &Inventory) -> BTreeMap<String, Vec<String>> {
             scanned
                 .node_roles
                 .iter()
-                .filter_map(|n| RoleArn::parse(&n.arn).ok()),
+                .filter_map(|n| n.arn.role().ok().cloned()),
         )
         .chain(
             scanned

@@ -11,7 +11,6 @@ use super::document::Decommission;
 use super::prepare::PreparedRole;
 use super::step::{Step, StepKind, Target};
 use super::trust;
-use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::WorkloadKind;
@@ -110,10 +109,10 @@ impl<'a> Planner<'a> {
             ));
         }
         for node_role in &self.scan.node_roles {
-            let Ok(node_arn) = RoleArn::parse(&node_role.arn) else {
+            let Ok(node_arn) = node_role.arn.role() else {
                 continue;
             };
-            let Some(role) = self.inventory.iam.role(&node_arn) else {
+            let Some(role) = self.inventory.iam.role(node_arn) else {
                 continue;
             };
             if node_role.assume_role_grants.is_empty() {

@@ -177,7 +177,7 @@ pub enum Status {
 /// A node role (or kiam's server role) and what it grants beyond an EKS worker's needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeRole {
-    pub arn: String,
+    pub arn: WrittenRoleArn,
     /// Why it is a legacy principal: `aws-auth`, `worker-node-policy`, `kiam-assume-role`.
     pub source: String,
     pub found: bool,

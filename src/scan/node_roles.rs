@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::findings::{Code, Finding, Subject};
-use crate::iam::arn::RoleArn;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::Inventory;
 use crate::legacy::LegacyAgent;
 
@@ -69,7 +69,8 @@ pub(super) fn analyse_node_roles(
     roles
         .into_iter()
         .map(|(arn, source)| {
-            let role = RoleArn::parse(&arn).ok().and_then(|a| inventory.iam.role(&a));
+            let arn = WrittenRoleArn::parse(&arn);
+            let role = arn.role().ok().and_then(|a| inventory.iam.role(a));
             let described = match source.as_str() {
                 "aws-auth" => "node role (from aws-auth)",
                 "worker-node-policy" => "node role (carries AmazonEKSWorkerNodePolicy)",
@@ -130,7 +131,7 @@ pub(super) fn analyse_node_roles(
                 ));
             }
             NodeRole {
-                arn: role.arn.to_string(),
+                arn: WrittenRoleArn::Valid(role.arn.clone()),
                 source,
                 found: true,
                 assume_role_grants: grants.into_iter().collect(),
