@@ -151,21 +151,30 @@ fn referenced_roles(inventory: &Inventory) -> BTreeMap<String, Vec<String>> {
         .usages()
         .flat_map(|(_, u)| {
             [
-                u.legacy.as_ref().and_then(|l| l.arn.clone()),
-                u.irsa_role_arn.clone(),
+                u.legacy.as_ref().and_then(|l| l.arn.as_ref()),
+                u.irsa_role_arn.as_ref(),
             ]
         })
         .flatten()
-        .chain(scanned.node_roles.iter().map(|n| n.arn.clone()))
-        .chain(scanned.legacy_principals.iter().cloned());
+        .filter_map(|arn| arn.role().ok().cloned())
+        .chain(
+            scanned
+                .node_roles
+                .iter()
+                .filter_map(|n| n.arn.role().ok().cloned()),
+        )
+        .chain(
+            scanned
+                .legacy_principals
+                .iter()
+                .filter_map(|a| RoleArn::parse(a).ok()),
+        );
     let mut by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for arn in arns {
-        if let Ok(role) = RoleArn::parse(&arn) {
-            by_account
-                .entry(role.account().to_string())
-                .or_default()
-                .push(role.name().to_string());
-        }
+    for role in arns {
+        by_account
+            .entry(role.account().to_string())
+            .or_default()
+            .push(role.name().to_string());
     }
     for names in by_account.values_mut() {
         names.sort();

@@ -1,6 +1,10 @@
 //! Amazon Resource Names, as far as roles and OIDC providers need them.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A parsed ARN: `arn:<partition>:<service>:<region>:<account>:<resource>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,8 +74,13 @@ impl fmt::Display for Arn {
 }
 
 /// An IAM role ARN, checked: partition, 12-digit account, `role/` resource with a non-empty name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// It keeps the text it was parsed from, first, so that it orders, compares and prints exactly as
+/// that string: maps keyed by role keep the order they had when keyed by the ARN text (and can be
+/// looked up with one), and scan and plan JSON, which carry it as a string, do not change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RoleArn {
+    text: String,
     arn: Arn,
 }
 
@@ -99,7 +108,14 @@ impl RoleArn {
         if !path_and_name.bytes().all(|b| b.is_ascii_graphic()) || path_and_name.len() > 512 + 64 {
             return Err(not_a_role());
         }
-        Ok(RoleArn { arn })
+        Ok(RoleArn {
+            text: text.to_string(),
+            arn,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     pub fn account(&self) -> &str {
@@ -131,7 +147,34 @@ impl RoleArn {
 
 impl fmt::Display for RoleArn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.arn.fmt(f)
+        f.write_str(&self.text)
+    }
+}
+
+/// By the text alone, as `Borrow<str>` requires; the parsed parts follow from it.
+impl Hash for RoleArn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl Borrow<str> for RoleArn {
+    fn borrow(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Serialize for RoleArn {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+/// Deserializing parses, so a plan file with a bad ARN fails at the field that holds it.
+impl<'de> Deserialize<'de> for RoleArn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        RoleArn::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -192,5 +235,14 @@ mod tests {
         ] {
             assert!(RoleArn::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn role_arn_is_its_string_in_json() {
+        let text = "\"arn:aws:iam::111122223333:role/teams/api\"";
+        let arn: RoleArn = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&arn).unwrap(), text);
+        let bad = serde_json::from_str::<RoleArn>("\"arn:aws:s3:::bucket\"").unwrap_err();
+        assert!(bad.to_string().contains("not an IAM role ARN"), "{bad}");
     }
 }

@@ -3,6 +3,7 @@
 pub mod arn;
 pub mod issuer;
 pub mod policy;
+pub mod written_arn;
 
 /// IAM's wildcard match for actions and resources: `*` is any run of characters, `?` any one.
 /// Actions compare case-insensitively, ARNs exactly; the caller folds case where IAM does.

@@ -180,7 +180,7 @@ impl Cluster {
 /// One IAM role with its trust policy and permission policies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {
-    pub arn: String,
+    pub arn: RoleArn,
     pub name: String,
     pub path: String,
     /// Kept compact (an account can hold thousands of roles); `trust_policy()` parses it.
@@ -217,7 +217,7 @@ pub struct ManagedPolicy {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Iam {
     /// By ARN.
-    pub roles: BTreeMap<String, Role>,
+    pub roles: BTreeMap<RoleArn, Role>,
     /// Customer-managed policies by ARN (AWS-managed ones appear when the CLI was asked for them).
     pub policies: BTreeMap<String, ManagedPolicy>,
     /// Accounts whose `get-account-authorization-details` is in the source: a role missing there
@@ -226,14 +226,14 @@ pub struct Iam {
     /// OIDC provider ARNs, when `list-open-id-connect-providers` is in the source.
     pub oidc_providers: Option<BTreeSet<String>>,
     /// (account, role name) → ARN, for lookups of ARNs written without their path.
-    names: BTreeMap<(String, String), String>,
+    names: BTreeMap<(String, String), RoleArn>,
 }
 
 impl Iam {
     /// Looks a role up by ARN. An ARN without a path also finds a role of that name with a path:
     /// `aws-auth` must name node roles without their path, so EKS matches them that way.
     pub fn role(&self, arn: &RoleArn) -> Option<&Role> {
-        self.roles.get(&arn.to_string()).or_else(|| {
+        self.roles.get(arn).or_else(|| {
             if arn.path() != "/" {
                 return None;
             }
@@ -244,12 +244,10 @@ impl Iam {
 
     /// Adds or replaces a role, keeping the name index in step.
     pub fn insert_role(&mut self, role: Role) {
-        if let Ok(parsed) = RoleArn::parse(&role.arn) {
-            self.names.insert(
-                (parsed.account().to_string(), parsed.name().to_string()),
-                role.arn.clone(),
-            );
-        }
+        self.names.insert(
+            (role.arn.account().to_string(), role.arn.name().to_string()),
+            role.arn.clone(),
+        );
         self.roles.insert(role.arn.clone(), role);
     }
 }

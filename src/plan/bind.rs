@@ -10,6 +10,7 @@ use super::document::{Binding, ServiceAccountAction, Skipped, WorkloadRef};
 use super::naming;
 use crate::findings::{Code, Finding, Subject};
 use crate::iam::arn::RoleArn;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::WorkloadKind;
 use crate::scan::{IRSA_ANNOTATION, RoleSource, ScannedWorkload, Status, Trust, Usage};
 
@@ -32,7 +33,8 @@ impl Planner<'_> {
             .legacy
             .as_ref()
             .filter(|_| usage.works_today)
-            .and_then(|l| l.arn.as_deref())
+            .and_then(|l| l.arn.as_ref())
+            .map(WrittenRoleArn::as_str)
     }
 
     fn decide(kind: WorkloadKind, usage: &Usage) -> Decision {
@@ -50,7 +52,10 @@ impl Planner<'_> {
                 Code::AlreadyIrsa,
                 format!(
                     "its service account already carries {}, another role than the legacy path's, and is never overwritten",
-                    usage.irsa_role_arn.as_deref().unwrap_or_default()
+                    usage
+                        .irsa_role_arn
+                        .as_ref()
+                        .map_or("", WrittenRoleArn::as_str)
                 ),
             );
         }
@@ -69,7 +74,7 @@ impl Planner<'_> {
         let Some(arn) = &legacy.arn else {
             return Decision::Skip(Code::LegacyAgentConfig, legacy.verdict.rule.clone());
         };
-        let Ok(role) = RoleArn::parse(arn) else {
+        let Ok(role) = arn.role().cloned() else {
             return Decision::Skip(Code::InvalidAnnotation, format!("{arn} is not a role ARN"));
         };
         if !legacy.verdict.permitted {

@@ -11,8 +11,8 @@ use super::document::Decommission;
 use super::prepare::PreparedRole;
 use super::step::{Step, StepKind, Target};
 use super::trust;
-use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::WorkloadKind;
 use crate::legacy::Component;
 use crate::scan::ScannedWorkload;
@@ -28,7 +28,8 @@ impl<'a> Planner<'a> {
                 .legacy
                 .as_ref()
                 .filter(|_| unknown)
-                .and_then(|l| l.arn.as_deref())
+                .and_then(|l| l.arn.as_ref())
+                .map(WrittenRoleArn::as_str)
         })
     }
 
@@ -108,10 +109,10 @@ impl<'a> Planner<'a> {
             ));
         }
         for node_role in &self.scan.node_roles {
-            let Ok(node_arn) = RoleArn::parse(&node_role.arn) else {
+            let Ok(node_arn) = node_role.arn.role() else {
                 continue;
             };
-            let Some(role) = self.inventory.iam.role(&node_arn) else {
+            let Some(role) = self.inventory.iam.role(node_arn) else {
                 continue;
             };
             if node_role.assume_role_grants.is_empty() {
@@ -153,7 +154,7 @@ impl<'a> Planner<'a> {
                     StepKind::RemoveAssumeRoleGrant,
                     Target::InlinePolicy {
                         account: account.clone(),
-                        role_arn: role.arn.clone(),
+                        role_arn: role.arn.to_string(),
                         policy_name: policy_name.clone(),
                     },
                     format!(

@@ -55,7 +55,7 @@ impl Planner<'_> {
             if after != before {
                 steps.push(Step::new(
                     StepKind::UpdateRoleTrust,
-                    Target::Role { account: parsed.account().to_string(), arn: role.arn.clone() },
+                    Target::Role { account: parsed.account().to_string(), arn: role.arn.to_string() },
                     format!(
                         "trust {} through the cluster's OIDC provider ({before_len} → {after_len} of {} characters); the legacy trust stays until decommission",
                         subjects.join(", "),

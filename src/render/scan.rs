@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::legacy::Component;
 use crate::scan::{Scan, ScannedWorkload, Status, Trust, Usage};
 
@@ -93,7 +94,8 @@ fn row(workload: &ScannedWorkload, usage: &Usage, uncaptured: bool) -> Vec<Strin
         Some(legacy) => {
             let role = legacy
                 .arn
-                .clone()
+                .as_ref()
+                .map(WrittenRoleArn::to_string)
                 .or_else(|| legacy.annotation.clone())
                 .unwrap_or_else(|| "?".into());
             let verdict = if usage.works_today {
@@ -115,7 +117,11 @@ fn row(workload: &ScannedWorkload, usage: &Usage, uncaptured: bool) -> Vec<Strin
             (role, verdict)
         }
         None => (
-            usage.irsa_role_arn.clone().unwrap_or_default(),
+            usage
+                .irsa_role_arn
+                .as_ref()
+                .map(WrittenRoleArn::to_string)
+                .unwrap_or_default(),
             "-".to_string(),
         ),
     };

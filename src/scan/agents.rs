@@ -110,7 +110,7 @@ pub(super) fn legacy_principals(
     let canonical = |arn: &str| {
         let parsed = RoleArn::parse(arn).ok()?;
         match inventory.iam.role(&parsed) {
-            Some(role) => RoleArn::parse(&role.arn).ok(),
+            Some(role) => Some(role.arn.clone()),
             None => Some(parsed),
         }
     };

@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::findings::{Finding, Severity, Subject};
 use crate::iam::policy::PrincipalMatch;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Cluster, WorkloadKind};
 use crate::legacy::{LegacyAgent, Verdict};
@@ -112,7 +113,7 @@ pub struct Usage {
     pub legacy: Option<LegacyRole>,
     /// The role in the service account's `eks.amazonaws.com/role-arn`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub irsa_role_arn: Option<String>,
+    pub irsa_role_arn: Option<WrittenRoleArn>,
     pub status: Status,
     pub host_network: bool,
     /// Which tools manage the workload's manifest (helm, argocd, flux).
@@ -134,7 +135,7 @@ pub struct LegacyRole {
     pub source: RoleSource,
     /// The ARN the agent requests, when it can be resolved offline.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
+    pub arn: Option<WrittenRoleArn>,
     pub verdict: Verdict,
     pub trust: Trust,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +177,7 @@ pub enum Status {
 /// A node role (or kiam's server role) and what it grants beyond an EKS worker's needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeRole {
-    pub arn: String,
+    pub arn: WrittenRoleArn,
     /// Why it is a legacy principal: `aws-auth`, `worker-node-policy`, `kiam-assume-role`.
     pub source: String,
     pub found: bool,

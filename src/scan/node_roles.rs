@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::findings::{Code, Finding, Subject};
-use crate::iam::arn::RoleArn;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::Inventory;
 use crate::legacy::LegacyAgent;
 
@@ -49,7 +49,7 @@ pub(super) fn node_role_arns(inventory: &Inventory) -> Vec<(String, &'static str
                 .iter()
                 .any(|p| p.policy_name == "AmazonEKSWorkerNodePolicy")
         })
-        .map(|r| (r.arn.clone(), "worker-node-policy"))
+        .map(|r| (r.arn.to_string(), "worker-node-policy"))
         .collect()
 }
 
@@ -69,7 +69,8 @@ pub(super) fn analyse_node_roles(
     roles
         .into_iter()
         .map(|(arn, source)| {
-            let role = RoleArn::parse(&arn).ok().and_then(|a| inventory.iam.role(&a));
+            let arn = WrittenRoleArn::parse(&arn);
+            let role = arn.role().ok().and_then(|a| inventory.iam.role(a));
             let described = match source.as_str() {
                 "aws-auth" => "node role (from aws-auth)",
                 "worker-node-policy" => "node role (carries AmazonEKSWorkerNodePolicy)",
@@ -78,7 +79,7 @@ pub(super) fn analyse_node_roles(
             let Some(role) = role else {
                 return NodeRole { arn, source, found: false, assume_role_grants: Vec::new(), extra_permissions: Vec::new() };
             };
-            let subject = Subject::new(None, "IAMRole", &role.arn);
+            let subject = Subject::new(None, "IAMRole", role.arn.as_str());
             let mut grants = BTreeSet::new();
             let mut extra = BTreeSet::new();
             let inline = role.inline_policies();
@@ -130,7 +131,7 @@ pub(super) fn analyse_node_roles(
                 ));
             }
             NodeRole {
-                arn: role.arn.clone(),
+                arn: WrittenRoleArn::Valid(role.arn.clone()),
                 source,
                 found: true,
                 assume_role_grants: grants.into_iter().collect(),

@@ -4,6 +4,7 @@
 
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::TrustVerdict;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::Inventory;
 use crate::inventory::kube::ObjectMeta;
 use crate::legacy::{self, DefaultRole, LegacyAgent, Verdict};
@@ -24,7 +25,7 @@ pub(super) fn usage(
         .service_accounts
         .get(&(namespace.clone(), service_account.clone()))
         .and_then(|sa| sa.metadata.annotations.get(IRSA_ANNOTATION))
-        .cloned();
+        .map(|arn| WrittenRoleArn::parse(arn));
     let legacy = legacy_role(inventory, agent, principals, candidate);
     if legacy.is_none() && irsa_role_arn.is_none() {
         return None;
@@ -80,6 +81,7 @@ fn legacy_role(
         }
         _ => return None,
     };
+    let arn = arn.map(|arn| WrittenRoleArn::parse(&arn));
     let namespace = inventory.namespaces.get(&candidate.key.namespace);
     let verdict = match (agent, &arn) {
         (None, _) => Verdict {
@@ -100,9 +102,9 @@ fn legacy_role(
             rule: "the agent's base ARN is unknown, so the role cannot be resolved".into(),
             invalid: None,
         },
-        (Some(agent), Some(arn)) => agent.permits(namespace, arn),
+        (Some(agent), Some(arn)) => agent.permits(namespace, arn.as_str()),
     };
-    let trust = trust(inventory, principals, arn.as_deref());
+    let trust = trust(inventory, principals, arn.as_ref());
     Some(LegacyRole {
         annotation,
         source,
@@ -113,13 +115,17 @@ fn legacy_role(
     })
 }
 
-fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&str>) -> Trust {
+fn trust(
+    inventory: &Inventory,
+    principals: &[(RoleArn, String)],
+    arn: Option<&WrittenRoleArn>,
+) -> Trust {
     let Some(arn) = arn else {
         return Trust::Unknown {
             reason: "the role ARN could not be resolved".into(),
         };
     };
-    let role_arn = match RoleArn::parse(arn) {
+    let role_arn = match arn.role() {
         Ok(role_arn) => role_arn,
         Err(e) => {
             return Trust::Unknown {
@@ -127,7 +133,7 @@ fn trust(inventory: &Inventory, principals: &[(RoleArn, String)], arn: Option<&s
             };
         }
     };
-    let Some(role) = inventory.iam.role(&role_arn) else {
+    let Some(role) = inventory.iam.role(role_arn) else {
         return if inventory.iam.accounts.contains(role_arn.account()) {
             Trust::RoleNotFound
         } else {

@@ -3,7 +3,7 @@
 //! (managing tools, cross-account roles, ExternalId, the token's file mode before 1.19).
 
 use crate::findings::{Code, Finding};
-use crate::iam::arn::RoleArn;
+use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::kube::PodSpec;
 use crate::inventory::{Inventory, WorkloadKind};
 
@@ -21,7 +21,7 @@ pub(super) fn usage_findings(
     let mut add =
         |code: Code, message: String| findings.push(Finding::new(code, subject.clone(), message));
     if let Some(irsa) = &usage.irsa_role_arn {
-        let legacy_arn = usage.legacy.as_ref().and_then(|l| l.arn.as_deref());
+        let legacy_arn = usage.legacy.as_ref().and_then(|l| l.arn.as_ref());
         let note = match legacy_arn {
             Some(arn) if arn != irsa => format!(
                 "; it differs from the legacy role {arn}, and IRSA wins in the SDK credential chain"
@@ -91,7 +91,7 @@ pub(super) fn usage_findings(
             Code::DefaultRole,
             format!(
                 "no role annotation: kube2iam gives this pod its --default-role {}, bypassing namespace restrictions",
-                legacy.arn.as_deref().unwrap_or("?")
+                legacy.arn.as_ref().map_or("?", WrittenRoleArn::as_str)
             ),
         );
     }
@@ -118,12 +118,10 @@ pub(super) fn usage_findings(
             ),
         );
     }
-    if let Some(arn) = &legacy.arn
-        && let Err(e) = RoleArn::parse(arn)
-    {
+    if let Some(WrittenRoleArn::Invalid { text, error }) = &legacy.arn {
         add(
             Code::InvalidAnnotation,
-            format!("annotation {written:?} resolves to {arn:?}: {e}"),
+            format!("annotation {written:?} resolves to {text:?}: {error}"),
         );
     }
     match &legacy.trust {
@@ -131,34 +129,27 @@ pub(super) fn usage_findings(
             Code::RoleNotFound,
             format!(
                 "role {} does not exist in its account",
-                legacy.arn.as_deref().unwrap_or_default()
+                legacy.arn.as_ref().map_or("", WrittenRoleArn::as_str)
             ),
         ),
         Trust::Missing => add(
             Code::LegacyTrustMissing,
             format!(
                 "role {} does not trust the legacy principal, so the pod gets no credentials today; it is not migrated",
-                legacy.arn.as_deref().unwrap_or_default()
+                legacy.arn.as_ref().map_or("", WrittenRoleArn::as_str)
             ),
         ),
-        Trust::Unknown { reason }
-            if legacy
-                .arn
-                .as_deref()
-                .is_some_and(|a| RoleArn::parse(a).is_ok()) =>
-        {
-            add(
-                Code::RoleUnknown,
-                format!(
-                    "cannot tell whether role {} works today: {reason}",
-                    legacy.arn.as_deref().unwrap_or_default()
-                ),
-            )
-        }
+        Trust::Unknown { reason } if legacy.arn.as_ref().is_some_and(|a| a.role().is_ok()) => add(
+            Code::RoleUnknown,
+            format!(
+                "cannot tell whether role {} works today: {reason}",
+                legacy.arn.as_ref().map_or("", WrittenRoleArn::as_str)
+            ),
+        ),
         _ => {}
     }
     if let (Some(arn), Some(cluster)) = (
-        legacy.arn.as_deref().and_then(|a| RoleArn::parse(a).ok()),
+        legacy.arn.as_ref().and_then(|a| a.role().ok()),
         &inventory.cluster,
     ) && (arn.account() != cluster.account || arn.partition() != cluster.partition)
     {

@@ -74,7 +74,7 @@ impl Builder {
         })?;
         let account = arn.account().to_string();
         let entry = Role {
-            arn: role.arn.clone(),
+            arn: arn.clone(),
             name: role.role_name,
             path: role.path,
             trust: CompactJson::new(&role.assume_role_policy_document.0),
@@ -100,7 +100,7 @@ impl Builder {
             name: &role.arn,
         };
         let first = self.origins.claim(path, &id, 0);
-        let existing = self.inventory.iam.roles.get(&role.arn);
+        let existing = self.inventory.iam.roles.get(&arn);
         if let (Some(first), Some(existing)) = (first, existing)
             && existing.permissions_known == complete
             && *existing != entry

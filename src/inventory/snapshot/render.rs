@@ -107,7 +107,11 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     };
     for account in &iam.accounts {
         let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);
-        let roles: Vec<&Role> = iam.roles.values().filter(|r| in_account(&r.arn)).collect();
+        let roles: Vec<&Role> = iam
+            .roles
+            .values()
+            .filter(|r| r.arn.account() == account)
+            .collect();
         for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
             let policies: Vec<Value> = if index > 0 {
                 Vec::new()
@@ -131,11 +135,9 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     }
     // Roles known only from `get-role` stay that way, so their account does not become "known".
     for role in iam.roles.values().filter(|r| !r.permissions_known) {
-        let in_known_account =
-            Arn::parse(&role.arn).is_ok_and(|a| iam.accounts.contains(&a.account));
-        if !in_known_account {
+        if !iam.accounts.contains(role.arn.account()) {
             visit(
-                &layout::get_role_file(&role.arn),
+                &layout::get_role_file(role.arn.as_str()),
                 json!({"Role": role_json(role)}),
             );
         }

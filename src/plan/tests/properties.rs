@@ -82,7 +82,7 @@ proptest! {
         let plan = plan(&inventory, "p", &Settings::default()).unwrap();
         let today: BTreeMap<(String, String), Option<String>> = scanned
             .usages()
-            .map(|(w, u)| ((w.namespace.clone(), w.name.clone()), u.legacy.as_ref().filter(|_| u.works_today).and_then(|l| l.arn.clone())))
+            .map(|(w, u)| ((w.namespace.clone(), w.name.clone()), u.legacy.as_ref().filter(|_| u.works_today).and_then(|l| l.arn.as_ref().map(|a| a.to_string()))))
             .collect();
         let role_today = |ns: &str, name: &str| today.get(&(ns.to_string(), name.to_string())).cloned().flatten();
         let mut seen = std::collections::BTreeSet::new();
