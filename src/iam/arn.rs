@@ -19,10 +19,12 @@ pub struct Arn {
 /// Why a string is not a usable ARN; the message is shown to users as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArnError {
+    /// Not six colon-separated parts starting with `arn`, or a part that must not be empty is.
     #[error(
         "'{0}' is not an ARN: expected arn:<partition>:<service>:<region>:<account>:<resource>"
     )]
     Malformed(String),
+    /// An ARN, but not of an IAM role in an account (another service, or no 12-digit account).
     #[error(
         "'{0}' is not an IAM role ARN: expected arn:<partition>:iam::<12-digit account>:role/[path/]<name>"
     )]

@@ -23,10 +23,13 @@ impl Default for PolicyDocument {
 /// Why a policy document could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
+    /// A `%`-escape that does not decode to UTF-8 text (IAM's API returns documents URL-encoded).
     #[error("policy document is URL-encoded but the encoding is broken: {0}")]
     BadEncoding(String),
+    /// The (decoded) text is not JSON.
     #[error("policy document is not valid JSON: {0}")]
     BadJson(String),
+    /// JSON, but not an object: no policy document IAM would hold.
     #[error("policy document must be a JSON object")]
     NotAnObject,
 }
