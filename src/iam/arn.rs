@@ -6,6 +6,12 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The ARN of the IAM OIDC provider of `issuer_host_path` (the issuer without `https://`) in an
+/// account: the `Federated` principal a web-identity statement trusts.
+pub fn oidc_provider_arn(partition: &str, account: &str, issuer_host_path: &str) -> String {
+    format!("arn:{partition}:iam::{account}:oidc-provider/{issuer_host_path}")
+}
+
 /// A parsed ARN: `arn:<partition>:<service>:<region>:<account>:<resource>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Arn {

@@ -170,9 +170,10 @@ impl Cluster {
     /// `arn:<partition>:iam::<account>:oidc-provider/<issuer-host-path>`.
     pub fn oidc_provider_arn(&self) -> Option<String> {
         let host_path = self.issuer_host_path()?;
-        Some(format!(
-            "arn:{}:iam::{}:oidc-provider/{host_path}",
-            self.partition, self.account
+        Some(crate::iam::arn::oidc_provider_arn(
+            &self.partition,
+            &self.account,
+            host_path,
         ))
     }
 }

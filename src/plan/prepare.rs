@@ -43,8 +43,11 @@ impl Planner<'_> {
             else {
                 continue;
             };
-            let provider =
-                trust::provider_arn(parsed.partition(), parsed.account(), self.issuer_host);
+            let provider = crate::iam::arn::oidc_provider_arn(
+                parsed.partition(),
+                parsed.account(),
+                self.issuer_host,
+            );
             let before = role.trust_policy();
             let after = trust::add_web_identity(&before, &provider, self.issuer_host, &subjects);
             let (before_len, after_len) = (trust::length(&before), trust::length(&after));
@@ -119,7 +122,7 @@ impl Planner<'_> {
         accounts
             .into_iter()
             .filter_map(|(partition, account)| {
-                let arn = trust::provider_arn(&partition, &account, self.issuer_host);
+                let arn = crate::iam::arn::oidc_provider_arn(&partition, &account, self.issuer_host);
                 let exists = self.inventory.iam.oidc_providers.as_ref().is_some_and(|known| known.contains(&arn));
                 (!exists).then(|| {
                     Step::new(

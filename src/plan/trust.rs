@@ -20,12 +20,6 @@ pub fn subject(namespace: &str, service_account: &str) -> String {
     format!("system:serviceaccount:{namespace}:{service_account}")
 }
 
-/// The ARN of the IAM OIDC provider of `issuer_host_path` in an account: the `Federated`
-/// principal a web-identity statement trusts.
-pub fn provider_arn(partition: &str, account: &str, issuer_host_path: &str) -> String {
-    format!("arn:{partition}:iam::{account}:oidc-provider/{issuer_host_path}")
-}
-
 /// The length IAM checks against the quota: characters of the minified JSON.
 pub fn length(document: &PolicyDocument) -> usize {
     serde_json::to_string(&document.0)

@@ -4,7 +4,6 @@
 use super::InvalidPlan;
 use crate::iam::arn::{is_account_id, is_known_partition};
 use crate::plan::document::Plan;
-use crate::plan::trust;
 
 /// The cluster's facts every step is checked against.
 pub(super) struct ClusterFacts {
@@ -44,7 +43,8 @@ pub(super) fn check_cluster(plan: &Plan) -> Result<ClusterFacts, InvalidPlan> {
                 ),
             )
         })?;
-    let provider = trust::provider_arn(&cluster.partition, &cluster.account, issuer_host);
+    let provider =
+        crate::iam::arn::oidc_provider_arn(&cluster.partition, &cluster.account, issuer_host);
     if cluster.oidc_provider_arn != provider {
         return Err(invalid(
             "oidc_provider_arn",

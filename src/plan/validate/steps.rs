@@ -50,7 +50,13 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
     match (&step.target, step.kind) {
         (Target::OidcProvider { account, arn }, StepKind::CreateOidcProvider) => {
             let parsed = Arn::parse(arn).map_err(|e| at.invalid("target.arn", e.to_string()))?;
-            if *arn != trust::provider_arn(&parsed.partition, account, &cluster.issuer_host) {
+            if *arn
+                != crate::iam::arn::oidc_provider_arn(
+                    &parsed.partition,
+                    account,
+                    &cluster.issuer_host,
+                )
+            {
                 return Err(at.invalid(
                     "target.arn",
                     format!(
@@ -91,8 +97,11 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
             if subjects.is_empty() {
                 return Err(at.invalid("target.arn", "no binding of the plan is for this role"));
             }
-            let provider =
-                trust::provider_arn(role.partition(), role.account(), &cluster.issuer_host);
+            let provider = crate::iam::arn::oidc_provider_arn(
+                role.partition(),
+                role.account(),
+                &cluster.issuer_host,
+            );
             let expected = trust::add_web_identity(
                 &PolicyDocument(before.clone()),
                 &provider,
