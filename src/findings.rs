@@ -76,6 +76,7 @@ codes! {
     ManagedByHelm = "managed-by-helm", Warning;
     ManagedByArgocd = "managed-by-argocd", Warning;
     ManagedByFlux = "managed-by-flux", Warning;
+    ManagedByFieldManager = "managed-by-field-manager", Warning;
     ExternalId = "external-id", Warning;
     NodeRoleExtraPermissions = "node-role-extra-permissions", Warning;
     NodeRoleAssumeRole = "node-role-assume-role", Warning;

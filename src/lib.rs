@@ -18,6 +18,7 @@ pub mod json;
 pub mod kubernetes;
 pub mod legacy;
 pub mod names;
+pub mod ownership;
 pub mod plan;
 pub mod private;
 pub mod progress;

@@ -188,6 +188,7 @@ async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Va
         "RolePolicyList": inline,
         "AttachedManagedPolicies": attached,
         "InstanceProfileList": [],
+        "Tags": tags_json(role.tags()),
     }))))
 }
 
@@ -244,7 +245,14 @@ fn role_json(role: &aws_sdk_iam::types::RoleDetail) -> Value {
         "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": p.policy_document()})).collect::<Vec<_>>(),
         "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
         "InstanceProfileList": role.instance_profile_list().iter().map(|p| json!({"Arn": p.arn()})).collect::<Vec<_>>(),
+        "Tags": tags_json(role.tags()),
     })
+}
+
+fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> Vec<Value> {
+    tags.iter()
+        .map(|t| json!({"Key": t.key(), "Value": t.value()}))
+        .collect()
 }
 
 fn policy_json(policy: &aws_sdk_iam::types::ManagedPolicyDetail) -> Value {

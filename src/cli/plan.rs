@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Error, OutputFormat, SourceArgs, print, print_styled};
 use crate::inventory::Inventory;
+use crate::ownership::IacRoleTag;
 use crate::plan::{Phase, Plan, Settings, plan};
 use crate::render::diff::Style;
 use crate::render::{plan as render_plan, report};
@@ -59,9 +60,18 @@ pub struct PlanOutputArgs {
     /// after an increase). A role that would exceed it is reported, never made to fit with a wildcard.
     #[arg(long, value_name = "CHARS", default_value_t = crate::plan::trust::DEFAULT_TRUST_POLICY_LIMIT)]
     pub trust_policy_limit: usize,
+    /// A tag that marks the IAM roles your infrastructure code (Terraform, CDK) manages: `KEY`
+    /// (any value) or `KEY=VALUE`; repeatable. Such roles are changed through their owner
+    /// (`export`), like those eksctl tags `alpha.eksctl.io/cluster-name`.
+    #[arg(long = "iac-role-tag", value_name = "KEY[=VALUE]", value_parser = iac_role_tag)]
+    pub iac_role_tags: Vec<IacRoleTag>,
     /// Colour diffs.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
+}
+
+fn iac_role_tag(text: &str) -> Result<IacRoleTag, String> {
+    IacRoleTag::try_from(text.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +161,7 @@ pub fn write_plan(
     }
     let settings = Settings {
         trust_policy_limit: args.trust_policy_limit,
+        iac_role_tags: args.iac_role_tags.clone(),
     };
     if !issuer_any
         && let Some(cluster) = &inventory.cluster

@@ -19,6 +19,15 @@ pub struct RoleDetail {
     pub role_policy_list: Vec<InlinePolicy>,
     pub attached_managed_policies: Vec<AttachedPolicy>,
     pub instance_profile_list: Vec<InstanceProfile>,
+    /// Who manages the role may be written here (eksctl's `alpha.eksctl.io/*`, a team's own).
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -33,6 +33,29 @@ pub struct ObjectMeta {
         deserialize_with = "null_default"
     )]
     pub owner_references: Vec<OwnerReference>,
+    /// The managers that server-side apply the object (`operation: Apply`), each once: who
+    /// re-applies it (`crate::ownership`). The others (controllers' updates, `kubectl edit`) are
+    /// dropped as they are read, so pods, which controllers write, carry none.
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "appliers")]
+    pub managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+/// One entry of `metadata.managedFields`, without the fields it owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ManagedFieldsEntry {
+    pub manager: String,
+    pub operation: String,
+}
+
+fn appliers<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ManagedFieldsEntry>, D::Error> {
+    let mut entries: Vec<ManagedFieldsEntry> = null_default(deserializer)?;
+    entries.retain(|entry| entry.operation == "Apply");
+    entries.sort_by(|a, b| a.manager.cmp(&b.manager));
+    entries.dedup_by(|a, b| a.manager == b.manager);
+    Ok(entries)
 }
 
 /// Labels and annotations: a sorted vector, not a `BTreeMap`, because objects carry a handful of

@@ -191,6 +191,8 @@ pub struct Role {
     pub instance_profiles: Vec<String>,
     /// `get-role` output carries no permission policies; such a role's permissions are unknown.
     pub permissions_known: bool,
+    /// Its tags as (key, value): who manages the role ([`crate::ownership::of_role`]).
+    pub tags: Vec<(String, String)>,
 }
 
 impl Role {

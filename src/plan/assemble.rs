@@ -12,6 +12,7 @@ use super::{trust, validate};
 use crate::findings::Finding;
 use crate::inventory::Inventory;
 use crate::inventory::snapshot::fingerprint;
+use crate::ownership::IacRoleTag;
 use crate::scan::{self, Scan};
 
 /// Why no plan can be made.
@@ -71,6 +72,7 @@ pub fn plan_with_scan(
         scan,
         issuer_host,
         limit: settings.trust_policy_limit,
+        iac_role_tags: &settings.iac_role_tags,
         findings: scan.findings.clone(),
         skipped: Vec::new(),
         bindings: Vec::new(),
@@ -82,6 +84,7 @@ pub fn plan_with_scan(
     steps.extend(planner.rollout_and_cleanup_steps());
     let (decommission_steps, decommission) = planner.decommission(&trust_after_prepare);
     steps.extend(decommission_steps);
+    planner.assign_owners(&mut steps);
     steps.sort_by(|a, b| (a.phase, a.kind, &a.target).cmp(&(b.phase, b.kind, &b.target)));
     // Grown by doubling; a large plan would otherwise carry tens of thousands of empty slots.
     steps.shrink_to_fit();
@@ -149,6 +152,7 @@ pub(super) struct Planner<'a> {
     pub(super) scan: &'a Scan,
     pub(super) issuer_host: &'a str,
     pub(super) limit: usize,
+    pub(super) iac_role_tags: &'a [IacRoleTag],
     pub(super) findings: Vec<Finding>,
     pub(super) skipped: Vec<Skipped>,
     pub(super) bindings: Vec<Binding>,

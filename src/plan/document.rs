@@ -1,12 +1,15 @@
 //! The plan document, `irsa-migrate.plan/v1` (docs/plan-schema.md): what the plan binds, skips,
 //! finds and leaves to the operator, around its steps ([`super::step`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::step::Step;
 use super::trust;
 use crate::findings::{Code, Finding};
 use crate::inventory::WorkloadKind;
+use crate::ownership::{IacRoleTag, Owner};
 
 /// The `schema` field of a plan document.
 pub const PLAN_SCHEMA: &str = "irsa-migrate.plan/v1";
@@ -86,12 +89,16 @@ pub struct Decommission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub trust_policy_limit: usize,
+    /// Tags that mark the roles a team's infrastructure code manages (`--iac-role-tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iac_role_tags: Vec<IacRoleTag>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             trust_policy_limit: trust::DEFAULT_TRUST_POLICY_LIMIT,
+            iac_role_tags: Vec::new(),
         }
     }
 }
@@ -139,6 +146,17 @@ impl Plan {
     /// Workloads that move to IRSA.
     pub fn moved_workloads(&self) -> usize {
         self.bindings.iter().map(|b| b.workloads.len()).sum()
+    }
+
+    /// The steps each owner must make ([`Step::owner`]), by owner, in plan order.
+    pub fn steps_by_owner(&self) -> BTreeMap<&Owner, Vec<&Step>> {
+        let mut by_owner: BTreeMap<&Owner, Vec<&Step>> = BTreeMap::new();
+        for step in &self.steps {
+            if let Some(owner) = &step.owner {
+                by_owner.entry(owner).or_default().push(step);
+            }
+        }
+        by_owner
     }
 
     /// Dedicated service accounts the plan creates.

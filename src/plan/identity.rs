@@ -90,7 +90,7 @@ impl Planner<'_> {
                         ),
                         Value::Null,
                         account,
-                    ));
+                    ).owned_by(self.binding_owner(binding)));
                     steps.extend(self.rbac_copies(binding, &rbac, &mut taken));
                 }
             }
@@ -107,6 +107,7 @@ impl Planner<'_> {
         taken: &mut BTreeMap<(String, Option<String>), BTreeSet<String>>,
     ) -> Vec<Step> {
         let mut steps = Vec::new();
+        let owner = self.binding_owner(binding);
         let key = (
             binding.namespace.as_str(),
             binding.from_service_account.as_str(),
@@ -144,7 +145,7 @@ impl Planner<'_> {
                     "roleRef": rbac.role_ref,
                     "subjects": [{"kind": "ServiceAccount", "name": binding.service_account, "namespace": binding.namespace}],
                 }),
-            ));
+            ).owned_by(owner.clone()));
         }
         steps
     }

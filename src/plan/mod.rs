@@ -17,6 +17,7 @@ pub mod document;
 pub mod fragment;
 mod identity;
 pub mod naming;
+mod owners;
 pub mod permissions;
 mod prepare;
 mod rollout;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::inventory::WorkloadKind;
 use crate::json::CompactJson;
+use crate::ownership::Owner;
 
 /// Pod-template annotation that makes a rollout restart pods whose service account was annotated.
 pub const RESTART_ANNOTATION: &str = "irsa-migrate.io/irsa-role";
@@ -241,6 +242,10 @@ pub struct Step {
     pub description: String,
     pub before: Side,
     pub after: Side,
+    /// Who manages the target and would revert a live change: such a step is made by its owner
+    /// (`export`), and `apply` waits for it unless told `--patch-owned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
 }
 
 /// One side of a step: the whole document for IAM steps, a fragment for Kubernetes steps.
@@ -263,6 +268,12 @@ impl Step {
             description,
             before,
             after,
+            owner: None,
         }
+    }
+
+    /// The step, made by `owner`.
+    pub(super) fn owned_by(self, owner: Option<Owner>) -> Step {
+        Step { owner, ..self }
     }
 }

@@ -86,6 +86,7 @@ mod tests {
             description: String::new(),
             before: crate::plan::Side::new(&before),
             after: crate::plan::Side::new(&after),
+            owner: None,
         }
     }
 

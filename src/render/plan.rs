@@ -83,6 +83,7 @@ pub fn summary(plan: &Plan) -> String {
             account.account, account.steps, account.credentials
         );
     }
+    out.push_str(&super::owners::summary(plan));
     let errors = plan
         .findings
         .iter()
@@ -114,6 +115,13 @@ pub fn diffs(plan: &Plan, phases: &[Phase], style: Style) -> String {
                 super::terminal_safe(&step.id),
                 super::terminal_safe(&step.description)
             );
+            if let Some(owner) = &step.owner {
+                let _ = writeln!(
+                    out,
+                    "# made by its owner, {}",
+                    super::terminal_safe(&owner.to_string())
+                );
+            }
             out.push_str(&step_diff(step, style));
         }
     }

@@ -60,6 +60,7 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
 
+    out.push_str(&super::owners::markdown(plan));
     out.push_str("\n## Who gets which role\n\n```mermaid\nflowchart LR\n");
     let mut ids = BTreeMap::new();
     let mut id = |key: String| {
@@ -172,9 +173,13 @@ pub fn markdown(plan: &Plan) -> String {
         let steps: Vec<_> = plan.steps.iter().filter(|s| s.phase == phase).collect();
         let _ = writeln!(out, "\n### `{phase}` ({} steps)\n", steps.len());
         for step in steps {
+            let made_by = match &step.owner {
+                Some(owner) => format!(" Made by its owner, {}.", prose(&owner.to_string())),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "#### {}\n\n{}\n\n{}",
+                "#### {}\n\n{}{made_by}\n\n{}",
                 code(&step.id),
                 prose(&step.description),
                 fenced("diff", &step_diff(step, Style::Plain))
@@ -228,7 +233,7 @@ fn one_line(text: &str) -> String {
 
 /// Text shown as text: every Markdown and HTML character escaped with a backslash (CommonMark
 /// shows the character itself), so no value becomes a link, an HTML comment or a table cell.
-fn prose(text: &str) -> String {
+pub(super) fn prose(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in one_line(text).chars() {
         if matches!(
@@ -257,7 +262,7 @@ fn prose(text: &str) -> String {
 
 /// An inline code span that nothing in `text` can close: its backtick fence is longer than any
 /// run of backticks inside.
-fn code(text: &str) -> String {
+pub(super) fn code(text: &str) -> String {
     let text = one_line(text);
     let fence = "`".repeat(longest_run(&text, '`') + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
@@ -269,7 +274,7 @@ fn code(text: &str) -> String {
 }
 
 /// [`code`] inside a table row: GitHub ends a cell at any `|`, in a code span too, unless escaped.
-fn cell_code(text: &str) -> String {
+pub(super) fn cell_code(text: &str) -> String {
     code(text).replace('|', "\\|")
 }
 

@@ -10,6 +10,7 @@ use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::rollout_hold::RolloutHold;
 use crate::inventory::{Cluster, WorkloadKind};
 use crate::legacy::{LegacyAgent, Verdict};
+use crate::ownership::Owner;
 
 use super::agents::{LegacyAnnotations, in_effect};
 
@@ -116,9 +117,9 @@ pub struct Usage {
     pub irsa_role_arn: Option<WrittenRoleArn>,
     pub status: Status,
     pub host_network: bool,
-    /// Which tools manage the workload's manifest (helm, argocd, flux).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub managed_by: Vec<String>,
+    /// Who manages the workload's manifest and would revert a live change to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     /// The legacy path gives the workload its role today: the only usages that may be migrated.
     pub works_today: bool,
     /// What keeps a pod-template change from rolling out (paused, `OnDelete`, partition).

@@ -1,13 +1,13 @@
 //! One workload's usage: the role it gets through kiam/kube2iam (annotation or default role),
 //! whether the agent permits it, whether the role trusts the legacy principal, its IRSA role and
-//! the tools that manage its manifest.
+//! the owner that manages its manifest.
 
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::TrustVerdict;
 use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::Inventory;
-use crate::inventory::kube::ObjectMeta;
 use crate::legacy::{self, DefaultRole, LegacyAgent, Verdict};
+use crate::ownership;
 
 use super::agents::LegacyAnnotations;
 use super::model::{IRSA_ANNOTATION, LegacyRole, RoleSource, Status, Trust, Usage};
@@ -46,7 +46,7 @@ pub(super) fn usage(
         irsa_role_arn,
         status,
         host_network,
-        managed_by: managed_by(candidate.metadata),
+        owner: ownership::of_object(candidate.metadata),
         works_today,
         rollout_hold: candidate.hold,
     })
@@ -163,27 +163,4 @@ fn trust(
         })
         .next()
         .unwrap_or(Trust::Missing)
-}
-
-fn managed_by(metadata: &ObjectMeta) -> Vec<String> {
-    let label = |k: &str| metadata.labels.get(k).map(String::as_str);
-    let annotation = |k: &str| metadata.annotations.get(k).map(String::as_str);
-    let mut tools = Vec::new();
-    let helm = label("app.kubernetes.io/managed-by") == Some("Helm")
-        || annotation("meta.helm.sh/release-name").is_some();
-    if helm {
-        tools.push("helm".to_string());
-    }
-    // Argo CD 3.x tracks by annotation; 2.x by the instance label, which Helm charts also set.
-    if annotation("argocd.argoproj.io/tracking-id").is_some()
-        || (!helm && label("app.kubernetes.io/instance").is_some())
-    {
-        tools.push("argocd".to_string());
-    }
-    if metadata.labels.keys().any(|k| {
-        k.starts_with("kustomize.toolkit.fluxcd.io/") || k.starts_with("helm.toolkit.fluxcd.io/")
-    }) {
-        tools.push("flux".to_string());
-    }
-    tools
 }

@@ -6,6 +6,7 @@ use crate::findings::{Code, Finding};
 use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::kube::PodSpec;
 use crate::inventory::{Inventory, WorkloadKind};
+use crate::ownership::Owner;
 
 use super::model::{IRSA_ANNOTATION, RoleSource, ScannedWorkload, Trust, Usage};
 use super::workloads::Candidate;
@@ -53,16 +54,18 @@ pub(super) fn usage_findings(
         ),
         _ => {}
     }
-    for tool in &usage.managed_by {
-        let code = match tool.as_str() {
-            "helm" => Code::ManagedByHelm,
-            "argocd" => Code::ManagedByArgocd,
-            _ => Code::ManagedByFlux,
+    if let Some(owner) = &usage.owner {
+        let code = match owner {
+            Owner::HelmRelease { .. } => Code::ManagedByHelm,
+            Owner::ArgoCdApplication { .. } => Code::ManagedByArgocd,
+            Owner::FluxKustomization { .. } | Owner::FluxHelmRelease { .. } => Code::ManagedByFlux,
+            _ => Code::ManagedByFieldManager,
         };
         add(
             code,
             format!(
-                "managed by {tool}: change the source (chart values or Git), or the next sync reverts a live patch"
+                "owned by {owner}: the plan's changes to it are made in {}, or the owner reverts a live patch (`irsa-migrate export` writes them; `apply` waits for them)",
+                owner.where_to_change()
             ),
         );
     }

@@ -90,6 +90,7 @@ impl Builder {
                 .map(|p| p.arn)
                 .collect(),
             permissions_known: complete,
+            tags: role.tags.into_iter().map(|t| (t.key, t.value)).collect(),
         };
         // Two readings of one kind (two authorization-details files, two `get-role` files) must
         // agree; a `get-role` file must not hide the permissions an authorization-details file

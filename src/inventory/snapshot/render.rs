@@ -100,10 +100,18 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
 
     let iam = &inventory.iam;
     let role_json = |role: &Role| {
-        json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust,
+        let mut detail = json!({"Path": role.path, "RoleName": role.name, "Arn": role.arn, "AssumeRolePolicyDocument": role.trust,
                "RolePolicyList": role.inline.iter().map(|(name, doc)| json!({"PolicyName": name, "PolicyDocument": doc})).collect::<Vec<_>>(),
                "AttachedManagedPolicies": role.attached_policies,
-               "InstanceProfileList": role.instance_profiles.iter().map(|arn| json!({"Arn": arn})).collect::<Vec<_>>()})
+               "InstanceProfileList": role.instance_profiles.iter().map(|arn| json!({"Arn": arn})).collect::<Vec<_>>()});
+        if !role.tags.is_empty() {
+            detail["Tags"] = role
+                .tags
+                .iter()
+                .map(|(key, value)| json!({"Key": key, "Value": value}))
+                .collect();
+        }
+        detail
     };
     for account in &iam.accounts {
         let in_account = |arn: &str| Arn::parse(arn).is_ok_and(|a| &a.account == account);

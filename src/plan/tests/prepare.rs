@@ -94,6 +94,7 @@ fn an_oversized_trust_policy_is_a_finding_never_a_wildcard() {
         "test",
         &Settings {
             trust_policy_limit: 4096,
+            ..Settings::default()
         },
     )
     .unwrap();
@@ -103,7 +104,8 @@ fn an_oversized_trust_policy_is_a_finding_never_a_wildcard() {
             &inventory,
             "test",
             &Settings {
-                trust_policy_limit: 4097
+                trust_policy_limit: 4097,
+                ..Settings::default()
             }
         ),
         Err(PlanError::LimitOutOfRange(4097))
