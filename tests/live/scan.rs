@@ -204,6 +204,15 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
     let aws = std::env::var("IRSA_MIGRATE_AWS_CLI")
         .expect("IRSA_MIGRATE_AWS_CLI names the AWS CLI (scripts/test installs it)");
     let cluster = Cluster::start();
+    // A pipeline server-side applies one workload: both readings must name it as the owner.
+    cluster.kube.apply_as(
+        "ci-pipeline",
+        &[serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "search-api", "namespace": "search", "labels": {"team": "search"}},
+        })],
+    );
     let commands = documented_snapshot_commands();
     // The one line an operator edits: the cluster's name.
     assert!(commands.contains("CLUSTER=my-cluster\n"), "{commands}");
@@ -240,4 +249,11 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
     let (by_hand, live) = (support::json(&by_hand), support::json(&live));
     assert_eq!(statuses(&by_hand), statuses(&live));
     assert_eq!(support::findings(&by_hand), support::findings(&live));
+    assert!(
+        support::findings(&live).contains(&(
+            "managed-by-field-manager".into(),
+            "search/search-api".into()
+        )),
+        "{live}"
+    );
 }

@@ -120,15 +120,22 @@ impl ControlPlane {
         assert!(status.success(), "scripts/cluster {verb} {component}");
     }
 
-    /// Creates or updates `objects` (server-side apply, in order).
+    /// Creates or updates `objects` (server-side apply, in order) as an operator's one-shot
+    /// `kubectl apply --server-side` does: its field manager, `kubectl`, owns nothing afterwards.
     pub fn apply(&self, objects: &[Value]) {
+        self.apply_as("kubectl", objects);
+    }
+
+    /// Server-side applies `objects` as field manager `manager`, as a pipeline that re-applies
+    /// them does: the objects become that manager's (`managed-by-field-manager`).
+    pub fn apply_as(&self, manager: &str, objects: &[Value]) {
         let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
         self.kubectl_ok(
             &[
                 "apply",
                 "--server-side",
                 "--force-conflicts",
-                "--field-manager=test-setup",
+                &format!("--field-manager={manager}"),
                 "-f",
                 "-",
             ],
