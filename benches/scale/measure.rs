@@ -103,6 +103,8 @@ pub fn timed_apply(
         wave_size: 25,
         rollout: Default::default(),
         reading_fresh_for: irsa_migrate::apply::READING_FRESH_FOR,
+        // Every step is written, owned or not, as with --patch-owned.
+        owners: irsa_migrate::apply::Owners::Patch,
     };
     let start = Instant::now();
     let summary = irsa_migrate::apply::run(

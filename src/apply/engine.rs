@@ -1,19 +1,22 @@
 //! The main loop: one run over the selected steps, phase by phase and wave by wave, after the
 //! preflight and the confirmation.
 
+use super::drift;
 use super::journal::{Entry, Journal, Outcome, StepState, now};
+use super::owners::{Held, done_label};
 use super::preflight::{Preview, preflight};
-use super::runner::Runner;
+use super::runner::{Maker, Runner};
 use super::select::{Selected, select};
 use super::wave::{Membership, Wave, ready_to_restart};
-use super::{ApplyError, Direction, Mode, RunOptions, Summary};
+use super::{ApplyError, Direction, Mode, Owners, RunOptions, Summary};
 use crate::backend::Backend;
 use crate::plan::{Plan, Step};
 use crate::progress::Progress;
 
 /// Runs the plan's selected steps. `confirm` sees the preview before anything is written (it is
 /// not asked in a dry run); `out` receives one line per step; `progress` is told the steps done
-/// and the phase and wave they are in.
+/// and the phase and wave they are in. Steps whose owners make them ([`Owners`]) are read, not
+/// written; a phase is complete, and the next one starts, only once its owners have made them.
 #[expect(
     clippy::too_many_arguments,
     reason = "three are the caller's own (confirm, out, progress), each met by another implementer"
@@ -49,8 +52,17 @@ pub fn run(
     let is_pending = |step: &Step| {
         options.direction == Direction::Rollback || state(&step.id) != StepState::Applied
     };
+    // Decommission only what is still migrated: a role whose workloads went back keeps its
+    // legacy path, and so do the grants every legacy role needs.
+    let reverted = if options.direction == Direction::Apply {
+        let pending: Vec<&Step> = steps.iter().copied().filter(|s| is_pending(s)).collect();
+        drift::reverted(plan, &pending, &state, backend)?
+    } else {
+        Vec::new()
+    };
+    steps.retain(|s| !is_pending(s) || !drift::held_by(s, &reverted));
     let pending: Vec<&Step> = steps.iter().copied().filter(|s| is_pending(s)).collect();
-    let (readings, preview) = preflight(backend, &pending, options.direction)?;
+    let (readings, preview) = preflight(backend, &pending, options.direction, options.owners)?;
     if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
         return Err(ApplyError::NotConfirmed);
     }
@@ -90,6 +102,7 @@ pub fn run(
     let mut current_phase = None;
     let waves = Membership::of(&steps, options.direction, options.wave_size);
     let mut wave = Wave::default();
+    let mut held = Held::default();
     let verifies = options.direction == Direction::Apply && options.mode == Mode::Execute;
     let mut index = 0;
     while let Some(&step) = steps.get(index) {
@@ -100,6 +113,12 @@ pub fn run(
             wave.finish(plan, &mut run, &options.rollout, &mut out)?;
         }
         if new_phase {
+            if let Some(phase) = current_phase {
+                let made = settle_owners(
+                    plan, &mut run, &mut held, phase, &mut wave, options, &mut out,
+                )?;
+                summary.settled(made);
+            }
             current_phase = Some(step.phase);
             wave.number = 0;
             out(format!("== phase {}", step.phase));
@@ -138,11 +157,13 @@ pub fn run(
         } else {
             1
         };
+        let maker = Maker::of(step, options.owners);
         let mut batch = vec![step];
         while batch.len() < bound
             && let Some(&next) = steps.get(index + batch.len())
             && waves.together(index, index + batch.len())
             && next.kind == step.kind
+            && Maker::of(next, options.owners) == maker
             && is_pending(next)
             && !batch.iter().any(|s| s.target == next.target)
         {
@@ -150,8 +171,20 @@ pub fn run(
         }
         index += batch.len();
         progress.advance(batch.len() as u64);
-        let results = run.batch(&batch, options.direction)?;
+        let results = run.batch(&batch, options.direction, maker)?;
         for (step, (outcome, elapsed_ms)) in batch.into_iter().zip(results) {
+            let Some(outcome) = outcome else {
+                summary.awaiting_owner += 1;
+                held.push(step);
+                let owner = step.owner.as_ref().map(ToString::to_string);
+                out(format!(
+                    "{:<16} {}  ({})",
+                    "awaits owner",
+                    step.id,
+                    owner.unwrap_or_default()
+                ));
+                continue;
+            };
             if in_waves {
                 wave.steps.push((step, outcome));
             }
@@ -159,6 +192,7 @@ pub fn run(
             match outcome {
                 Outcome::Changed => summary.changed += 1,
                 Outcome::AlreadyDone => summary.already_done += 1,
+                Outcome::ByOwner => summary.by_owner += 1,
             }
             out(format!("{label:<16} {}  ({elapsed_ms} ms)", step.id));
         }
@@ -166,8 +200,56 @@ pub fn run(
     if verifies {
         wave.finish(plan, &mut run, &options.rollout, &mut out)?;
     }
+    if let Some(phase) = current_phase {
+        let made = settle_owners(
+            plan, &mut run, &mut held, phase, &mut wave, options, &mut out,
+        )?;
+        summary.settled(made);
+    }
     progress.finish();
+    if !reverted.is_empty() {
+        let mut roles: Vec<&str> = reverted.iter().map(|r| r.role_arn).collect();
+        roles.dedup();
+        return Err(ApplyError::Reverted {
+            roles: roles.len(),
+            written: match run.changed {
+                0 => "this run wrote nothing".into(),
+                n => format!("this run made {n} change(s) to the other roles, journaled"),
+            },
+            reverted: drift::describe(&reverted),
+        });
+    }
     Ok(summary)
+}
+
+/// At the end of `phase`: waits for the owners of its held steps ([`Owners::Await`]); those they
+/// made meanwhile are verified as a wave of their own when the phase restarts pods. Returns how
+/// many they made. A dry run only counts them.
+fn settle_owners<'p>(
+    plan: &Plan,
+    run: &mut Runner<'_>,
+    held: &mut Held<'p>,
+    phase: crate::plan::Phase,
+    wave: &mut Wave<'p>,
+    options: &RunOptions,
+    out: &mut dyn FnMut(String),
+) -> Result<usize, ApplyError> {
+    let Owners::Await(wait) = options.owners else {
+        return Ok(0);
+    };
+    if options.mode == Mode::DryRun {
+        *held = Held::default();
+        return Ok(0);
+    }
+    let made = held.settle(run, phase, options.direction, wait, out)?;
+    let count = made.len();
+    if options.direction == Direction::Apply && phase.restarts_pods() && !made.is_empty() {
+        wave.number += 1;
+        out(format!("-- wave {} (made by owners)", wave.number));
+        wave.steps = made.into_iter().map(|s| (s, Outcome::ByOwner)).collect();
+        wave.finish(plan, run, &options.rollout, out)?;
+    }
+    Ok(count)
 }
 
 /// What a step's line says it did (or, in a dry run, would do).
@@ -180,5 +262,6 @@ fn label(outcome: Outcome, direction: Direction, mode: Mode) -> &'static str {
         (Outcome::Changed, Direction::Apply) => "applied",
         (Outcome::Changed, Direction::Rollback) if dry_run => "would roll back",
         (Outcome::Changed, Direction::Rollback) => "rolled back",
+        (Outcome::ByOwner, direction) => done_label(direction),
     }
 }

@@ -3,6 +3,7 @@
 use crate::backend::BackendError;
 use crate::plan::Phase;
 
+use super::Direction;
 use super::journal::JournalError;
 
 /// Why a run stopped or refused to start.
@@ -132,6 +133,29 @@ pub enum ApplyError {
         problems: String,
         rolled_back: String,
     },
+    /// Steps of a phase are their targets' owners' to make (or, rolling back, to revert), and
+    /// the owners had not when the run's wait was over: the run stopped at the end of the phase,
+    /// with every other step of it done.
+    #[error("{}", awaiting_owners(*.phase, *.direction, *.changed, .pending))]
+    AwaitingOwners {
+        phase: Phase,
+        direction: Direction,
+        /// Writes this run made.
+        changed: usize,
+        /// The steps still waiting, by owner ([`super::owners`]).
+        pending: String,
+    },
+    /// Workloads or service accounts migrated to a role went back towards the legacy path (an
+    /// owner synced its old manifests): the role's legacy trust, and the grants every legacy
+    /// role needs, were left in place; the other roles' decommission steps ran.
+    #[error(
+        "decommission refused for {roles} role(s): what was migrated to them went back, and without their legacy trust those workloads would have no credentials at all. The legacy trust of these roles, and the AssumeRole grants every legacy role needs, stay; {written}. What went back:\n{reverted}Make each change again (in its owner's source where it has one, or `irsa-migrate apply --phase identity|rollout|cleanup` for those nobody owns: the run reads the target and writes only what is missing), then run decommission again."
+    )]
+    Reverted {
+        roles: usize,
+        written: String,
+        reverted: String,
+    },
     /// The journal could not be read, or appended to before this run sent a write.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -145,6 +169,21 @@ pub enum ApplyError {
         #[source]
         source: JournalError,
     },
+}
+
+/// The message of [`ApplyError::AwaitingOwners`].
+fn awaiting_owners(phase: Phase, direction: Direction, changed: usize, pending: &str) -> String {
+    let (stage, verb, verb_capitalized) = match direction {
+        Direction::Apply => (phase.to_string(), "make", "Make"),
+        Direction::Rollback => (format!("the rollback of {phase}"), "revert", "Revert"),
+    };
+    let written = match changed {
+        0 => "this run wrote nothing".to_string(),
+        n => format!("this run made {n} other change(s), journaled"),
+    };
+    format!(
+        "{stage} is not complete: its steps below are their owners' to {verb}, and this run does not write them; {written}. What each owner must {verb}:\n{pending}{verb_capitalized} each change in its owner's source (`irsa-migrate diff --plan PLAN --phase {phase}` shows them as diffs), let the owner sync, then run the same command again: it reads them and goes on (`--wait-for-owners 30m` waits for them instead). `--patch-owned` writes them live, and the owner will revert them at its next sync."
+    )
 }
 
 impl ApplyError {

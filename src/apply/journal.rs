@@ -25,6 +25,9 @@ pub enum Outcome {
     Changed,
     /// The target was already in the desired state; nothing was written.
     AlreadyDone,
+    /// The target's owner made the change (or, in a rehearsal with `--as-owner`, the run made it
+    /// as the owner would); the run read it and wrote nothing of its own.
+    ByOwner,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

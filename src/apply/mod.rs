@@ -10,15 +10,19 @@
 //!
 //! One job per file: `select` (which steps a run takes, in which order), `preflight` (the reads
 //! before the first write), `runner` (batches of steps: read, compare, write, journal), `wave`
-//! (rollout waves and their verification), `engine` (the loop over them); `compare` (whether a
-//! target is in a step's state), `error` (why a run stopped), `replan` (when a new plan may
-//! replace a migration's), `journal` and `lock` (the migration directory's state and writer).
+//! (rollout waves and their verification), `owners` (the steps their targets' owners make, which
+//! a run reads and waits for), `engine` (the loop over them); `compare` (whether a target is in a
+//! step's state), `drift` (what went back, which decommission must not strand), `error` (why a
+//! run stopped), `replan` (when a new plan may replace a
+//! migration's), `journal` and `lock` (the migration directory's state and writer).
 
 mod compare;
+mod drift;
 mod engine;
 mod error;
 pub mod journal;
 pub mod lock;
+mod owners;
 mod preflight;
 mod replan;
 mod runner;
@@ -56,13 +60,48 @@ pub struct RunOptions {
     /// How long the preflight's reading of a target whose writes are not conditional may stand
     /// in for the read before its write ([`READING_FRESH_FOR`] unless a test says otherwise).
     pub reading_fresh_for: std::time::Duration,
+    /// What the run does with steps whose target has an owner.
+    pub owners: Owners,
 }
+
+/// What a run does with a step whose target has an owner ([`Step::owner`](crate::plan::Step)):
+/// a Helm release, a GitOps controller or infrastructure code that would put back, at its next
+/// sync, a change it did not make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners {
+    /// The step is not written: its owner makes the change. The run goes on past it once the
+    /// target reads as the step leaves it (journaled as done by its owner), reading it again
+    /// every [`OWNER_POLL`] for up to this long (zero: once); at the end of the step's phase,
+    /// the run stops naming what each owner has still to merge.
+    Await(std::time::Duration),
+    /// Written like any other step (`--patch-owned`): the owner will revert it.
+    Patch,
+    /// A rehearsal plays the owners' part (`--as-owner`): the change is written as its owner
+    /// would make it, and journaled as done by the owner.
+    Play,
+}
+
+/// How often a run waiting for owners reads their targets again.
+pub const OWNER_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub changed: usize,
     pub already_done: usize,
     pub skipped: usize,
+    /// Made by the target's owner, read and journaled by this run.
+    pub by_owner: usize,
+    /// Still to be made by the target's owner when the run ended (a dry run's, or one that
+    /// stopped for them).
+    pub awaiting_owner: usize,
+}
+
+impl Summary {
+    /// `made` steps that were awaiting their owners were made by them.
+    fn settled(&mut self, made: usize) {
+        self.by_owner += made;
+        self.awaiting_owner -= made;
+    }
 }
 
 /// The SHA-256 of a plan file's bytes, as journals started before

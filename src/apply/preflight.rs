@@ -5,14 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::compare::{matches, sides, stale};
-use super::{ApplyError, Direction};
+use super::runner::Maker;
+use super::{ApplyError, Direction, Owners};
 use crate::backend::Backend;
 use crate::plan::Step;
 
 /// What a run is about to do, shown before asking for confirmation.
 #[derive(Debug, Clone, Default)]
 pub struct Preview {
+    /// The steps this run is about to write.
     pub to_change: Vec<String>,
+    /// The steps whose owners must make them: this run only reads whether they have.
+    pub awaiting_owner: Vec<String>,
     pub already_done: usize,
     pub destination: String,
 }
@@ -24,6 +28,7 @@ pub(super) fn preflight(
     backend: &mut dyn Backend,
     pending: &[&Step],
     direction: Direction,
+    owners: Owners,
 ) -> Result<(BTreeMap<String, Reading>, Preview), ApplyError> {
     let mut seen_targets = BTreeSet::new();
     let firsts: Vec<&Step> = pending
@@ -39,6 +44,8 @@ pub(super) fn preflight(
     for step in pending {
         if readings.get(&step.id).is_some_and(|r| r.done) {
             preview.already_done += 1;
+        } else if Maker::of(step, owners) == Maker::Owner {
+            preview.awaiting_owner.push(step.id.clone());
         } else {
             preview.to_change.push(step.id.clone());
         }

@@ -13,6 +13,28 @@ use super::{ApplyError, Direction, Mode};
 use crate::backend::{Backend, BackendError};
 use crate::plan::Step;
 
+/// Who makes a batch's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Maker {
+    /// This run writes them.
+    Tool,
+    /// The targets' owners: the run only reads whether they have.
+    Owner,
+    /// This run, playing the owners' part in a rehearsal ([`super::Owners::Play`]).
+    PlayedOwner,
+}
+
+impl Maker {
+    /// Who makes `step` in a run that treats owners as `owners`.
+    pub(super) fn of(step: &Step, owners: super::Owners) -> Maker {
+        match (&step.owner, owners) {
+            (None, _) | (Some(_), super::Owners::Patch) => Maker::Tool,
+            (Some(_), super::Owners::Await(_)) => Maker::Owner,
+            (Some(_), super::Owners::Play) => Maker::PlayedOwner,
+        }
+    }
+}
+
 /// Steps in batches: read, compare, write, journal.
 pub(super) struct Runner<'a> {
     pub(super) journal: &'a mut Journal,
@@ -58,28 +80,40 @@ impl Runner<'_> {
     }
 
     /// Moves the steps' targets (distinct ones) in `direction`, journaled: all read, compared,
-    /// then written together. Each step's outcome and the batch's time in milliseconds.
+    /// then written together, as `maker` makes them. Each step's outcome (none: the step waits
+    /// for its owner, its target still where the step starts) and the batch's time in
+    /// milliseconds.
     pub(super) fn batch(
         &mut self,
         steps: &[&Step],
         direction: Direction,
-    ) -> Result<Vec<(Outcome, u64)>, ApplyError> {
+        maker: Maker,
+    ) -> Result<Vec<(Option<Outcome>, u64)>, ApplyError> {
         let started = Instant::now();
         let action = match direction {
             Direction::Apply => Action::Apply,
             Direction::Rollback => Action::Rollback,
         };
         let execute = self.mode == Mode::Execute;
+        let (done, written) = match maker {
+            Maker::Tool => (Outcome::AlreadyDone, Some(Outcome::Changed)),
+            Maker::Owner => (Outcome::ByOwner, None),
+            // A dry run playing the owners would write as any other.
+            Maker::PlayedOwner if !execute => (Outcome::ByOwner, Some(Outcome::Changed)),
+            Maker::PlayedOwner => (Outcome::ByOwner, Some(Outcome::ByOwner)),
+        };
         let mut outcomes = Vec::with_capacity(steps.len());
         let mut writes: Vec<(&Step, Value, Value)> = Vec::new();
         for (step, observed) in steps.iter().zip(self.observe(steps)) {
             let observed = observed.map_err(|source| self.failed(&step.id, source))?;
             let (from, to) = sides(step, direction);
             if matches(step, &observed, &to) {
-                outcomes.push(Outcome::AlreadyDone);
+                outcomes.push(Some(done));
             } else if matches(step, &observed, &from) {
-                outcomes.push(Outcome::Changed);
-                writes.push((*step, from, to));
+                outcomes.push(written);
+                if written.is_some() {
+                    writes.push((*step, from, to));
+                }
             } else {
                 if execute {
                     self.record(Entry::Start {
@@ -98,7 +132,7 @@ impl Runner<'_> {
             }
         }
         if execute {
-            for step in steps {
+            for (step, _) in steps.iter().zip(&outcomes).filter(|(_, o)| o.is_some()) {
                 self.record(Entry::Start {
                     step: step.id.clone(),
                     action,
@@ -117,13 +151,17 @@ impl Runner<'_> {
                 .any(|r| !matches!(r, Err(e) if e.kind().is_refusal()));
             let mut failures = BTreeMap::new();
             for ((step, from, _), result) in writes.iter().zip(results) {
-                if let Err(source) = result {
-                    failures.insert(step.id.clone(), (*from, source));
+                match result {
+                    Err(source) => {
+                        failures.insert(step.id.clone(), (*from, source));
+                    }
+                    Ok(()) => self.changed += 1,
                 }
             }
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let mut first_error = None;
             for (step, outcome) in steps.iter().zip(&outcomes) {
+                let Some(outcome) = outcome else { continue };
                 match failures.remove(&step.id) {
                     Some((from, source)) => {
                         let (reason, error) = match source {
@@ -149,9 +187,6 @@ impl Runner<'_> {
                             elapsed_ms,
                             time: now(),
                         })?;
-                        if *outcome == Outcome::Changed {
-                            self.changed += 1;
-                        }
                     }
                 }
             }

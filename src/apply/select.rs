@@ -184,16 +184,21 @@ fn check_order(
             } else {
                 " (with the same --namespace)".into()
             };
+            // A step its owner makes is run the same way: the run reads whether the owner has.
+            let whose = match &first.owner {
+                Some(owner) => format!(", its owner's: {owner}"),
+                None => String::new(),
+            };
             let message = match direction {
                 Direction::Apply => format!(
-                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}); run `irsa-migrate apply --phase {}`{how}",
+                    "phase {phase} needs phase {} applied first: {} step(s) are not (e.g. {}{whose}); run `irsa-migrate apply --phase {}`{how}",
                     first.phase,
                     blocking.len(),
                     first.id,
                     first.phase
                 ),
                 Direction::Rollback => format!(
-                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}); run `irsa-migrate rollback --phase {}`{how} first",
+                    "phase {phase} can be rolled back only after phase {}: {} step(s) of later phases are applied (e.g. {}{whose}); run `irsa-migrate rollback --phase {}`{how} first",
                     first.phase,
                     blocking.len(),
                     first.id,

@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 
 use super::journal::Journal;
-use super::{ApplyError, Direction, Mode, READING_FRESH_FOR, RunOptions, Selection, Summary, run};
+use super::{
+    ApplyError, Direction, Mode, Owners, READING_FRESH_FOR, RunOptions, Selection, Summary, run,
+};
 use crate::backend::Backend;
 use crate::backend::rehearsal::Rehearsal;
 use crate::inventory::snapshot::{load_dir, write_dir};
@@ -20,6 +22,8 @@ pub(super) fn options(direction: Direction) -> RunOptions {
         wave_size: 3,
         rollout: Default::default(),
         reading_fresh_for: READING_FRESH_FOR,
+        // The rehearsal plays the owners' part: every step is made, as the whole flow is.
+        owners: Owners::Play,
     }
 }
 

@@ -2,7 +2,7 @@
 //! restart and watched until they roll out with their roles; a failed wave is rolled back.
 
 use super::journal::Outcome;
-use super::runner::Runner;
+use super::runner::{Maker, Runner};
 use super::{ApplyError, Direction};
 use crate::backend::Rollout;
 use crate::inventory::WorkloadKind;
@@ -124,10 +124,14 @@ impl Wave<'_> {
             return Ok(());
         }
         let mut rolled_back = Vec::new();
+        let owners_made = steps
+            .iter()
+            .filter(|(_, outcome)| *outcome == Outcome::ByOwner)
+            .count();
         if check.auto_rollback {
             for (step, outcome) in steps.iter().rev() {
                 if *outcome == Outcome::Changed {
-                    run.batch(&[step], Direction::Rollback)?;
+                    run.batch(&[step], Direction::Rollback, Maker::Tool)?;
                     out(format!("{:<16} {}", "rolled back", step.id));
                     rolled_back.push(step.id.clone());
                 }
@@ -139,8 +143,15 @@ impl Wave<'_> {
             problems: problems.join("\n  "),
             rolled_back: if check.auto_rollback {
                 format!(
-                    "the wave's {} change(s) were rolled back; fix the cause and apply again",
-                    rolled_back.len()
+                    "the wave's {} change(s) were rolled back; fix the cause and apply again{}",
+                    rolled_back.len(),
+                    if owners_made == 0 {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({owners_made} change(s) of the wave are their owners': revert them in the owners' sources, or fix forward)"
+                        )
+                    }
                 )
             } else {
                 "the wave was left as it is (--no-auto-rollback); fix the cause and apply again, or roll back".into()

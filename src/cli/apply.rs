@@ -105,6 +105,8 @@ pub struct ApplyArgs {
     /// with `rollback --phase rollout` or `--phase cleanup`).
     #[arg(long)]
     pub no_auto_rollback: bool,
+    #[command(flatten)]
+    pub owners: OwnerArgs,
     /// Read every target and print what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -141,12 +143,70 @@ pub struct RollbackArgs {
     /// provider), which a namespace filter leaves in place otherwise.
     #[arg(long, requires = "namespaces")]
     pub include_cluster_wide: bool,
+    #[command(flatten)]
+    pub owners: OwnerArgs,
     /// Read every target and print what would be rolled back; change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not ask for confirmation (required without a terminal).
     #[arg(long, short)]
     pub yes: bool,
+}
+
+/// What apply and rollback do with steps whose targets have owners (a Helm release, Argo CD, Flux,
+/// a server-side-apply pipeline, eksctl or infrastructure code), which would put back at their
+/// next sync a change they did not make.
+#[derive(Debug, Args)]
+pub struct OwnerArgs {
+    /// How long to wait, at the end of each phase, for owners to make the steps that are theirs
+    /// (30s, 10m, 1h; targets read every 5 s). By default the run reads them once, and stops
+    /// with exit 3 listing what each owner has still to merge; run it again once they have.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["patch_owned", "as_owner"])]
+    pub wait_for_owners: Option<std::time::Duration>,
+    /// Write owned steps live like any other. WARNING: their owners will revert them at their
+    /// next sync (a Helm upgrade, an Argo CD or Flux reconcile, the next `terraform apply`).
+    #[arg(long, conflicts_with = "as_owner")]
+    pub patch_owned: bool,
+    /// With --rehearse: play the owners' part, making their steps as they would merge them, so
+    /// that the whole flow rehearses offline. Journaled as done by their owners.
+    #[arg(long, requires = "rehearse")]
+    pub as_owner: bool,
+}
+
+impl OwnerArgs {
+    fn owners(&self) -> apply::Owners {
+        if self.patch_owned {
+            apply::Owners::Patch
+        } else if self.as_owner {
+            apply::Owners::Play
+        } else {
+            apply::Owners::Await(self.wait_for_owners.unwrap_or_default())
+        }
+    }
+}
+
+/// A duration as `--wait-for-owners` takes it: a whole number and a unit (s, m, h).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)"
+            ));
+        }
+    };
+    let number: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)")
+    })?;
+    Ok(std::time::Duration::from_secs(
+        number.saturating_mul(seconds_per),
+    ))
 }
 
 struct Loaded {
@@ -330,8 +390,14 @@ fn execute(target: &Target, options: RunOptions, yes: bool, issuer_any: bool) ->
         .calls()
         .map(|n| format!("; {n} API calls"))
         .unwrap_or_default();
+    let owners = match (summary.by_owner, summary.awaiting_owner) {
+        (0, 0) => String::new(),
+        (made, 0) => format!(", {made} made by their owners"),
+        (0, awaiting) => format!(", {awaiting} awaiting their owners"),
+        (made, awaiting) => format!(", {made} made by their owners, {awaiting} awaiting them"),
+    };
     print(&format!(
-        "{} changed, {} already in place, {} skipped{mode}{calls}\n",
+        "{} changed, {} already in place, {} skipped{owners}{mode}{calls}\n",
         summary.changed, summary.already_done, summary.skipped
     ))
 }
@@ -367,6 +433,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
             auto_rollback: !args.no_auto_rollback,
         },
         reading_fresh_for: apply::READING_FRESH_FOR,
+        owners: args.owners.owners(),
     };
     execute(&args.target, options, args.yes, args.issuer_any)
 }
@@ -388,6 +455,7 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         wave_size: usize::MAX,
         rollout: Default::default(),
         reading_fresh_for: apply::READING_FRESH_FOR,
+        owners: args.owners.owners(),
     };
     execute(&args.target, options, args.yes, false)
 }

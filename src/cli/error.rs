@@ -47,7 +47,7 @@ impl ExitCode {
                 "bad usage or input, and nothing was changed: an unknown flag or `--namespace`, a snapshot, plan or journal file that cannot be read or parsed (the message names file, line and column), a snapshot whose OIDC issuer EKS does not give, missing credentials, a plain-HTTP endpoint off this machine, a target that cannot be read, or a write the API refused (RBAC), before anything changed; a wave whose workloads cannot be restarted (a held rollout, no injection) before its first write"
             }
             ExitCode::Refused => {
-                "refused, and nothing was changed: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation, a plan the live cluster and accounts contradict (cluster, issuer, bindings, an account without its credentials)"
+                "refused: another run holds the migration's lock, plan changed since first apply, `plan` over a migration with live runs, phase out of order, no confirmation, a plan the live cluster and accounts contradict (cluster, issuer, bindings, an account without its credentials), and nothing was changed; or steps that are their owners' to make (Helm, Argo CD, Flux, infrastructure code) are not made yet, or decommission of roles whose migrated workloads went back, and the run's other steps are done and journaled"
             }
             ExitCode::PartiallyApplied => {
                 "the run stopped after it had started writing; run the same command again to resume, or roll back"
@@ -145,7 +145,9 @@ impl Error {
                 | ApplyError::Unsupported { .. }
                 | ApplyError::NotConfirmed
                 | ApplyError::Locked { .. }
-                | ApplyError::PlanNotFromSnapshot { .. } => ExitCode::Refused,
+                | ApplyError::PlanNotFromSnapshot { .. }
+                | ApplyError::AwaitingOwners { .. }
+                | ApplyError::Reverted { .. } => ExitCode::Refused,
                 // Nothing was written by the run: the cause is its input or environment.
                 ApplyError::LockFailed { .. }
                 | ApplyError::UnknownNamespace { .. }

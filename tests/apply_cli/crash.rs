@@ -75,8 +75,17 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
         "--phase",
         "all",
         "--yes",
+        "--as-owner",
     ];
-    let rollback = ["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"];
+    let rollback = [
+        "rollback",
+        "--plan",
+        PLAN,
+        "--rehearse",
+        "--all",
+        "--yes",
+        "--as-owner",
+    ];
     let dry_run = [
         "apply",
         "--plan",

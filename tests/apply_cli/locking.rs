@@ -58,6 +58,7 @@ fn a_killed_holder_never_blocks_the_next_run() {
             "--phase",
             "all",
             "--yes",
+            "--as-owner",
         ])
         .current_dir(dir.path())
         .env("IRSA_MIGRATE_KILL_AT", "5")
@@ -139,8 +140,17 @@ fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
         "--phase",
         "all",
         "--yes",
+        "--as-owner",
     ];
-    let rollback = ["rollback", "--plan", PLAN, "--rehearse", "--all", "--yes"];
+    let rollback = [
+        "rollback",
+        "--plan",
+        PLAN,
+        "--rehearse",
+        "--all",
+        "--yes",
+        "--as-owner",
+    ];
     let reference = demo_workspace();
     assert_eq!(
         rehearse(
@@ -164,14 +174,14 @@ fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
         let context = format!("pair {round}");
         overlapped += usize::from(check_pair(
             &run_pair(dir.path(), &apply),
-            "35 changed, 0 already in place, 0 skipped\n",
+            "27 changed, 0 already in place, 0 skipped, 8 made by their owners\n",
             "0 changed, 0 already in place, 35 skipped\n",
         ));
         assert_same_state(&state(dir.path()), &applied, &context);
         assert_each_step_done_once(&journal, "apply", 35, &context);
         overlapped += usize::from(check_pair(
             &run_pair(dir.path(), &rollback),
-            "35 changed, 0 already in place, 0 skipped\n",
+            "27 changed, 0 already in place, 0 skipped, 8 made by their owners\n",
             "0 changed, 0 already in place, 0 skipped\n",
         ));
         assert_same_state(&state(dir.path()), &untouched, &context);

@@ -15,5 +15,6 @@ mod crash;
 mod hostile_plans;
 mod locking;
 mod namespaces;
+mod owners;
 mod plan_identity;
 mod rehearsal;

@@ -98,7 +98,7 @@ fn namespace_filters_are_checked_and_leave_cluster_wide_steps_out_unless_asked()
     assert!(!text.contains(oidc), "{text}");
     assert!(
         text.contains("1 cluster-wide step(s) of these phases left out by --namespace")
-            && text.ends_with("2 changed, 0 already in place, 0 skipped\n"),
+            && text.ends_with("1 changed, 0 already in place, 0 skipped, 1 made by their owners\n"),
         "{text}"
     );
     let output = rehearse(

@@ -178,6 +178,7 @@ fn a_plan_from_a_snapshot_with_ignored_files_passes_the_plan_check() {
             "--phase",
             "prepare",
             "--yes",
+            "--as-owner",
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

@@ -36,7 +36,7 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
         "{text}"
     );
     assert!(
-        text.ends_with("35 changed, 0 already in place, 0 skipped\n"),
+        text.ends_with("27 changed, 0 already in place, 0 skipped, 8 made by their owners\n"),
         "{text}"
     );
     assert!(

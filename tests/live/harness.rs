@@ -137,8 +137,19 @@ impl Cluster {
     }
 
     /// The binary with `args`, pointed at this cluster's moto and API server (through the
-    /// proxy), as the identity the command needs.
+    /// proxy), as the identity the command needs. Apply and rollback write the demo's owned
+    /// objects too (`--patch-owned`), as every test but those of owners needs the whole flow
+    /// ([`Cluster::leaving_owners`] does not).
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.leaving_owners(args);
+        if matches!(args.first(), Some(&("apply" | "rollback"))) {
+            command.arg("--patch-owned");
+        }
+        command
+    }
+
+    /// As [`Cluster::command`], leaving the owners' steps to their owners.
+    pub fn leaving_owners(&self, args: &[&str]) -> Command {
         let writes = matches!(args.first(), Some(&("apply" | "rollback" | "status")));
         let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
         command

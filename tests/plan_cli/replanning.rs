@@ -27,6 +27,7 @@ fn rehearse_prepare(dir: &Path) {
             "--phase",
             "prepare",
             "--yes",
+            "--as-owner",
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -82,6 +83,7 @@ fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
             "--rehearse",
             "--all",
             "--yes",
+            "--as-owner",
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

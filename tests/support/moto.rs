@@ -157,10 +157,19 @@ impl Moto {
             }
             for role in details["RoleDetailList"].as_array().unwrap() {
                 let name = role["RoleName"].as_str().unwrap();
+                // Tags name owners (eksctl's): seeded as the demo has them.
+                let tags = role["Tags"].as_array().into_iter().flatten().map(|tag| {
+                    aws_sdk_iam::types::Tag::builder()
+                        .key(tag["Key"].as_str().unwrap())
+                        .value(tag["Value"].as_str().unwrap())
+                        .build()
+                        .unwrap()
+                });
                 iam.create_role()
                     .role_name(name)
                     .path(role["Path"].as_str().unwrap())
                     .assume_role_policy_document(role["AssumeRolePolicyDocument"].to_string())
+                    .set_tags(Some(tags.collect()))
                     .send()
                     .await
                     .unwrap();

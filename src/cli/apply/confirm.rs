@@ -25,6 +25,12 @@ pub(super) fn confirmation_text(
         preview.destination,
         preview.already_done
     );
+    if !preview.awaiting_owner.is_empty() {
+        text.push_str(&format!(
+            "{} step(s) are their owners' to make; this run only reads whether they have\n",
+            preview.awaiting_owner.len()
+        ));
+    }
     for id in preview.to_change.iter().take(CONFIRM_DIFFS) {
         let Some(step) = plan.steps.iter().find(|s| &s.id == id) else {
             text.push_str(&format!("  {id}\n"));
@@ -87,6 +93,7 @@ mod tests {
             to_change: vec![step.id.clone()],
             already_done: 2,
             destination: "the rehearsal".into(),
+            ..Preview::default()
         };
         let plain = crate::render::diff::Style::Plain;
         let text = confirmation_text(&plan, &plan.digest(), &preview, Direction::Apply, plain);
