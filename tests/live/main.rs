@@ -17,6 +17,7 @@ mod harness;
 mod crash;
 mod end_to_end;
 mod faults;
+mod owners;
 mod permissions;
 mod rollouts;
 mod scan;

@@ -1,0 +1,273 @@
+//! Owned objects, live: the demo's role made by eksctl (its tags), the service account and
+//! Deployment of a Helm release and the Deployment of an Argo CD application are left to their
+//! owners. The test plays each owner, making the plan's change as the owner's sync would (its
+//! own field manager, its own IAM call); the tool detects it, journals it as the owner's, checks
+//! the owners' rollout, and refuses to decommission a role whose workload an owner reverted.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Cluster, PLAN};
+use crate::support::{stderr, stdout};
+
+const ROLE_TRUST: &str = "update-role-trust:arn:aws:iam::111122223333:role/data-ingest";
+const HELM_ANNOTATION: &str = "annotate-service-account:payments/ServiceAccount/payments-api";
+const HELM_RESTART: &str = "restart-workload:payments/Deployment/payments-api";
+const ARGO_RESTART: &str = "restart-workload:checkout/Deployment/checkout-web";
+
+/// The plan's step `id`.
+fn step(cluster: &Cluster, id: &str) -> Value {
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(cluster.dir.path().join(PLAN)).expect("the plan"),
+    )
+    .expect("the plan is JSON");
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("the plan has step {id}"))
+        .clone()
+}
+
+/// The object of a Kubernetes step's target as its owner's manifest has it (the object as it
+/// is, without what the server adds) with `fragment` merged in, as the owner's server-side
+/// apply would send it.
+fn owners_object(cluster: &Cluster, step: &Value, kind: &str, fragment: &Value) -> Value {
+    let target = &step["target"];
+    let name = target["name"].as_str().unwrap();
+    let live = cluster
+        .kube
+        .object(kind, target["namespace"].as_str(), name)
+        .unwrap_or_else(|| panic!("{kind} {name} exists"));
+    let metadata = &live["metadata"];
+    let mut object = json!({
+        "apiVersion": live["apiVersion"],
+        "kind": live["kind"],
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "labels": metadata["labels"],
+            "annotations": metadata["annotations"],
+        },
+    });
+    if !live["spec"].is_null() {
+        object["spec"] = live["spec"].clone();
+    }
+    merge(&mut object, fragment);
+    object
+}
+
+fn merge(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                merge(into.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (into, from) => *into = from.clone(),
+    }
+}
+
+fn apply_leaving_owners(cluster: &Cluster, phase: &str) -> std::process::Output {
+    cluster
+        .leaving_owners(&["apply", "--plan", PLAN, "--phase", phase, "--yes"])
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+#[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
+fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_decommission() {
+    let cluster = Cluster::start();
+    cluster.plan();
+
+    // prepare: the eksctl-made role is eksctl's to change.
+    let output = apply_leaving_owners(&cluster, "prepare");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("  eksctl (cluster demo), in the eksctl configuration"),
+        "{}",
+        stderr(&output)
+    );
+    let trust = step(&cluster, ROLE_TRUST);
+    assert_eq!(cluster.moto.trust("data-ingest"), trust["before"]);
+    // eksctl updates the role's trust (`eksctl create iamserviceaccount`'s stack would).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(
+            cluster
+                .moto
+                .iam(&runtime)
+                .update_assume_role_policy()
+                .role_name("data-ingest")
+                .policy_document(trust["after"].to_string())
+                .send(),
+        )
+        .unwrap();
+    let output = apply_leaving_owners(&cluster, "prepare");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("done by owner    {ROLE_TRUST}")),
+        "{}",
+        stdout(&output)
+    );
+
+    // identity: the Helm release's service account is annotated by its next upgrade.
+    let output = apply_leaving_owners(&cluster, "identity");
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "  Helm release payments/payments, in the release's chart values (or a post-renderer):\n    {HELM_ANNOTATION}: "
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let annotation = step(&cluster, HELM_ANNOTATION);
+    let account = cluster
+        .kube
+        .object("serviceaccount", Some("payments"), "payments-api")
+        .unwrap();
+    assert!(
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_null(),
+        "not annotated by the tool: {account}"
+    );
+    cluster.kube.apply_as(
+        "helm",
+        &[owners_object(
+            &cluster,
+            &annotation,
+            "serviceaccount",
+            &annotation["after"],
+        )],
+    );
+    let output = apply_leaving_owners(&cluster, "identity");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!("done by owner    {HELM_ANNOTATION}")),
+        "{}",
+        stdout(&output)
+    );
+
+    // rollout: the run waits for the Helm release and the Argo CD application; they sync while
+    // it waits, and their rollout is checked as a wave of its own.
+    let mut rollout = cluster
+        .leaving_owners(&[
+            "apply",
+            "--plan",
+            PLAN,
+            "--phase",
+            "rollout",
+            "--yes",
+            "--wait-for-owners",
+            "240s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut lines = BufReader::new(rollout.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    while !seen.contains("-- waiting up to 240 s for the owners of 2 rollout step(s)") {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the run waits for the owners: {seen}"))
+            .unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(
+        seen.contains(&format!(
+            "awaits owner     {HELM_RESTART}  (Helm release payments/payments)"
+        )) && seen.contains(&format!(
+            "awaits owner     {ARGO_RESTART}  (Argo CD application checkout)"
+        )),
+        "{seen}"
+    );
+    let deployment = cluster
+        .kube
+        .object("deployment", Some("payments"), "payments-api")
+        .unwrap();
+    assert!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["irsa-migrate.io/irsa-role"]
+            .is_null(),
+        "the owned Deployment is not patched by the tool: {deployment}"
+    );
+    for (id, manager) in [(HELM_RESTART, "helm"), (ARGO_RESTART, "argocd-controller")] {
+        let restart = step(&cluster, id);
+        cluster.kube.apply_as(
+            manager,
+            &[owners_object(
+                &cluster,
+                &restart,
+                "deployment",
+                &restart["after"],
+            )],
+        );
+    }
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let mut errors = String::new();
+    rollout
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut errors)
+        .unwrap();
+    let status = rollout.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}{errors}");
+    for id in [HELM_RESTART, ARGO_RESTART] {
+        assert!(seen.contains(&format!("done by owner    {id}")), "{seen}");
+    }
+    assert!(
+        seen.contains("(made by owners)")
+            && seen.contains("rolled out       payments/Deployment/payments-api")
+            && seen.contains("rolled out       checkout/Deployment/checkout-web"),
+        "the owners' changes were verified as a wave: {seen}"
+    );
+
+    // cleanup, written by the tool this time (--patch-owned); then Argo CD syncs the old
+    // manifest back (the legacy annotation returns), and decommission keeps that role's legacy
+    // trust.
+    let output = cluster.apply("cleanup", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let cleanup = step(
+        &cluster,
+        "remove-legacy-annotation:checkout/Deployment/checkout-web",
+    );
+    cluster.kube.apply_as(
+        "argocd-controller",
+        &[owners_object(
+            &cluster,
+            &cleanup,
+            "deployment",
+            &cleanup["before"],
+        )],
+    );
+    let legacy_trust = cluster.moto.trust("checkout-web");
+    let output = cluster.apply("decommission", &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let error = stderr(&output);
+    assert!(
+        error.contains("decommission refused for 1 role(s)")
+            && error.contains("  arn:aws:iam::111122223333:role/checkout-web:\n    checkout/Deployment/checkout-web no longer reads as step remove-legacy-annotation:")
+            && error.contains("its owner, Argo CD application checkout, must make it again"),
+        "{error}"
+    );
+    assert_eq!(cluster.moto.trust("checkout-web"), legacy_trust);
+    let trust = cluster.moto.trust("payments-worker").to_string();
+    assert!(
+        !trust.contains("kiam-server"),
+        "the other roles were decommissioned: {trust}"
+    );
+}
