@@ -185,10 +185,10 @@ fn locate(
         } => kube(kind.as_str(), Some(namespace), name)?,
         Target::Role { arn, .. } => Location::Role {
             file: role_files
-                .get(arn)
+                .get(arn.as_str())
                 .cloned()
                 .unwrap_or_else(|| MISSING_ROLE.into()),
-            arn: arn.clone(),
+            arn: arn.to_string(),
         },
         Target::InlinePolicy {
             role_arn,
@@ -196,10 +196,10 @@ fn locate(
             ..
         } => Location::Inline {
             file: role_files
-                .get(role_arn)
+                .get(role_arn.as_str())
                 .cloned()
                 .unwrap_or_else(|| MISSING_ROLE.into()),
-            arn: role_arn.clone(),
+            arn: role_arn.to_string(),
             policy: policy_name.clone(),
         },
         Target::OidcProvider { arn, .. } => Location::Provider { arn: arn.clone() },

@@ -82,7 +82,7 @@ pub fn markdown(plan: &Plan) -> String {
         ));
         edges.push(format!(
             "  n{sa} --> n{role}{{{{\"{}\"}}}}",
-            mermaid(&binding.role_arn)
+            mermaid(binding.role_arn.as_str())
         ));
     }
     edges.dedup();
@@ -111,7 +111,7 @@ pub fn markdown(plan: &Plan) -> String {
             .push(format!(
                 "| {} | {action} | {} | {} |",
                 cell_code(&binding.service_account),
-                cell_code(&binding.role_arn),
+                cell_code(binding.role_arn.as_str()),
                 workloads.join(", ")
             ));
     }
@@ -390,12 +390,12 @@ mod tests {
                 if let crate::plan::Target::Role { arn: target, .. } = &mut step.target
                     && *target == binding.role_arn
                 {
-                    *target = arn.to_string();
+                    *target = crate::iam::arn::RoleArn::parse(arn).unwrap();
                     step.id = format!("{}:{}", step.kind.as_str(), step.target);
                     step.description = format!("trust `{arn}` <!-- | [x](javascript:y)");
                 }
             }
-            binding.role_arn = arn.to_string();
+            binding.role_arn = crate::iam::arn::RoleArn::parse(arn).unwrap();
         }
         let report = markdown(&plan);
         let text = outside_code(&report);

@@ -8,10 +8,15 @@ use crate::workspace::{PLAN, demo_workspace, journal_entries, rehearsal, rehears
 
 /// Edits the demo plan in `dir` through `edit`, which gets the steps array.
 fn edit_plan(dir: &Path, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+    edit_document(dir, |plan| edit(plan["steps"].as_array_mut().unwrap()));
+}
+
+/// Edits the whole demo plan document in `dir`.
+fn edit_document(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join(PLAN);
     let mut plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(plan["steps"].as_array_mut().unwrap());
+    edit(&mut plan);
     std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
 }
 
@@ -240,5 +245,34 @@ fn a_step_in_another_phase_than_its_kind_is_refused() {
         dir.path(),
         &["remove-legacy-trust"],
         &["remove-legacy-trust", "field phase"],
+    );
+}
+
+#[test]
+fn a_plan_with_a_role_arn_that_is_no_role_is_refused_naming_the_field() {
+    // Role ARNs are read typed; the refusal still names the place and field, as the plan's
+    // checks name every other field.
+    let dir = demo_workspace();
+    edit_document(dir.path(), |plan| {
+        plan["bindings"][1]["role_arn"] = "arn:aws:iam::111122223333:user/admin".into();
+    });
+    let error = assert_refused_with_nothing_written(
+        dir.path(),
+        &["bindings[1]: field role_arn"],
+        &["bindings[1]: field role_arn"],
+    );
+    assert!(error.contains("is not an IAM role ARN"), "{error}");
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| {
+        let step = step_mut(
+            steps,
+            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
+        );
+        step["target"]["arn"] = "arn:aws:s3:::bucket".into();
+    });
+    assert_refused_with_nothing_written(
+        dir.path(),
+        &["update-role-trust:arn:aws:iam::111122223333:role/checkout-web): field target.arn"],
+        &["field target.arn"],
     );
 }
