@@ -88,6 +88,7 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
             return Err(InventoryError::Invalid {
                 path: path.to_path_buf(),
                 message: "truncated or malformed JSON list".into(),
+                source: None,
             });
         }
         Err(StreamError::Io(source)) => return Err(io(source)),
@@ -109,6 +110,7 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
                     Ok(_) => InventoryError::Invalid {
                         path: path.to_path_buf(),
                         message: format!("items[{index}] (line {line}) could not be read"),
+                        source: None,
                     },
                 },
             );
