@@ -94,7 +94,7 @@ pub fn explain_json<T: DeserializeOwned>(
 
 /// Where a streamed list's item starts in its file, to turn positions in the item into
 /// positions in the file.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Item {
     /// The item's index in the list's `items`.
     pub index: usize,
