@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::aws::{AwsAccounts, AwsError};
-use crate::iam::arn::RoleArn;
 use crate::inventory::Inventory;
 use crate::inventory::snapshot::{InventoryError, SnapshotFile, extend, load_readings};
 use crate::kubernetes::{Kube, KubeError};
@@ -163,12 +162,7 @@ fn referenced_roles(inventory: &Inventory) -> BTreeMap<String, Vec<String>> {
                 .iter()
                 .filter_map(|n| n.arn.role().ok().cloned()),
         )
-        .chain(
-            scanned
-                .legacy_principals
-                .iter()
-                .filter_map(|a| RoleArn::parse(a).ok()),
-        );
+        .chain(scanned.legacy_principals.iter().cloned());
     let mut by_account: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for role in arns {
         by_account

@@ -243,13 +243,18 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             roles.push((role(suffix), suffix != "native"));
         }
         roles.push((role("untrusted"), false));
+        // Each pod takes the next node.
+        let mut push_pod = |name: &str, tpl: &Value, owner: Option<(&str, &str)>| {
+            node += 1;
+            written += 1;
+            pod_list.push(&pod(&ns, name, tpl, owner, node))
+        };
         let mut deployment = |name: String,
                               account: &str,
                               role_name: Option<String>,
-                              replicas: usize,
-                              host_network: bool|
+                              replicas: usize|
          -> std::io::Result<()> {
-            let tpl = template(&name, account, role_name.as_deref(), host_network);
+            let tpl = template(&name, account, role_name.as_deref(), false);
             workloads.push(&workload("Deployment", &ns, &name, json!({"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": tpl})))?;
             let rs = format!("{name}-7d9f8b6c5d");
             let mut rs_tpl = tpl.clone();
@@ -263,93 +268,45 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             replica_set["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": uid(&format!("Deployment/{ns}/{name}")), "controller": true}]);
             workloads.push(&replica_set)?;
             for i in 0..replicas {
-                node += 1;
-                pod_list.push(&pod(
-                    &ns,
-                    &format!("{rs}-{i:05x}"),
-                    &rs_tpl,
-                    Some(("ReplicaSet", &rs)),
-                    node,
-                ))?;
-                written += 1;
+                push_pod(&format!("{rs}-{i:05x}"), &rs_tpl, Some(("ReplicaSet", &rs)))?;
             }
             Ok(())
         };
-        deployment(
-            format!("{ns}-web"),
-            "api",
-            Some(role("api")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-api"),
-            "api",
-            Some(role("api")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-graphql"),
-            "api",
-            Some(role("api")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-worker-a"),
-            "workers",
-            Some(role("worker-a")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-worker-b"),
-            "workers",
-            Some(role("worker-b")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-legacy"),
-            "default",
-            Some(role("untrusted")),
-            replicas,
-            false,
-        )?;
-        deployment(
-            format!("{ns}-ghost"),
-            "default",
-            Some(role("missing")),
-            replicas,
-            false,
-        )?;
-        deployment(format!("{ns}-native"), "irsa-native", None, replicas, false)?;
+        // (name suffix, service account, role suffix)
+        for (suffix, account, role_suffix) in [
+            ("web", "api", Some("api")),
+            ("api", "api", Some("api")),
+            ("graphql", "api", Some("api")),
+            ("worker-a", "workers", Some("worker-a")),
+            ("worker-b", "workers", Some("worker-b")),
+            ("legacy", "default", Some("untrusted")),
+            ("ghost", "default", Some("missing")),
+            ("native", "irsa-native", None),
+        ] {
+            deployment(
+                format!("{ns}-{suffix}"),
+                account,
+                role_suffix.map(role),
+                replicas,
+            )?;
+        }
         deployment(
             format!("{ns}-static"),
             "default",
             None,
             shape.static_replicas,
-            false,
         )?;
         // A StatefulSet on the batch role, a CronJob with a running Job, a bare pod.
-        let tpl = template(&format!("{ns}-store"), "batch", Some(&role("batch")), false);
+        let store = format!("{ns}-store");
+        let tpl = template(&store, "batch", Some(&role("batch")), false);
         workloads.push(&workload(
             "StatefulSet",
             &ns,
-            &format!("{ns}-store"),
+            &store,
             json!({"replicas": 3, "serviceName": "store", "template": tpl}),
         ))?;
         for i in 0..3 {
-            node += 1;
-            pod_list.push(&pod(
-                &ns,
-                &format!("{ns}-store-{i}"),
-                &tpl,
-                Some(("StatefulSet", &format!("{ns}-store"))),
-                node,
-            ))?;
-            written += 1;
+            push_pod(&format!("{store}-{i}"), &tpl, Some(("StatefulSet", &store)))?;
         }
         let cron = format!("{ns}-report");
         let mut tpl = template(&cron, "batch", Some(&role("batch")), false);
@@ -365,18 +322,9 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
         let mut job_object = workload("Job", &ns, &job, json!({"template": tpl}));
         job_object["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": cron, "controller": true}]);
         workloads.push(&job_object)?;
-        node += 1;
-        pod_list.push(&pod(
-            &ns,
-            &format!("{job}-x2k9p"),
-            &tpl,
-            Some(("Job", &job)),
-            node,
-        ))?;
+        push_pod(&format!("{job}-x2k9p"), &tpl, Some(("Job", &job)))?;
         let bare = template(&format!("{ns}-debug"), "default", Some(&role("api")), false);
-        node += 1;
-        pod_list.push(&pod(&ns, &format!("{ns}-debug"), &bare, None, node))?;
-        written += 2;
+        push_pod(&format!("{ns}-debug"), &bare, None)?;
     }
     // A hostNetwork DaemonSet with an annotation, across the cluster's nodes.
     let ds_tpl = template("node-agent", "default", Some("node-agent"), true);

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::{Backend, BackendError};
 use crate::aws::{Aws, AwsAccounts, AwsError, found};
-use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::plan::{Step, Target};
 
@@ -65,15 +64,6 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     failed(target, AwsError::call(operation, error))
-}
-
-fn role_name(step: &Step, arn: &str) -> Result<String, BackendError> {
-    RoleArn::parse(arn)
-        .map(|r| r.name().to_string())
-        .map_err(|e| BackendError::Target {
-            target: step.target.to_string(),
-            message: e.to_string(),
-        })
 }
 
 /// IAM returns documents URL-encoded; the plan holds them as JSON.
@@ -170,7 +160,7 @@ async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, B
     let failed = |error| failed(&step.target, error);
     match &step.target {
         Target::Role { arn, .. } => {
-            let name = role_name(step, arn)?;
+            let name = arn.name();
             let result = client.get_role().role_name(name).send().await;
             let output = found("iam:GetRole", result).map_err(failed)?;
             match output
@@ -187,7 +177,7 @@ async fn read_target(client: aws_sdk_iam::Client, step: Step) -> Result<Value, B
             policy_name,
             ..
         } => {
-            let name = role_name(step, role_arn)?;
+            let name = role_arn.name();
             let call = client
                 .get_role_policy()
                 .role_name(name)
@@ -235,7 +225,7 @@ async fn write_target(
         Target::Role { arn, .. } => {
             let call = client
                 .update_assume_role_policy()
-                .role_name(role_name(step, arn)?)
+                .role_name(arn.name())
                 .policy_document(text(to))
                 .send();
             call.await
@@ -247,7 +237,7 @@ async fn write_target(
             policy_name,
             ..
         } => {
-            let name = role_name(step, role_arn)?;
+            let name = role_arn.name();
             if to.is_null() {
                 let call = client
                     .delete_role_policy()
@@ -313,7 +303,7 @@ mod tests {
     fn a_write_answered_with_a_refusal_was_not_made_and_one_without_an_answer_may_have_been() {
         let target = Target::Role {
             account: "111122223333".into(),
-            arn: "arn:aws:iam::111122223333:role/api".into(),
+            arn: crate::iam::arn::RoleArn::parse("arn:aws:iam::111122223333:role/api").unwrap(),
         };
         let answered = |status: u16| {
             SdkError::service_error(

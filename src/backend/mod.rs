@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::aws::AwsError;
 use crate::call_error::ErrorKind;
+use crate::iam::arn::RoleArn;
 use crate::kubernetes::KubeError;
 use crate::plan::{Step, Target};
 
@@ -82,7 +83,7 @@ impl BackendError {
 pub struct Rollout {
     pub target: Target,
     pub service_account: String,
-    pub role_arn: String,
+    pub role_arn: RoleArn,
 }
 
 /// Shaped like sqlx's `Migrate`: read a target, move it. Implemented by the rehearsal backend

@@ -125,9 +125,7 @@ enum Location {
     /// An item of a Kubernetes list file.
     Object {
         file: String,
-        kind: String,
-        namespace: Option<String>,
-        name: String,
+        object: ListItem,
     },
     Role {
         file: String,
@@ -141,6 +139,29 @@ enum Location {
     Provider {
         arn: String,
     },
+}
+
+/// A Kubernetes object, as an item of a list file.
+struct ListItem {
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+}
+
+impl ListItem {
+    fn is(&self, item: &Value) -> bool {
+        item["kind"] == self.kind.as_str()
+            && item["metadata"]["name"] == self.name.as_str()
+            && item["metadata"]["namespace"].as_str() == self.namespace.as_deref()
+    }
+
+    /// Its index in `list`'s items.
+    fn find(&self, list: &Value) -> Option<usize> {
+        list["items"]
+            .as_array()?
+            .iter()
+            .position(|item| self.is(item))
+    }
 }
 
 /// Stands for the file of a role the state does not hold: reading it finds nothing.
@@ -164,9 +185,11 @@ fn locate(
         }
         Ok(Location::Object {
             file,
-            kind: kind.to_string(),
-            namespace: namespace.map(str::to_string),
-            name: name.to_string(),
+            object: ListItem {
+                kind: kind.to_string(),
+                namespace: namespace.map(str::to_string),
+                name: name.to_string(),
+            },
         })
     };
     Ok(match target {
@@ -185,10 +208,10 @@ fn locate(
         } => kube(kind.as_str(), Some(namespace), name)?,
         Target::Role { arn, .. } => Location::Role {
             file: role_files
-                .get(arn)
+                .get(arn.as_str())
                 .cloned()
                 .unwrap_or_else(|| MISSING_ROLE.into()),
-            arn: arn.clone(),
+            arn: arn.to_string(),
         },
         Target::InlinePolicy {
             role_arn,
@@ -196,10 +219,10 @@ fn locate(
             ..
         } => Location::Inline {
             file: role_files
-                .get(role_arn)
+                .get(role_arn.as_str())
                 .cloned()
                 .unwrap_or_else(|| MISSING_ROLE.into()),
-            arn: role_arn.clone(),
+            arn: role_arn.to_string(),
             policy: policy_name.clone(),
         },
         Target::OidcProvider { arn, .. } => Location::Provider { arn: arn.clone() },
@@ -215,14 +238,9 @@ impl Backend for Rehearsal {
         let paths = fragment::paths(&step.before.value(), &step.after.value());
         let location = self.locate(&step.target)?;
         Ok(match location {
-            Location::Object {
-                file,
-                kind,
-                namespace,
-                name,
-            } => {
+            Location::Object { file, object } => {
                 let list = self.file(&file)?;
-                match find_item(list, &kind, namespace.as_deref(), &name) {
+                match object.find(list) {
                     Some(index) => fragment::project(&list["items"][index], &paths),
                     None => Value::Null,
                 }
@@ -267,22 +285,15 @@ impl Backend for Rehearsal {
         };
         let location = self.locate(&step.target)?;
         let file = match location {
-            Location::Object {
-                file,
-                kind,
-                namespace,
-                name,
-            } => {
+            Location::Object { file, object } => {
                 let list = self.file(&file)?;
                 if list.is_null() {
-                    *list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": []});
+                    *list = json!({"apiVersion": "v1", "kind": format!("{}List", object.kind), "metadata": {}, "items": []});
                 }
                 let items = list["items"]
                     .as_array_mut()
                     .ok_or_else(|| missing("items"))?;
-                let index = items
-                    .iter()
-                    .position(|item| matches_item(item, &kind, namespace.as_deref(), &name));
+                let index = items.iter().position(|item| object.is(item));
                 match (index, to.is_null(), from.is_null()) {
                     (Some(i), true, _) => {
                         items.remove(i);
@@ -338,19 +349,6 @@ impl Backend for Rehearsal {
         };
         self.save(&file)
     }
-}
-
-fn matches_item(item: &Value, kind: &str, namespace: Option<&str>, name: &str) -> bool {
-    item["kind"] == kind
-        && item["metadata"]["name"] == name
-        && item["metadata"]["namespace"].as_str() == namespace
-}
-
-fn find_item(list: &Value, kind: &str, namespace: Option<&str>, name: &str) -> Option<usize> {
-    list["items"]
-        .as_array()?
-        .iter()
-        .position(|item| matches_item(item, kind, namespace, name))
 }
 
 fn find_role(details: &Value, arn: &str) -> Option<usize> {

@@ -272,35 +272,24 @@ mod tests {
     #[test]
     fn a_deployment_is_done_only_when_kubectl_rollout_status_would_say_so() {
         let status = |s: Value| controller_progress(&deployment(json!({}), s));
+        let waiting = |why: &str| Progress::Waiting(why.into());
         assert_eq!(
             status(json!({"observedGeneration": 2})),
-            Progress::Waiting("waiting for the controller to observe generation 3".into())
+            waiting("waiting for the controller to observe generation 3")
         );
-        assert_eq!(
-            status(
-                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 2})
-            ),
-            Progress::Waiting("1 of 2 new pods updated".into())
-        );
-        // availableReplicas counts old and new pods: an old pod still running is not done.
-        assert_eq!(
-            status(
-                json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3})
-            ),
-            Progress::Waiting("1 old pods are pending termination".into())
-        );
-        assert_eq!(
-            status(
-                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1})
-            ),
-            Progress::Waiting("1 of 2 updated pods available".into())
-        );
-        assert_eq!(
-            status(
-                json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2})
-            ),
-            Progress::Done(2)
-        );
+        // (observedGeneration, replicas, updatedReplicas, availableReplicas) of 2 wanted.
+        for (counts, expected) in [
+            ((3, 2, 1, 2), waiting("1 of 2 new pods updated")),
+            // availableReplicas counts old and new pods: an old pod still running is not done.
+            ((3, 3, 2, 3), waiting("1 old pods are pending termination")),
+            ((3, 2, 2, 1), waiting("1 of 2 updated pods available")),
+            ((3, 2, 2, 2), Progress::Done(2)),
+        ] {
+            let (observed, replicas, updated, available) = counts;
+            let found = status(json!({"observedGeneration": observed, "replicas": replicas,
+                "updatedReplicas": updated, "availableReplicas": available}));
+            assert_eq!(found, expected, "{counts:?}");
+        }
         let stuck = json!({"observedGeneration": 3, "updatedReplicas": 1, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
         assert!(
             matches!(status(stuck), Progress::Failed(why) if why.contains("ProgressDeadlineExceeded"))

@@ -124,6 +124,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the message already says its whole cause, so the causes are not printed after
+    /// it: a loader error's parser message, reworded for users ([`InventoryError::says_its_cause`]).
+    pub fn says_its_cause(&self) -> bool {
+        matches!(self, Error::Inventory(e) if e.says_its_cause())
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Inventory(_)

@@ -188,7 +188,11 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::from(ExitCode::Success as u8),
         Err(error) => {
             let mut message = format!("error: {error}");
-            let mut source = std::error::Error::source(&error);
+            let mut source = if error.says_its_cause() {
+                None
+            } else {
+                std::error::Error::source(&error)
+            };
             while let Some(cause) = source {
                 // Messages that already say their cause (most do) are not followed by it again.
                 let cause_text = cause.to_string();

@@ -267,6 +267,18 @@ pub fn parse_plan(path: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read plan {}: {e}", path.display())))?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        // A field the plan's checks name (a role ARN, read typed) is refused as they refuse it.
+        let document = serde_json::from_str::<serde_json::Value>(&text).ok();
+        if let Some(source) = document
+            .filter(|d| d["schema"] == crate::plan::PLAN_SCHEMA)
+            .as_ref()
+            .and_then(crate::plan::validate::explain)
+        {
+            return Error::InvalidPlan {
+                path: path.to_path_buf(),
+                source,
+            };
+        }
         Error::Usage(format!(
             "{}:{}:{}: not a plan document: {e}",
             path.display(),

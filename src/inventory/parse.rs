@@ -60,6 +60,7 @@ pub fn explain_json<T: DeserializeOwned>(
             line,
             column,
             message: plain(&e.to_string(), ""),
+            source: e.into(),
         }
     })?;
     if let Some(kind) = not_an_object(&value) {
@@ -70,9 +71,9 @@ pub fn explain_json<T: DeserializeOwned>(
         Ok(document) => return Ok(Document::Object(document)),
         Err(error) => error,
     };
-    let inner = error.inner();
-    let (line, column) = item.map_or((inner.line(), inner.column()), |i| i.position(inner));
     let field = error.path().to_string();
+    let inner = error.into_inner();
+    let (line, column) = item.map_or((inner.line(), inner.column()), |i| i.position(&inner));
     let (object, field) = match item {
         Some(item) => (
             describe(&value, None).unwrap_or_else(|| format!("item {}", item.index)),
@@ -87,12 +88,13 @@ pub fn explain_json<T: DeserializeOwned>(
         object,
         field,
         message: plain(&inner.to_string(), ""),
+        source: inner.into(),
     })
 }
 
 /// Where a streamed list's item starts in its file, to turn positions in the item into
 /// positions in the file.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Item {
     /// The item's index in the list's `items`.
     pub index: usize,
@@ -127,7 +129,7 @@ pub fn yaml<T: DeserializeOwned>(
         } else {
             match Option::<T>::deserialize(document) {
                 Ok(parsed) => parsed.map(Document::Object),
-                Err(error) => Some(explain_yaml(path, text, index, &error)?),
+                Err(error) => Some(explain_yaml(path, text, index, error)?),
             }
         };
         documents.extend(parsed);
@@ -142,13 +144,14 @@ fn yaml_position(error: &yaml_serde::Error) -> (usize, usize) {
         .unwrap_or((0, 0))
 }
 
-fn yaml_syntax(path: &Path, error: &yaml_serde::Error) -> InventoryError {
-    let (line, column) = yaml_position(error);
+fn yaml_syntax(path: &Path, error: yaml_serde::Error) -> InventoryError {
+    let (line, column) = yaml_position(&error);
     InventoryError::Parse {
         path: path.to_path_buf(),
         line,
         column,
         message: plain(&error.to_string(), ""),
+        source: error.into(),
     }
 }
 
@@ -157,12 +160,13 @@ fn merged_yaml<T: DeserializeOwned>(
     path: &Path,
     document: yaml_serde::Deserializer<'_>,
 ) -> Result<Option<Document<T>>, InventoryError> {
-    let mut value = yaml_serde::Value::deserialize(document).map_err(|e| yaml_syntax(path, &e))?;
+    let mut value = yaml_serde::Value::deserialize(document).map_err(|e| yaml_syntax(path, e))?;
     apply_merges(&mut value).map_err(|e| InventoryError::Invalid {
         path: path.to_path_buf(),
         message: format!(
             "YAML merge key `<<`: {e}; a merge key takes a mapping or a list of mappings"
         ),
+        source: Some(Box::new(e)),
     })?;
     if value.is_null() {
         return Ok(None);
@@ -175,13 +179,15 @@ fn merged_yaml<T: DeserializeOwned>(
         Ok(document) => Ok(Some(Document::Object(document))),
         Err(error) => {
             let field = error.path().to_string();
+            let inner = error.into_inner();
             Err(InventoryError::Type {
                 path: path.to_path_buf(),
                 line: 0,
                 column: 0,
                 object: describe_field(&generic, &field),
-                message: plain(&error.inner().to_string(), &field),
+                message: plain(&inner.to_string(), &field),
                 field,
+                source: inner.into(),
             })
         }
     }
@@ -212,12 +218,12 @@ fn explain_yaml<T>(
     path: &Path,
     text: &str,
     index: usize,
-    error: &yaml_serde::Error,
+    error: yaml_serde::Error,
 ) -> Result<Document<T>, InventoryError> {
     let document = yaml_serde::Deserializer::from_str(text).nth(index);
     let value = match document.map(yaml_serde::Value::deserialize) {
         Some(Ok(value)) => value,
-        Some(Err(syntax)) => return Err(yaml_syntax(path, &syntax)),
+        Some(Err(syntax)) => return Err(yaml_syntax(path, syntax)),
         None => return Err(yaml_syntax(path, error)),
     };
     if let Some(kind) = yaml_not_an_object(&value) {
@@ -225,8 +231,8 @@ fn explain_yaml<T>(
     }
     // Only to describe the object: a mapping with keys JSON cannot hold is "the document".
     let generic = serde_json::to_value(&value).unwrap_or(Value::Null);
-    let field = yaml_field(error);
-    let (line, column) = yaml_position(error);
+    let field = yaml_field(&error);
+    let (line, column) = yaml_position(&error);
     Err(InventoryError::Type {
         path: path.to_path_buf(),
         line,
@@ -234,6 +240,7 @@ fn explain_yaml<T>(
         object: describe_field(&generic, &field),
         message: plain(&error.to_string(), &field),
         field,
+        source: error.into(),
     })
 }
 

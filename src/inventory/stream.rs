@@ -6,6 +6,8 @@
 use std::io::Read;
 use std::sync::mpsc;
 
+use super::parse::Item;
+
 /// Bytes of raw items handed to a worker at once.
 const BATCH_BYTES: usize = 4 << 20;
 const CHUNK_BYTES: usize = 4 << 20;
@@ -14,14 +16,9 @@ const CHUNK_BYTES: usize = 4 << 20;
 pub enum StreamError {
     /// The file could not be read.
     Io(std::io::Error),
-    /// An item did not parse: its bytes, its index in `items`, and the line and column of the
-    /// file it starts at, for the caller to say why.
-    Json {
-        item: Vec<u8>,
-        index: usize,
-        line: usize,
-        column: usize,
-    },
+    /// An item did not parse: its bytes, and where it is (its index in `items`, the line and
+    /// column of the file it starts at), for the caller to say why.
+    Json { item: Vec<u8>, at: Item },
     /// Not a top-level object whose `items` holds objects: read the file whole instead.
     Unsupported,
 }
@@ -87,9 +84,11 @@ where
                             Err(_) => {
                                 failure = Some(StreamError::Json {
                                     item: bytes.to_vec(),
-                                    index: span.index,
-                                    line: span.line,
-                                    column: span.column,
+                                    at: Item {
+                                        index: span.index,
+                                        line: span.line,
+                                        column: span.column,
+                                    },
                                 });
                                 break;
                             }
@@ -451,13 +450,8 @@ mod tests {
     fn errors_carry_the_file_position() {
         let text = "{\"items\": [\n  {\"a\": 1},\n  {\"b\": tru}\n]}";
         match split(text, 2) {
-            Err(StreamError::Json {
-                item,
-                index,
-                line,
-                column,
-            }) => {
-                assert_eq!((index, line, column), (1, 3, 3));
+            Err(StreamError::Json { item, at }) => {
+                assert_eq!((at.index, at.line, at.column), (1, 3, 3));
                 assert_eq!(item, b"{\"b\": tru}");
             }
             other => panic!("{:?}", other.map(|s| s.items)),

@@ -27,14 +27,15 @@ struct Moving<'w> {
 }
 
 impl Planner<'_> {
-    /// The role a workload has today through the legacy path, if it really works.
-    pub(super) fn role_today(usage: &Usage) -> Option<&str> {
+    /// The role a workload has today through the legacy path, if it really works (a role that
+    /// works is one the scan could read, so its ARN is valid).
+    pub(super) fn role_today(usage: &Usage) -> Option<&RoleArn> {
         usage
             .legacy
             .as_ref()
             .filter(|_| usage.works_today)
             .and_then(|l| l.arn.as_ref())
-            .map(WrittenRoleArn::as_str)
+            .and_then(|arn| arn.role().ok())
     }
 
     fn decide(kind: WorkloadKind, usage: &Usage) -> Decision {
@@ -170,7 +171,7 @@ impl Planner<'_> {
                 continue;
             }
             // By the role's ARN as written: the order dedicated names are handed out in.
-            let mut migrating: BTreeMap<String, Moving<'_>> = BTreeMap::new();
+            let mut migrating: BTreeMap<RoleArn, Moving<'_>> = BTreeMap::new();
             let mut roles_today = BTreeSet::new();
             for user in &users {
                 let usage = user.usage.as_ref();
@@ -178,7 +179,7 @@ impl Planner<'_> {
                 let Some(usage) = usage else { continue };
                 match Self::decide(user.kind, usage) {
                     Decision::Migrate(role) => migrating
-                        .entry(role.to_string())
+                        .entry(role.clone())
                         .or_insert_with(|| Moving {
                             role,
                             users: Vec::new(),
@@ -220,7 +221,7 @@ impl Planner<'_> {
                 // as it is: nothing on it changes, so unlike annotating, this needs no agreement
                 // from its other users.
                 for (role, Moving { users, .. }) in migrating {
-                    if &role == annotated {
+                    if role.as_str() == annotated {
                         self.bindings.push(Binding {
                             namespace: namespace.to_string(),
                             service_account: account.to_string(),
@@ -247,7 +248,7 @@ impl Planner<'_> {
             let only_role = (migrating.len() == 1 && roles_today.len() == 1)
                 .then(|| migrating.keys().next().cloned())
                 .flatten()
-                .filter(|role| roles_today.contains(&Some(role.as_str())));
+                .filter(|role| roles_today.contains(&Some(role)));
             if let Some(role) = only_role {
                 let workloads = refs(&migrating[&role].users);
                 self.bindings.push(Binding {

@@ -11,6 +11,7 @@ use super::document::Decommission;
 use super::prepare::PreparedRole;
 use super::step::{Step, StepKind, Target};
 use super::trust;
+use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::WorkloadKind;
@@ -20,24 +21,20 @@ use crate::scan::ScannedWorkload;
 impl<'a> Planner<'a> {
     /// [`Planner::role_today`], or the legacy role of a workload whose namespace was not
     /// captured: whether that works today cannot be told, so decommission must not cut it off.
-    fn role_maybe_today(&self, workload: &'a ScannedWorkload) -> Option<&'a str> {
+    /// Such a role may be written as no role ARN: the workload still counts as remaining.
+    fn role_maybe_today(&self, workload: &'a ScannedWorkload) -> Option<&'a WrittenRoleArn> {
         let usage = workload.usage.as_ref()?;
         let unknown = !self.inventory.namespaces.contains_key(&workload.namespace);
-        Self::role_today(usage).or_else(|| {
-            usage
-                .legacy
-                .as_ref()
-                .filter(|_| unknown)
-                .and_then(|l| l.arn.as_ref())
-                .map(WrittenRoleArn::as_str)
-        })
+        let legacy = usage.legacy.as_ref()?;
+        let arn = legacy.arn.as_ref()?;
+        (usage.works_today || unknown).then_some(arn)
     }
 
     /// Legacy trust and AssumeRole grants that no remaining workload needs, and the report of
     /// what stays and what the operator removes by hand.
     pub(super) fn decommission(
         &self,
-        after_prepare: &BTreeMap<String, PreparedRole>,
+        after_prepare: &BTreeMap<RoleArn, PreparedRole>,
     ) -> (Vec<Step>, Decommission) {
         let moved: BTreeSet<(&str, WorkloadKind, &str)> = self
             .bindings
@@ -57,9 +54,9 @@ impl<'a> Planner<'a> {
                     && !moved.contains(&(w.namespace.as_str(), w.kind, w.name.as_str()))
             })
             .collect();
-        let mut remaining_by_role: BTreeMap<&str, Vec<&ScannedWorkload>> = BTreeMap::new();
+        let mut remaining_by_role: BTreeMap<&RoleArn, Vec<&ScannedWorkload>> = BTreeMap::new();
         for workload in &remaining {
-            if let Some(role) = self.role_maybe_today(workload) {
+            if let Some(Ok(role)) = self.role_maybe_today(workload).map(WrittenRoleArn::role) {
                 remaining_by_role.entry(role).or_default().push(workload);
             }
         }
@@ -68,7 +65,7 @@ impl<'a> Planner<'a> {
         let principals = &self.scan.legacy_principals;
         for (role_arn, prepared) in after_prepare {
             let trust_after_prepare = &PolicyDocument(prepared.trust.value());
-            if let Some(still_used) = remaining_by_role.get(role_arn.as_str()) {
+            if let Some(still_used) = remaining_by_role.get(role_arn) {
                 report.kept.push(format!(
                     "legacy trust of {role_arn}: still used through the legacy agent by {}",
                     name_some(still_used)
@@ -78,11 +75,11 @@ impl<'a> Planner<'a> {
             let after = principals
                 .iter()
                 .fold(trust_after_prepare.clone(), |doc, p| {
-                    trust::remove_principal(&doc, p)
+                    trust::remove_principal(&doc, p.as_str())
                 });
             let conditioned: usize = principals
                 .iter()
-                .map(|p| trust::conditioned_trust(&after, p))
+                .map(|p| trust::conditioned_trust(&after, p.as_str()))
                 .sum();
             if conditioned > 0 {
                 report.kept.push(format!("legacy trust of {role_arn}: {conditioned} statement(s) trust the legacy principal under a condition (an sts:ExternalId, a source), for a purpose the plan cannot see; kept, review by hand"));
@@ -97,12 +94,12 @@ impl<'a> Planner<'a> {
             steps.push(Step::new(
                 StepKind::RemoveLegacyTrust,
                 Target::Role {
-                    account: prepared.arn.account().to_string(),
+                    account: role_arn.account().to_string(),
                     arn: role_arn.clone(),
                 },
                 format!(
                     "stop trusting the legacy principal ({}) in {role_arn}",
-                    principals.join(", ")
+                    join(principals)
                 ),
                 trust_after_prepare.0.clone(),
                 after.0,
@@ -131,11 +128,11 @@ impl<'a> Planner<'a> {
             let account = node_arn.account().to_string();
             // Only grants on exactly the roles this plan moved off the legacy path, or on the
             // legacy principal (kiam's server role), are the legacy path's; others are reported.
-            let legacy_roles: BTreeSet<String> = self
+            let legacy_roles: BTreeSet<&str> = self
                 .bindings
                 .iter()
-                .map(|b| b.role_arn.clone())
-                .chain(principals.iter().cloned())
+                .map(|b| b.role_arn.as_str())
+                .chain(principals.iter().map(RoleArn::as_str))
                 .collect();
             for (policy_name, document) in role.inline_policies() {
                 let document = &document;
@@ -154,7 +151,7 @@ impl<'a> Planner<'a> {
                     StepKind::RemoveAssumeRoleGrant,
                     Target::InlinePolicy {
                         account: account.clone(),
-                        role_arn: role.arn.to_string(),
+                        role_arn: role.arn.clone(),
                         policy_name: policy_name.clone(),
                     },
                     format!(
@@ -207,6 +204,11 @@ impl<'a> Planner<'a> {
         ];
         (steps, report)
     }
+}
+
+fn join(arns: &[RoleArn]) -> String {
+    let texts: Vec<&str> = arns.iter().map(RoleArn::as_str).collect();
+    texts.join(", ")
 }
 
 /// Names the first few workloads, and how many more there are: reports stay readable at scale.

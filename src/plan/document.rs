@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::step::Step;
 use super::trust;
 use crate::findings::{Code, Finding};
+use crate::iam::arn::RoleArn;
 use crate::inventory::WorkloadKind;
 use crate::ownership::{IacRoleTag, Owner};
 
@@ -39,7 +40,9 @@ pub struct WorkloadRef {
 pub struct Binding {
     pub namespace: String,
     pub service_account: String,
-    pub role_arn: String,
+    /// Checked: a plan file with a bad one is refused naming the field
+    /// ([`super::validate::explain`]).
+    pub role_arn: RoleArn,
     pub service_account_action: ServiceAccountAction,
     /// The service account the workloads use today.
     pub from_service_account: String,

@@ -225,14 +225,14 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
     let mut accounts: BTreeMap<String, [BTreeSet<String>; 3]> = BTreeMap::new();
     for step in &plan.steps {
         let (account, which, arn) = match &step.target {
-            Target::OidcProvider { account, arn } => (account, PROVIDERS, arn),
-            Target::Role { account, arn } => (account, ROLES, arn),
+            Target::OidcProvider { account, arn } => (account, PROVIDERS, arn.as_str()),
+            Target::Role { account, arn } => (account, ROLES, arn.as_str()),
             Target::InlinePolicy {
                 account, role_arn, ..
-            } => (account, INLINE, role_arn),
+            } => (account, INLINE, role_arn.as_str()),
             _ => continue,
         };
-        accounts.entry(account.clone()).or_default()[which].insert(arn.clone());
+        accounts.entry(account.clone()).or_default()[which].insert(arn.to_string());
     }
     let c = &plan.cluster;
     let cluster_arn = format!(

@@ -16,7 +16,6 @@ use crate::json::CompactJson;
 
 /// A bound role as prepare leaves it, which decommission starts from.
 pub(super) struct PreparedRole {
-    pub(super) arn: RoleArn,
     /// Compact: thousands of documents live until decommission is planned.
     pub(super) trust: CompactJson,
 }
@@ -25,8 +24,8 @@ impl Planner<'_> {
     /// One trust step per target role whose policy changes; a role whose policy would exceed the
     /// limit is dropped with its bindings. Also returns every planned role as prepare leaves it,
     /// by its ARN as the bindings have it.
-    pub(super) fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<String, PreparedRole>) {
-        let mut by_role: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    pub(super) fn trust_steps(&mut self) -> (Vec<Step>, BTreeMap<RoleArn, PreparedRole>) {
+        let mut by_role: BTreeMap<RoleArn, Vec<String>> = BTreeMap::new();
         for binding in &self.bindings {
             by_role
                 .entry(binding.role_arn.clone())
@@ -37,15 +36,12 @@ impl Planner<'_> {
         let mut after_prepare = BTreeMap::new();
         for (role_arn, subjects) in by_role {
             // Every migrating usage works today, so its role is in the inventory.
-            let Some((parsed, role)) = RoleArn::parse(&role_arn)
-                .ok()
-                .and_then(|parsed| Some((parsed.clone(), self.inventory.iam.role(&parsed)?)))
-            else {
+            let Some(role) = self.inventory.iam.role(&role_arn) else {
                 continue;
             };
             let provider = crate::iam::arn::oidc_provider_arn(
-                parsed.partition(),
-                parsed.account(),
+                role_arn.partition(),
+                role_arn.account(),
                 self.issuer_host,
             );
             let before = role.trust_policy();
@@ -58,7 +54,7 @@ impl Planner<'_> {
             if after != before {
                 steps.push(Step::new(
                     StepKind::UpdateRoleTrust,
-                    Target::Role { account: parsed.account().to_string(), arn: role.arn.to_string() },
+                    Target::Role { account: role_arn.account().to_string(), arn: role.arn.clone() },
                     format!(
                         "trust {} through the cluster's OIDC provider ({before_len} → {after_len} of {} characters); the legacy trust stays until decommission",
                         subjects.join(", "),
@@ -71,7 +67,6 @@ impl Planner<'_> {
             after_prepare.insert(
                 role_arn,
                 PreparedRole {
-                    arn: parsed,
                     trust: CompactJson::new(&after.0),
                 },
             );
@@ -79,10 +74,16 @@ impl Planner<'_> {
         (steps, after_prepare)
     }
 
-    fn drop_role(&mut self, role_arn: &str, before_len: usize, after_len: usize, subjects: usize) {
+    fn drop_role(
+        &mut self,
+        role_arn: &RoleArn,
+        before_len: usize,
+        after_len: usize,
+        subjects: usize,
+    ) {
         self.findings.push(Finding::new(
             Code::TrustPolicyTooLarge,
-            Subject::new(None, "IAMRole", role_arn),
+            Subject::new(None, "IAMRole", role_arn.as_str()),
             format!(
                 "adding {subjects} service account(s) would make the trust policy {after_len} characters (now {before_len}), over the limit of {}: raise the IAM quota (up to 4096) and pass --trust-policy-limit, remove stale statements, or split the workloads over several roles; no wildcard is used instead",
                 self.limit
@@ -91,10 +92,10 @@ impl Planner<'_> {
         let dropped: Vec<Binding> = self
             .bindings
             .iter()
-            .filter(|b| b.role_arn == role_arn)
+            .filter(|b| &b.role_arn == role_arn)
             .cloned()
             .collect();
-        self.bindings.retain(|b| b.role_arn != role_arn);
+        self.bindings.retain(|b| &b.role_arn != role_arn);
         for binding in dropped {
             for workload in &binding.workloads {
                 self.skip(
@@ -116,8 +117,12 @@ impl Planner<'_> {
         let accounts: BTreeSet<(String, String)> = self
             .bindings
             .iter()
-            .filter_map(|b| RoleArn::parse(&b.role_arn).ok())
-            .map(|r| (r.partition().to_string(), r.account().to_string()))
+            .map(|b| {
+                (
+                    b.role_arn.partition().to_string(),
+                    b.role_arn.account().to_string(),
+                )
+            })
             .collect();
         accounts
             .into_iter()

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::iam::arn::RoleArn;
 use crate::inventory::WorkloadKind;
 use crate::json::CompactJson;
 use crate::ownership::Owner;
@@ -133,7 +134,8 @@ impl StepKind {
     }
 }
 
-/// The object a step changes.
+/// The object a step changes. Its role ARNs are checked: a plan file with a bad one is refused
+/// naming the field ([`super::validate::explain`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum Target {
@@ -143,11 +145,11 @@ pub enum Target {
     },
     Role {
         account: String,
-        arn: String,
+        arn: RoleArn,
     },
     InlinePolicy {
         account: String,
-        role_arn: String,
+        role_arn: RoleArn,
         policy_name: String,
     },
     ServiceAccount {
@@ -203,7 +205,8 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::OidcProvider { arn, .. } | Target::Role { arn, .. } => f.write_str(arn),
+            Target::OidcProvider { arn, .. } => f.write_str(arn),
+            Target::Role { arn, .. } => f.write_str(arn.as_str()),
             Target::InlinePolicy {
                 role_arn,
                 policy_name,

@@ -160,7 +160,7 @@ pub struct GrantRemoval {
 /// roles), `NotAction`/`NotResource`, or a wildcard action (`sts:*`, `*`), never edited here.
 pub fn remove_legacy_grants(
     before: &PolicyDocument,
-    legacy: &std::collections::BTreeSet<String>,
+    legacy: &std::collections::BTreeSet<&str>,
 ) -> GrantRemoval {
     let mut document = before.0.clone();
     let mut kept = Vec::new();
@@ -195,7 +195,7 @@ pub fn remove_legacy_grants(
             return true;
         }
         let resources = strings(statement.get("Resource").unwrap_or(&Value::Null));
-        let others: Vec<&String> = resources.iter().filter(|r| !legacy.contains(*r)).collect();
+        let others: Vec<&String> = resources.iter().filter(|r| !legacy.contains(r.as_str())).collect();
         if resources.is_empty() || !others.is_empty() {
             let others: Vec<&str> = others.iter().map(|r| r.as_str()).collect();
             kept.push(format!(
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn removes_legacy_grants_and_keeps_other_actions() {
         let app = "arn:aws:iam::111122223333:role/app";
-        let legacy = std::collections::BTreeSet::from([app.to_string(), KIAM.to_string()]);
+        let legacy = std::collections::BTreeSet::from([app, KIAM]);
         let grants = doc(json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": [app, KIAM]},
             {"Effect": "Allow", "Action": ["sts:AssumeRole", "ec2:DescribeRegions"], "Resource": app}]}));

@@ -143,8 +143,8 @@ mod tests {
     #[test]
     fn iam_documents_diff_as_sorted_json_and_creation_is_from_dev_null() {
         let target = Target::Role {
-            account: "1".into(),
-            arn: "arn:aws:iam::1:role/r".into(),
+            account: "111122223333".into(),
+            arn: crate::iam::arn::RoleArn::parse("arn:aws:iam::111122223333:role/r").unwrap(),
         };
         let s = step(target, Value::Null, json!({"b": 1, "a": [1]}));
         let diff = step_diff(&s, Style::Plain);

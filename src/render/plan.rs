@@ -45,7 +45,7 @@ pub fn summary(plan: &Plan) -> String {
             .or_default()
             .push(vec![
                 account,
-                binding.role_arn.clone(),
+                binding.role_arn.to_string(),
                 workloads.join(", "),
             ]);
     }

@@ -82,7 +82,7 @@ pub fn markdown(plan: &Plan) -> String {
         ));
         edges.push(format!(
             "  n{sa} --> n{role}{{{{\"{}\"}}}}",
-            mermaid(&binding.role_arn)
+            mermaid(binding.role_arn.as_str())
         ));
     }
     edges.dedup();
@@ -91,7 +91,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     out.push_str("```\n");
 
-    let mut by_namespace: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_namespace: BTreeMap<&str, Vec<[String; 4]>> = BTreeMap::new();
     for binding in &plan.bindings {
         let workloads: Vec<String> = binding
             .workloads
@@ -105,41 +105,34 @@ pub fn markdown(plan: &Plan) -> String {
                 format!("create (from {})", cell_code(&binding.from_service_account))
             }
         };
-        by_namespace
-            .entry(&binding.namespace)
-            .or_default()
-            .push(format!(
-                "| {} | {action} | {} | {} |",
-                cell_code(&binding.service_account),
-                cell_code(&binding.role_arn),
-                workloads.join(", ")
-            ));
+        by_namespace.entry(&binding.namespace).or_default().push([
+            cell_code(&binding.service_account),
+            action,
+            cell_code(binding.role_arn.as_str()),
+            workloads.join(", "),
+        ]);
     }
     out.push_str("\n## Bindings by namespace\n");
     for (namespace, rows) in by_namespace {
-        let _ = writeln!(
-            out,
-            "\n### {}\n\n| service account | action | role | workloads |\n|---|---|---|---|",
-            code(namespace)
-        );
-        for row in rows {
-            let _ = writeln!(out, "{row}");
-        }
+        let _ = write!(out, "\n### {}\n\n", code(namespace));
+        let columns = ["service account", "action", "role", "workloads"];
+        table(&mut out, columns, rows);
     }
     if !plan.skipped.is_empty() {
-        out.push_str("\n## Not migrated\n\n| workload | reason | detail |\n|---|---|---|\n");
-        for skipped in &plan.skipped {
-            let _ = writeln!(
-                out,
-                "| {}/{} {} | [`{}`](../../docs/findings.md#{}) | {} |",
-                prose(&skipped.namespace),
-                skipped.kind,
-                cell_code(&skipped.name),
-                skipped.reason,
-                skipped.reason,
-                prose(&skipped.message)
-            );
-        }
+        out.push_str("\n## Not migrated\n\n");
+        let rows = plan.skipped.iter().map(|skipped| {
+            [
+                format!(
+                    "{}/{} {}",
+                    prose(&skipped.namespace),
+                    skipped.kind,
+                    cell_code(&skipped.name)
+                ),
+                format!("[`{0}`](../../docs/findings.md#{0})", skipped.reason),
+                prose(&skipped.message),
+            ]
+        });
+        table(&mut out, ["workload", "reason", "detail"], rows);
     }
     out.push_str("\n## Findings\n");
     for (severity, findings) in crate::findings::by_severity(&plan.findings) {
@@ -156,17 +149,17 @@ pub fn markdown(plan: &Plan) -> String {
     }
     out.push_str("\nEach code's meaning and remedy: [docs/findings.md](../../docs/findings.md).\n");
     if !plan.accounts.is_empty() {
-        out.push_str("\n## AWS accounts written to\n\n| account | steps | credentials | IAM data in source |\n|---|---|---|---|\n");
-        for account in &plan.accounts {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
+        out.push_str("\n## AWS accounts written to\n\n");
+        let rows = plan.accounts.iter().map(|account| {
+            [
                 cell_code(&account.account),
-                account.steps,
+                account.steps.to_string(),
                 prose(&account.credentials),
-                account.iam_data_in_source
-            );
-        }
+                account.iam_data_in_source.to_string(),
+            ]
+        });
+        let columns = ["account", "steps", "credentials", "IAM data in source"];
+        table(&mut out, columns, rows);
     }
     out.push_str("\n## Changes by phase\n");
     for phase in Phase::ALL {
@@ -225,6 +218,18 @@ pub fn markdown(plan: &Plan) -> String {
 
 /// Characters no report value is shown with: controls (a newline would end a table row) become
 /// `\u00XX`, as on the terminal.
+/// A Markdown table: a header row of `columns`, then a row of cells each (already escaped).
+fn table<const N: usize>(
+    out: &mut String,
+    columns: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) {
+    let _ = writeln!(out, "| {} |\n|{}", columns.join(" | "), "---|".repeat(N));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+}
+
 fn one_line(text: &str) -> String {
     super::terminal_safe(text)
         .replace('\n', "\\u000a")
@@ -390,12 +395,12 @@ mod tests {
                 if let crate::plan::Target::Role { arn: target, .. } = &mut step.target
                     && *target == binding.role_arn
                 {
-                    *target = arn.to_string();
+                    *target = crate::iam::arn::RoleArn::parse(arn).unwrap();
                     step.id = format!("{}:{}", step.kind.as_str(), step.target);
                     step.description = format!("trust `{arn}` <!-- | [x](javascript:y)");
                 }
             }
-            binding.role_arn = arn.to_string();
+            binding.role_arn = crate::iam::arn::RoleArn::parse(arn).unwrap();
         }
         let report = markdown(&plan);
         let text = outside_code(&report);

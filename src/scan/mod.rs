@@ -63,7 +63,7 @@ pub fn scan(inventory: &Inventory) -> Scan {
         schema: SCAN_SCHEMA,
         cluster: inventory.cluster.clone(),
         agents,
-        legacy_principals: principals.iter().map(|(arn, _)| arn.to_string()).collect(),
+        legacy_principals: principals.iter().map(|(arn, _)| arn.clone()).collect(),
         workloads,
         node_roles: node_role_reports,
         findings,

@@ -5,6 +5,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::findings::{Finding, Severity, Subject};
+use crate::iam::arn::RoleArn;
 use crate::iam::policy::PrincipalMatch;
 use crate::iam::written_arn::WrittenRoleArn;
 use crate::inventory::rollout_hold::RolloutHold;
@@ -30,7 +31,7 @@ pub struct Scan {
     pub cluster: Option<Cluster>,
     pub agents: Vec<LegacyAgent>,
     /// The roles the legacy system assumes application roles as (kiam server role, node roles).
-    pub legacy_principals: Vec<String>,
+    pub legacy_principals: Vec<RoleArn>,
     /// Every workload seen, with the service account it runs as (who shares which account) and
     /// its usage, if it gets AWS credentials today.
     pub workloads: Vec<ScannedWorkload>,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{self, run_in, stderr};
-use crate::workspace::{PLAN, demo_workspace, journal_entries, rehearsal, rehearse};
+use crate::workspace::{PLAN, apply_phase, demo_workspace, journal_entries, rehearsal, rehearse};
 
 /// Runs `args` as a live run with no AWS credentials anywhere (and no network to find any).
 fn without_credentials(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -55,18 +55,7 @@ fn a_plan_with_an_issuer_eks_does_not_give_is_refused_live_before_anything_is_re
     let dir = tempfile::tempdir().unwrap();
     support::demo_snapshot(dir.path());
     support::set_snapshot_issuer(dir.path(), "https://evil.example.com");
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--snapshot",
-            "snap",
-            "--name",
-            "demo",
-            "--issuer-any",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    support::plan_snapshot(dir.path(), "snap", &["--name", "demo", "--issuer-any"]);
     for args in [
         &["apply", "--plan", PLAN, "--phase", "prepare", "--yes"][..],
         &["apply", "--plan", PLAN, "--phase", "all", "--dry-run"][..],
@@ -203,12 +192,7 @@ fn failures_before_the_first_write_are_2_or_3_and_do_not_advise_rolling_back() {
 
     // A corrupt journal.
     let dir = demo_workspace();
-    assert_eq!(
-        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
-            .status
-            .code(),
-        Some(0)
-    );
+    apply_phase(dir.path(), "prepare");
     let journal = rehearsal(dir.path()).join("journal.jsonl");
     let text = std::fs::read_to_string(&journal).unwrap();
     std::fs::write(&journal, format!("garbage\n{text}")).unwrap();

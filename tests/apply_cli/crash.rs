@@ -3,21 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support::{assert_each_step_done_once, killed, run_in, stderr};
-use crate::workspace::{PLAN, assert_same_state, demo_workspace, rehearsal, state};
+use crate::workspace::{
+    APPLY_ALL, PLAN, ROLLBACK_ALL, assert_same_state, demo_workspace, killed_at, rehearsal, state,
+};
 
 /// Runs the binary with `IRSA_MIGRATE_KILL_AT=point`; true when it was killed by SIGKILL.
 fn run_killed_at(dir: &Path, args: &[&str], point: usize) -> bool {
-    let status = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
-        .args(args)
-        .current_dir(dir)
-        .env("IRSA_MIGRATE_KILL_AT", point.to_string())
-        .output()
-        .unwrap()
-        .status;
-    killed(status)
+    killed(killed_at(dir, args, point).output().unwrap().status)
 }
 
 /// Runs `command` in fresh workspaces prepared by `prepare`, killing it at its 1st, 2nd, ...
@@ -67,25 +61,6 @@ fn kill_at_every_point_then_resume(
 
 #[test]
 fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_uninterrupted() {
-    let apply = [
-        "apply",
-        "--plan",
-        PLAN,
-        "--rehearse",
-        "--phase",
-        "all",
-        "--yes",
-        "--as-owner",
-    ];
-    let rollback = [
-        "rollback",
-        "--plan",
-        PLAN,
-        "--rehearse",
-        "--all",
-        "--yes",
-        "--as-owner",
-    ];
     let dry_run = [
         "apply",
         "--plan",
@@ -102,10 +77,10 @@ fn sigkill_at_every_point_of_apply_and_rollback_then_resume_ends_exactly_as_unin
         "a dry run creates the rehearsal"
     );
     let untouched = state(reference.path());
-    assert_eq!(run_in(reference.path(), &apply).status.code(), Some(0));
+    assert_eq!(run_in(reference.path(), APPLY_ALL).status.code(), Some(0));
     let applied = state(reference.path());
 
-    kill_at_every_point_then_resume(&apply, &|_| {}, &applied, "apply");
-    let apply_first = |dir: &Path| assert_eq!(run_in(dir, &apply).status.code(), Some(0));
-    kill_at_every_point_then_resume(&rollback, &apply_first, &untouched, "rollback");
+    kill_at_every_point_then_resume(APPLY_ALL, &|_| {}, &applied, "apply");
+    let apply_first = |dir: &Path| assert_eq!(run_in(dir, APPLY_ALL).status.code(), Some(0));
+    kill_at_every_point_then_resume(ROLLBACK_ALL, &apply_first, &untouched, "rollback");
 }

@@ -3,20 +3,39 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::{Value, json};
+
 use crate::support::{self, stderr};
 use crate::workspace::{PLAN, demo_workspace, journal_entries, rehearsal, rehearse};
 
 /// Edits the demo plan in `dir` through `edit`, which gets the steps array.
-fn edit_plan(dir: &Path, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+fn edit_plan(dir: &Path, edit: impl FnOnce(&mut Vec<Value>)) {
+    edit_document(dir, |plan| edit(plan["steps"].as_array_mut().unwrap()));
+}
+
+/// Edits the whole demo plan document in `dir`.
+fn edit_document(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let path = dir.join(PLAN);
-    let mut plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(plan["steps"].as_array_mut().unwrap());
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut plan);
     std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
 }
 
-fn step_mut<'a>(steps: &'a mut [serde_json::Value], id: &str) -> &'a mut serde_json::Value {
+fn step_mut<'a>(steps: &'a mut [Value], id: &str) -> &'a mut Value {
     steps.iter_mut().find(|s| s["id"] == id).unwrap()
+}
+
+/// Edits step `id` of a fresh demo plan through `edit`, then checks the plan is refused with
+/// nothing written ([`assert_refused_with_nothing_written`]); returns apply's error.
+fn refused_step_edit(
+    id: &str,
+    edit: impl FnOnce(&mut Value),
+    named: &[&str],
+    checked: &[&str],
+) -> String {
+    let dir = demo_workspace();
+    edit_plan(dir.path(), |steps| edit(step_mut(steps, id)));
+    assert_refused_with_nothing_written(dir.path(), named, checked)
 }
 
 /// Applies the edited demo plan in rehearsal and checks it is refused with nothing written: no
@@ -76,125 +95,85 @@ fn assert_refused_with_nothing_written(dir: &Path, named: &[&str], checked: &[&s
     error
 }
 
+const CREATED_ACCOUNT: &str =
+    "create-service-account:payments/ServiceAccount/default-payments-worker";
+const RBAC_COPY: &str =
+    "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker";
+const CHECKOUT_TRUST: &str = "update-role-trust:arn:aws:iam::111122223333:role/checkout-web";
+const PLATFORM_ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
+
 #[test]
 fn a_plan_step_with_a_traversal_namespace_writes_nothing_outside_the_rehearsal() {
     // Regression: rehearsal files were joined from the step's namespace, so a created service
     // account in `../../../../x` was written outside the migration directory.
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "create-service-account:payments/ServiceAccount/default-payments-worker",
-        );
-        step["target"]["namespace"] = "../../../../x".into();
-        step["after"]["metadata"]["namespace"] = "../../../../x".into();
-    });
-    assert_refused_with_nothing_written(dir.path(), &["../../../../x"], &["../../../../x"]);
+    let traversal = "../../../../x";
+    let edit = |step: &mut Value| {
+        step["target"]["namespace"] = traversal.into();
+        step["after"]["metadata"]["namespace"] = traversal.into();
+    };
+    refused_step_edit(CREATED_ACCOUNT, edit, &[traversal], &[traversal]);
 }
 
 #[test]
 fn a_plan_step_with_a_traversal_kind_writes_nothing_outside_the_rehearsal() {
     // Regression: a copied binding's kind became a rehearsal file name.
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker",
-        );
-        step["target"]["kind"] = "../../../../y".into();
-        step["after"]["kind"] = "../../../../y".into();
-    });
-    assert_refused_with_nothing_written(dir.path(), &["../../../../y"], &["../../../../y"]);
+    let traversal = "../../../../y";
+    let edit = |step: &mut Value| {
+        step["target"]["kind"] = traversal.into();
+        step["after"]["kind"] = traversal.into();
+    };
+    refused_step_edit(RBAC_COPY, edit, &[traversal], &[traversal]);
 }
 
-const PLATFORM_ADMIN: &str = "arn:aws:iam::111122223333:role/platform-admin";
+/// `document` with a statement that lets everyone assume the role.
+fn with_wildcard_principal(mut document: Value) -> Value {
+    let statements = document["Statement"].as_array_mut().unwrap();
+    statements
+        .push(json!({"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "*"}}));
+    document
+}
 
-/// platform-admin's trust in the demo, and the same with everyone allowed to assume it.
-fn platform_admin_trust() -> (serde_json::Value, serde_json::Value) {
-    let before = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+/// Aims a trust step at platform-admin, changing its trust (as the demo has it) to let
+/// everyone assume it.
+fn aim_at_platform_admin(step: &mut Value) {
+    let before = json!({"Version": "2012-10-17", "Statement": [{
         "Action": "sts:AssumeRole", "Effect": "Allow",
         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
         "Principal": {"AWS": "arn:aws:iam::111122223333:root"}}]});
-    let mut after = before.clone();
-    after["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "*"}}));
-    (before, after)
+    step["target"]["arn"] = PLATFORM_ADMIN.into();
+    step["after"] = with_wildcard_principal(before.clone());
+    step["before"] = before;
 }
 
 #[test]
 fn a_trust_step_aimed_at_another_role_than_its_id_is_refused() {
     // Regression (the hostile plan): a step still reading
     // update-role-trust:…role/checkout-web gave role/platform-admin the trust Principal {"AWS":"*"}.
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
-        );
-        let (before, after) = platform_admin_trust();
-        step["target"]["arn"] = PLATFORM_ADMIN.into();
-        step["before"] = before;
-        step["after"] = after;
-    });
-    assert_refused_with_nothing_written(
-        dir.path(),
-        &["update-role-trust:arn:aws:iam::111122223333:role/checkout-web"],
-        &[
-            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
-            "field id",
-        ],
+    refused_step_edit(
+        CHECKOUT_TRUST,
+        aim_at_platform_admin,
+        &[CHECKOUT_TRUST],
+        &[CHECKOUT_TRUST, "field id"],
     );
 }
 
 #[test]
 fn a_trust_step_that_adds_a_wildcard_principal_is_refused() {
     // The same edit with an id that matches its target: only the planner's own edit passes.
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
-        );
-        let mut after = step["after"].clone();
-        after["Statement"]
-            .as_array_mut()
-            .unwrap()
-            .push(serde_json::json!({
-            "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": "*"}}));
-        step["after"] = after;
-    });
-    assert_refused_with_nothing_written(
-        dir.path(),
-        &["update-role-trust:arn:aws:iam::111122223333:role/checkout-web"],
-        &[
-            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
-            "field after",
-        ],
+    let edit = |step: &mut Value| step["after"] = with_wildcard_principal(step["after"].take());
+    refused_step_edit(
+        CHECKOUT_TRUST,
+        edit,
+        &[CHECKOUT_TRUST],
+        &[CHECKOUT_TRUST, "field after"],
     );
     // A step for a role no binding names is refused even when its id is consistent.
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "update-role-trust:arn:aws:iam::111122223333:role/checkout-web",
-        );
-        let (before, after) = platform_admin_trust();
-        step["id"] = format!("update-role-trust:{PLATFORM_ADMIN}").into();
-        step["target"]["arn"] = PLATFORM_ADMIN.into();
-        step["before"] = before;
-        step["after"] = after;
-    });
-    assert_refused_with_nothing_written(
-        dir.path(),
-        &[&format!("update-role-trust:{PLATFORM_ADMIN}")],
-        &[
-            &format!("update-role-trust:{PLATFORM_ADMIN}"),
-            "field target.arn",
-        ],
-    );
+    let id = format!("update-role-trust:{PLATFORM_ADMIN}");
+    let edit = |step: &mut Value| {
+        aim_at_platform_admin(step);
+        step["id"] = id.clone().into();
+    };
+    refused_step_edit(CHECKOUT_TRUST, edit, &[&id], &[&id, "field target.arn"]);
 }
 
 #[test]
@@ -203,42 +182,44 @@ fn an_added_rbac_copy_to_cluster_admin_is_refused() {
     // account to cluster-admin. Its id, phase and shape are consistent; only the plan's own
     // snapshot tells that no binding of the shared account grants cluster-admin.
     let dir = demo_workspace();
+    let name = "cluster-admin-default-payments-worker";
+    let id = format!("copy-rbac-binding:ClusterRoleBinding/{name}");
     edit_plan(dir.path(), |steps| {
-        let original = step_mut(
-            steps,
-            "copy-rbac-binding:ClusterRoleBinding/payments-node-reader-default-payments-worker",
-        );
-        let mut added = original.clone();
-        let name = "cluster-admin-default-payments-worker";
-        added["id"] = format!("copy-rbac-binding:ClusterRoleBinding/{name}").into();
+        let mut added = step_mut(steps, RBAC_COPY).clone();
+        added["id"] = id.clone().into();
         added["target"]["name"] = name.into();
         added["after"]["metadata"]["name"] = name.into();
         added["after"]["roleRef"]["name"] = "cluster-admin".into();
         steps.push(added);
     });
-    assert_refused_with_nothing_written(
-        dir.path(),
-        &[
-            "copy-rbac-binding:ClusterRoleBinding/cluster-admin-default-payments-worker",
-            "cluster-admin",
-        ],
-        &[],
-    );
+    assert_refused_with_nothing_written(dir.path(), &[&id, "cluster-admin"], &[]);
 }
 
 #[test]
 fn a_step_in_another_phase_than_its_kind_is_refused() {
-    let dir = demo_workspace();
-    edit_plan(dir.path(), |steps| {
-        let step = step_mut(
-            steps,
-            "remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web",
-        );
-        step["phase"] = "prepare".into();
-    });
-    assert_refused_with_nothing_written(
-        dir.path(),
+    refused_step_edit(
+        "remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web",
+        |step| step["phase"] = "prepare".into(),
         &["remove-legacy-trust"],
         &["remove-legacy-trust", "field phase"],
+    );
+}
+
+#[test]
+fn a_plan_with_a_role_arn_that_is_no_role_is_refused_naming_the_field() {
+    // Role ARNs are read typed; the refusal still names the place and field, as the plan's
+    // checks name every other field.
+    let dir = demo_workspace();
+    edit_document(dir.path(), |plan| {
+        plan["bindings"][1]["role_arn"] = "arn:aws:iam::111122223333:user/admin".into();
+    });
+    let field = "bindings[1]: field role_arn";
+    let error = assert_refused_with_nothing_written(dir.path(), &[field], &[field]);
+    assert!(error.contains("is not an IAM role ARN"), "{error}");
+    refused_step_edit(
+        CHECKOUT_TRUST,
+        |step| step["target"]["arn"] = "arn:aws:s3:::bucket".into(),
+        &[&format!("{CHECKOUT_TRUST}): field target.arn")],
+        &["field target.arn"],
     );
 }

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{assert_each_step_done_once, killed, run_in, stderr, stdout};
-use crate::workspace::{PLAN, assert_same_state, demo_workspace, rehearsal, rehearse, state};
+use crate::workspace::{
+    APPLY_ALL, ROLLBACK_ALL, assert_same_state, demo_workspace, killed_at, rehearsal, rehearse,
+    state,
+};
 
 /// `apply` and `rollback` of one migration at once lost rehearsal files and applied steps twice
 /// (issue 12): a run holding the directory's lock makes any other exit 3 at once, naming it.
@@ -49,19 +52,7 @@ fn a_run_while_another_holds_the_migration_lock_exits_3_naming_the_holder_and_ch
 #[test]
 fn a_killed_holder_never_blocks_the_next_run() {
     let dir = demo_workspace();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"))
-        .args([
-            "apply",
-            "--plan",
-            PLAN,
-            "--rehearse",
-            "--phase",
-            "all",
-            "--yes",
-            "--as-owner",
-        ])
-        .current_dir(dir.path())
-        .env("IRSA_MIGRATE_KILL_AT", "5")
+    let mut child = killed_at(dir.path(), APPLY_ALL, 5)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -132,25 +123,6 @@ fn check_pair(pair: &[(u32, std::process::Output); 2], done: &str, again: &str) 
 /// the other exits 3; the journal and the rehearsal end exactly as after one run of each.
 #[test]
 fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
-    let apply = [
-        "apply",
-        "--plan",
-        PLAN,
-        "--rehearse",
-        "--phase",
-        "all",
-        "--yes",
-        "--as-owner",
-    ];
-    let rollback = [
-        "rollback",
-        "--plan",
-        PLAN,
-        "--rehearse",
-        "--all",
-        "--yes",
-        "--as-owner",
-    ];
     let reference = demo_workspace();
     assert_eq!(
         rehearse(
@@ -163,7 +135,7 @@ fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
         Some(0)
     );
     let untouched = state(reference.path());
-    assert_eq!(run_in(reference.path(), &apply).status.code(), Some(0));
+    assert_eq!(run_in(reference.path(), APPLY_ALL).status.code(), Some(0));
     let applied = state(reference.path());
 
     let pairs = 8;
@@ -173,14 +145,14 @@ fn concurrent_pairs_of_runs_on_one_migration_run_one_and_refuse_the_other() {
         let journal = rehearsal(dir.path()).join("journal.jsonl");
         let context = format!("pair {round}");
         overlapped += usize::from(check_pair(
-            &run_pair(dir.path(), &apply),
+            &run_pair(dir.path(), APPLY_ALL),
             "27 changed, 0 already in place, 0 skipped, 8 made by their owners\n",
             "0 changed, 0 already in place, 35 skipped\n",
         ));
         assert_same_state(&state(dir.path()), &applied, &context);
         assert_each_step_done_once(&journal, "apply", 35, &context);
         overlapped += usize::from(check_pair(
-            &run_pair(dir.path(), &rollback),
+            &run_pair(dir.path(), ROLLBACK_ALL),
             "27 changed, 0 already in place, 0 skipped, 8 made by their owners\n",
             "0 changed, 0 already in place, 0 skipped\n",
         ));

@@ -2,7 +2,7 @@
 //! cluster-wide steps left out unless asked for.
 
 use crate::support::{json, stderr, stdout};
-use crate::workspace::{demo_workspace, journal_entries, rehearse};
+use crate::workspace::{assert_refused, demo_workspace, journal_entries, rehearse};
 
 #[test]
 fn namespace_runs_touch_only_that_namespace_and_keep_phase_order_per_namespace() {
@@ -106,12 +106,7 @@ fn namespace_filters_are_checked_and_leave_cluster_wide_steps_out_unless_asked()
         "apply",
         &["--phase", "identity", "--namespace", "data", "--yes"],
     );
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(oidc) && stderr(&output).contains("--include-cluster-wide"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, &[oidc, "--include-cluster-wide"]);
     let output = rehearse(
         dir.path(),
         "apply",

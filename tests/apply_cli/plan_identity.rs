@@ -1,7 +1,7 @@
 //! The plan a migration is bound to: its content digest (not its bytes or formatting), journals
 //! of the byte checksum, hand edits, plans of another version, snapshots with ignored files.
 
-use crate::support::{fixture, json, run_in, stderr};
+use crate::support::{fixture, json, plan_snapshot, run_in, stderr};
 use crate::workspace::{PLAN, demo_workspace, rehearsal, rehearse};
 
 /// A byte checksum refused a CRLF checkout or a reformatted plan.json (issue 12): the journal
@@ -152,17 +152,7 @@ fn a_plan_from_another_version_is_named_as_such_and_runs_when_its_content_is_the
 fn a_plan_from_a_snapshot_with_ignored_files_passes_the_plan_check() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = fixture("kube2iam");
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--snapshot",
-            fixture.to_str().unwrap(),
-            "--name",
-            "k",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    plan_snapshot(dir.path(), fixture.to_str().unwrap(), &["--name", "k"]);
     let plan = std::fs::read_to_string(dir.path().join("migrations/k/plan.json")).unwrap();
     assert!(
         plan.contains("unrecognized-input"),

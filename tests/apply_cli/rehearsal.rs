@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::support::{json, run_in, stderr, stdout};
 use crate::workspace::{
-    PLAN, demo_workspace, journal_entries, json_files, rehearsal, rehearse, state,
+    PLAN, apply_phase, assert_refused, demo_workspace, journal_entries, json_files, rehearsal,
+    rehearse, state,
 };
 
 fn scan_json(dir: &Path, args: &[&str]) -> String {
@@ -113,12 +114,7 @@ fn rehearsed_migration_moves_workloads_to_irsa_and_rollback_restores_the_origina
 #[test]
 fn status_reports_each_step_from_the_journal() {
     let dir = demo_workspace();
-    assert_eq!(
-        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
-            .status
-            .code(),
-        Some(0)
-    );
+    apply_phase(dir.path(), "prepare");
     let output = rehearse(dir.path(), "status", &["--output", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let status = json(&output);
@@ -142,16 +138,13 @@ fn runs_are_refused_with_the_reason() {
     let dir = demo_workspace();
     // Phases run in order.
     let output = rehearse(dir.path(), "apply", &["--phase", "rollout", "--yes"]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("phase rollout needs phase prepare applied first"),
-        "{}",
-        stderr(&output)
+    assert_refused(
+        &output,
+        &["phase rollout needs phase prepare applied first"],
     );
     // No terminal and no --yes: refused, nothing journaled.
     let output = rehearse(dir.path(), "apply", &["--phase", "prepare"]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
+    assert_refused(&output, &["--yes"]);
     assert!(journal_entries(dir.path()).is_empty());
     assert!(
         !rehearsal(dir.path()).exists(),
@@ -170,12 +163,7 @@ fn runs_are_refused_with_the_reason() {
         json_files(&dir.path().join("migrations/demo/snapshot"))
     );
     // A plan edited after apply started is refused.
-    assert_eq!(
-        rehearse(dir.path(), "apply", &["--phase", "prepare", "--yes"])
-            .status
-            .code(),
-        Some(0)
-    );
+    apply_phase(dir.path(), "prepare");
     let path = dir.path().join(PLAN);
     let edited = std::fs::read_to_string(&path).unwrap().replacen(
         "create the IAM OIDC provider",
@@ -184,29 +172,14 @@ fn runs_are_refused_with_the_reason() {
     );
     std::fs::write(&path, edited).unwrap();
     let output = rehearse(dir.path(), "apply", &["--phase", "identity", "--yes"]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("the plan file changed"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, &["the plan file changed"]);
     // Rolling back an earlier phase while a later one is applied is refused.
     let dir = demo_workspace();
     for phase in ["prepare", "identity"] {
-        assert_eq!(
-            rehearse(dir.path(), "apply", &["--phase", phase, "--yes"])
-                .status
-                .code(),
-            Some(0)
-        );
+        apply_phase(dir.path(), phase);
     }
     let output = rehearse(dir.path(), "rollback", &["--phase", "prepare", "--yes"]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("only after phase identity"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, &["only after phase identity"]);
     // Decommission is never limited to a namespace.
     let output = rehearse(
         dir.path(),

@@ -16,6 +16,40 @@ pub fn demo_workspace() -> tempfile::TempDir {
 
 pub const PLAN: &str = "migrations/demo/plan.json";
 
+/// `apply` of every phase of the demo plan, in rehearsal, playing the owners' part.
+pub const APPLY_ALL: &[&str] = &[
+    "apply",
+    "--plan",
+    PLAN,
+    "--rehearse",
+    "--phase",
+    "all",
+    "--yes",
+    "--as-owner",
+];
+
+/// `rollback` of every phase of the demo plan, in rehearsal, playing the owners' part.
+pub const ROLLBACK_ALL: &[&str] = &[
+    "rollback",
+    "--plan",
+    PLAN,
+    "--rehearse",
+    "--all",
+    "--yes",
+    "--as-owner",
+];
+
+/// The binary with `args` in `dir`, to be SIGKILLed at its `point`-th durability point
+/// (`IRSA_MIGRATE_KILL_AT`).
+pub fn killed_at(dir: &Path, args: &[&str], point: usize) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("IRSA_MIGRATE_KILL_AT", point.to_string());
+    command
+}
+
 pub fn rehearsal(dir: &Path) -> PathBuf {
     dir.join("migrations/demo/rehearsal")
 }
@@ -60,6 +94,26 @@ pub fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("journal lines are JSON"))
         .collect()
+}
+
+/// Applies `phase` of the demo plan in rehearsal in `dir`, which must succeed.
+pub fn apply_phase(dir: &Path, phase: &str) {
+    let output = rehearse(dir, "apply", &["--phase", phase, "--yes"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "apply --phase {phase}: {}",
+        stderr(&output)
+    );
+}
+
+/// Checks that `output` is a refusal (exit 3) whose standard error says each of `said`.
+pub fn assert_refused(output: &std::process::Output, said: &[&str]) {
+    let error = stderr(output);
+    assert_eq!(output.status.code(), Some(3), "{error}");
+    for text in said {
+        assert!(error.contains(text), "{text:?} is not in: {error}");
+    }
 }
 
 /// Runs `irsa-migrate <command> --plan <the demo plan> --rehearse <args>` in `dir`; apply and

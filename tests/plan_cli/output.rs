@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{fixture, json, run_in, stderr, stdout};
+use crate::support::{fixture, json, plan_snapshot, run_in, stderr, stdout};
 
 #[test]
 fn committed_demo_migration_matches_what_the_code_produces() {
@@ -45,17 +45,7 @@ fn committed_demo_migration_matches_what_the_code_produces() {
 fn plan_writes_the_plan_and_report_and_prints_diffs() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = fixture("kube2iam");
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--snapshot",
-            fixture.to_str().unwrap(),
-            "--color",
-            "never",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = plan_snapshot(dir.path(), fixture.to_str().unwrap(), &["--color", "never"]);
     let text = stdout(&output);
     assert!(
         text.contains("Plan shop-prod for cluster shop-prod"),

@@ -16,6 +16,33 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
         .collect()
 }
 
+/// A fresh directory holding the demo migration.
+fn demo_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    dir
+}
+
+/// Planning the demo migration again, with other settings.
+const REPLAN: &[&str] = &[
+    "plan",
+    "--demo",
+    "--name",
+    "demo",
+    "--trust-policy-limit",
+    "4096",
+];
+
+/// Makes the rehearsal's journal the migration's live one, as a live run of the same steps
+/// leaves it.
+fn journal_as_live(migration: &Path) {
+    std::fs::copy(
+        migration.join("rehearsal/journal.jsonl"),
+        migration.join("journal.jsonl"),
+    )
+    .unwrap();
+}
+
 fn rehearse_prepare(dir: &Path) {
     let output = run_in(
         dir,
@@ -37,28 +64,13 @@ fn rehearse_prepare(dir: &Path) {
 /// rollback then refused the plan: the way back was gone (issue 12).
 #[test]
 fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    let dir = demo_dir();
     rehearse_prepare(dir.path());
     let migration = dir.path().join("migrations/demo");
     // A live journal as a live `apply --phase prepare` leaves it.
-    std::fs::copy(
-        migration.join("rehearsal/journal.jsonl"),
-        migration.join("journal.jsonl"),
-    )
-    .unwrap();
+    journal_as_live(&migration);
     let before = tree(&migration);
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--demo",
-            "--name",
-            "demo",
-            "--trust-policy-limit",
-            "4096",
-        ],
-    );
+    let output = run_in(dir.path(), REPLAN);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -87,11 +99,7 @@ fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    std::fs::copy(
-        migration.join("rehearsal/journal.jsonl"),
-        migration.join("journal.jsonl"),
-    )
-    .unwrap();
+    journal_as_live(&migration);
     let output = run_in(dir.path(), &["plan", "--demo", "--name", "demo"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(
@@ -108,24 +116,13 @@ fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
 /// (it was kept, and every rehearsal then refused the new plan as modified).
 #[test]
 fn replanning_an_unapplied_migration_replaces_it_and_removes_the_stale_rehearsal() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    let dir = demo_dir();
     rehearse_prepare(dir.path());
     let migration = dir.path().join("migrations/demo");
     // Planning the same inputs again keeps the rehearsal: its journal still matches.
     assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
     assert!(migration.join("rehearsal/journal.jsonl").exists());
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--demo",
-            "--name",
-            "demo",
-            "--trust-policy-limit",
-            "4096",
-        ],
-    );
+    let output = run_in(dir.path(), REPLAN);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         !migration.join("rehearsal").exists(),
@@ -141,22 +138,11 @@ fn replanning_an_unapplied_migration_replaces_it_and_removes_the_stale_rehearsal
 
 #[test]
 fn planning_while_another_run_holds_the_migration_exits_3() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
+    let dir = demo_dir();
     let before = std::fs::read(dir.path().join("migrations/demo/plan.json")).unwrap();
     let held = std::fs::File::create(dir.path().join("migrations/demo/.lock")).unwrap();
     held.try_lock().unwrap();
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--demo",
-            "--name",
-            "demo",
-            "--trust-policy-limit",
-            "4096",
-        ],
-    );
+    let output = run_in(dir.path(), REPLAN);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("migrations/demo/.lock is held by"),

@@ -119,19 +119,7 @@ fn namespaces_without_their_namespace_object_are_reported_and_not_planned() {
     let dir = tempfile::tempdir().unwrap();
     demo_snapshot_with(dir.path(), r#"{"resource": {}}"#);
     std::fs::remove_file(dir.path().join("snap/kubernetes/_cluster/namespace.json")).unwrap();
-    let output = run_in(
-        dir.path(),
-        &[
-            "plan",
-            "--snapshot",
-            "snap",
-            "--name",
-            "x",
-            "--output",
-            "json",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = support::plan_snapshot(dir.path(), "snap", &["--name", "x", "--output", "json"]);
     let plan = json(&output);
     let codes: Vec<(String, String)> = support::findings(&plan);
     for namespace in ["checkout", "data", "payments", "search", "tools"] {

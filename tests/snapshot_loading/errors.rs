@@ -33,16 +33,23 @@ fn errors_name_file_and_position() {
     );
 }
 
+/// A snapshot directory with one Namespace, in `file`.
+#[cfg(unix)]
+fn with_namespace(file: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        file,
+        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
+    );
+    dir
+}
+
 #[cfg(unix)]
 #[test]
 fn a_directory_symlink_loop_is_an_error_naming_the_link() {
     // Regression (issue 12): a link to an ancestor was followed forever (7.8 GB, no message).
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "sub/ns.json",
-        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
-    );
+    let dir = with_namespace("sub/ns.json");
     std::os::unix::fs::symlink("..", dir.path().join("sub/back")).unwrap();
     match load(dir.path()) {
         Err(InventoryError::Loop { path, ancestor }) => {
@@ -52,12 +59,7 @@ fn a_directory_symlink_loop_is_an_error_naming_the_link() {
         other => panic!("expected a loop error, got {other:?}"),
     }
     // A directory reached twice without a loop is read once.
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "day1/ns.json",
-        r#"{"kind": "Namespace", "metadata": {"name": "a"}}"#,
-    );
+    let dir = with_namespace("day1/ns.json");
     std::os::unix::fs::symlink("day1", dir.path().join("latest")).unwrap();
     let inventory = load(dir.path()).unwrap();
     assert_eq!(inventory.namespaces.len(), 1);

@@ -20,6 +20,20 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `plan --snapshot <snapshot> <args>` in `dir`, which must succeed.
+pub fn plan_snapshot(dir: &Path, snapshot: &str, args: &[&str]) -> Output {
+    let mut all = vec!["plan", "--snapshot", snapshot];
+    all.extend_from_slice(args);
+    let output = run_in(dir, &all);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{all:?}: {}",
+        stderr(&output)
+    );
+    output
+}
+
 pub fn run(args: &[&str]) -> Output {
     run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }

@@ -59,7 +59,7 @@ impl LiveKube {
                 .kube()?
                 .create_dry_run(pods, Some(namespace), &pod)
                 .map_err(|e| failed(&rollout.target, e))?;
-            let missing = missing_credentials(&created, &template, &rollout.role_arn);
+            let missing = missing_credentials(&created, &template, rollout.role_arn.as_str());
             let Some(missing) = missing else {
                 return Ok(None);
             };
@@ -197,7 +197,7 @@ impl LiveKube {
                     "pod {name} still runs as {pod_account}"
                 )));
             }
-            if let Some(missing) = missing_credentials(pod, template, &rollout.role_arn) {
+            if let Some(missing) = missing_credentials(pod, template, rollout.role_arn.as_str()) {
                 return Ok(RolloutState::Failed(format!(
                     "pod {name} {missing}: the pod identity webhook did not inject the role (is it running, and does service account {account} carry eks.amazonaws.com/role-arn?)"
                 )));

@@ -20,6 +20,7 @@ impl Builder {
         let arn = Arn::parse(&cluster.arn).map_err(|e| InventoryError::Invalid {
             path: path.to_path_buf(),
             message: format!("cluster.arn: {e}"),
+            source: Some(Box::new(e)),
         })?;
         self.inventory.cluster = Some(Cluster {
             name: cluster.name,
@@ -71,6 +72,7 @@ impl Builder {
         let arn = RoleArn::parse(&role.arn).map_err(|e| InventoryError::Invalid {
             path: path.to_path_buf(),
             message: format!("role {:?}, field Arn: {e}", role.role_name),
+            source: Some(Box::new(e)),
         })?;
         let account = arn.account().to_string();
         let entry = Role {

@@ -238,5 +238,6 @@ fn check_names(path: &Path, kind: &str, namespace: &str, name: &str) -> Result<(
     checked.map_err(|e| InventoryError::Invalid {
         path: path.to_path_buf(),
         message: format!("{kind} {namespace:?}/{name:?}: {e}; refused, as Kubernetes refuses it"),
+        source: Some(Box::new(e)),
     })
 }

@@ -88,27 +88,22 @@ fn read_streaming(builder: &mut Builder, path: &Path) -> Result<bool, InventoryE
             return Err(InventoryError::Invalid {
                 path: path.to_path_buf(),
                 message: "truncated or malformed JSON list".into(),
+                source: None,
             });
         }
         Err(StreamError::Io(source)) => return Err(io(source)),
-        Err(StreamError::Json {
-            item,
-            index,
-            line,
-            column,
-        }) => {
-            let at = parse::Item {
-                index,
-                line,
-                column,
-            };
+        Err(StreamError::Json { item, at }) => {
             return Err(
                 match parse::explain_json::<RawObject>(path, &item, Some(at)) {
                     Err(error) => error,
                     // Read again, the item parses: only a parser that disagrees with itself gets here.
                     Ok(_) => InventoryError::Invalid {
                         path: path.to_path_buf(),
-                        message: format!("items[{index}] (line {line}) could not be read"),
+                        message: format!(
+                            "items[{}] (line {}) could not be read",
+                            at.index, at.line
+                        ),
+                        source: None,
                     },
                 },
             );

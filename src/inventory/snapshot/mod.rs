@@ -21,7 +21,7 @@ mod render;
 mod walk;
 mod write;
 
-pub use error::InventoryError;
+pub use error::{Cause, InventoryError, ParserError};
 pub use fingerprint::fingerprint;
 pub use load::{SnapshotFile, extend, load_dir, load_files, load_readings};
 pub use render::render_files;

@@ -22,6 +22,7 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
             return Err(InventoryError::Invalid {
                 path: dir.to_path_buf(),
                 message: "not a directory; nothing was written".into(),
+                source: None,
             });
         }
         match own_snapshot(dir)? {
@@ -33,6 +34,7 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
                     message: format!(
                         "holds {entry}, so it is not a snapshot irsa-migrate wrote; choose a new or empty directory (nothing was removed or written)"
                     ),
+                    source: None,
                 });
             }
         }
@@ -48,6 +50,7 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
         let path = crate::names::join_under(dir, &name).map_err(|e| InventoryError::Invalid {
             path: dir.to_path_buf(),
             message: e.to_string(),
+            source: Some(Box::new(e)),
         })?;
         if let Some(parent) = path.parent() {
             crate::private::create_dir_all(parent).map_err(io(parent))?;

@@ -19,7 +19,7 @@ fn a_service_account_whose_users_all_share_one_role_is_annotated_in_place() {
         .plan();
     let b = binding(&plan, "shop", "api");
     assert_eq!(b.service_account_action, ServiceAccountAction::Reuse);
-    assert_eq!(b.role_arn, arn("api"));
+    assert_eq!(b.role_arn.as_str(), arn("api"));
     assert_eq!(b.workloads.len(), 2);
     let annotate = step(&plan, "annotate-service-account:shop/ServiceAccount/api");
     assert_eq!(

@@ -90,13 +90,13 @@ proptest! {
             prop_assert!(seen.insert((binding.namespace.clone(), binding.service_account.clone())), "two bindings for one account");
             // Every workload moved had exactly this role through the legacy agent today.
             for workload in &binding.workloads {
-                prop_assert_eq!(role_today(&binding.namespace, &workload.name), Some(binding.role_arn.clone()));
+                prop_assert_eq!(role_today(&binding.namespace, &workload.name), Some(binding.role_arn.to_string()));
             }
             match binding.service_account_action {
                 ServiceAccountAction::Reuse => {
                     // A reused account serves no workload with another role or none.
                     for user in scanned.workloads.iter().filter(|w| w.namespace == binding.namespace && w.service_account == binding.service_account) {
-                        prop_assert_eq!(role_today(&user.namespace, &user.name), Some(binding.role_arn.clone()), "user {}", user.name);
+                        prop_assert_eq!(role_today(&user.namespace, &user.name), Some(binding.role_arn.to_string()), "user {}", user.name);
                     }
                     let account = &inventory.service_accounts[&(binding.namespace.clone(), binding.service_account.clone())];
                     prop_assert!(!account.metadata.annotations.contains_key(IRSA_ANNOTATION), "annotated account overwritten");
@@ -104,7 +104,7 @@ proptest! {
                 ServiceAccountAction::Keep => {
                     // Kept only when it already carries exactly this role; nothing writes to it.
                     let account = &inventory.service_accounts[&(binding.namespace.clone(), binding.service_account.clone())];
-                    prop_assert_eq!(account.metadata.annotations.get(IRSA_ANNOTATION), Some(&binding.role_arn));
+                    prop_assert_eq!(account.metadata.annotations.get(IRSA_ANNOTATION).map(String::as_str), Some(binding.role_arn.as_str()));
                     let target = Target::ServiceAccount { namespace: binding.namespace.clone(), name: binding.service_account.clone() };
                     prop_assert!(plan.steps.iter().all(|s| s.target != target), "a kept account is written");
                 }

@@ -1,8 +1,7 @@
-//! A plan's bindings: valid names, a role ARN, an action that agrees with the accounts it names,
+//! A plan's bindings: valid names, a role ARN (checked as the plan is read: [`super::explain`]), an action that agrees with the accounts it names,
 //! and only workloads that can move (never a bare Pod or a Job).
 
 use super::{Checked, InvalidPlan, never_moves};
-use crate::iam::arn::RoleArn;
 use crate::names;
 use crate::plan::document::{Binding, ServiceAccountAction};
 
@@ -17,7 +16,6 @@ pub(super) fn check_binding(index: usize, binding: &Binding) -> Checked {
         .map_err(|e| invalid("service_account", e.to_string()))?;
     names::subdomain("service account", &binding.from_service_account)
         .map_err(|e| invalid("from_service_account", e.to_string()))?;
-    RoleArn::parse(&binding.role_arn).map_err(|e| invalid("role_arn", e.to_string()))?;
     let same = binding.service_account == binding.from_service_account;
     let consistent = match binding.service_account_action {
         ServiceAccountAction::Create => !same,

@@ -19,12 +19,15 @@ mod target;
 
 use std::collections::BTreeSet;
 
+use serde_json::Value;
+
 use binding::check_binding;
 use cluster::check_cluster;
 use steps::check_step;
 
 use super::document::Plan;
 use super::step::{RESTART_ANNOTATION, Step, StepKind};
+use crate::iam::arn::RoleArn;
 use crate::inventory::{Inventory, WorkloadKind};
 use crate::names;
 use crate::scan::IRSA_ANNOTATION;
@@ -65,6 +68,48 @@ pub fn check(plan: &Plan) -> Checked {
         }
     }
     Ok(())
+}
+
+/// Why a plan document that does not read as a [`Plan`] fails, where the check can name it: a
+/// role ARN that is not one. The plan's types hold checked role ARNs, so reading a plan already
+/// refuses a bad one; this re-reads the document (only one that failed) for the place and field,
+/// as [`check`] names everything else. `None`: the reader's own error says it.
+pub fn explain(document: &Value) -> Option<InvalidPlan> {
+    let items = |key: &str| {
+        document[key]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let bad_arn = |value: &Value| RoleArn::parse(value.as_str()?).err();
+    for (index, binding) in items("bindings").iter().enumerate() {
+        if let Some(error) = bad_arn(&binding["role_arn"]) {
+            return Some(InvalidPlan {
+                place: format!("bindings[{index}]"),
+                field: "role_arn".into(),
+                message: error.to_string(),
+            });
+        }
+    }
+    for (index, step) in items("steps").iter().enumerate() {
+        let target = &step["target"];
+        let field = match target["type"].as_str() {
+            Some("role") => "arn",
+            Some("inline-policy") => "role_arn",
+            _ => continue,
+        };
+        if let Some(error) = bad_arn(&target[field]) {
+            return Some(InvalidPlan {
+                place: format!(
+                    "steps[{index}] ({})",
+                    step["id"].as_str().unwrap_or_default()
+                ),
+                field: format!("target.{field}"),
+                message: error.to_string(),
+            });
+        }
+    }
+    None
 }
 
 /// [`check`], and what only the inventory the plan was computed from (the migration's snapshot)
@@ -195,6 +240,42 @@ mod tests {
                 .message
                 .contains("removes no legacy principal")
         );
+    }
+
+    /// A role ARN is checked as the plan is read; the refusal still names its place and field.
+    #[test]
+    fn a_bad_role_arn_in_a_plan_document_is_named_by_field() {
+        let (plan, _) = demo();
+        let index = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s.target, Target::Role { .. }))
+            .unwrap();
+        let id = plan.steps[index].id.clone();
+        let document = serde_json::to_value(&plan).unwrap();
+        assert_eq!(explain(&document), None);
+        for (pointer, place, field) in [
+            (
+                "/bindings/1/role_arn".to_string(),
+                "bindings[1]".to_string(),
+                "role_arn",
+            ),
+            (
+                format!("/steps/{index}/target/arn"),
+                format!("steps[{index}] ({id})"),
+                "target.arn",
+            ),
+        ] {
+            let mut document = document.clone();
+            *document.pointer_mut(&pointer).unwrap() = json!("arn:aws:iam::111122223333:user/x");
+            assert!(serde_json::from_value::<Plan>(document.clone()).is_err());
+            let error = explain(&document).unwrap();
+            assert_eq!(
+                (error.place.as_str(), error.field.as_str()),
+                (place.as_str(), field)
+            );
+            assert!(error.message.contains("is not an IAM role ARN"), "{error}");
+        }
     }
 
     #[test]

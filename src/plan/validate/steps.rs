@@ -65,11 +65,9 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
                     ),
                 ));
             }
-            let bound = plan
-                .bindings
-                .iter()
-                .filter_map(|b| RoleArn::parse(&b.role_arn).ok())
-                .any(|r| r.account() == account && r.partition() == parsed.partition);
+            let bound = plan.bindings.iter().any(|b| {
+                b.role_arn.account() == account && b.role_arn.partition() == parsed.partition
+            });
             if !bound {
                 return Err(at.invalid("target.account", "no role of this account is bound"));
             }
@@ -86,12 +84,11 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
                 "a provider is created for this cluster's issuer and client id sts.amazonaws.com, nothing else",
             )
         }
-        (Target::Role { arn, .. }, StepKind::UpdateRoleTrust) => {
-            let role = RoleArn::parse(arn).map_err(|e| at.invalid("target.arn", e.to_string()))?;
+        (Target::Role { arn: role, .. }, StepKind::UpdateRoleTrust) => {
             let subjects: Vec<String> = plan
                 .bindings
                 .iter()
-                .filter(|b| &b.role_arn == arn)
+                .filter(|b| &b.role_arn == role)
                 .map(|b| trust::subject(&b.namespace, &b.service_account))
                 .collect();
             if subjects.is_empty() {
@@ -145,16 +142,17 @@ pub(super) fn check_step(plan: &Plan, cluster: &ClusterFacts, at: &At<'_>) -> Ch
             let document = PolicyDocument(before.clone());
             // The legacy path's roles, as the plan shows them: the roles it moves, and the
             // legacy principals its trust removals remove.
-            let removed_principals = plan
+            let removed_principals: Vec<String> = plan
                 .steps
                 .iter()
                 .filter(|s| s.kind == StepKind::RemoveLegacyTrust)
-                .flat_map(|s| removed_principals(&s.before.value(), &s.after.value()));
-            let legacy: BTreeSet<String> = plan
+                .flat_map(|s| removed_principals(&s.before.value(), &s.after.value()))
+                .collect();
+            let legacy: BTreeSet<&str> = plan
                 .bindings
                 .iter()
-                .map(|b| b.role_arn.clone())
-                .chain(removed_principals)
+                .map(|b| b.role_arn.as_str())
+                .chain(removed_principals.iter().map(String::as_str))
                 .collect();
             let removal = trust::remove_legacy_grants(&document, &legacy);
             if !removal.changed {

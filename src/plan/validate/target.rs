@@ -2,7 +2,7 @@
 //! and of the account the target names.
 
 use super::{At, Checked, never_moves};
-use crate::iam::arn::{Arn, RoleArn, is_known_partition};
+use crate::iam::arn::{Arn, is_known_partition};
 use crate::names;
 use crate::plan::step::Target;
 
@@ -15,16 +15,14 @@ pub(super) fn check_target(at: &At<'_>) -> Checked {
             check_iam_arn(at, "target.arn", &parsed, account, "oidc-provider/")
         }
         Target::Role { account, arn } => {
-            let parsed = RoleArn::parse(arn).map_err(|e| invalid("target.arn", &e))?;
-            check_iam_arn(at, "target.arn", parsed.as_arn(), account, "role/")
+            check_iam_arn(at, "target.arn", arn.as_arn(), account, "role/")
         }
         Target::InlinePolicy {
             account,
             role_arn,
             policy_name,
         } => {
-            let parsed = RoleArn::parse(role_arn).map_err(|e| invalid("target.role_arn", &e))?;
-            check_iam_arn(at, "target.role_arn", parsed.as_arn(), account, "role/")?;
+            check_iam_arn(at, "target.role_arn", role_arn.as_arn(), account, "role/")?;
             let valid = !policy_name.is_empty()
                 && policy_name.len() <= 128
                 && policy_name
