@@ -10,6 +10,7 @@ pub mod backend;
 pub mod call_error;
 pub mod cli;
 pub mod collect;
+pub mod export;
 pub mod fault;
 pub mod findings;
 pub mod iam;

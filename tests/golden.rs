@@ -169,6 +169,31 @@ fn plan_and_diff_output_of_every_fixture_is_as_reviewed() {
                 dir.path(),
             );
         }
+        // What `export` writes: every file's path, the README and the Terraform (the
+        // Kubernetes files are checked by the real kubectl and helm in tests/export).
+        let out = dir.path().join("export");
+        let output = run_in(
+            dir.path(),
+            &[
+                "export",
+                "--plan",
+                plan.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let exported = files_under(&out);
+        let listing: Vec<String> = exported.iter().map(|p| p.display().to_string()).collect();
+        check(&source, "export-files", &listing.join("\n"), dir.path());
+        for path in exported
+            .iter()
+            .filter(|p| p.ends_with("README.md") || p.extension().is_some_and(|e| e == "tf"))
+        {
+            let text = std::fs::read_to_string(out.join(path)).unwrap();
+            let name = path.display().to_string().replace('/', "-");
+            check(&source, &format!("export-{name}"), &text, dir.path());
+        }
     }
 }
 
@@ -187,6 +212,7 @@ fn manual_pages_of_every_command_are_as_reviewed() {
         "scan",
         "plan",
         "diff",
+        "export",
         "apply",
         "status",
         "rollback",

@@ -3,6 +3,7 @@
 
 mod apply;
 mod error;
+mod export;
 mod plan;
 mod progress;
 mod scan;
@@ -44,6 +45,12 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Show a written plan's steps as diffs of before and after.
     Diff(plan::DiffArgs),
+    /// Write each owner's changes of a plan in the owner's own form, phase by phase: Kustomize
+    /// components (Argo CD, Flux, plain manifests), Helm post-renderers and values hints, IAM
+    /// trust policies as JSON and Terraform, an AWS CLI script for what nobody owns; and a
+    /// README saying what to merge in which order, and how to undo it.
+    #[command(after_help = exit_codes_help())]
+    Export(export::ExportArgs),
     /// Apply a phase of a plan: read each target, write only where it is still as planned,
     /// journal every change. WARNING: without --rehearse this changes the cluster and IAM.
     #[command(after_help = exit_codes_help())]
@@ -104,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Scan(args) => scan::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Diff(args) => plan::diff(&args),
+        Command::Export(args) => export::run(&args),
         Command::Apply(args) => apply::run_apply(&args),
         Command::Status(args) => apply::run_status(&args),
         Command::Rollback(args) => apply::run_rollback(&args),
@@ -142,6 +150,21 @@ const OFFLINE_INERT_FLAGS: &[&str] = &[
     // Only a live reading can be incomplete (a kind the API server refused to list).
     "allow_incomplete",
 ];
+
+/// Refuses a directory to write into that holds anything: what a command writes never mixes
+/// with what was there, and nothing is overwritten. `flag` names it in the message.
+fn require_new_dir(flag: &str, dir: &std::path::Path) -> Result<(), Error> {
+    let holds_something = dir.exists()
+        && (!dir.is_dir()
+            || std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_some()));
+    if holds_something {
+        return Err(Error::Usage(format!(
+            "{flag} {}: not a new or empty directory; choose one, so that two outputs never mix and nothing is overwritten (nothing was removed)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
 
 /// Refuses flags given on the command line that would do nothing where they are given: live
 /// flags with `--rehearse`, `--snapshot` or `--demo`. Silently ignored, they mislead (the run

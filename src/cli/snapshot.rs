@@ -24,15 +24,7 @@ pub struct SnapshotArgs {
 pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
     // Checked before the cluster is read; `write_dir` checks again and never removes what it
     // did not write.
-    let holds_something = args.out.exists()
-        && (!args.out.is_dir()
-            || std::fs::read_dir(&args.out).map_or(true, |mut entries| entries.next().is_some()));
-    if holds_something {
-        return Err(Error::Usage(format!(
-            "--out {}: not a new or empty directory; choose one, so that two readings never mix and nothing is overwritten (nothing was removed)",
-            args.out.display()
-        )));
-    }
+    super::require_new_dir("--out", &args.out)?;
     let (inventory, collected) = args.live.collect()?;
     super::require_complete(&inventory, args.allow_incomplete)?;
     crate::inventory::snapshot::write_dir(&inventory, &args.out)?;

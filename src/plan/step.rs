@@ -200,6 +200,26 @@ impl Target {
             _ => None,
         }
     }
+
+    /// The kind, namespace and name of a Kubernetes target; `None` for IAM targets.
+    pub fn kubernetes_object(&self) -> Option<(&str, Option<&str>, &str)> {
+        match self {
+            Target::ServiceAccount { namespace, name } => {
+                Some(("ServiceAccount", Some(namespace), name))
+            }
+            Target::RbacBinding {
+                kind,
+                namespace,
+                name,
+            } => Some((kind, namespace.as_deref(), name)),
+            Target::Workload {
+                namespace,
+                kind,
+                name,
+            } => Some((kind.as_str(), Some(namespace), name)),
+            Target::OidcProvider { .. } | Target::Role { .. } | Target::InlinePolicy { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Target {

@@ -152,30 +152,18 @@ impl LiveKube {
 
 /// The kind, namespace and name of a Kubernetes target.
 fn locate(target: &Target) -> Result<(Resource, Option<&str>, &str), BackendError> {
-    let (kind, namespace, name) = match target {
-        Target::ServiceAccount { namespace, name } => ("ServiceAccount", Some(namespace), name),
-        Target::RbacBinding {
-            kind,
-            namespace,
-            name,
-        } => (kind.as_str(), namespace.as_ref(), name),
-        Target::Workload {
-            namespace,
-            kind,
-            name,
-        } => (kind.as_str(), Some(namespace), name),
-        other => {
-            return Err(BackendError::Target {
-                target: other.to_string(),
+    let (kind, namespace, name) =
+        target
+            .kubernetes_object()
+            .ok_or_else(|| BackendError::Target {
+                target: target.to_string(),
                 message: "not a Kubernetes object".into(),
-            });
-        }
-    };
+            })?;
     let resource = Resource::by_kind(kind).ok_or_else(|| BackendError::Target {
         target: target.to_string(),
         message: format!("the tool does not write {kind} objects"),
     })?;
-    Ok((resource, namespace.map(String::as_str), name.as_str()))
+    Ok((resource, namespace, name))
 }
 
 fn version(object: &Value) -> Option<String> {
