@@ -6,6 +6,7 @@ pub mod control_plane;
 pub mod fault_proxy;
 pub mod loopback;
 pub mod moto;
+pub mod owner_tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
