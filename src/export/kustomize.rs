@@ -13,7 +13,8 @@ use crate::plan::{Phase, Step, fragment};
 
 /// The files of `owner`'s Kubernetes steps, phase by phase.
 pub(super) fn files(owner: Option<&Owner>, phases: &[(Phase, Vec<&Step>)]) -> Vec<ExportFile> {
-    let root = format!("kubernetes/{}", owner_dir(owner));
+    let owner_name = owner_dir(owner);
+    let root = format!("kubernetes/{owner_name}");
     let mut files = Vec::new();
     let helm = matches!(
         owner,
@@ -24,7 +25,7 @@ pub(super) fn files(owner: Option<&Owner>, phases: &[(Phase, Vec<&Step>)]) -> Ve
         files.extend(component(&dir, owner, *phase, steps));
         if helm {
             let up_to: Vec<Phase> = phases[..=index].iter().map(|(p, _)| *p).collect();
-            files.extend(post_renderer(&root, *phase, &up_to));
+            files.extend(post_renderer(&root, &owner_name, *phase, &up_to));
             files.push(values_hint(&root, *phase, steps));
         }
     }
@@ -149,10 +150,20 @@ fn component(dir: &str, owner: Option<&Owner>, phase: Phase, steps: &[&Step]) ->
     files
 }
 
+/// The name of the Helm plugin that post-renders `phase` for the owner (plugin names are
+/// letters, digits, `_` and `-`).
+pub(super) fn plugin_name(owner_name: &str, phase: Phase) -> String {
+    format!("irsa-migrate-{owner_name}-{}", phase_dir(phase)).replace('.', "-")
+}
+
 /// A Helm post-renderer for `phase`: the rendered release with the components of `up_to` (every
-/// exported phase of the owner up to this one, since an upgrade renders the chart afresh).
-fn post_renderer(root: &str, phase: Phase, up_to: &[Phase]) -> Vec<ExportFile> {
-    let dir = format!("{root}/post-renderer-{}", phase_dir(phase));
+/// exported phase of the owner up to this one, since an upgrade renders the chart afresh). Helm 4
+/// runs post-renderers as plugins (`plugin.yaml`, installed with `helm plugin install DIR`);
+/// Helm 3 runs the script by its path.
+fn post_renderer(root: &str, owner_name: &str, phase: Phase, up_to: &[Phase]) -> Vec<ExportFile> {
+    // Named as the plugin: `helm plugin install` links the directory under its own name, so
+    // two releases' post-renderers must not share one.
+    let dir = format!("{root}/{}", plugin_name(owner_name, phase));
     let components: Vec<Value> = up_to
         .iter()
         .map(|p| json!(format!("../{}", phase_dir(*p))))
@@ -163,6 +174,14 @@ fn post_renderer(root: &str, phase: Phase, up_to: &[Phase]) -> Vec<ExportFile> {
         "resources": ["rendered.yaml"],
         "components": components,
     });
+    let plugin = json!({
+        "apiVersion": "v1",
+        "name": plugin_name(owner_name, phase),
+        "version": "0.1.0",
+        "type": "postrenderer/v1",
+        "runtime": "subprocess",
+        "runtimeConfig": {"platformCommand": [{"command": "${HELM_PLUGIN_DIR}/post-render"}]},
+    });
     vec![
         ExportFile::new(
             format!("{dir}/kustomization.yaml"),
@@ -171,9 +190,17 @@ fn post_renderer(root: &str, phase: Phase, up_to: &[Phase]) -> Vec<ExportFile> {
                 yaml(&kustomization)
             ),
         ),
+        ExportFile::new(
+            format!("{dir}/plugin.yaml"),
+            format!(
+                "# Helm 4 runs post-renderers as plugins: `helm plugin install` this directory, then\n# `helm upgrade ... --post-renderer {}`.\n{}",
+                plugin_name(owner_name, phase),
+                yaml(&plugin)
+            ),
+        ),
         ExportFile::script(
             format!("{dir}/post-render"),
-            "#!/bin/sh\n# A Helm post-renderer: reads the rendered release on stdin, prints it with this\n# directory's kustomization applied. Needs kubectl (its built-in kustomize) on PATH.\nset -eu\ndir=$(cd \"$(dirname \"$0\")\" && pwd)\ncat > \"$dir/rendered.yaml\"\nexec kubectl kustomize \"$dir\"\n"
+            "#!/bin/sh\n# A Helm post-renderer: reads the rendered release on stdin, prints it with this\n# directory's kustomization applied. Needs kubectl (its built-in kustomize) on PATH.\nset -eu\n# The directory itself, not a link to it (`helm plugin install` links it): the kustomization\n# names the phases' components beside it.\ndir=$(cd \"$(dirname \"$0\")\" && pwd -P)\ncat > \"$dir/rendered.yaml\"\nexec kubectl kustomize \"$dir\"\n"
                 .to_string(),
         ),
     ]

@@ -11,7 +11,8 @@
 //! README.md
 //! kubernetes/<owner>/<n>-<phase>/kustomization.yaml     kind: Component
 //! kubernetes/<owner>/<n>-<phase>/<kind>-<namespace>-<name>.yaml
-//! kubernetes/<owner>/post-renderer-<n>-<phase>/         Helm releases: every phase up to this one
+//! kubernetes/<owner>/irsa-migrate-<owner>-<n>-<phase>/  Helm releases' post-renderer (a Helm 4
+//!                                                       plugin): every phase up to this one
 //! kubernetes/<owner>/values-hint-<n>-<phase>.yaml       Helm releases, `helm create` charts
 //! iam/<n>-<phase>/<account>-<role>.json                 the complete policy after the phase
 //! iam/<n>-<phase>/<account>-<role>.before.json          and before it, to undo

@@ -93,9 +93,9 @@ fn kubernetes_section(owner: Option<&Owner>, phase: Phase, steps: &[&Step]) -> S
             "Nobody owns these objects: `irsa-migrate apply` makes them. For manifests kept in Git\nanyway, add `{component}` to their kustomization's `components:`."
         ),
         Some(Owner::HelmRelease { namespace, name }) => format!(
-            "Upgrade the release with the post-renderer, which makes these changes and the earlier\nphases' (`kubectl` on PATH):\n\n    helm upgrade {name} <chart> -n {namespace} --reuse-values --post-renderer {root}/post-renderer-{}/post-render\n\n(Helm 4 takes post-renderers as plugins: install the script as one.) Or, for charts that\nfollow `helm create`'s conventions, set the values in `{root}/values-hint-{}.yaml`.",
-            phase_dir(phase),
-            phase_dir(phase)
+            "Upgrade the release with the post-renderer, which makes these changes and the earlier\nphases' (`kubectl` on PATH). Helm 4 runs it as a plugin:\n\n    helm plugin install {root}/{plugin}\n    helm upgrade {name} <chart> -n {namespace} --reuse-values --post-renderer {plugin}\n\nHelm 3 by its path: `--post-renderer {root}/{plugin}/post-render`. Or, for charts that\nfollow `helm create`'s conventions, set the values in `{root}/values-hint-{phase_dir}.yaml`.",
+            phase_dir = phase_dir(phase),
+            plugin = super::kustomize::plugin_name(&owner_dir(owner), phase),
         ),
         Some(Owner::FluxHelmRelease { .. }) => format!(
             "Add the patches of `{component}` to the HelmRelease's `spec.postRenderers[].kustomize.patches`\n(and its new objects to the chart), or set the values in `{root}/values-hint-{}.yaml`.",

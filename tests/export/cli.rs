@@ -40,7 +40,7 @@ fn each_owner_gets_its_phases_and_scripts_are_executable() {
     for path in [
         "README.md",
         "kubernetes/helm-release-payments-payments/2-identity/kustomization.yaml",
-        "kubernetes/helm-release-payments-payments/post-renderer-3-rollout/post-render",
+        "kubernetes/helm-release-payments-payments/irsa-migrate-helm-release-payments-payments-3-rollout/post-render",
         "kubernetes/helm-release-payments-payments/values-hint-3-rollout.yaml",
         "kubernetes/argo-cd-application-checkout/3-rollout/kustomization.yaml",
         "kubernetes/flux-kustomization-flux-system-data/4-cleanup/kustomization.yaml",
@@ -59,7 +59,7 @@ fn each_owner_gets_its_phases_and_scripts_are_executable() {
     );
     #[cfg(unix)]
     for script in [
-        "kubernetes/helm-release-payments-payments/post-renderer-3-rollout/post-render",
+        "kubernetes/helm-release-payments-payments/irsa-migrate-helm-release-payments-payments-3-rollout/post-render",
         "iam/1-prepare/aws-cli.sh",
     ] {
         use std::os::unix::fs::PermissionsExt;

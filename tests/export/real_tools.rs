@@ -192,3 +192,160 @@ fn kustomize_builds_each_owners_components_over_the_snapshot_into_the_plans_afte
     let kubernetes = plan.steps.iter().filter(|s| !s.target.is_iam()).count();
     assert!(checked >= kubernetes, "{checked} of {kubernetes}");
 }
+
+/// A directory holding the objects of `keys` as a chart's only template, as a chart renders them.
+fn chart_of(dir: &Path, objects: &BTreeMap<String, Value>, keys: &[String]) -> PathBuf {
+    let chart = dir.join("chart");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: payments\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let templates: String = keys
+        .iter()
+        .map(|k| format!("---\n{}", yaml_serde::to_string(&objects[k]).unwrap()))
+        .collect();
+    assert!(!templates.contains("{{"), "the objects hold no template");
+    std::fs::write(chart.join("templates/objects.yaml"), templates).unwrap();
+    chart
+}
+
+#[test]
+#[ignore = "needs helm from scripts/owner-tools/build and kubectl from the control plane build; scripts/test builds them"]
+fn helm_with_the_exported_post_renderer_plugin_renders_the_plans_after() {
+    let (helm, kubectl) = (crate::support::owner_tools::helm(), kubectl());
+    let dir = demo();
+    export(dir.path(), "out", &[]);
+    let plan = plan(dir.path());
+    let objects = snapshot_objects(dir.path());
+    let owner = dir
+        .path()
+        .join("out/kubernetes/helm-release-payments-payments");
+    let phases = phase_dirs(&owner);
+    let mut targets: Vec<String> = phases
+        .iter()
+        .flat_map(|p| patched(&owner.join(p)))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let chart = chart_of(dir.path(), &objects, &targets);
+    let home = dir.path().join("helm");
+    let path = std::env::join_paths([kubectl.parent().unwrap().to_path_buf()].into_iter().chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let helm_command = |args: &[&str]| {
+        let output = Command::new(&helm)
+            .args(args)
+            // Where `helm plugin install` installs and the post-renderer is looked up (Helm 4
+            // installs under HELM_DATA_HOME even when HELM_PLUGINS names another directory).
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    for merged in 1..=phases.len() {
+        let phase = &phases[merged - 1];
+        let renderer = owner.join(format!(
+            "irsa-migrate-helm-release-payments-payments-{phase}"
+        ));
+        let plugin: Value =
+            yaml_serde::from_str(&std::fs::read_to_string(renderer.join("plugin.yaml")).unwrap())
+                .unwrap();
+        let name = plugin["name"].as_str().unwrap();
+        helm_command(&["plugin", "install", renderer.to_str().unwrap()]);
+        let rendered = helm_command(&[
+            "template",
+            "payments",
+            chart.to_str().unwrap(),
+            "--namespace",
+            "payments",
+            "--post-renderer",
+            name,
+        ]);
+        let ids: Vec<String> = phases[..merged]
+            .iter()
+            .flat_map(|p| component_steps(&owner.join(p)))
+            .collect();
+        let steps: Vec<&Step> = plan.steps.iter().filter(|s| ids.contains(&s.id)).collect();
+        assert!(!steps.is_empty());
+        assert_after(
+            &steps,
+            &documents(&rendered),
+            &format!("helm up to {phase}"),
+        );
+    }
+}
+
+/// The heredoc documents of a Terraform file's `aws_iam_role` resources, by role name.
+fn role_policies(terraform: &str) -> BTreeMap<String, Value> {
+    let mut policies = BTreeMap::new();
+    for block in terraform.split("resource \"aws_iam_role\" ").skip(1) {
+        let name = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_string())
+            .expect("the role's name");
+        let start = block.find("<<-EOT\n").expect("a heredoc") + "<<-EOT\n".len();
+        let end = block[start..].find("\n  EOT").expect("the heredoc's end") + start;
+        let document: Value = serde_json::from_str(&block[start..end]).expect("heredoc JSON");
+        policies.insert(name, document);
+    }
+    policies
+}
+
+#[test]
+#[ignore = "needs hcl-check from scripts/owner-tools/build; scripts/test builds it"]
+fn the_terraform_parses_is_formatted_and_its_trust_policies_are_the_plans() {
+    let dir = demo();
+    export(dir.path(), "out", &[]);
+    let plan = plan(dir.path());
+    let iam = dir.path().join("out/iam");
+    let mut checked = 0;
+    for phase in phase_dirs(&iam) {
+        let terraform = iam.join(&phase).join("main.tf");
+        let output = Command::new(crate::support::owner_tools::hcl_check())
+            .arg(&terraform)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            terraform.display(),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let policies = role_policies(&std::fs::read_to_string(&terraform).unwrap());
+        let roles: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(|s| phase.ends_with(s.phase.as_str()))
+            .filter(|s| matches!(s.target, irsa_migrate::plan::Target::Role { .. }))
+            .collect();
+        assert_eq!(policies.len(), roles.len(), "{phase}: {policies:?}");
+        for step in roles {
+            let irsa_migrate::plan::Target::Role { arn, account } = &step.target else {
+                unreachable!()
+            };
+            assert_eq!(policies[arn.name()], step.after.value(), "{}", step.id);
+            // The JSON files hold the same documents, and the one before it.
+            let file = |suffix: &str| -> Value {
+                let name = format!("{account}-{}.{suffix}", arn.name().to_lowercase());
+                serde_json::from_str(&std::fs::read_to_string(iam.join(&phase).join(name)).unwrap())
+                    .unwrap()
+            };
+            assert_eq!(file("json"), step.after.value(), "{}", step.id);
+            assert_eq!(file("before.json"), step.before.value(), "{}", step.id);
+            checked += 1;
+        }
+    }
+    assert!(checked > 5, "{checked}");
+}
