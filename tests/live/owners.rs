@@ -1,8 +1,10 @@
 //! Owned objects, live: the demo's role made by eksctl (its tags), the service account and
 //! Deployment of a Helm release and the Deployment of an Argo CD application are left to their
-//! owners. The test plays each owner, making the plan's change as the owner's sync would (its
-//! own field manager, its own IAM call); the tool detects it, journals it as the owner's, checks
-//! the owners' rollout, and refuses to decommission a role whose workload an owner reverted.
+//! owners. The test plays each owner: it merges the exported component into the owner's
+//! manifest (`kubectl kustomize`) and applies it as the owner's sync would (its own field
+//! manager), or makes the exported trust policy with its own IAM call; the tool detects it,
+//! journals it as the owner's, checks the owners' rollout, and refuses to decommission a role
+//! whose workload an owner reverted.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
@@ -32,10 +34,9 @@ fn step(cluster: &Cluster, id: &str) -> Value {
         .clone()
 }
 
-/// The object of a Kubernetes step's target as its owner's manifest has it (the object as it
-/// is, without what the server adds) with `fragment` merged in, as the owner's server-side
-/// apply would send it.
-fn owners_object(cluster: &Cluster, step: &Value, kind: &str, fragment: &Value) -> Value {
+/// A Kubernetes step's target as its owner's manifest has it: the object as it is, without what
+/// the server adds.
+fn manifest(cluster: &Cluster, step: &Value, kind: &str) -> Value {
     let target = &step["target"];
     let name = target["name"].as_str().unwrap();
     let live = cluster
@@ -56,8 +57,56 @@ fn owners_object(cluster: &Cluster, step: &Value, kind: &str, fragment: &Value) 
     if !live["spec"].is_null() {
         object["spec"] = live["spec"].clone();
     }
+    object
+}
+
+/// The manifest with `fragment` merged in, as an owner's old (or hand-made) manifest has it.
+fn owners_object(cluster: &Cluster, step: &Value, kind: &str, fragment: &Value) -> Value {
+    let mut object = manifest(cluster, step, kind);
     merge(&mut object, fragment);
     object
+}
+
+/// The manifest as the owner's kustomization renders it once it merged the exported component
+/// `export/kubernetes/<owner>/<phase>`: `kubectl kustomize` over the manifest as its base.
+fn exported(cluster: &Cluster, step: &Value, kind: &str, owner: &str, phase: &str) -> Value {
+    let name = step["target"]["name"].as_str().unwrap();
+    let component = cluster
+        .dir
+        .path()
+        .join("export/kubernetes")
+        .join(owner)
+        .join(phase);
+    assert!(
+        component.join("kustomization.yaml").is_file(),
+        "{}",
+        component.display()
+    );
+    let base = cluster
+        .dir
+        .path()
+        .join(format!("owner-{owner}-{phase}-{name}"));
+    std::fs::create_dir(&base).unwrap();
+    std::fs::write(
+        base.join("object.json"),
+        manifest(cluster, step, kind).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        base.join("kustomization.yaml"),
+        format!(
+            // Kustomize takes components by relative path only.
+            "resources:\n- object.json\ncomponents:\n- ../export/kubernetes/{owner}/{phase}\n"
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(cluster.kube.kubectl_path())
+        .arg("kustomize")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    yaml_serde::from_str(&stdout(&output)).expect("one object")
 }
 
 fn merge(into: &mut Value, from: &Value) {
@@ -83,6 +132,8 @@ fn apply_leaving_owners(cluster: &Cluster, phase: &str) -> std::process::Output 
 fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_decommission() {
     let cluster = Cluster::start();
     cluster.plan();
+    // What the owners merge: the export of the plan.
+    cluster.ok(&["export", "--plan", PLAN, "--out", "export"]);
 
     // prepare: the eksctl-made role is eksctl's to change.
     let output = apply_leaving_owners(&cluster, "prepare");
@@ -94,7 +145,7 @@ fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_deco
     );
     let trust = step(&cluster, ROLE_TRUST);
     assert_eq!(cluster.moto.trust("data-ingest"), trust["before"]);
-    // eksctl updates the role's trust (`eksctl create iamserviceaccount`'s stack would).
+    // eksctl's stack updates the role's trust to the exported policy.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
         .block_on(
@@ -103,7 +154,15 @@ fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_deco
                 .iam(&runtime)
                 .update_assume_role_policy()
                 .role_name("data-ingest")
-                .policy_document(trust["after"].to_string())
+                .policy_document(
+                    std::fs::read_to_string(
+                        cluster
+                            .dir
+                            .path()
+                            .join("export/iam/1-prepare/111122223333-data-ingest.json"),
+                    )
+                    .expect("the exported trust policy"),
+                )
                 .send(),
         )
         .unwrap();
@@ -136,11 +195,12 @@ fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_deco
     );
     cluster.kube.apply_as(
         "helm",
-        &[owners_object(
+        &[exported(
             &cluster,
             &annotation,
             "serviceaccount",
-            &annotation["after"],
+            "helm-release-payments-payments",
+            "2-identity",
         )],
     );
     let output = apply_leaving_owners(&cluster, "identity");
@@ -195,15 +255,23 @@ fn owned_changes_are_left_to_their_owners_detected_verified_and_kept_before_deco
             .is_null(),
         "the owned Deployment is not patched by the tool: {deployment}"
     );
-    for (id, manager) in [(HELM_RESTART, "helm"), (ARGO_RESTART, "argocd-controller")] {
+    for (id, manager, owner) in [
+        (HELM_RESTART, "helm", "helm-release-payments-payments"),
+        (
+            ARGO_RESTART,
+            "argocd-controller",
+            "argo-cd-application-checkout",
+        ),
+    ] {
         let restart = step(&cluster, id);
         cluster.kube.apply_as(
             manager,
-            &[owners_object(
+            &[exported(
                 &cluster,
                 &restart,
                 "deployment",
-                &restart["after"],
+                owner,
+                "3-rollout",
             )],
         );
     }
