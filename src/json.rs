@@ -36,6 +36,19 @@ impl<'de> Deserialize<'de> for CompactJson {
     }
 }
 
+/// `from` merged into `into`, objects key by key, anything else replaced: how a patch's fields
+/// land on an object (a `null` is kept as a value, as a strategic-merge patch carries it).
+pub fn merge(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(into), Value::Object(from)) => {
+            for (key, value) in from {
+                merge(into.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (into, from) => *into = from.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,8 +149,8 @@ pub(super) fn describe(reverted: &[Reverted<'_>]) -> String {
 mod tests {
     use super::*;
     use crate::apply::journal::Journal;
-    use crate::apply::tests::{demo_plan, options};
-    use crate::apply::{RunOptions, Selection, run};
+    use crate::apply::tests::{demo_plan, options, run_with_options};
+    use crate::apply::{RunOptions, Selection};
     use crate::backend::rehearsal::Rehearsal;
 
     #[test]
@@ -167,16 +167,7 @@ mod tests {
                 },
                 ..options(Direction::Apply)
             };
-            run(
-                &plan,
-                "sha256:test",
-                journal,
-                backend,
-                &options,
-                &mut |_| true,
-                &mut |_| {},
-                &crate::progress::Silent,
-            )
+            run_with_options(&plan, journal, backend, &options)
         };
         let before = [
             Phase::Prepare,

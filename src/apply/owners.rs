@@ -129,8 +129,8 @@ mod tests {
 
     use super::*;
     use crate::apply::journal::{Entry, Journal, StepState};
-    use crate::apply::tests::{demo_plan, options};
-    use crate::apply::{Owners, RunOptions, Selection, Summary, run};
+    use crate::apply::tests::{demo_plan, options, run_with_options};
+    use crate::apply::{Owners, RunOptions, Selection, Summary};
     use crate::backend::rehearsal::Rehearsal;
     use crate::backend::{Backend, BackendError};
     use crate::plan::Plan;
@@ -206,16 +206,7 @@ mod tests {
             owners: Owners::Await(wait),
             ..options(Direction::Apply)
         };
-        let result = run(
-            &plan,
-            "sha256:test",
-            &mut journal,
-            &mut backend,
-            &options,
-            &mut |_| true,
-            &mut |_| {},
-            &crate::progress::Silent,
-        );
+        let result = run_with_options(&plan, &mut journal, &mut backend, &options);
         (plan, owned, journal, result, dir)
     }
 

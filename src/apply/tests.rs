@@ -45,12 +45,22 @@ pub(super) fn run_with(
     backend: &mut dyn Backend,
     direction: Direction,
 ) -> Result<Summary, ApplyError> {
+    run_with_options(plan, journal, backend, &options(direction))
+}
+
+/// Runs `plan` through `backend` as `options` say, confirmed, output discarded.
+pub(super) fn run_with_options(
+    plan: &Plan,
+    journal: &mut Journal,
+    backend: &mut dyn Backend,
+    options: &RunOptions,
+) -> Result<Summary, ApplyError> {
     run(
         plan,
         "sha256:test",
         journal,
         backend,
-        &options(direction),
+        options,
         &mut |_| true,
         &mut |_| {},
         &Silent,

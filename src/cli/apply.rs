@@ -24,26 +24,40 @@ use confirm::{confirmation_text, confirmer};
 use provenance::verify_plan;
 pub use status::{StatusArgs, run_status};
 
-/// A phase, or all of them in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// A phase, or all of them in order: the phases' names and help are [`Phase`]'s own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhaseChoice {
-    Prepare,
-    Identity,
-    Rollout,
-    Cleanup,
-    Decommission,
+    One(Phase),
     All,
 }
 
 impl PhaseChoice {
     fn phases(self) -> Vec<Phase> {
         match self {
-            PhaseChoice::Prepare => vec![Phase::Prepare],
-            PhaseChoice::Identity => vec![Phase::Identity],
-            PhaseChoice::Rollout => vec![Phase::Rollout],
-            PhaseChoice::Cleanup => vec![Phase::Cleanup],
-            PhaseChoice::Decommission => vec![Phase::Decommission],
+            PhaseChoice::One(phase) => vec![phase],
             PhaseChoice::All => Vec::new(),
+        }
+    }
+}
+
+impl ValueEnum for PhaseChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        static CHOICES: std::sync::LazyLock<Vec<PhaseChoice>> = std::sync::LazyLock::new(|| {
+            Phase::ALL
+                .into_iter()
+                .map(PhaseChoice::One)
+                .chain([PhaseChoice::All])
+                .collect()
+        });
+        &CHOICES
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            PhaseChoice::One(phase) => phase.to_possible_value(),
+            PhaseChoice::All => {
+                Some(clap::builder::PossibleValue::new("all").help("Every phase, in order"))
+            }
         }
     }
 }

@@ -139,13 +139,7 @@ fn resource(plan: &Plan, step: &Step, names: &mut BTreeSet<String>) -> String {
         (Target::OidcProvider { .. }, _) => {
             let after = step.after.value();
             let url = after["Url"].as_str().unwrap_or_default();
-            let clients: Vec<String> = after["ClientIDList"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(hcl_string)
-                .collect();
+            let clients: Vec<String> = client_ids(&after).map(hcl_string).collect();
             format!(
                 "{header}resource \"aws_iam_openid_connect_provider\" \"{}\" {{\n{}}}\n",
                 label(&format!("{}_oidc", plan.cluster.name), names),
@@ -216,6 +210,15 @@ fn module_hint(plan: &Plan, role_arn: &str) -> String {
     )
 }
 
+/// The client ids of an OIDC provider's document.
+fn client_ids(provider: &Value) -> impl Iterator<Item = &str> {
+    provider["ClientIDList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
 /// A shell word: single-quoted.
 fn shell_word(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -232,13 +235,7 @@ fn cli_call(step: &Step, document: Option<&str>) -> String {
     match &step.target {
         Target::OidcProvider { .. } => {
             let after = step.after.value();
-            let clients: Vec<String> = after["ClientIDList"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(shell_word)
-                .collect();
+            let clients: Vec<String> = client_ids(&after).map(shell_word).collect();
             format!(
                 "{comment}aws iam create-open-id-connect-provider --url {} --client-id-list {}\n",
                 shell_word(after["Url"].as_str().unwrap_or_default()),

@@ -71,24 +71,12 @@ fn object_change(steps: &[&Step]) -> (Value, bool) {
     }
     let mut patch = json!({"apiVersion": api_version, "kind": kind, "metadata": metadata});
     for step in steps {
-        merge(
+        crate::json::merge(
             &mut patch,
             &fragment::merge_patch(&step.before.value(), &step.after.value()),
         );
     }
     (patch, false)
-}
-
-/// `from` merged into `into`, objects key by key.
-fn merge(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(into), Value::Object(from)) => {
-            for (key, value) in from {
-                merge(into.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-        (into, from) => *into = from.clone(),
-    }
 }
 
 fn yaml(value: &Value) -> String {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::support::{run_in, stderr, stdout};
+use crate::support::{run_in, run_ok_in, stderr, stdout};
 
 /// The demo's migration in a fresh directory.
 pub fn demo() -> tempfile::TempDir {
@@ -18,13 +18,7 @@ pub const PLAN: &str = "migrations/demo/plan.json";
 pub fn export(dir: &Path, out: &str, args: &[&str]) {
     let mut all = vec!["export", "--plan", PLAN, "--out", out];
     all.extend_from_slice(args);
-    let output = run_in(dir, &all);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{all:?}: {}",
-        stderr(&output)
-    );
+    let output = run_ok_in(dir, &all);
     assert!(
         stdout(&output).starts_with(&format!("wrote {out}: ")),
         "{}",

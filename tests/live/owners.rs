@@ -63,7 +63,7 @@ fn manifest(cluster: &Cluster, step: &Value, kind: &str) -> Value {
 /// The manifest with `fragment` merged in, as an owner's old (or hand-made) manifest has it.
 fn owners_object(cluster: &Cluster, step: &Value, kind: &str, fragment: &Value) -> Value {
     let mut object = manifest(cluster, step, kind);
-    merge(&mut object, fragment);
+    irsa_migrate::json::merge(&mut object, fragment);
     object
 }
 
@@ -107,17 +107,6 @@ fn exported(cluster: &Cluster, step: &Value, kind: &str, owner: &str, phase: &st
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     yaml_serde::from_str(&stdout(&output)).expect("one object")
-}
-
-fn merge(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(into), Value::Object(from)) => {
-            for (key, value) in from {
-                merge(into.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-        (into, from) => *into = from.clone(),
-    }
 }
 
 fn apply_leaving_owners(cluster: &Cluster, phase: &str) -> std::process::Output {

@@ -21,18 +21,23 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `irsa-migrate` with `args` in `dir`, which must succeed.
+pub fn run_ok_in(dir: &Path, args: &[&str]) -> Output {
+    let output = run_in(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr(&output)
+    );
+    output
+}
+
 /// Runs `plan --snapshot <snapshot> <args>` in `dir`, which must succeed.
 pub fn plan_snapshot(dir: &Path, snapshot: &str, args: &[&str]) -> Output {
     let mut all = vec!["plan", "--snapshot", snapshot];
     all.extend_from_slice(args);
-    let output = run_in(dir, &all);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{all:?}: {}",
-        stderr(&output)
-    );
-    output
+    run_ok_in(dir, &all)
 }
 
 pub fn run(args: &[&str]) -> Output {

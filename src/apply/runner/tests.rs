@@ -4,12 +4,11 @@
 use serde_json::Value;
 
 use crate::apply::journal::Journal;
-use crate::apply::tests::{demo_plan, options, run_with};
-use crate::apply::{ApplyError, Direction, RunOptions, Selection, run};
+use crate::apply::tests::{demo_plan, options, run_with, run_with_options};
+use crate::apply::{ApplyError, Direction, RunOptions, Selection};
 use crate::backend::rehearsal::Rehearsal;
 use crate::backend::{Backend, BackendError};
 use crate::plan::{Phase, Step, Target};
-use crate::progress::Silent;
 
 /// A rehearsal that takes IAM steps in batches and records what it is asked: reads, and what
 /// each batch wrote. It can play someone else editing a target once its reads reach a count.
@@ -126,17 +125,7 @@ fn an_iam_target_read_too_long_ago_is_read_again_and_a_change_since_is_not_overw
         reading_fresh_for: std::time::Duration::ZERO,
         ..options(Direction::Apply)
     };
-    let error = run(
-        &plan,
-        "sha256:test",
-        &mut journal,
-        &mut backend,
-        &options,
-        &mut |_| true,
-        &mut |_| {},
-        &Silent,
-    )
-    .unwrap_err();
+    let error = run_with_options(&plan, &mut journal, &mut backend, &options).unwrap_err();
     match &error {
         ApplyError::Stale { step, written, .. } => {
             assert_eq!(step, &victim.id);
@@ -239,16 +228,7 @@ fn a_failure_is_after_writes_only_once_the_run_has_sent_one() {
             },
             ..options(Direction::Apply)
         };
-        run(
-            &plan,
-            "sha256:test",
-            &mut journal,
-            backend,
-            &options,
-            &mut |_| true,
-            &mut |_| {},
-            &Silent,
-        )
+        run_with_options(&plan, &mut journal, backend, &options)
     };
     // The preflight reads each of the phase's targets first.
     match apply(&mut Failing::open(dir.path(), Some(2), None)) {
