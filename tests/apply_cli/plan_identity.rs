@@ -1,7 +1,7 @@
 //! The plan a migration is bound to: its content digest (not its bytes or formatting), journals
 //! of the byte checksum, hand edits, plans of another version, snapshots with ignored files.
 
-use crate::support::{fixture, json, plan_snapshot, run_in, stderr};
+use crate::support::{fixture, json, plan_snapshot, stderr};
 use crate::workspace::{PLAN, demo_workspace, rehearsal, rehearse};
 
 /// A byte checksum refused a CRLF checkout or a reformatted plan.json (issue 12): the journal
@@ -158,18 +158,5 @@ fn a_plan_from_a_snapshot_with_ignored_files_passes_the_plan_check() {
         plan.contains("unrecognized-input"),
         "the fixture has an ignored file"
     );
-    let output = run_in(
-        dir.path(),
-        &[
-            "apply",
-            "--plan",
-            "migrations/k/plan.json",
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--yes",
-            "--as-owner",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    crate::support::rehearse_prepare(dir.path(), "migrations/k/plan.json");
 }

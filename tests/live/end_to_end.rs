@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    Cluster, DECLARED, IRSA_ROLE, PLAN, assert_same_objects, documented_permissions, statuses,
+    Cluster, DECLARED, IRSA_ROLE, PAGED_SCAN, PLAN, assert_same_objects, documented_permissions,
+    statuses,
 };
 use crate::support::{self, stderr, stdout};
 
@@ -17,15 +18,7 @@ fn end_to_end_snapshot_plan_apply_all_and_rollback_all_restore_both_servers() {
 
     // A live scan reads the same cluster as the embedded demo (IAM through the API, URL-encoded
     // documents; Kubernetes lists without item kinds, paginated).
-    let live = cluster.ok(&[
-        "scan",
-        "--cluster",
-        "demo",
-        "--page-size",
-        "3",
-        "-o",
-        "json",
-    ]);
+    let live = cluster.ok(PAGED_SCAN);
     let demo = cluster.ok(&["scan", "--demo", "-o", "json"]);
     assert_eq!(
         statuses(&support::json(&live)),

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Cluster, IRSA_ROLE, PLAN, SOMEONE_ELSE, statuses};
+use crate::harness::{Cluster, IRSA_ROLE, PAGED_SCAN, PLAN, SOMEONE_ELSE, statuses};
 use crate::support::fault_proxy::Edit;
 use crate::support::{self, stderr, stdout};
 
@@ -175,19 +175,10 @@ fn a_throttling_api_server_is_retried_with_backoff() {
 #[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn a_list_whose_continue_token_expired_is_read_again_from_its_start() {
     let cluster = Cluster::start();
-    let scan = [
-        "scan",
-        "--cluster",
-        "demo",
-        "--page-size",
-        "3",
-        "-o",
-        "json",
-    ];
-    let expected = statuses(&support::json(&cluster.ok(&scan)));
+    let expected = statuses(&support::json(&cluster.ok(PAGED_SCAN)));
     // etcd compacted past the token between two pages: the server answers 410 Expired.
     cluster.proxy.faults().expire_continue = 2;
-    let output = cluster.ok(&scan);
+    let output = cluster.ok(PAGED_SCAN);
     assert_eq!(
         cluster.proxy.faults().expire_continue,
         0,

@@ -25,6 +25,18 @@ pub struct Cluster {
 
 pub const PLAN: &str = "migrations/live/plan.json";
 
+/// A live scan that reads every kind in pages of three objects, so that each list takes several
+/// pages (the demo has a handful of each).
+pub const PAGED_SCAN: &[&str] = &[
+    "scan",
+    "--cluster",
+    "demo",
+    "--page-size",
+    "3",
+    "-o",
+    "json",
+];
+
 pub const IRSA_ROLE: &str = "eks.amazonaws.com/role-arn";
 
 /// The role another writer puts on a service account.

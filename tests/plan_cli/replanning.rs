@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{self, run_in, stderr};
+use crate::support::{self, rehearse_prepare, run_in, stderr};
 
 /// Every file under `dir`, by relative path, as bytes.
 fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
@@ -43,29 +43,12 @@ fn journal_as_live(migration: &Path) {
     .unwrap();
 }
 
-fn rehearse_prepare(dir: &Path) {
-    let output = run_in(
-        dir,
-        &[
-            "apply",
-            "--plan",
-            "migrations/demo/plan.json",
-            "--rehearse",
-            "--phase",
-            "prepare",
-            "--yes",
-            "--as-owner",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-}
-
 /// `plan` over an applied migration rewrote plan, report and snapshot with exit 0, and apply and
 /// rollback then refused the plan: the way back was gone (issue 12).
 #[test]
 fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
     let dir = demo_dir();
-    rehearse_prepare(dir.path());
+    rehearse_prepare(dir.path(), "migrations/demo/plan.json");
     let migration = dir.path().join("migrations/demo");
     // A live journal as a live `apply --phase prepare` leaves it.
     journal_as_live(&migration);
@@ -117,7 +100,7 @@ fn planning_over_a_migration_with_live_runs_exits_3_and_writes_nothing() {
 #[test]
 fn replanning_an_unapplied_migration_replaces_it_and_removes_the_stale_rehearsal() {
     let dir = demo_dir();
-    rehearse_prepare(dir.path());
+    rehearse_prepare(dir.path(), "migrations/demo/plan.json");
     let migration = dir.path().join("migrations/demo");
     // Planning the same inputs again keeps the rehearsal: its journal still matches.
     assert_eq!(run_in(dir.path(), &["demo"]).status.code(), Some(0));
@@ -133,7 +116,7 @@ fn replanning_an_unapplied_migration_replaces_it_and_removes_the_stale_rehearsal
         plan.contains("\"trust_policy_limit\": 4096"),
         "the plan is replaced"
     );
-    rehearse_prepare(dir.path());
+    rehearse_prepare(dir.path(), "migrations/demo/plan.json");
 }
 
 #[test]

@@ -33,6 +33,24 @@ pub fn run_ok_in(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// Rehearses prepare of the plan at `plan` (relative to `dir`), playing the owners' part; it
+/// must succeed.
+pub fn rehearse_prepare(dir: &Path, plan: &str) -> Output {
+    run_ok_in(
+        dir,
+        &[
+            "apply",
+            "--plan",
+            plan,
+            "--rehearse",
+            "--phase",
+            "prepare",
+            "--yes",
+            "--as-owner",
+        ],
+    )
+}
+
 /// Runs `plan --snapshot <snapshot> <args>` in `dir`, which must succeed.
 pub fn plan_snapshot(dir: &Path, snapshot: &str, args: &[&str]) -> Output {
     let mut all = vec!["plan", "--snapshot", snapshot];
