@@ -8,5 +8,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod aws_cli;
 mod cli;
 mod real_tools;
