@@ -97,6 +97,7 @@ pub fn run(
         sent: false,
         readings,
         reading_fresh_for: options.reading_fresh_for,
+        would_change: Default::default(),
     };
     let mut summary = Summary::default();
     let mut current_phase = None;

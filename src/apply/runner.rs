@@ -48,6 +48,9 @@ pub(super) struct Runner<'a> {
     /// Step id → the preflight's reading of its target, until the step uses it.
     pub(super) readings: BTreeMap<String, Reading>,
     pub(super) reading_fresh_for: std::time::Duration,
+    /// In a dry run, the targets an earlier step of the run would have changed: a later step on
+    /// one starts where that step leaves it, which no read can show before anything is written.
+    pub(super) would_change: std::collections::BTreeSet<crate::plan::Target>,
 }
 
 impl Runner<'_> {
@@ -107,10 +110,18 @@ impl Runner<'_> {
         for (step, observed) in steps.iter().zip(self.observe(steps)) {
             let observed = observed.map_err(|source| self.failed(&step.id, source))?;
             let (from, to) = sides(step, direction);
+            let observed = if self.would_change.contains(&step.target) {
+                from.clone()
+            } else {
+                observed
+            };
             if matches(step, &observed, &to) {
                 outcomes.push(Some(done));
             } else if matches(step, &observed, &from) {
                 outcomes.push(written);
+                if !execute {
+                    self.would_change.insert(step.target.clone());
+                }
                 if written.is_some() {
                     writes.push((*step, from, to));
                 }

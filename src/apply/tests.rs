@@ -160,3 +160,27 @@ fn a_changed_target_stops_the_run_before_anything_is_written() {
         "nothing was journaled"
     );
 }
+
+#[test]
+fn a_dry_run_of_every_phase_takes_each_target_as_the_earlier_steps_would_leave_it() {
+    let (plan, dir) = demo_plan();
+    let mut backend = Rehearsal::open(&dir.path().join("rehearsal"), &dir.path().join("snapshot"))
+        .map_err(ApplyError::from_backend)
+        .unwrap();
+    let mut journal = Journal::open(&dir.path().join("rehearsal/journal.jsonl")).unwrap();
+    let options = RunOptions {
+        mode: Mode::DryRun,
+        ..options(Direction::Apply)
+    };
+    // Decommission's trust edits start where prepare's leave the same roles: a read alone would
+    // find them as planned and call them changed by someone else.
+    let summary = run_with_options(&plan, &mut journal, &mut backend, &options).unwrap();
+    assert_eq!(summary.changed, plan.steps.len());
+    assert!(journal.entries().is_empty());
+    let hidden = crate::progress::Silent;
+    assert_eq!(
+        load_dir(&dir.path().join("rehearsal"), &hidden).unwrap(),
+        load_dir(&dir.path().join("snapshot"), &hidden).unwrap(),
+        "nothing was written"
+    );
+}
