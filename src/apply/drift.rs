@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 
+use super::ApplyError;
 use super::compare::matches;
 use super::journal::StepState;
-use super::{ApplyError, Direction};
 use crate::backend::Backend;
 use crate::plan::{Binding, Phase, Plan, Step, StepKind, Target};
 
@@ -96,8 +96,7 @@ pub(super) fn reverted<'p>(
             step: format!("step {} (read again before decommission)", step.id),
             source,
         })?;
-        let (_, applied) = super::compare::sides(step, Direction::Apply);
-        if !matches(step, &observed, &applied) {
+        if !matches(step, &observed, &step.after.value()) {
             reverted.push(Reverted {
                 role_arn,
                 step,
@@ -150,7 +149,7 @@ mod tests {
     use super::*;
     use crate::apply::journal::Journal;
     use crate::apply::tests::{demo_plan, options, run_with_options};
-    use crate::apply::{RunOptions, Selection};
+    use crate::apply::{Direction, RunOptions, Selection};
     use crate::backend::rehearsal::Rehearsal;
 
     #[test]

@@ -213,10 +213,7 @@ pub fn run(
         roles.dedup();
         return Err(ApplyError::Reverted {
             roles: roles.len(),
-            written: match run.changed {
-                0 => "this run wrote nothing".into(),
-                n => format!("this run made {n} change(s) to the other roles, journaled"),
-            },
+            changed: run.changed,
             reverted: drift::describe(&reverted),
         });
     }

@@ -149,11 +149,14 @@ pub enum ApplyError {
     /// owner synced its old manifests): the role's legacy trust, and the grants every legacy
     /// role needs, were left in place; the other roles' decommission steps ran.
     #[error(
-        "decommission refused for {roles} role(s): what was migrated to them went back, and without their legacy trust those workloads would have no credentials at all. The legacy trust of these roles, and the AssumeRole grants every legacy role needs, stay; {written}. What went back:\n{reverted}Make each change again (in its owner's source where it has one, or `irsa-migrate apply --phase identity|rollout|cleanup` for those nobody owns: the run reads the target and writes only what is missing), then run decommission again."
+        "decommission refused for {roles} role(s): what was migrated to them went back, and without their legacy trust those workloads would have no credentials at all. The legacy trust of these roles, and the AssumeRole grants every legacy role needs, stay; {}. What went back:\n{reverted}Make each change again (in its owner's source where it has one, or `irsa-migrate apply --phase identity|rollout|cleanup` for those nobody owns: the run reads the target and writes only what is missing), then run decommission again.",
+        this_run_wrote(*.changed, "change(s) to the other roles")
     )]
     Reverted {
         roles: usize,
-        written: String,
+        /// Writes this run made (to the roles that were decommissioned).
+        changed: usize,
+        /// What went back, by role ([`super::drift::describe`]).
         reverted: String,
     },
     /// The journal could not be read, or appended to before this run sent a write.
@@ -171,16 +174,21 @@ pub enum ApplyError {
     },
 }
 
+/// What a run that stopped short of some steps wrote: nothing, or `changed` of `what`.
+fn this_run_wrote(changed: usize, what: &str) -> String {
+    match changed {
+        0 => "this run wrote nothing".to_string(),
+        n => format!("this run made {n} {what}, journaled"),
+    }
+}
+
 /// The message of [`ApplyError::AwaitingOwners`].
 fn awaiting_owners(phase: Phase, direction: Direction, changed: usize, pending: &str) -> String {
     let (stage, verb, verb_capitalized) = match direction {
         Direction::Apply => (phase.to_string(), "make", "Make"),
         Direction::Rollback => (format!("the rollback of {phase}"), "revert", "Revert"),
     };
-    let written = match changed {
-        0 => "this run wrote nothing".to_string(),
-        n => format!("this run made {n} other change(s), journaled"),
-    };
+    let written = this_run_wrote(changed, "other change(s)");
     format!(
         "{stage} is not complete: its steps below are their owners' to {verb}, and this run does not write them; {written}. What each owner must {verb}:\n{pending}{verb_capitalized} each change in its owner's source (`irsa-migrate diff --plan PLAN --phase {phase}` shows them as diffs), let the owner sync, then run the same command again: it reads them and goes on (`--wait-for-owners 30m` waits for them instead). `--patch-owned` writes them live, and the owner will revert them at its next sync."
     )

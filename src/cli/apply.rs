@@ -201,6 +201,8 @@ impl OwnerArgs {
 
 /// A duration as `--wait-for-owners` takes it: a whole number and a unit (s, m, h).
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let not_a_duration =
+        || format!("{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)");
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -209,15 +211,9 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)"
-            ));
-        }
+        _ => return Err(not_a_duration()),
     };
-    let number: u64 = number.parse().map_err(|_| {
-        format!("{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)")
-    })?;
+    let number: u64 = number.parse().map_err(|_| not_a_duration())?;
     Ok(std::time::Duration::from_secs(
         number.saturating_mul(seconds_per),
     ))

@@ -56,11 +56,14 @@ impl ExportFile {
     }
 }
 
+/// Each owner's (or nobody's) Kubernetes steps, phase by phase.
+type KubernetesByOwner<'p> = BTreeMap<Option<&'p Owner>, Vec<(Phase, Vec<&'p Step>)>>;
+
 /// The plan's steps of `phases` (all when empty) as their owners merge them.
 pub fn export(plan: &Plan, phases: &[Phase]) -> Vec<ExportFile> {
     let selected = |phase: Phase| phases.is_empty() || phases.contains(&phase);
     let mut files = Vec::new();
-    let mut kubernetes: BTreeMap<Option<&Owner>, Vec<(Phase, Vec<&Step>)>> = BTreeMap::new();
+    let mut kubernetes = KubernetesByOwner::new();
     let mut iam_phases = Vec::new();
     for phase in Phase::ALL.into_iter().filter(|p| selected(*p)) {
         let steps: Vec<&Step> = plan.steps.iter().filter(|s| s.phase == phase).collect();

@@ -1,18 +1,14 @@
 //! The export's README: per phase, in order, what each owner merges and where, what nobody
 //! owns, and how to undo each.
 
-use std::collections::BTreeMap;
-
 use super::{ExportFile, owner_dir, phase_dir};
 use crate::ownership::Owner;
 use crate::plan::{Phase, Plan, Step};
 
-type Kubernetes<'p> = BTreeMap<Option<&'p Owner>, Vec<(Phase, Vec<&'p Step>)>>;
-
 /// README.md of an export.
 pub(super) fn file(
     plan: &Plan,
-    kubernetes: &Kubernetes<'_>,
+    kubernetes: &super::KubernetesByOwner<'_>,
     iam: &[(Phase, Vec<&Step>)],
 ) -> ExportFile {
     let mut text = format!(
