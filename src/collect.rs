@@ -107,17 +107,8 @@ pub fn live(
     progress.set_stage("IAM");
     let mut iam_files = Vec::new();
     if iam == IamRead::Referenced && inventory.aws_auth_map_roles.is_some() {
-        // Another account's roles are read only through its own profile; the default credentials
-        // belong to the cluster's account, and reading elsewhere with them would be denied.
-        let readable = |account: &str| {
-            aws.others.contains_key(account)
-                || inventory
-                    .cluster
-                    .as_ref()
-                    .is_none_or(|c| c.account == account)
-        };
         for (account, names) in referenced_roles(&inventory) {
-            if !readable(&account) {
+            if !readable(aws, &inventory, &account) {
                 continue;
             }
             collected.roles_requested += names.len();
@@ -139,7 +130,59 @@ pub fn live(
             ));
         }
     }
-    Ok((extend(inventory, &iam_files)?, collected))
+    let mut inventory = extend(inventory, &iam_files)?;
+    drop(iam_files);
+
+    progress.set_stage("CloudFormation");
+    let stack_files = read_stacks(aws, &mut inventory)?;
+    Ok((extend(inventory, &stack_files)?, collected))
+}
+
+/// Whether `account`'s IAM and CloudFormation can be read: another account's only through its own
+/// profile, since the default credentials belong to the cluster's account and reading elsewhere
+/// with them would be denied.
+fn readable(aws: &AwsAccounts, inventory: &Inventory, account: &str) -> bool {
+    aws.others.contains_key(account)
+        || inventory
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.account == account)
+}
+
+/// The CloudFormation stacks that made the roles read, account by account. Credentials that may
+/// not list stacks leave the owners unknown (recorded in `stacks_unread`, a warning in the scan)
+/// rather than stopping the reading: the rest of the plan stands without them.
+fn read_stacks(
+    aws: &AwsAccounts,
+    inventory: &mut Inventory,
+) -> Result<Vec<SnapshotFile<'static>>, CollectError> {
+    let mut by_account: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for role in inventory.iam.roles.values() {
+        by_account
+            .entry(role.arn.account().to_string())
+            .or_default()
+            .insert(role.arn.name().to_string());
+    }
+    let mut files = Vec::new();
+    for (account, names) in by_account {
+        if !readable(aws, inventory, &account) {
+            continue;
+        }
+        match aws
+            .for_account(&account)
+            .stack_roles(&names, IAM_CONCURRENCY)
+        {
+            Ok(resources) => files.push(SnapshotFile {
+                path: PathBuf::from(format!("cloudformation:ListStackResources({account}).json")),
+                text: resources.to_string().into(),
+            }),
+            Err(e) if e.kind() == crate::call_error::ErrorKind::Denied => {
+                inventory.iam.stacks_unread.insert(account, e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(files)
 }
 
 /// Account → names of the roles the cluster references: what a scan of the Kubernetes side

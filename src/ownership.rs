@@ -29,6 +29,10 @@ pub enum Owner {
     FieldManager { manager: String },
     /// An eksctl CloudFormation stack (eksctl tags what it creates `alpha.eksctl.io/*`).
     Eksctl { cluster: String },
+    /// A CloudFormation stack (a CDK app's, a team's template) that made the role: its next
+    /// update that touches the role puts the template's trust policy back.
+    #[serde(rename = "cloudformation")]
+    CloudFormation { stack: String },
     /// A role carrying the tag `--iac-role-tag` names: the team's Terraform or CDK sets it.
     IacTag { key: String, value: String },
 }
@@ -37,7 +41,10 @@ impl Owner {
     /// Whether the owner is a Kubernetes tool (changes go to a chart or a Git repository) rather
     /// than an IAM stack (changes go to Terraform, CloudFormation or eksctl).
     pub fn is_kubernetes(&self) -> bool {
-        !matches!(self, Owner::Eksctl { .. } | Owner::IacTag { .. })
+        !matches!(
+            self,
+            Owner::Eksctl { .. } | Owner::CloudFormation { .. } | Owner::IacTag { .. }
+        )
     }
 
     /// Where the change must be made, for an operator: "the chart values or manifests of ...".
@@ -51,6 +58,7 @@ impl Owner {
             }
             Owner::FieldManager { .. } => "the configuration that applies it",
             Owner::Eksctl { .. } => "the eksctl configuration (or its CloudFormation stack)",
+            Owner::CloudFormation { .. } => "the stack's template (or the CDK code that makes it)",
             Owner::IacTag { .. } => "the infrastructure code that manages the role",
         }
     }
@@ -69,6 +77,7 @@ impl fmt::Display for Owner {
             }
             Owner::FieldManager { manager } => write!(f, "field manager {manager}"),
             Owner::Eksctl { cluster } => write!(f, "eksctl (cluster {cluster})"),
+            Owner::CloudFormation { stack } => write!(f, "CloudFormation stack {stack}"),
             Owner::IacTag { key, value } if value.is_empty() => write!(f, "IaC (tag {key})"),
             Owner::IacTag { key, value } => write!(f, "IaC (tag {key}={value})"),
         }
@@ -172,12 +181,22 @@ impl From<IacRoleTag> for String {
     }
 }
 
-/// The owner of an IAM role, from its tags: eksctl's, or one the team named.
-pub fn of_role(tags: &[(String, String)], iac_tags: &[IacRoleTag]) -> Option<Owner> {
+/// The owner of an IAM role: eksctl (its tags; eksctl makes roles through stacks of its own), the
+/// CloudFormation stack that made it (`stack`, its name), or the tag the team named.
+pub fn of_role(
+    tags: &[(String, String)],
+    stack: Option<&str>,
+    iac_tags: &[IacRoleTag],
+) -> Option<Owner> {
     let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v);
     if let Some(cluster) = tag("alpha.eksctl.io/cluster-name") {
         return Some(Owner::Eksctl {
             cluster: cluster.clone(),
+        });
+    }
+    if let Some(stack) = stack {
+        return Some(Owner::CloudFormation {
+            stack: stack.to_string(),
         });
     }
     iac_tags.iter().find_map(|wanted| {
@@ -328,28 +347,38 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_owned_by_eksctl_or_the_named_tag() {
+    fn roles_are_owned_by_eksctl_their_stack_or_the_named_tag() {
         let tags = vec![
             ("team".to_string(), "payments".to_string()),
             ("managed-by".to_string(), "terraform".to_string()),
         ];
         let tag = |t: &str| IacRoleTag::try_from(t.to_string()).expect("valid");
-        assert_eq!(of_role(&tags, &[]), None);
-        assert_eq!(of_role(&tags, &[tag("managed-by=cdk")]), None);
+        assert_eq!(of_role(&tags, None, &[]), None);
+        assert_eq!(of_role(&tags, None, &[tag("managed-by=cdk")]), None);
         assert_eq!(
-            of_role(&tags, &[tag("managed-by=terraform")]).map(|o| o.to_string()),
+            of_role(&tags, None, &[tag("managed-by=terraform")]).map(|o| o.to_string()),
             Some("IaC (tag managed-by=terraform)".into())
         );
         assert_eq!(
-            of_role(&tags, &[tag("team")]).map(|o| o.to_string()),
+            of_role(&tags, None, &[tag("team")]).map(|o| o.to_string()),
             Some("IaC (tag team=payments)".into())
+        );
+        // The stack that made the role is a fact; a tag the team named is a convention.
+        assert_eq!(
+            of_role(&tags, Some("payments-iam"), &[tag("team")]).map(|o| o.to_string()),
+            Some("CloudFormation stack payments-iam".into())
         );
         let eksctl = vec![(
             "alpha.eksctl.io/cluster-name".to_string(),
             "prod".to_string(),
         )];
+        // eksctl makes its roles through stacks of its own: its configuration is what to change.
         assert_eq!(
-            of_role(&eksctl, &[tag("team")]),
+            of_role(
+                &eksctl,
+                Some("eksctl-prod-addon-iamserviceaccount-x"),
+                &[tag("team")]
+            ),
             Some(Owner::Eksctl {
                 cluster: "prod".into()
             })

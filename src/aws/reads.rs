@@ -1,6 +1,7 @@
-//! The live reads of the cluster (`eks:DescribeCluster`) and IAM (`GetAccountAuthorizationDetails`,
-//! role by role, `ListOpenIDConnectProviders`) through the SDK, written as the same JSON documents
-//! the AWS CLI prints, so live reads, `snapshot --out` and the snapshot loader share one path.
+//! The live reads of the cluster (`eks:DescribeCluster`), IAM (`GetAccountAuthorizationDetails`,
+//! role by role, `ListOpenIDConnectProviders`) and the CloudFormation stacks that made roles
+//! through the SDK, written as the same JSON documents the AWS CLI prints, so live reads,
+//! `snapshot --out` and the snapshot loader share one path.
 
 use serde_json::{Value, json};
 
@@ -130,6 +131,98 @@ impl Aws {
             }})))
         })
     }
+}
+
+impl Aws {
+    /// The roles among `roles` (names) that a CloudFormation stack made, as `aws cloudformation
+    /// describe-stack-resources` prints them. Every live stack's resources are listed, at most
+    /// `concurrency` stacks at a time: `DescribeStackResources` by a role's name would take one
+    /// call a role, but the API's test peer (moto) answers it by stack only, so the tool reads
+    /// the way both answer.
+    pub fn stack_roles(
+        &self,
+        roles: &std::collections::BTreeSet<String>,
+        concurrency: usize,
+    ) -> Result<Value, AwsError> {
+        use aws_sdk_cloudformation::types::StackStatus;
+        let client = aws_sdk_cloudformation::Client::new(&self.config);
+        self.runtime.block_on(async {
+            let mut stacks = Vec::new();
+            let mut pages = client.list_stacks().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| AwsError::call("cloudformation:ListStacks", e))?;
+                stacks.extend(
+                    page.stack_summaries()
+                        .iter()
+                        // Deleted stacks stay listed for 90 days; they own nothing.
+                        .filter(|s| s.stack_status() != Some(&StackStatus::DeleteComplete))
+                        .filter_map(|s| {
+                            Some((s.stack_name()?.to_string(), s.stack_id()?.to_string()))
+                        }),
+                );
+            }
+            let reads = stacks
+                .into_iter()
+                .map(|(name, id)| {
+                    let client = client.clone();
+                    async move { stack_role_resources(&client, name, id).await }
+                })
+                .collect();
+            let mut resources = Vec::new();
+            for stack in crate::tasks::bounded(concurrency, reads).await {
+                resources.extend(stack?.into_iter().filter(|r| {
+                    r["PhysicalResourceId"]
+                        .as_str()
+                        .is_some_and(|name| roles.contains(name))
+                }));
+            }
+            Ok(json!({"StackResources": resources}))
+        })
+    }
+}
+
+/// The roles of one stack, as `StackResources` entries; none when the stack was deleted since it
+/// was listed.
+async fn stack_role_resources(
+    client: &aws_sdk_cloudformation::Client,
+    name: String,
+    id: String,
+) -> Result<Vec<Value>, AwsError> {
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    let mut resources = Vec::new();
+    // By id: a stack of the same name made since is another stack.
+    let mut pages = client
+        .list_stack_resources()
+        .stack_name(&id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e)
+                if e.code() == Some("ValidationError")
+                    && e.message().is_some_and(|m| m.contains("does not exist")) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(AwsError::call("cloudformation:ListStackResources", e)),
+        };
+        resources.extend(
+            page.stack_resource_summaries()
+                .iter()
+                .filter(|r| r.resource_type() == Some("AWS::IAM::Role"))
+                .map(|r| {
+                    without_nulls(json!({
+                        "StackName": name,
+                        "StackId": id,
+                        "LogicalResourceId": r.logical_resource_id(),
+                        "PhysicalResourceId": r.physical_resource_id(),
+                        "ResourceType": r.resource_type(),
+                    }))
+                }),
+        );
+    }
+    Ok(resources)
 }
 
 /// One role as a `RoleDetailList` entry; `None` when it does not exist.

@@ -60,9 +60,10 @@ pub struct PlanOutputArgs {
     /// after an increase). A role that would exceed it is reported, never made to fit with a wildcard.
     #[arg(long, value_name = "CHARS", default_value_t = crate::plan::trust::DEFAULT_TRUST_POLICY_LIMIT)]
     pub trust_policy_limit: usize,
-    /// A tag that marks the IAM roles your infrastructure code (Terraform, CDK) manages: `KEY`
+    /// A tag that marks the IAM roles your infrastructure code (Terraform, Pulumi) manages: `KEY`
     /// (any value) or `KEY=VALUE`; repeatable. Such roles are changed through their owner
-    /// (`export`), like those eksctl tags `alpha.eksctl.io/cluster-name`.
+    /// (`export`), like those eksctl tags `alpha.eksctl.io/cluster-name` and those a
+    /// CloudFormation or CDK stack of the cluster's region made (found without a tag).
     #[arg(long = "iac-role-tag", value_name = "KEY[=VALUE]", value_parser = iac_role_tag)]
     pub iac_role_tags: Vec<IacRoleTag>,
     /// Colour diffs.

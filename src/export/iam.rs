@@ -58,7 +58,7 @@ fn pretty(value: &Value) -> String {
 
 /// The name (without extension) of the JSON files of a step's document; none for the OIDC
 /// provider, whose arguments Terraform and the CLI take directly.
-fn document_file(step: &Step) -> Option<String> {
+pub(super) fn document_file(step: &Step) -> Option<String> {
     match &step.target {
         Target::Role { account, arn } => Some(file_name(&format!("{account}-{}", arn.name()))),
         Target::InlinePolicy {

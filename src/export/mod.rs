@@ -107,6 +107,7 @@ fn owner_dir(owner: Option<&Owner>) -> String {
         }
         Some(Owner::FieldManager { manager }) => format!("field-manager-{manager}"),
         Some(Owner::Eksctl { cluster }) => format!("eksctl-{cluster}"),
+        Some(Owner::CloudFormation { stack }) => format!("cloudformation-{stack}"),
         Some(Owner::IacTag { key, value }) => format!("iac-{key}-{value}"),
     };
     file_name(&name)

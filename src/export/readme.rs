@@ -59,8 +59,13 @@ fn iam_section(phase: Phase, steps: &[&Step]) -> String {
     }
     for step in &owned {
         if let Some(owner) = &step.owner {
+            // The owner's source takes the document whole (a template's `AssumeRolePolicyDocument`,
+            // eksctl's `attachPolicy`, Terraform's `jsonencode`).
+            let document = super::iam::document_file(step)
+                .map(|name| format!(", with `{dir}/{name}.json`"))
+                .unwrap_or_default();
             text.push_str(&format!(
-                "- `{}`: {}; owned by {owner}: make it in {}\n",
+                "- `{}`: {}; owned by {owner}: make it in {}{document}\n",
                 step.id,
                 step.description,
                 owner.where_to_change()

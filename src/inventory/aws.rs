@@ -107,6 +107,20 @@ pub struct EksOidc {
     pub issuer: Option<String>,
 }
 
+/// A resource of a CloudFormation stack, as `aws cloudformation describe-stack-resources` prints
+/// it: the stacks' roles name their owner (CloudFormation does not tag the roles it makes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StackResource {
+    pub stack_name: String,
+    /// `arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>`: gives the account.
+    pub stack_id: String,
+    pub logical_resource_id: String,
+    /// A role's name, for `AWS::IAM::Role`.
+    pub physical_resource_id: Option<String>,
+    pub resource_type: String,
+}
+
 fn policy_document<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PolicyDocument, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
     match value {

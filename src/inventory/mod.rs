@@ -228,8 +228,22 @@ pub struct Iam {
     pub accounts: BTreeSet<String>,
     /// OIDC provider ARNs, when `list-open-id-connect-providers` is in the source.
     pub oidc_providers: Option<BTreeSet<String>>,
+    /// (account, role name) → the CloudFormation stack that made the role, from
+    /// `describe-stack-resources` (a stack names its roles by name, without their path).
+    pub stack_roles: BTreeMap<(String, String), StackRole>,
+    /// Account → why its CloudFormation stacks could not be read: who owns its roles is
+    /// incomplete (a live reading only; a snapshot without stacks simply has none).
+    pub stacks_unread: BTreeMap<String, String>,
     /// (account, role name) → ARN, for lookups of ARNs written without their path.
     names: BTreeMap<(String, String), RoleArn>,
+}
+
+/// A role a CloudFormation stack made (`AWS::IAM::Role`): the stack is its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackRole {
+    pub stack_name: String,
+    pub stack_id: String,
+    pub logical_id: String,
 }
 
 impl Iam {
@@ -243,6 +257,12 @@ impl Iam {
             let key = (arn.account().to_string(), arn.name().to_string());
             self.roles.get(self.names.get(&key)?)
         })
+    }
+
+    /// The stack that made `arn`'s role, if one did.
+    pub fn stack_of(&self, arn: &RoleArn) -> Option<&StackRole> {
+        self.stack_roles
+            .get(&(arn.account().to_string(), arn.name().to_string()))
     }
 
     /// Adds or replaces a role, keeping the name index in step.

@@ -58,7 +58,12 @@ impl Planner<'_> {
                 .and_then(|b| ownership::of_object(&b.metadata)),
             Target::Role { arn, .. } | Target::InlinePolicy { role_arn: arn, .. } => {
                 let role = inventory.iam.roles.get(arn.as_str())?;
-                ownership::of_role(&role.tags, self.iac_role_tags)
+                let stack = inventory.iam.stack_of(&role.arn);
+                ownership::of_role(
+                    &role.tags,
+                    stack.map(|s| s.stack_name.as_str()),
+                    self.iac_role_tags,
+                )
             }
             Target::OidcProvider { .. } => None,
         }

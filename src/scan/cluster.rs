@@ -7,7 +7,8 @@ use super::workloads::Candidate;
 use crate::findings::{Code, Finding, Severity, Subject};
 use crate::inventory::Inventory;
 
-/// A finding for every file the loader did not recognize and every resource it was refused.
+/// A finding for every file the loader did not recognize, every resource it was refused, and
+/// every account whose CloudFormation stacks it could not list.
 pub(super) fn source_findings(inventory: &Inventory) -> Vec<Finding> {
     let mut findings = Vec::new();
     for warning in &inventory.warnings {
@@ -24,6 +25,15 @@ pub(super) fn source_findings(inventory: &Inventory) -> Vec<Finding> {
             format!(
                 "{denied} ({}): the scan cannot see these objects, so its results are incomplete; grant the irsa-migrate-read ClusterRole of docs/permissions.md",
                 denied.message
+            ),
+        ));
+    }
+    for (account, why) in &inventory.iam.stacks_unread {
+        findings.push(Finding::new(
+            Code::ReadDenied,
+            Subject::new(None, "Account", account.clone()),
+            format!(
+                "the CloudFormation stacks of account {account} could not be listed ({why}): a role a stack made is not known as the stack's, so apply would write its trust live and the stack's next update of the role would put the old trust back; grant cloudformation:ListStacks and cloudformation:ListStackResources (docs/permissions.md)"
             ),
         ));
     }
@@ -98,5 +108,33 @@ pub(super) fn check_cluster(inventory: &Inventory, findings: &mut Vec<Finding>) 
             finding.severity = Severity::Warning;
         }
         findings.push(finding);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_that_could_not_be_listed_are_a_warning_naming_the_account_and_the_grant() {
+        let mut inventory = Inventory::default();
+        inventory.iam.stacks_unread.insert(
+            "111122223333".into(),
+            "AWS cloudformation:ListStacks failed: AccessDenied".into(),
+        );
+        let findings = source_findings(&inventory);
+        let [finding] = &findings[..] else {
+            panic!("one finding: {findings:?}")
+        };
+        assert_eq!(finding.code, Code::ReadDenied);
+        assert_eq!(finding.code.severity(), Severity::Warning);
+        assert_eq!(finding.subject.name, "111122223333");
+        for needle in [
+            "AccessDenied",
+            "cloudformation:ListStackResources",
+            "permissions.md",
+        ] {
+            assert!(finding.message.contains(needle), "{}", finding.message);
+        }
     }
 }

@@ -213,6 +213,10 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
             "metadata": {"name": "search-api", "namespace": "search", "labels": {"team": "search"}},
         })],
     );
+    // A stack made one role: both readings must name the stack as its owner.
+    cluster
+        .moto
+        .move_into_stack("payments-reconcile", "payments-iam");
     let commands = documented_snapshot_commands();
     // The one line an operator edits: the cluster's name.
     assert!(commands.contains("CLUSTER=my-cluster\n"), "{commands}");
@@ -255,5 +259,41 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
             "search/search-api".into()
         )),
         "{live}"
+    );
+    let owners = |args: &[&str]| -> Vec<(String, serde_json::Value)> {
+        let plan = support::json(&cluster.ok(args));
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| !s["owner"].is_null())
+            .map(|s| (s["id"].as_str().unwrap().to_string(), s["owner"].clone()))
+            .collect()
+    };
+    let by_hand = owners(&[
+        "plan",
+        "--snapshot",
+        "snapshot",
+        "-o",
+        "json",
+        "--name",
+        "by-hand",
+    ]);
+    let live = owners(&[
+        "plan",
+        "--cluster",
+        "demo",
+        "-o",
+        "json",
+        "--name",
+        "read-live",
+    ]);
+    assert_eq!(by_hand, live);
+    assert!(
+        live.contains(&(
+            "update-role-trust:arn:aws:iam::111122223333:role/payments-reconcile".into(),
+            serde_json::json!({"type": "cloudformation", "stack": "payments-iam"})
+        )),
+        "{live:?}"
     );
 }

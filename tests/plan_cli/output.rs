@@ -84,6 +84,16 @@ fn plan_writes_the_plan_and_report_and_prints_diffs() {
         reason("orders-admin").as_deref(),
         Some("namespace-not-permitted")
     );
+    // stacks.json: the CloudFormation stack that made shipping-labels is its trust's owner.
+    let owners: Vec<(&str, &serde_json::Value)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["target"]["arn"] == "arn:aws:iam::210987654321:role/shipping-labels")
+        .map(|s| (s["phase"].as_str().unwrap(), &s["owner"]))
+        .collect();
+    let stack = serde_json::json!({"type": "cloudformation", "stack": "shipping-iam"});
+    assert_eq!(owners, vec![("prepare", &stack), ("decommission", &stack)]);
     // kube2iam's custom annotation keys are what cleanup removes.
     assert_eq!(
         plan["legacy_annotations"],

@@ -83,6 +83,14 @@ fn bad_input(class: &str, dir: &Path) -> std::path::PathBuf {
             "get-role.json",
             r#"{"Role":{"Arn":"arn:aws:iam::111122223333:role/r","RoleName":"r","Path":"/","AssumeRolePolicyDocument":"%7B%2"}}"#,
         ),
+        "bad-stack-name" => put(
+            "stacks.json",
+            r#"{"StackResources":[{"StackName":"../x","StackId":"arn:aws:cloudformation:eu-west-1:111122223333:stack/x/1","LogicalResourceId":"R","PhysicalResourceId":"r","ResourceType":"AWS::IAM::Role"}]}"#,
+        ),
+        "bad-stack-id" => put(
+            "stacks.json",
+            r#"{"StackResources":[{"StackName":"payments","StackId":"payments","LogicalResourceId":"R","PhysicalResourceId":"r","ResourceType":"AWS::IAM::Role"}]}"#,
+        ),
         other => panic!("docs/bad-input.md names {other:?}, which this test does not build"),
     }
     snapshot

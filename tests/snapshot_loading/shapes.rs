@@ -46,6 +46,15 @@ fn real_aws_cli_output_is_read() {
     );
     assert!(inventory.iam.accounts.contains("111122223333"));
     assert_eq!(inventory.iam.oidc_providers.as_ref().unwrap().len(), 1);
+    // describe-stack-resources.json: the stack made the role (by name, whatever its path); its
+    // bucket is not read.
+    let stack = inventory
+        .iam
+        .stack_of(&app.arn)
+        .expect("the stack's role is recognised");
+    assert_eq!(stack.stack_name, "teams-app");
+    assert_eq!(stack.logical_id, "AppRole");
+    assert_eq!(inventory.iam.stack_roles.len(), 1);
     assert!(inventory.warnings.is_empty(), "{:?}", inventory.warnings);
 }
 

@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub struct Moto {
     child: Child,
@@ -192,6 +192,85 @@ impl Moto {
                 }
             }
         });
+    }
+
+    /// Makes `role` again through the CloudFormation stack `stack` (a role made by a template,
+    /// as a CDK app or a team's stack makes it): the same path, trust, inline and attached
+    /// policies and tags, now a resource of the stack. Returns the stack's id.
+    pub fn move_into_stack(&self, role: &str, stack: &str) -> String {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let iam = self.iam(&runtime);
+        let template = runtime.block_on(async {
+            let found = iam.get_role().role_name(role).send().await.unwrap();
+            let found = found.role().unwrap();
+            let trust = irsa_migrate::iam::policy::PolicyDocument::from_text(
+                found.assume_role_policy_document().unwrap(),
+            )
+            .unwrap()
+            .0;
+            let mut policies = Vec::new();
+            let names = iam
+                .list_role_policies()
+                .role_name(role)
+                .send()
+                .await
+                .unwrap();
+            for name in names.policy_names() {
+                let policy = iam
+                    .get_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+                let document =
+                    irsa_migrate::iam::policy::PolicyDocument::from_text(policy.policy_document())
+                        .unwrap()
+                        .0;
+                policies.push(json!({"PolicyName": name, "PolicyDocument": document}));
+                iam.delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let attached = iam
+                .list_attached_role_policies()
+                .role_name(role)
+                .send()
+                .await
+                .unwrap();
+            let mut managed = Vec::new();
+            for policy in attached.attached_policies() {
+                let arn = policy.policy_arn().unwrap();
+                managed.push(arn.to_string());
+                iam.detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let tags: Vec<Value> = found
+                .tags()
+                .iter()
+                .map(|t| json!({"Key": t.key(), "Value": t.value()}))
+                .collect();
+            let path = found.path().to_string();
+            iam.delete_role().role_name(role).send().await.unwrap();
+            json!({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "RoleName": role, "Path": path, "AssumeRolePolicyDocument": trust,
+                "Policies": policies, "ManagedPolicyArns": managed, "Tags": tags,
+            }}}})
+        });
+        let create = aws_sdk_cloudformation::Client::new(&self.sdk_config(&runtime))
+            .create_stack()
+            .stack_name(stack)
+            .template_body(template.to_string())
+            .send();
+        let created = runtime.block_on(create).expect("moto creates the stack");
+        created.stack_id().unwrap().to_string()
     }
 
     /// Creates the EKS cluster `name`; moto gives it an OIDC issuer of its own.

@@ -1,5 +1,5 @@
 //! What the AWS CLI's outputs add to an inventory: the EKS cluster, IAM roles and managed
-//! policies.
+//! policies, and the CloudFormation stacks that made roles.
 
 use std::path::Path;
 
@@ -7,8 +7,8 @@ use super::InventoryError;
 use super::build::Builder;
 use super::origins::ObjectId;
 use crate::iam::arn::{Arn, RoleArn};
-use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, RoleDetail};
-use crate::inventory::{Cluster, ManagedPolicy, Role};
+use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, RoleDetail, StackResource};
+use crate::inventory::{Cluster, ManagedPolicy, Role, StackRole};
 use crate::json::CompactJson;
 
 impl Builder {
@@ -117,4 +117,64 @@ impl Builder {
         }
         Ok(account)
     }
+
+    /// The roles among a stack's resources (`describe-stack-resources`); its other resources are
+    /// not this tool's business. The stack's name becomes an owner in the plan, so it is held to
+    /// CloudFormation's own rule for stack names.
+    pub(super) fn add_stack_resources(
+        &mut self,
+        path: &Path,
+        resources: Vec<StackResource>,
+    ) -> Result<(), InventoryError> {
+        for (index, resource) in resources.into_iter().enumerate() {
+            if resource.resource_type != "AWS::IAM::Role" {
+                continue;
+            }
+            let invalid = |field: &str, message: String| InventoryError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("StackResources[{index}].{field}: {message}"),
+                source: None,
+            };
+            if !is_stack_name(&resource.stack_name) {
+                return Err(invalid(
+                    "StackName",
+                    format!(
+                        "{:?} is not a CloudFormation stack name (a letter, then letters, digits and hyphens, at most 128)",
+                        resource.stack_name
+                    ),
+                ));
+            }
+            let account = Arn::parse(&resource.stack_id)
+                .ok()
+                .filter(|arn| arn.service == "cloudformation" && crate::iam::arn::is_account_id(&arn.account))
+                .map(|arn| arn.account)
+                .ok_or_else(|| {
+                    invalid(
+                        "StackId",
+                        format!("{:?} is not a stack ARN (arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/ID)", resource.stack_id),
+                    )
+                })?;
+            // A role still being created, or already deleted, has no name yet or any more.
+            let Some(role_name) = resource.physical_resource_id.filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            self.inventory.iam.stack_roles.insert(
+                (account, role_name),
+                StackRole {
+                    stack_name: resource.stack_name,
+                    stack_id: resource.stack_id,
+                    logical_id: resource.logical_resource_id,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// CloudFormation's rule for a stack's name: a letter, then letters, digits and hyphens; at most
+/// 128 characters.
+fn is_stack_name(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }

@@ -51,7 +51,7 @@ impl Builder {
     pub(super) fn not_an_object(&mut self, path: &Path, what: &str) {
         self.warn(
             path,
-            format!("{what}, not an object: not a Kubernetes object or list, nor an `aws iam`/`aws eks` output this tool reads; ignored"),
+            format!("{what}, not an object: not a Kubernetes object or list, nor an `aws iam`/`aws eks`/`aws cloudformation` output this tool reads; ignored"),
         );
     }
 
@@ -92,6 +92,10 @@ impl Builder {
             recognised = true;
             self.add_cluster(path, *cluster)?;
         }
+        if let Some(resources) = document.stack_resources.take() {
+            recognised = true;
+            self.add_stack_resources(path, resources)?;
+        }
         if document.api_version.is_some() || document.kind.is_some() {
             recognised = true;
             let kind = document.kind.clone().unwrap_or_default();
@@ -100,7 +104,7 @@ impl Builder {
         if !recognised {
             self.warn(
                 path,
-                "not a Kubernetes object or list, nor an `aws iam`/`aws eks` output this tool reads; ignored",
+                "not a Kubernetes object or list, nor an `aws iam`/`aws eks`/`aws cloudformation` output this tool reads; ignored",
             );
         }
         Ok(())

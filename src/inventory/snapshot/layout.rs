@@ -6,6 +6,7 @@
 //! `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under `_cluster`),
 //! `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a file, the
 //! account's policies in the first), `iam/role-….json` (roles known only from `get-role`),
+//! `iam/<account>/stack-resources.json` (the roles CloudFormation stacks made),
 //! `iam/oidc-providers.json`, `eks/describe-cluster.json`, and the [`MARKER`].
 
 /// The file every snapshot directory the tool writes carries (ignored by the loader), so that
@@ -51,6 +52,11 @@ pub const ROLES_PER_FILE: usize = 50;
 /// The `index`th file of an account's authorization details.
 pub fn account_roles_file(account: &str, index: usize) -> String {
     format!("{IAM_DIR}/{account}/roles-{index:04}.json")
+}
+
+/// The roles an account's CloudFormation stacks made, as `describe-stack-resources` prints them.
+pub fn stack_resources_file(account: &str) -> String {
+    format!("{IAM_DIR}/{account}/stack-resources.json")
 }
 
 /// The file of a role known only from `get-role`, named after its ARN.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail};
+use crate::inventory::aws::{
+    EksCluster, ManagedPolicyDetail, OidcProviderEntry, RoleDetail, StackResource,
+};
 use crate::inventory::kube::{
     LocalObjectReference, ObjectMeta, RawSpec, RoleRef, Subject, Webhook, null_default,
 };
@@ -45,6 +47,9 @@ pub(super) struct RawObject {
     pub(super) oidc_providers: Option<Vec<OidcProviderEntry>>,
     /// `aws eks describe-cluster`.
     pub(super) cluster: Option<Box<EksCluster>>,
+    /// `aws cloudformation describe-stack-resources`.
+    #[serde(rename = "StackResources")]
+    pub(super) stack_resources: Option<Vec<StackResource>>,
 }
 
 /// `status` of an object: only a pod's phase is read (a finished pod uses no credentials).

@@ -150,6 +150,20 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
             );
         }
     }
+    let mut stack_roles: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for ((account, role), stack) in &iam.stack_roles {
+        stack_roles.entry(account).or_default().push(json!({
+            "StackName": stack.stack_name, "StackId": stack.stack_id,
+            "LogicalResourceId": stack.logical_id, "PhysicalResourceId": role,
+            "ResourceType": "AWS::IAM::Role",
+        }));
+    }
+    for (account, resources) in stack_roles {
+        visit(
+            &layout::stack_resources_file(account),
+            json!({"StackResources": resources}),
+        );
+    }
     if let Some(providers) = &iam.oidc_providers {
         let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
         visit(
