@@ -302,15 +302,27 @@ impl Moto {
             "Action=AssumeRole&Version=2011-06-15&RoleSessionName=irsa-migrate-test&RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fcross-account"
         );
         let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address).expect("moto is listening");
-        write!(
-            stream,
-            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261128/eu-west-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("the request is sent");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("moto answers");
+        let ask = || -> std::io::Result<String> {
+            let mut stream = std::net::TcpStream::connect(address)?;
+            write!(
+                stream,
+                "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261128/eu-west-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer)?;
+            Ok(answer)
+        };
+        // The first request after the port opens may be reset while moto still starts its
+        // workers (seen with several servers starting at once on a loaded machine).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let answer = loop {
+            match ask() {
+                Ok(answer) if !answer.is_empty() => break answer,
+                _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+                result => panic!("moto does not answer STS within 60 s: {result:?}"),
+            }
+        };
         let field = |name: &str| {
             let start = answer
                 .find(&format!("<{name}>"))
