@@ -12,6 +12,7 @@ mod parse;
 pub mod rollout_hold;
 pub mod snapshot;
 pub mod stream;
+pub mod trail;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -327,4 +328,7 @@ pub struct Inventory {
     pub warnings: Vec<LoadWarning>,
     /// Reads that were refused: what is missing is unknown, so a plan over it refuses by default.
     pub unreadable: Vec<Unreadable>,
+    /// CloudTrail's role assumptions, when the source holds `lookup-events` output: evidence for
+    /// decommission, not cluster state (not in the fingerprint).
+    pub trail: trail::Trail,
 }

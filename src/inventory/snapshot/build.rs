@@ -51,7 +51,7 @@ impl Builder {
     pub(super) fn not_an_object(&mut self, path: &Path, what: &str) {
         self.warn(
             path,
-            format!("{what}, not an object: not a Kubernetes object or list, nor an `aws iam`/`aws eks`/`aws cloudformation` output this tool reads; ignored"),
+            format!("{what}, not an object: not a Kubernetes object or list, nor an `aws iam`/`eks`/`cloudformation`/`cloudtrail` output this tool reads; ignored"),
         );
     }
 
@@ -92,6 +92,21 @@ impl Builder {
             recognised = true;
             self.add_cluster(path, *cluster)?;
         }
+        if let Some(events) = document.events.take() {
+            recognised = true;
+            let lookup = crate::inventory::trail::LookupEvents {
+                events,
+                lookup_window: document.lookup_window.take(),
+            };
+            self.inventory
+                .trail
+                .add(lookup)
+                .map_err(|e| InventoryError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!("{}: {}", e.field, e.message),
+                    source: None,
+                })?;
+        }
         if let Some(resources) = document.stack_resources.take() {
             recognised = true;
             self.add_stack_resources(path, resources)?;
@@ -104,7 +119,7 @@ impl Builder {
         if !recognised {
             self.warn(
                 path,
-                "not a Kubernetes object or list, nor an `aws iam`/`aws eks`/`aws cloudformation` output this tool reads; ignored",
+                "not a Kubernetes object or list, nor an `aws iam`/`eks`/`cloudformation`/`cloudtrail` output this tool reads; ignored",
             );
         }
         Ok(())

@@ -7,7 +7,8 @@
 //! `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a file, the
 //! account's policies in the first), `iam/role-….json` (roles known only from `get-role`),
 //! `iam/<account>/stack-resources.json` (the roles CloudFormation stacks made),
-//! `iam/oidc-providers.json`, `eks/describe-cluster.json`, and the [`MARKER`].
+//! `iam/oidc-providers.json`, `eks/describe-cluster.json`, `cloudtrail/<region>.json`, and the
+//! [`MARKER`].
 
 /// The file every snapshot directory the tool writes carries (ignored by the loader), so that
 /// replacing one never removes what the tool did not write.
@@ -19,6 +20,8 @@ pub const KUBERNETES_DIR: &str = "kubernetes";
 pub const IAM_DIR: &str = "iam";
 /// EKS documents.
 pub const EKS_DIR: &str = "eks";
+/// CloudTrail's role assumptions, one `lookup-events` document a region and reading.
+pub const CLOUDTRAIL_DIR: &str = "cloudtrail";
 
 /// The directory of cluster-scoped objects: no namespace can be named so (`_` is not allowed in
 /// a DNS label), so it never meets a namespace's directory.
@@ -67,6 +70,11 @@ pub fn get_role_file(arn: &str) -> String {
 
 /// `aws iam list-open-id-connect-providers`.
 pub const OIDC_PROVIDERS_FILE: &str = "iam/oidc-providers.json";
+
+/// `aws cloudtrail lookup-events` of a region (or of a region's later reading: `<region>-2`).
+pub fn trail_file(region: &str) -> String {
+    format!("{CLOUDTRAIL_DIR}/{region}.json")
+}
 
 /// `aws eks describe-cluster`.
 pub const EKS_CLUSTER_FILE: &str = "eks/describe-cluster.json";

@@ -47,6 +47,11 @@ pub(super) struct RawObject {
     pub(super) oidc_providers: Option<Vec<OidcProviderEntry>>,
     /// `aws eks describe-cluster`.
     pub(super) cluster: Option<Box<EksCluster>>,
+    /// `aws cloudtrail lookup-events`.
+    #[serde(rename = "Events")]
+    pub(super) events: Option<Vec<crate::inventory::trail::LookupEvent>>,
+    #[serde(rename = "LookupWindow")]
+    pub(super) lookup_window: Option<crate::inventory::trail::LookupWindow>,
     /// `aws cloudformation describe-stack-resources`.
     #[serde(rename = "StackResources")]
     pub(super) stack_resources: Option<Vec<StackResource>>,

@@ -237,6 +237,14 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
             .iter()
             .map(|(file, value)| (file.clone(), pretty(value))),
     );
+    // Evidence, not cluster state: written, but not part of the fingerprint.
+    files.extend(
+        inventory
+            .trail
+            .documents()
+            .into_iter()
+            .map(|(region, document)| (layout::trail_file(&region), pretty(&document))),
+    );
     files.sort();
     files
 }

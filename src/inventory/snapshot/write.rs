@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::InventoryError;
-use super::layout::{EKS_DIR, IAM_DIR, KUBERNETES_DIR, MARKER};
+use super::layout::{CLOUDTRAIL_DIR, EKS_DIR, IAM_DIR, KUBERNETES_DIR, MARKER};
 use super::render::render_files;
 use crate::inventory::Inventory;
 
@@ -88,7 +88,9 @@ fn own_snapshot(dir: &Path) -> Result<Holds, InventoryError> {
         let kind = entry.file_type().map_err(io(&entry.path()))?;
         match name.as_str() {
             MARKER if kind.is_file() => {}
-            KUBERNETES_DIR | IAM_DIR | EKS_DIR if kind.is_dir() => pending.push(entry.path()),
+            KUBERNETES_DIR | IAM_DIR | EKS_DIR | CLOUDTRAIL_DIR if kind.is_dir() => {
+                pending.push(entry.path())
+            }
             _ => return Ok(Holds::Other(format!("{name:?}"))),
         }
     }

@@ -1,0 +1,187 @@
+use serde_json::json;
+
+use super::*;
+use crate::inventory::trail::TrailWindow;
+
+const NOW: i64 = 1_796_290_000;
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+const KIAM: &str = "arn:aws:iam::111122223333:role/kiam-server";
+const NODE: &str = "arn:aws:iam::111122223333:role/eks-node";
+const WORKER: &str = "arn:aws:iam::111122223333:role/payments-worker";
+const PROVIDER: &str = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/5E1D2C8A4F0B9C7D6E3A2B1C0D9E8F7A";
+
+fn plan() -> Plan {
+    let inventory = crate::inventory::demo::inventory().expect("the demo");
+    crate::plan::plan(&inventory, "demo", &Default::default()).expect("the demo plans")
+}
+
+fn judgement() -> Judgement {
+    Judgement {
+        as_of: NOW,
+        since: 7 * DAY,
+        quiet_for: DAY,
+    }
+}
+
+/// A trail that read both regions over the last 7 days, with `events`.
+fn read(events: Vec<TrailEvent>) -> Trail {
+    let mut trail = Trail::default();
+    for region in ["eu-west-1", "us-east-1"] {
+        trail.windows.push(TrailWindow {
+            region: region.into(),
+            start: NOW - 7 * DAY,
+            end: NOW,
+        });
+    }
+    for event in events {
+        trail.events.insert(event.id.clone(), event);
+    }
+    trail
+}
+
+fn legacy(id: &str, role: &str, by: &str, ago: i64) -> TrailEvent {
+    TrailEvent {
+        id: id.into(),
+        name: ASSUME_ROLE.into(),
+        time: NOW - ago,
+        region: "us-east-1".into(),
+        role_arn: role.into(),
+        session_name: "kiam-kiam".into(),
+        source_ip: "10.0.12.7".into(),
+        caller: Caller::RoleSession { issuer: by.into() },
+    }
+}
+
+fn web_identity(id: &str, role: &str, subject: &str, provider: &str) -> TrailEvent {
+    TrailEvent {
+        id: id.into(),
+        name: ASSUME_ROLE_WITH_WEB_IDENTITY.into(),
+        time: NOW - HOUR,
+        region: "eu-west-1".into(),
+        role_arn: role.into(),
+        session_name: "botocore-session-1764755130".into(),
+        source_ip: String::new(),
+        caller: Caller::WebIdentity {
+            subject: subject.into(),
+            provider: provider.into(),
+        },
+    }
+}
+
+fn verdict_of(evidence: &Evidence, role: &str) -> (Verdict, String) {
+    let found = evidence
+        .roles
+        .iter()
+        .find(|r| r.role.as_str() == role)
+        .unwrap_or_else(|| panic!("{role} is judged: {evidence:?}"));
+    (found.verdict, found.reason.clone())
+}
+
+#[test]
+fn without_a_reading_of_both_regions_nothing_is_ready() {
+    let plan = plan();
+    let mut trail = read(vec![web_identity(
+        "w",
+        WORKER,
+        "system:serviceaccount:payments:default-payments-worker",
+        PROVIDER,
+    )]);
+    trail.windows.retain(|w| w.region == "eu-west-1");
+    let evidence = assess(&plan, &trail, judgement());
+    assert_eq!(evidence.roles.len(), 5, "{evidence:?}");
+    let (verdict, reason) = verdict_of(&evidence, WORKER);
+    assert_eq!(verdict, Verdict::Unproven);
+    assert!(reason.contains("us-east-1"), "{reason}");
+    assert_eq!(evidence.held_steps().len(), 5);
+}
+
+#[test]
+fn a_role_is_ready_once_its_legacy_path_is_quiet_and_its_service_accounts_use_web_identity() {
+    let plan = plan();
+    let subject = "system:serviceaccount:payments:default-payments-worker";
+    let checkout = "arn:aws:iam::111122223333:role/checkout-web";
+    let trail = read(vec![
+        // Used through kiam three days ago: quiet for longer than a day.
+        legacy("1", WORKER, KIAM, 3 * DAY),
+        web_identity("2", WORKER, subject, PROVIDER),
+        // checkout-web: kiam still hands it out.
+        legacy("3", checkout, KIAM, 2 * HOUR),
+        legacy("4", checkout, KIAM, 5 * HOUR),
+        // prometheus's service account, but through another cluster's provider.
+        web_identity(
+            "5",
+            "arn:aws:iam::111122223333:role/prometheus",
+            "system:serviceaccount:monitoring:prometheus",
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/0THER",
+        ),
+    ]);
+    let evidence = assess(&plan, &trail, judgement());
+    assert_eq!(verdict_of(&evidence, WORKER).0, Verdict::Ready);
+    let worker = evidence
+        .roles
+        .iter()
+        .find(|r| r.role.as_str() == WORKER)
+        .unwrap();
+    assert_eq!(worker.legacy.count, 1);
+    assert_eq!(worker.legacy_principals, vec![KIAM.to_string()]);
+    let (verdict, reason) = verdict_of(&evidence, checkout);
+    assert_eq!(verdict, Verdict::LegacyInUse);
+    assert!(
+        reason.contains("2 time(s)") && reason.contains("kiam-kiam from 10.0.12.7"),
+        "{reason}"
+    );
+    let (verdict, reason) = verdict_of(&evidence, "arn:aws:iam::111122223333:role/prometheus");
+    assert_eq!(
+        verdict,
+        Verdict::Unproven,
+        "another cluster's use proves nothing here"
+    );
+    assert!(reason.contains("monitoring/prometheus"), "{reason}");
+    let held: Vec<&str> = evidence
+        .held_steps()
+        .iter()
+        .map(|(step, _)| *step)
+        .collect();
+    assert!(!held.contains(&format!("remove-legacy-trust:{WORKER}").as_str()));
+    assert_eq!(held.len(), 4);
+}
+
+#[test]
+fn a_grant_waits_for_the_roles_it_served_and_for_what_else_its_principal_assumes() {
+    let mut plan = plan();
+    let grant: Step = serde_json::from_value(json!({
+        "id": format!("remove-assume-role-grant:{NODE}/kiam-assume"),
+        "phase": "decommission", "kind": "remove-assume-role-grant",
+        "target": {"type": "inline-policy", "account": "111122223333", "role_arn": NODE, "policy_name": "kiam-assume"},
+        "description": "remove the grant",
+        "before": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": [WORKER]}]},
+        "after": null,
+    }))
+    .expect("a step");
+    plan.steps.push(grant);
+    let subject = "system:serviceaccount:payments:default-payments-worker";
+    let quiet = read(vec![web_identity("1", WORKER, subject, PROVIDER)]);
+    let evidence = assess(&plan, &quiet, judgement());
+    let [grant] = &evidence.grants[..] else {
+        panic!("one grant: {evidence:?}")
+    };
+    assert!(grant.ready, "{grant:?}");
+
+    // The node role also hands out a role nobody planned (a hostNetwork pod, node software).
+    let elsewhere = "arn:aws:iam::111122223333:role/node-exporter";
+    let busy = read(vec![
+        web_identity("1", WORKER, subject, PROVIDER),
+        legacy("2", elsewhere, NODE, HOUR),
+    ]);
+    let evidence = assess(&plan, &busy, judgement());
+    let grant = &evidence.grants[0];
+    assert!(!grant.ready);
+    assert_eq!(grant.outside_plan[0].0, elsewhere);
+    assert!(grant.reason.contains(elsewhere), "{}", grant.reason);
+
+    // And it waits for the roles it served.
+    let unproven = read(Vec::new());
+    let grant = &assess(&plan, &unproven, judgement()).grants[0];
+    assert_eq!(grant.waiting_for, vec![WORKER.to_string()]);
+}
