@@ -1,7 +1,6 @@
 //! The main loop: one run over the selected steps, phase by phase and wave by wave, after the
 //! preflight and the confirmation.
 
-use super::drift;
 use super::journal::{Entry, Journal, Outcome, StepState, now};
 use super::owners::{Held, done_label};
 use super::preflight::{Preview, preflight};
@@ -9,6 +8,7 @@ use super::runner::{Maker, Runner};
 use super::select::{Selected, select};
 use super::wave::{Membership, Wave, ready_to_restart};
 use super::{ApplyError, Direction, Mode, Owners, RunOptions, Summary};
+use super::{drift, evidence};
 use crate::backend::Backend;
 use crate::plan::{Plan, Step};
 use crate::progress::Progress;
@@ -61,6 +61,14 @@ pub fn run(
         Vec::new()
     };
     steps.retain(|s| !is_pending(s) || !drift::held_by(s, &reverted));
+    // What is still to decommission waits for CloudTrail to show it unused.
+    let unproven = if options.direction == Direction::Apply {
+        let pending: Vec<&Step> = steps.iter().copied().filter(|s| is_pending(s)).collect();
+        evidence::held(plan, &pending, options.evidence, backend)?
+    } else {
+        Vec::new()
+    };
+    steps.retain(|s| !unproven.iter().any(|h| h.step.id == s.id));
     let pending: Vec<&Step> = steps.iter().copied().filter(|s| is_pending(s)).collect();
     let (readings, preview) = preflight(backend, &pending, options.direction, options.owners)?;
     if options.mode == Mode::Execute && !preview.to_change.is_empty() && !confirm(&preview) {
@@ -72,6 +80,9 @@ pub fn run(
             fingerprint: plan.fingerprint.clone(),
             time: now(),
         })?;
+    }
+    if options.mode == Mode::Execute && options.direction == Direction::Apply {
+        evidence::record(journal, &pending, options.evidence, &unproven)?;
     }
 
     progress.set_total(steps.len() as u64);
@@ -215,6 +226,13 @@ pub fn run(
             roles: roles.len(),
             changed: run.changed,
             reverted: drift::describe(&reverted),
+        });
+    }
+    if !unproven.is_empty() {
+        return Err(ApplyError::Unproven {
+            held: unproven.len(),
+            changed: run.changed,
+            steps: evidence::describe(&unproven),
         });
     }
     Ok(summary)

@@ -159,6 +159,18 @@ pub enum ApplyError {
         /// What went back, by role ([`super::drift::describe`]).
         reverted: String,
     },
+    /// CloudTrail does not show the legacy path of these decommission steps unused and the new
+    /// one working: they were held (journaled as such), the others ran.
+    #[error(
+        "decommission held for {held} step(s): CloudTrail does not show their legacy path unused and IRSA in use, and removing a legacy path someone still uses is an outage; {}. Held:\n{steps}`irsa-migrate evidence --plan PLAN` shows each role's evidence; once it is ready, run decommission again. To decommission on the plan alone: --without-evidence (journaled).",
+        this_run_wrote(*.changed, "change(s) to the roles the evidence clears")
+    )]
+    Unproven {
+        held: usize,
+        changed: usize,
+        /// Each held step and why ([`super::evidence::describe`]).
+        steps: String,
+    },
     /// The journal could not be read, or appended to before this run sent a write.
     #[error(transparent)]
     Journal(#[from] JournalError),

@@ -57,6 +57,14 @@ pub enum Entry {
         reason: String,
         time: String,
     },
+    /// A decommission step the evidence did not clear: not written this run, and why.
+    Held {
+        step: String,
+        reason: String,
+        time: String,
+    },
+    /// `--without-evidence`: this run decommissioned on the plan alone.
+    WithoutEvidence { time: String },
 }
 
 /// A step's state, folded from the journal.
@@ -222,7 +230,7 @@ impl Journal {
         let mut states = BTreeMap::new();
         for entry in &self.entries {
             let (step, state) = match entry {
-                Entry::Plan { .. } => continue,
+                Entry::Plan { .. } | Entry::Held { .. } | Entry::WithoutEvidence { .. } => continue,
                 Entry::Start {
                     step,
                     action: Action::Apply,

@@ -12,7 +12,8 @@
 //! before the first write), `runner` (batches of steps: read, compare, write, journal), `wave`
 //! (rollout waves and their verification), `owners` (the steps their targets' owners make, which
 //! a run reads and waits for), `engine` (the loop over them); `compare` (whether a target is in a
-//! step's state), `drift` (what went back, which decommission must not strand), `error` (why a
+//! step's state), `drift` (what went back, which decommission must not strand), `evidence`
+//! (what CloudTrail must show before decommission), `error` (why a
 //! run stopped), `replan` (when a new plan may replace a
 //! migration's), `journal` and `lock` (the migration directory's state and writer).
 
@@ -20,6 +21,7 @@ mod compare;
 mod drift;
 mod engine;
 mod error;
+mod evidence;
 pub mod journal;
 pub mod lock;
 mod owners;
@@ -31,6 +33,7 @@ mod wave;
 
 pub use engine::run;
 pub use error::ApplyError;
+pub use evidence::{DEFAULT_QUIET_FOR, DEFAULT_SINCE, EvidenceGate};
 pub use preflight::{Preview, READING_FRESH_FOR};
 pub use replan::refuse_replan_if_applied;
 pub use select::{Selection, check};
@@ -62,6 +65,8 @@ pub struct RunOptions {
     pub reading_fresh_for: std::time::Duration,
     /// What the run does with steps whose target has an owner.
     pub owners: Owners,
+    /// What decommission asks of CloudTrail's evidence.
+    pub evidence: EvidenceGate,
 }
 
 /// What a run does with a step whose target has an owner ([`Step::owner`](crate::plan::Step)):

@@ -5,11 +5,13 @@
 //! The rest has rooms of its own: `reads` (the cluster and IAM, written as the JSON the
 //! AWS CLI prints, so live reads, `snapshot --out` and the snapshot loader share one path),
 //! `identity` (who the credentials are, which cluster the plan names, for [`crate::world`]),
+//! `trail` (CloudTrail's role assumptions, the evidence before decommission),
 //! `error` (why a call failed).
 
 mod error;
 mod identity;
 mod reads;
+mod trail;
 
 pub use error::{AwsError, found};
 pub use identity::{Caller, ClusterIdentity};

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::live_iam::LiveIam;
 use super::live_kube::LiveKube;
-use super::{Backend, BackendError, Rollout};
+use super::{Backend, BackendError, Rollout, TrailReading};
 use crate::plan::{Step, Target};
 
 pub struct Live {
@@ -69,6 +69,10 @@ impl Backend for Live {
             |iam_moves| self.iam.write_many(iam_moves),
             |(step, from, to)| self.kube.write(step, from, to),
         )
+    }
+
+    fn trail(&mut self, regions: &[String], start: i64) -> Result<TrailReading, BackendError> {
+        self.iam.trail(regions, start)
     }
 
     fn ready_to_restart(

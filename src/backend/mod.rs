@@ -14,8 +14,17 @@ use serde_json::Value;
 use crate::aws::AwsError;
 use crate::call_error::ErrorKind;
 use crate::iam::arn::RoleArn;
+use crate::inventory::trail::Trail;
 use crate::kubernetes::KubeError;
 use crate::plan::{Step, Target};
+
+/// What a backend's trail holds, and the instant it reaches (now, for a live reading; the end of
+/// the recorded readings, for a rehearsal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrailReading {
+    pub trail: Trail,
+    pub as_of: i64,
+}
 
 /// Why a backend could not read or write a target.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +164,16 @@ pub trait Backend {
     /// only then (a rehearsal has nothing to wait for, and says nothing about it).
     fn observes_rollouts(&self) -> bool {
         false
+    }
+
+    /// CloudTrail's role assumptions in `regions` from `start` (seconds since the epoch), and the
+    /// instant they reach: the evidence decommission is judged by ([`crate::evidence`]). A
+    /// backend without a trail has none, so nothing it would decommission is proven ready.
+    fn trail(&mut self, _regions: &[String], _start: i64) -> Result<TrailReading, BackendError> {
+        Ok(TrailReading {
+            trail: Trail::default(),
+            as_of: crate::time::now(),
+        })
     }
 
     /// Waits until the wave's workloads have rolled out with their role's credentials injected

@@ -121,6 +121,8 @@ pub struct ApplyArgs {
     pub no_auto_rollback: bool,
     #[command(flatten)]
     pub owners: OwnerArgs,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
     /// Read every target and print what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -175,7 +177,7 @@ pub struct OwnerArgs {
     /// How long to wait, at the end of each phase, for owners to make the steps that are theirs
     /// (30s, 10m, 1h; targets read every 5 s). By default the run reads them once, and stops
     /// with exit 3 listing what each owner has still to merge; run it again once they have.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["patch_owned", "as_owner"])]
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, conflicts_with_all = ["patch_owned", "as_owner"])]
     pub wait_for_owners: Option<std::time::Duration>,
     /// Write owned steps live like any other. WARNING: their owners will revert them at their
     /// next sync (a Helm upgrade, an Argo CD or Flux reconcile, the next `terraform apply`).
@@ -185,6 +187,32 @@ pub struct OwnerArgs {
     /// that the whole flow rehearses offline. Journaled as done by their owners.
     #[arg(long, requires = "rehearse")]
     pub as_owner: bool,
+}
+
+/// What decommission asks of CloudTrail before it removes anything legacy (`irsa-migrate
+/// evidence` shows the same verdicts).
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// Decommission: how far back CloudTrail is read, and how long the legacy path must have gone
+    /// unused (a live run reads the cluster account's CloudTrail in its region and us-east-1; a
+    /// rehearsal, the lookup-events of its snapshot).
+    #[command(flatten)]
+    pub window: super::evidence::WindowArgs,
+    /// Decommission on the plan alone, without CloudTrail's evidence that the legacy path is
+    /// unused. WARNING: a workload the snapshot missed, or one whose SDK fell back to the legacy
+    /// path, loses its credentials. Journaled.
+    #[arg(long)]
+    pub without_evidence: bool,
+}
+
+impl EvidenceArgs {
+    fn gate(&self) -> Result<apply::EvidenceGate, Error> {
+        if self.without_evidence {
+            return Ok(apply::EvidenceGate::Waived);
+        }
+        let (since, quiet_for) = self.window.seconds()?;
+        Ok(apply::EvidenceGate::Required { since, quiet_for })
+    }
 }
 
 impl OwnerArgs {
@@ -197,26 +225,6 @@ impl OwnerArgs {
             apply::Owners::Await(self.wait_for_owners.unwrap_or_default())
         }
     }
-}
-
-/// A duration as `--wait-for-owners` takes it: a whole number and a unit (s, m, h).
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let not_a_duration =
-        || format!("{text:?} is not a duration: give a number and s, m or h (90s, 30m, 2h)");
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(not_a_duration()),
-    };
-    let number: u64 = number.parse().map_err(|_| not_a_duration())?;
-    Ok(std::time::Duration::from_secs(
-        number.saturating_mul(seconds_per),
-    ))
 }
 
 struct Loaded {
@@ -444,6 +452,7 @@ pub fn run_apply(args: &ApplyArgs) -> Result<(), Error> {
         },
         reading_fresh_for: apply::READING_FRESH_FOR,
         owners: args.owners.owners(),
+        evidence: args.evidence.gate()?,
     };
     execute(&args.target, options, args.yes, args.issuer_any)
 }
@@ -466,6 +475,8 @@ pub fn run_rollback(args: &RollbackArgs) -> Result<(), Error> {
         rollout: Default::default(),
         reading_fresh_for: apply::READING_FRESH_FOR,
         owners: args.owners.owners(),
+        // Rollback puts legacy trust back: nothing to prove.
+        evidence: apply::EvidenceGate::Waived,
     };
     execute(&args.target, options, args.yes, false)
 }

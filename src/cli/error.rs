@@ -153,7 +153,8 @@ impl Error {
                 | ApplyError::Locked { .. }
                 | ApplyError::PlanNotFromSnapshot { .. }
                 | ApplyError::AwaitingOwners { .. }
-                | ApplyError::Reverted { .. } => ExitCode::Refused,
+                | ApplyError::Reverted { .. }
+                | ApplyError::Unproven { .. } => ExitCode::Refused,
                 // Nothing was written by the run: the cause is its input or environment.
                 ApplyError::LockFailed { .. }
                 | ApplyError::UnknownNamespace { .. }

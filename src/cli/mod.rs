@@ -2,7 +2,9 @@
 //! (`error`: the errors the binary reports and their exit codes).
 
 mod apply;
+mod duration;
 mod error;
+mod evidence;
 mod export;
 mod plan;
 mod progress;
@@ -55,6 +57,11 @@ pub enum Command {
     /// journal every change. WARNING: without --rehearse this changes the cluster and IAM.
     #[command(after_help = exit_codes_help())]
     Apply(apply::ApplyArgs),
+    /// What CloudTrail says of each role a plan decommissions: the last use of its legacy path
+    /// (kiam's or kube2iam's AssumeRole), whether each planned service account assumes it through
+    /// web identity, and a verdict (ready, legacy-in-use, unproven) that decommission requires.
+    #[command(after_help = exit_codes_help())]
+    Evidence(evidence::EvidenceArgs),
     /// Show each step's state (pending, applied, failed, rolled back) from the journal.
     Status(apply::StatusArgs),
     /// Undo applied steps from the journal, last first, restoring exactly what was there, and
@@ -113,6 +120,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Diff(args) => plan::diff(&args),
         Command::Export(args) => export::run(&args),
         Command::Apply(args) => apply::run_apply(&args),
+        Command::Evidence(args) => evidence::run(&args),
         Command::Status(args) => apply::run_status(&args),
         Command::Rollback(args) => apply::run_rollback(&args),
         Command::Snapshot(args) => snapshot::run(&args),

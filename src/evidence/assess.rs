@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Evidence, GLOBAL_STS_REGION, GrantEvidence, Judgement, RegionRead, RoleEvidence,
-    ServiceAccountSeen, Usage, Verdict,
+    Evidence, GrantEvidence, Judgement, RegionRead, RoleEvidence, ServiceAccountSeen, Usage,
+    Verdict,
 };
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
@@ -24,10 +24,7 @@ const SESSIONS_SHOWN: usize = 3;
 pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement) -> Evidence {
     let since = judgement.as_of - judgement.since;
     let quiet_since = judgement.as_of - judgement.quiet_for;
-    let mut regions = vec![plan.cluster.region.clone(), GLOBAL_STS_REGION.to_string()];
-    regions.sort();
-    regions.dedup();
-    let regions: Vec<RegionRead> = regions
+    let regions: Vec<RegionRead> = super::regions(plan)
         .into_iter()
         .map(|region| {
             let covered = trail.windows.iter().any(|w| {

@@ -21,6 +21,15 @@ use crate::iam::arn::RoleArn;
 /// STS calls to the global endpoint are logged here, whatever the caller's region.
 pub const GLOBAL_STS_REGION: &str = "us-east-1";
 
+/// The regions whose CloudTrail holds the plan's role assumptions: the cluster's, and us-east-1
+/// where calls to the global STS endpoint are logged (kiam and kube2iam call it by default).
+pub fn regions(plan: &crate::plan::Plan) -> Vec<String> {
+    let mut regions = vec![plan.cluster.region.clone(), GLOBAL_STS_REGION.to_string()];
+    regions.sort();
+    regions.dedup();
+    regions
+}
+
 /// What the evidence is judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Judgement {

@@ -150,6 +150,22 @@ impl Trail {
         Ok(())
     }
 
+    /// The instant the readings of `regions` all reach: the earliest of each region's latest
+    /// reading end; `None` when none of them was read. Evidence from a snapshot is judged as of
+    /// then, not as of today: silence after a reading ended proves nothing.
+    pub fn reached(&self, regions: &[String]) -> Option<i64> {
+        regions
+            .iter()
+            .filter_map(|region| {
+                self.windows
+                    .iter()
+                    .filter(|w| w.region == *region)
+                    .map(|w| w.end)
+                    .max()
+            })
+            .min()
+    }
+
     /// The trail as `lookup-events` documents, one per region (windows and events of that
     /// region), for a snapshot: what [`Trail::add`] reads back into an equal trail.
     pub fn documents(&self) -> BTreeMap<String, Value> {

@@ -1,6 +1,7 @@
 //! Human and machine renderings of results. Text goes to a `String`; the caller writes it.
 
 pub mod diff;
+pub mod evidence;
 pub mod owners;
 pub mod plan;
 pub mod report;

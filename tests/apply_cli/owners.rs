@@ -137,7 +137,7 @@ fn owner_flags_are_checked_before_anything_runs() {
         ),
         (
             vec!["--rehearse", "--wait-for-owners", "10 minutes"],
-            "\"10 minutes\" is not a duration: give a number and s, m or h (90s, 30m, 2h)",
+            "\"10 minutes\" is not a duration: give a number and s, m, h or d (90s, 30m, 2h, 7d)",
         ),
     ] {
         let mut all = vec!["apply", "--plan", PLAN, "--phase", "prepare", "--yes"];

@@ -16,7 +16,9 @@ pub fn demo_workspace() -> tempfile::TempDir {
 
 pub const PLAN: &str = "migrations/demo/plan.json";
 
-/// `apply` of every phase of the demo plan, in rehearsal, playing the owners' part.
+/// `apply` of every phase of the demo plan, in rehearsal, playing the owners' part; its snapshot
+/// holds no CloudTrail, so decommission goes without evidence (tests/apply_cli/evidence.rs
+/// rehearses it with).
 pub const APPLY_ALL: &[&str] = &[
     "apply",
     "--plan",
@@ -26,6 +28,7 @@ pub const APPLY_ALL: &[&str] = &[
     "all",
     "--yes",
     "--as-owner",
+    "--without-evidence",
 ];
 
 /// `rollback` of every phase of the demo plan, in rehearsal, playing the owners' part.
@@ -118,7 +121,8 @@ pub fn assert_refused(output: &std::process::Output, said: &[&str]) {
 
 /// Runs `irsa-migrate <command> --plan <the demo plan> --rehearse <args>` in `dir`; apply and
 /// rollback play the owners' part (`--as-owner`), as every test but those of owners needs the
-/// whole flow ([`rehearse_leaving_owners`] does not).
+/// whole flow ([`rehearse_leaving_owners`] does not). Apply decommissions without evidence, but
+/// in the tests of the evidence ([`rehearse_with_evidence`]).
 pub fn rehearse(dir: &Path, command: &str, args: &[&str]) -> std::process::Output {
     let mut all = args.to_vec();
     if matches!(command, "apply" | "rollback") {
@@ -129,6 +133,15 @@ pub fn rehearse(dir: &Path, command: &str, args: &[&str]) -> std::process::Outpu
 
 /// As [`rehearse`], leaving the owners' steps to their owners.
 pub fn rehearse_leaving_owners(dir: &Path, command: &str, args: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    if command == "apply" {
+        all.push("--without-evidence");
+    }
+    rehearse_with_evidence(dir, command, &all)
+}
+
+/// As [`rehearse_leaving_owners`], with decommission asking for CloudTrail's evidence.
+pub fn rehearse_with_evidence(dir: &Path, command: &str, args: &[&str]) -> std::process::Output {
     let mut all = vec![command, "--plan", PLAN, "--rehearse"];
     all.extend_from_slice(args);
     run_in(dir, &all)

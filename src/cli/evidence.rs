@@ -1,0 +1,129 @@
+//! `irsa-migrate evidence`: what CloudTrail says of each role a plan decommissions
+//! ([`crate::evidence`]), read live or from a snapshot; and the window flags decommission shares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Error, OutputFormat, print, progress};
+use crate::evidence::Judgement;
+use crate::inventory::trail::Trail;
+use crate::progress::Progress;
+
+/// How far back CloudTrail is read, and how long the legacy path must have been unused.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// How far back to read CloudTrail (at most 90d, all LookupEvents keeps): 12h, 7d, 30d.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = within_lookup)]
+    pub since: Duration,
+    /// How long the legacy path must have gone unused before a role is ready (at most --since).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::duration::parse)]
+    pub quiet_for: Duration,
+}
+
+/// LookupEvents keeps 90 days of management events.
+const LOOKUP_DAYS: u64 = 90;
+
+fn within_lookup(text: &str) -> Result<Duration, String> {
+    let duration = super::duration::parse(text)?;
+    if duration.as_secs() > LOOKUP_DAYS * 86_400 {
+        return Err(format!(
+            "{text} is longer than the {LOOKUP_DAYS} days CloudTrail's LookupEvents keeps"
+        ));
+    }
+    Ok(duration)
+}
+
+impl WindowArgs {
+    /// (since, quiet for) in seconds, checked against each other.
+    pub fn seconds(&self) -> Result<(i64, i64), Error> {
+        let (since, quiet_for) = (self.since.as_secs() as i64, self.quiet_for.as_secs() as i64);
+        if quiet_for > since {
+            return Err(Error::Usage(format!(
+                "--quiet-for {}s is longer than --since {}s: the trail read could not show it",
+                quiet_for, since
+            )));
+        }
+        Ok((since, quiet_for))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// A plan.json written by `irsa-migrate plan`.
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Judge the `aws cloudtrail lookup-events` outputs of a snapshot (docs/snapshot.md), as of
+    /// the end of their readings, instead of reading CloudTrail live.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// AWS access for the live reading (the cluster account's CloudTrail).
+    #[command(flatten)]
+    pub aws: crate::aws::AwsArgs,
+    /// Print the verdicts as text, or as one JSON document.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
+    let plan = super::plan::read_plan(&args.plan)?;
+    let (since, quiet_for) = args.window.seconds()?;
+    let regions = crate::evidence::regions(&plan);
+    let (trail, as_of) = match &args.snapshot {
+        Some(dir) => {
+            let bar = progress::Bar::new("reading snapshot {bar:30} {pos}/{len} files");
+            let inventory = crate::inventory::snapshot::load_dir(dir, &bar);
+            bar.finish();
+            let trail = inventory?.trail;
+            let as_of = trail.reached(&regions).unwrap_or_else(crate::time::now);
+            (trail, as_of)
+        }
+        None => read_live(&args.aws, &regions, since)?,
+    };
+    let evidence = crate::evidence::assess(
+        &plan,
+        &trail,
+        Judgement {
+            as_of,
+            since,
+            quiet_for,
+        },
+    );
+    match args.output {
+        OutputFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&evidence).map_err(|e| Error::Usage(e.to_string()))?
+        )),
+        OutputFormat::Text => print(&crate::render::evidence::text(&plan.name, &evidence)),
+    }
+}
+
+/// The cluster account's CloudTrail of `regions` over the last `since` seconds, read now.
+fn read_live(
+    aws: &crate::aws::AwsArgs,
+    regions: &[String],
+    since: i64,
+) -> Result<(Trail, i64), Error> {
+    let aws = crate::aws::Aws::connect(aws)?;
+    let as_of = crate::time::now();
+    let bar = progress::Bar::new("reading CloudTrail {msg} {pos} pages");
+    let mut trail = Trail::default();
+    for region in regions {
+        bar.set_stage(region);
+        let document = aws.role_assumptions(region, as_of - since, as_of, &|_| bar.advance(1))?;
+        let unexpected = |missing: String| crate::aws::AwsError::Answer {
+            operation: "cloudtrail:LookupEvents",
+            missing: format!("{missing} (region {region})"),
+        };
+        let lookup = serde_json::from_value(document)
+            .map_err(|e| unexpected(format!("events as CloudTrail writes them: {e}")))?;
+        trail
+            .add(lookup)
+            .map_err(|e| unexpected(format!("{} ({})", e.field, e.message)))?;
+    }
+    bar.finish();
+    Ok((trail, as_of))
+}
