@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::{Aws, AwsError};
 use crate::inventory::trail::{ASSUME_ROLE, ASSUME_ROLE_WITH_WEB_IDENTITY};
 
-/// CloudTrail answers two lookups a second per account and region; the reader keeps below it.
-const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
+/// CloudTrail answers two lookups a second per account and region; the reader keeps a little
+/// below that, so that jitter on the way never makes two requests closer than half a second.
+const LOOKUP_INTERVAL: Duration = Duration::from_millis(550);
 
 impl Aws {
     /// Every `AssumeRole` and `AssumeRoleWithWebIdentity` logged in `region` from `start` to

@@ -12,6 +12,7 @@ mod workspace;
 
 mod before_first_write;
 mod crash;
+mod evidence;
 mod hostile_plans;
 mod locking;
 mod namespaces;

@@ -160,8 +160,19 @@ impl Cluster {
         command
     }
 
-    /// As [`Cluster::command`], leaving the owners' steps to their owners.
+    /// As [`Cluster::command`], leaving the owners' steps to their owners. Decommission goes
+    /// without CloudTrail's evidence (moto has no CloudTrail; [`Cluster::with_evidence`] asks
+    /// a test double for it).
     pub fn leaving_owners(&self, args: &[&str]) -> Command {
+        let mut command = self.with_evidence(args);
+        if args.first() == Some(&"apply") {
+            command.arg("--without-evidence");
+        }
+        command
+    }
+
+    /// As [`Cluster::leaving_owners`], decommission asking for evidence.
+    pub fn with_evidence(&self, args: &[&str]) -> Command {
         let writes = matches!(args.first(), Some(&("apply" | "rollback" | "status")));
         let mut command = Command::new(env!("CARGO_BIN_EXE_irsa-migrate"));
         command

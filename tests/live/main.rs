@@ -16,6 +16,7 @@ mod harness;
 
 mod crash;
 mod end_to_end;
+mod evidence;
 mod faults;
 mod owners;
 mod permissions;

@@ -1,12 +1,14 @@
 //! Shared helpers for integration tests: run the real binary, read fixtures.
 #![allow(dead_code)]
 
+pub mod cloudtrail;
 pub mod connect_proxy;
 pub mod control_plane;
 pub mod fault_proxy;
 pub mod loopback;
 pub mod moto;
 pub mod owner_tools;
+pub mod trail;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

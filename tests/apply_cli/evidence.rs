@@ -1,0 +1,176 @@
+//! Decommission on evidence, rehearsed: CloudTrail's `lookup-events` in the rehearsal's snapshot
+//! decide which roles lose their legacy trust; the others are held, journaled and named.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::trail::{DEMO_PROVIDER, MIGRATED, kiam_assumes, lookup_events, web_identity};
+use crate::support::{json, run_in, stderr, stdout};
+use crate::workspace::{
+    PLAN, demo_workspace, journal_entries, rehearsal, rehearse, rehearse_with_evidence,
+};
+
+fn record_trail(dir: &Path, us_east_1: &[Value], eu_west_1: &[Value]) {
+    let trail = rehearsal(dir).join("cloudtrail");
+    std::fs::create_dir_all(&trail).unwrap();
+    for (region, records) in [("us-east-1", us_east_1), ("eu-west-1", eu_west_1)] {
+        std::fs::write(
+            trail.join(format!("{region}.json")),
+            lookup_events(region, records).to_string(),
+        )
+        .unwrap();
+    }
+}
+
+fn decommission(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["--phase", "decommission", "--yes", "--as-owner"];
+    args.extend_from_slice(extra);
+    rehearse_with_evidence(dir, "apply", &args)
+}
+
+fn held(dir: &Path) -> Vec<String> {
+    journal_entries(dir)
+        .iter()
+        .filter(|e| e["event"] == "held")
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
+    let dir = demo_workspace();
+    for phase in ["prepare", "identity", "rollout", "cleanup"] {
+        let output = rehearse(dir.path(), "apply", &["--phase", phase, "--yes"]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let trust = |role: &str| -> String {
+        let roles =
+            std::fs::read_to_string(rehearsal(dir.path()).join("iam/111122223333/roles-0000.json"))
+                .unwrap();
+        let roles: Value = serde_json::from_str(&roles).unwrap();
+        roles["RoleDetailList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["RoleName"] == role)
+            .map(|r| r["AssumeRolePolicyDocument"].to_string())
+            .unwrap()
+    };
+    let before: Vec<String> = MIGRATED.iter().map(|(role, _)| trust(role)).collect();
+
+    // No CloudTrail at all: nothing is proven, nothing is removed.
+    let output = decommission(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("decommission held for 5 step(s)")
+            && stderr(&output).contains("the CloudTrail of eu-west-1 and us-east-1 was not read"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(held(dir.path()).len(), 5);
+    let after: Vec<String> = MIGRATED.iter().map(|(role, _)| trust(role)).collect();
+    assert_eq!(after, before);
+
+    // A week of CloudTrail: every service account on web identity; kiam still hands out
+    // checkout-web's credentials an hour ago, and payments-worker's four days ago.
+    let web: Vec<Value> = MIGRATED
+        .iter()
+        .enumerate()
+        .map(|(i, (role, subject))| {
+            web_identity(&format!("w{i}"), role, subject, DEMO_PROVIDER, 3600)
+        })
+        .collect();
+    let kiam = [
+        kiam_assumes("k1", "checkout-web", 3600),
+        kiam_assumes("k2", "payments-worker", 4 * 86_400),
+    ];
+    record_trail(dir.path(), &kiam, &web);
+    let output = run_in(
+        dir.path(),
+        &[
+            "evidence",
+            "--plan",
+            PLAN,
+            "--snapshot",
+            "migrations/demo/rehearsal",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let evidence = json(&output);
+    let verdicts: Vec<(String, String)> = evidence["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["role"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                r["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("checkout-web", "legacy-in-use"),
+            ("data-ingest", "ready"),
+            ("payments-reconcile", "ready"),
+            ("payments-worker", "ready"),
+            ("prometheus", "ready"),
+        ]
+        .map(|(r, v)| (r.to_string(), v.to_string()))
+    );
+    let text = stdout(&run_in(
+        dir.path(),
+        &[
+            "evidence",
+            "--plan",
+            PLAN,
+            "--snapshot",
+            "migrations/demo/rehearsal",
+        ],
+    ));
+    assert!(
+        text.contains("legacy-in-use  arn:aws:iam::111122223333:role/checkout-web")
+            && text.contains("kiam-kiam from 10.0.12.7")
+            && text.contains("4 of 5 role(s) ready; decommission would hold 1 step(s)"),
+        "{text}"
+    );
+
+    let output = decommission(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("decommission held for 1 step(s)")
+            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web: assumed through the legacy path 1 time(s)"),
+        "{error}"
+    );
+    assert_eq!(trust("checkout-web"), before[0], "kiam still uses it");
+    for (index, (role, _)) in MIGRATED.iter().enumerate().skip(1) {
+        assert_ne!(
+            trust(role),
+            before[index],
+            "{role} is ready and loses its legacy trust"
+        );
+        assert!(!trust(role).contains("kiam-server"), "{role}");
+    }
+
+    // The operator decides to go ahead anyway: said in the journal.
+    let output = decommission(dir.path(), &["--without-evidence"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!trust("checkout-web").contains("kiam-server"));
+    assert!(
+        journal_entries(dir.path())
+            .iter()
+            .any(|e| e["event"] == "without-evidence"),
+        "the journal says decommission went without evidence"
+    );
+}

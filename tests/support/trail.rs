@@ -1,0 +1,76 @@
+//! CloudTrail records shaped as CloudTrail writes them, for the demo's account: kiam's server
+//! assuming a role for a pod (an `AssumeRole` by the kiam server's role session, through the
+//! global endpoint, so logged in us-east-1) and a pod on IRSA (`AssumeRoleWithWebIdentity` by a
+//! `WebIdentityUser` through the cluster's OIDC provider), as ../shared/domain.md quotes them;
+//! and `aws cloudtrail lookup-events` output holding them.
+
+use serde_json::{Value, json};
+
+pub const ACCOUNT: &str = "111122223333";
+/// The demo cluster's OIDC provider (moto gives a live cluster another; see [`web_identity`]).
+pub const DEMO_PROVIDER: &str = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/5E1D2C8A4F0B9C7D6E3A2B1C0D9E8F7A";
+
+/// The demo's roles decommission removes the legacy trust of, and each one's service account.
+pub const MIGRATED: [(&str, &str); 5] = [
+    ("checkout-web", "checkout:checkout-web"),
+    ("data-ingest", "data:data-ingest"),
+    ("payments-reconcile", "payments:default-payments-reconcile"),
+    ("payments-worker", "payments:default-payments-worker"),
+    ("prometheus", "monitoring:prometheus"),
+];
+
+/// `ago` seconds before now, as CloudTrail writes instants.
+pub fn at(ago: i64) -> String {
+    irsa_migrate::time::format(irsa_migrate::time::now() - ago)
+}
+
+/// kiam's server assuming `role` for a pod (session `kiam-kiam`), through the global endpoint.
+pub fn kiam_assumes(id: &str, role: &str, ago: i64) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "principalId": "AROAKIAMSERVER:1764755130000000000",
+            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/kiam-server/1764755130000000000"),
+            "accountId": ACCOUNT,
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAKIAMSERVER",
+                "arn": format!("arn:aws:iam::{ACCOUNT}:role/kiam-server"), "accountId": ACCOUNT, "userName": "kiam-server"},
+                "attributes": {"creationDate": at(ago + 600), "mfaAuthenticated": "false"}}},
+        "eventTime": at(ago), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
+        "awsRegion": "us-east-1", "sourceIPAddress": "10.0.12.7", "userAgent": "aws-sdk-go/1.44.0",
+        "requestParameters": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+            "roleSessionName": "kiam-kiam", "durationSeconds": 900},
+        "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": ACCOUNT, "eventCategory": "Management",
+    })
+}
+
+/// A pod of `subject`'s service account assuming `role` through the OIDC provider `provider`.
+pub fn web_identity(id: &str, role: &str, subject: &str, provider: &str, ago: i64) -> Value {
+    let subject = format!("system:serviceaccount:{subject}");
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "WebIdentityUser",
+            "principalId": format!("{provider}:sts.amazonaws.com:{subject}"),
+            "userName": subject, "identityProvider": provider},
+        "eventTime": at(ago), "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRoleWithWebIdentity", "awsRegion": "eu-west-1",
+        "sourceIPAddress": "10.0.31.4", "userAgent": "Boto3/1.34.0",
+        "requestParameters": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+            "roleSessionName": "botocore-session-1764755130"},
+        "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": ACCOUNT, "eventCategory": "Management",
+    })
+}
+
+/// `aws cloudtrail lookup-events` of a region over the last week, with its window.
+pub fn lookup_events(region: &str, records: &[Value]) -> Value {
+    let events: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({"EventId": r["eventID"], "EventName": r["eventName"], "ReadOnly": "true",
+                   "EventTime": r["eventTime"], "EventSource": "sts.amazonaws.com",
+                   "Resources": [{"ResourceType": "AWS::IAM::Role", "ResourceName": r["requestParameters"]["roleArn"]}],
+                   "CloudTrailEvent": r.to_string()})
+        })
+        .collect();
+    json!({"Events": events, "LookupWindow": {"Region": region, "StartTime": at(7 * 86_400), "EndTime": at(0)}})
+}
