@@ -47,7 +47,7 @@ pub(super) fn held<'p>(
     let EvidenceGate::Required { since, quiet_for } = gate else {
         return Ok(Vec::new());
     };
-    let regions = crate::evidence::regions(plan);
+    let regions = crate::evidence::regions(&plan.cluster.region);
     let reading = backend
         .trail(&regions, crate::time::now() - since)
         .map_err(|source| ApplyError::NothingWritten {

@@ -25,7 +25,7 @@ pub struct WindowArgs {
 /// LookupEvents keeps 90 days of management events.
 const LOOKUP_DAYS: u64 = 90;
 
-fn within_lookup(text: &str) -> Result<Duration, String> {
+pub(super) fn within_lookup(text: &str) -> Result<Duration, String> {
     let duration = super::duration::parse(text)?;
     if duration.as_secs() > LOOKUP_DAYS * 86_400 {
         return Err(format!(
@@ -71,7 +71,7 @@ pub struct EvidenceArgs {
 pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
     let plan = super::plan::read_plan(&args.plan)?;
     let (since, quiet_for) = args.window.seconds()?;
-    let regions = crate::evidence::regions(&plan);
+    let regions = crate::evidence::regions(&plan.cluster.region);
     let (trail, as_of) = match &args.snapshot {
         Some(dir) => {
             let bar = progress::Bar::new("reading snapshot {bar:30} {pos}/{len} files");
@@ -101,8 +101,9 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
     }
 }
 
-/// The cluster account's CloudTrail of `regions` over the last `since` seconds, read now.
-fn read_live(
+/// The cluster account's CloudTrail of `regions` over the last `since` seconds, read now; also
+/// what `snapshot --cloudtrail-since` writes.
+pub(super) fn read_live(
     aws: &crate::aws::AwsArgs,
     regions: &[String],
     since: i64,

@@ -19,14 +19,31 @@ pub struct SnapshotArgs {
     /// misses what could not be read.
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// Also read CloudTrail's role assumptions over this long (7d; at most 90d), in the
+    /// cluster's region and us-east-1, into cloudtrail/: the evidence `evidence --snapshot` and
+    /// a rehearsed decommission judge by (needs cloudtrail:LookupEvents).
+    #[arg(long, value_name = "DURATION", value_parser = super::evidence::within_lookup)]
+    pub cloudtrail_since: Option<std::time::Duration>,
 }
 
 pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
     // Checked before the cluster is read; `write_dir` checks again and never removes what it
     // did not write.
     super::require_new_dir("--out", &args.out)?;
-    let (inventory, collected) = args.live.collect()?;
+    let (mut inventory, collected) = args.live.collect()?;
     super::require_complete(&inventory, args.allow_incomplete)?;
+    if let Some(since) = args.cloudtrail_since {
+        let region = inventory.cluster.as_ref().map(|c| c.region.clone());
+        let Some(region) = region else {
+            return Err(Error::Usage(
+                "--cloudtrail-since needs the cluster's region: pass --cluster NAME".into(),
+            ));
+        };
+        let regions = crate::evidence::regions(&region);
+        let (trail, _) =
+            super::evidence::read_live(&args.live.aws, &regions, since.as_secs() as i64)?;
+        inventory.trail = trail;
+    }
     crate::inventory::snapshot::write_dir(&inventory, &args.out)?;
     let pods = inventory.pods.len();
     let roles = match collected.roles_requested {
@@ -37,7 +54,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
         ),
     };
     print(&format!(
-        "wrote {}: {} namespaces, {pods} pods, {} workloads, {} service accounts ({} list pages, {} Kubernetes API calls); {roles} in {} account(s){}\nNext: irsa-migrate scan --snapshot {}\n",
+        "wrote {}: {} namespaces, {pods} pods, {} workloads, {} service accounts ({} list pages, {} Kubernetes API calls); {roles} in {} account(s){}{}\nNext: irsa-migrate scan --snapshot {}\n",
         args.out.display(),
         inventory.namespaces.len(),
         inventory.workloads.len(),
@@ -48,6 +65,13 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
         match &inventory.cluster {
             Some(cluster) => format!("; cluster {}", cluster.name),
             None => "; no cluster description (pass --cluster NAME for the OIDC issuer)".into(),
+        },
+        match args.cloudtrail_since {
+            Some(_) => format!(
+                "; {} CloudTrail role assumption(s)",
+                inventory.trail.events.len()
+            ),
+            None => String::new(),
         },
         args.out.display()
     ))

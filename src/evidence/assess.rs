@@ -24,7 +24,7 @@ const SESSIONS_SHOWN: usize = 3;
 pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement) -> Evidence {
     let since = judgement.as_of - judgement.since;
     let quiet_since = judgement.as_of - judgement.quiet_for;
-    let regions: Vec<RegionRead> = super::regions(plan)
+    let regions: Vec<RegionRead> = super::regions(&plan.cluster.region)
         .into_iter()
         .map(|region| {
             let covered = trail.windows.iter().any(|w| {

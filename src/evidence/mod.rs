@@ -23,8 +23,8 @@ pub const GLOBAL_STS_REGION: &str = "us-east-1";
 
 /// The regions whose CloudTrail holds the plan's role assumptions: the cluster's, and us-east-1
 /// where calls to the global STS endpoint are logged (kiam and kube2iam call it by default).
-pub fn regions(plan: &crate::plan::Plan) -> Vec<String> {
-    let mut regions = vec![plan.cluster.region.clone(), GLOBAL_STS_REGION.to_string()];
+pub fn regions(cluster_region: &str) -> Vec<String> {
+    let mut regions = vec![cluster_region.to_string(), GLOBAL_STS_REGION.to_string()];
     regions.sort();
     regions.dedup();
     regions

@@ -83,6 +83,49 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
     assert!(requests >= 6, "{requests} lookups");
     assert_eq!(throttled, 0, "the reader stays within two lookups a second");
 
+    // A snapshot keeps the same reading, judged as of its end.
+    let output = cluster
+        .with_evidence(&[
+            "snapshot",
+            "--out",
+            "with-trail",
+            "--cluster",
+            "demo",
+            "--cloudtrail-since",
+            "7d",
+        ])
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.url())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("; 127 CloudTrail role assumption(s)"),
+        "{}",
+        stdout(&output)
+    );
+    let output = cluster
+        .with_evidence(&[
+            "evidence",
+            "--plan",
+            PLAN,
+            "--snapshot",
+            "with-trail",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let offline: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let verdicts = |evidence: &Value| -> Vec<Value> {
+        evidence["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::json!([r["role"], r["verdict"]]))
+            .collect()
+    };
+    assert_eq!(verdicts(&offline), verdicts(&evidence));
+
     // A dry run of every phase: decommission would remove all but checkout-web's legacy trust.
     let output = cluster
         .with_evidence(&[

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{Cluster, statuses, write_kubeconfig};
+use crate::support::cloudtrail::CloudTrail;
+use crate::support::trail::kiam_assumes;
 use crate::support::{self, stderr, stdout};
 
 #[test]
@@ -217,6 +219,9 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
     cluster
         .moto
         .move_into_stack("payments-reconcile", "payments-iam");
+    // CloudTrail (a double: moto has none): kiam still hands out checkout-web's credentials.
+    let trail = CloudTrail::start();
+    trail.record("us-east-1", kiam_assumes("k1", "checkout-web", 1800));
     let commands = documented_snapshot_commands();
     // The one line an operator edits: the cluster's name.
     assert!(commands.contains("CLUSTER=my-cluster\n"), "{commands}");
@@ -233,6 +238,7 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
         .current_dir(cluster.dir.path())
         .envs(cluster.moto.env())
         .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.url())
         .env("KUBECONFIG", &cluster.kubeconfig)
         .env("PATH", bin)
         .output()
@@ -293,6 +299,46 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
         live.contains(&(
             "update-role-trust:arn:aws:iam::111122223333:role/payments-reconcile".into(),
             serde_json::json!({"type": "cloudformation", "stack": "payments-iam"})
+        )),
+        "{live:?}"
+    );
+    // The evidence of the by-hand files is that of a live reading of CloudTrail.
+    let verdicts = |args: &[&str]| -> Vec<(String, String)> {
+        let output = cluster
+            .command(args)
+            .env("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.url())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let evidence = support::json(&output);
+        evidence["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["role"].as_str().unwrap().into(),
+                    r["verdict"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let plan = "migrations/read-live/plan.json";
+    let by_hand = verdicts(&[
+        "evidence",
+        "--plan",
+        plan,
+        "--snapshot",
+        "snapshot",
+        "-o",
+        "json",
+    ]);
+    let live = verdicts(&["evidence", "--plan", plan, "-o", "json"]);
+    assert_eq!(by_hand, live);
+    assert!(
+        live.contains(&(
+            "arn:aws:iam::111122223333:role/checkout-web".into(),
+            "legacy-in-use".into()
         )),
         "{live:?}"
     );
