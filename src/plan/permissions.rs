@@ -234,6 +234,7 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
         };
         accounts.entry(account.clone()).or_default()[which].insert(arn.to_string());
     }
+    let decommissions = plan.steps.iter().any(|s| s.phase == Phase::Decommission);
     let c = &plan.cluster;
     let cluster_arn = format!(
         "arn:{}:eks:{}:{}:cluster/{}",
@@ -277,6 +278,14 @@ pub fn aws_apply_policies(plan: &Plan) -> BTreeMap<String, Value> {
                     &["eks:DescribeCluster"],
                     BTreeSet::from([cluster_arn.clone()]),
                 );
+                // The evidence before decommission; LookupEvents takes no resource ARN.
+                if decommissions {
+                    statement(
+                        "Evidence",
+                        &["cloudtrail:LookupEvents"],
+                        BTreeSet::from(["*".to_string()]),
+                    );
+                }
             }
             (
                 account,
@@ -382,12 +391,17 @@ mod tests {
         assert_eq!(resources("RoleTrust").as_array().unwrap().len(), 7);
         // The demo keeps its grants (a Job still needs them): no inline-policy write at all.
         assert_eq!(resources("LegacyGrants"), Value::Null);
+        // The evidence's lookup takes no resource ARN; everything else is named.
+        assert_eq!(resources("Evidence"), json!(["*"]));
         assert!(
-            !statements.iter().any(|s| s["Resource"]
-                .as_array()
-                .unwrap()
+            !statements
                 .iter()
-                .any(|r| r.as_str().unwrap().contains('*'))),
+                .filter(|s| s["Sid"] != "Evidence")
+                .any(|s| s["Resource"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.as_str().unwrap().contains('*'))),
             "no wildcard: {statements:?}"
         );
     }

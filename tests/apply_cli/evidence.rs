@@ -29,6 +29,19 @@ fn decommission(dir: &Path, extra: &[&str]) -> std::process::Output {
     rehearse_with_evidence(dir, "apply", &args)
 }
 
+/// `evidence` of the demo plan, judged by the rehearsal's CloudTrail.
+fn evidence(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "evidence",
+        "--plan",
+        PLAN,
+        "--snapshot",
+        "migrations/demo/rehearsal",
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args)
+}
+
 fn held(dir: &Path) -> Vec<String> {
     journal_entries(dir)
         .iter()
@@ -86,21 +99,9 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
         kiam_assumes("k2", "payments-worker", 4 * 86_400),
     ];
     record_trail(dir.path(), &kiam, &web);
-    let output = run_in(
-        dir.path(),
-        &[
-            "evidence",
-            "--plan",
-            PLAN,
-            "--snapshot",
-            "migrations/demo/rehearsal",
-            "-o",
-            "json",
-        ],
-    );
+    let output = evidence(dir.path(), &["-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let evidence = json(&output);
-    let verdicts: Vec<(String, String)> = evidence["roles"]
+    let verdicts: Vec<(String, String)> = json(&output)["roles"]
         .as_array()
         .unwrap()
         .iter()
@@ -128,16 +129,7 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
         ]
         .map(|(r, v)| (r.to_string(), v.to_string()))
     );
-    let text = stdout(&run_in(
-        dir.path(),
-        &[
-            "evidence",
-            "--plan",
-            PLAN,
-            "--snapshot",
-            "migrations/demo/rehearsal",
-        ],
-    ));
+    let text = stdout(&evidence(dir.path(), &[]));
     assert!(
         text.contains("legacy-in-use  arn:aws:iam::111122223333:role/checkout-web")
             && text.contains("kiam-kiam from 10.0.12.7")
