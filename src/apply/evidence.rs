@@ -19,10 +19,6 @@ pub enum EvidenceGate {
     Waived,
 }
 
-/// Seven days back, quiet for a day: the defaults of `evidence` and decommission.
-pub const DEFAULT_SINCE: i64 = 7 * 24 * 3600;
-pub const DEFAULT_QUIET_FOR: i64 = 24 * 3600;
-
 /// A decommission step the evidence did not clear, and why.
 pub(super) struct Held<'p> {
     pub(super) step: &'p Step,
@@ -59,7 +55,8 @@ pub(super) fn held<'p>(
         since,
         quiet_for,
     };
-    let evidence = assess(plan, &reading.trail, judgement);
+    // The held steps' reasons need no pods; `irsa-migrate evidence` traces sessions to them.
+    let evidence = assess(plan, &reading.trail, judgement, &Default::default());
     let held: Vec<Held<'p>> = evidence
         .held_steps()
         .into_iter()

@@ -33,7 +33,7 @@ mod wave;
 
 pub use engine::run;
 pub use error::ApplyError;
-pub use evidence::{DEFAULT_QUIET_FOR, DEFAULT_SINCE, EvidenceGate};
+pub use evidence::EvidenceGate;
 pub use preflight::{Preview, READING_FRESH_FOR};
 pub use replan::refuse_replan_if_applied;
 pub use select::{Selection, check};

@@ -72,14 +72,26 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
     let plan = super::plan::read_plan(&args.plan)?;
     let (since, quiet_for) = args.window.seconds()?;
     let regions = crate::evidence::regions(&plan.cluster.region);
-    let (trail, as_of) = match &args.snapshot {
+    // The pods kube2iam's sessions name: the snapshot's, or else those the plan was made from.
+    let planned = args.plan.parent().map(|dir| dir.join("snapshot"));
+    let pods_from = args.snapshot.clone().or(planned.filter(|dir| dir.is_dir()));
+    let inventory = match &pods_from {
         Some(dir) => {
             let bar = progress::Bar::new("reading snapshot {bar:30} {pos}/{len} files");
             let inventory = crate::inventory::snapshot::load_dir(dir, &bar);
             bar.finish();
-            let trail = inventory?.trail;
-            let as_of = trail.reached(&regions).unwrap_or_else(crate::time::now);
-            (trail, as_of)
+            inventory?
+        }
+        None => Default::default(),
+    };
+    let pods = crate::evidence::kube2iam_sessions(&inventory.pods);
+    let (trail, as_of) = match &args.snapshot {
+        Some(_) => {
+            let as_of = inventory
+                .trail
+                .reached(&regions)
+                .unwrap_or_else(crate::time::now);
+            (inventory.trail, as_of)
         }
         None => read_live(&args.aws, &regions, since)?,
     };
@@ -91,6 +103,7 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
             since,
             quiet_for,
         },
+        &pods,
     );
     match args.output {
         OutputFormat::Json => print(&format!(

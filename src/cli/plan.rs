@@ -201,11 +201,31 @@ pub fn write_plan(
         }
     }
     write_file(&plan_path, &json)?;
-    write_file(&dir.join("report.md"), &report::markdown(&plan))?;
+    write_file(
+        &dir.join("report.md"),
+        &report::markdown(&plan, evidence(&plan, inventory).as_ref()),
+    )?;
     write_permissions(&plan, &dir.join("permissions"))?;
     // The inventory the plan was made from: what rehearsals start from.
     crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
     Ok((plan, dir))
+}
+
+/// What the source's CloudTrail says of the plan's decommission, as of its readings' end, over
+/// the defaults of `evidence`; none when the source holds no CloudTrail.
+fn evidence(plan: &Plan, inventory: &Inventory) -> Option<crate::evidence::Evidence> {
+    let regions = crate::evidence::regions(&plan.cluster.region);
+    let trail = &inventory.trail;
+    if trail.windows.is_empty() && trail.events.is_empty() {
+        return None;
+    }
+    let judgement = crate::evidence::Judgement {
+        as_of: trail.reached(&regions).unwrap_or_else(crate::time::now),
+        since: crate::evidence::DEFAULT_SINCE,
+        quiet_for: crate::evidence::DEFAULT_QUIET_FOR,
+    };
+    let pods = crate::evidence::kube2iam_sessions(&inventory.pods);
+    Some(crate::evidence::assess(plan, trail, judgement, &pods))
 }
 
 /// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply

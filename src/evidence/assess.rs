@@ -20,8 +20,14 @@ const READING_SLACK: i64 = 15 * 60;
 /// Session names shown per usage: enough to find the caller.
 const SESSIONS_SHOWN: usize = 3;
 
-/// Judges every decommission step of `plan` against `trail`.
-pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement) -> Evidence {
+/// Judges every decommission step of `plan` against `trail`; `pods` traces kube2iam sessions to
+/// their pods ([`super::kube2iam_sessions`]; empty when no pods are known).
+pub fn assess(
+    plan: &Plan,
+    trail: &Trail,
+    judgement: Judgement,
+    pods: &BTreeMap<String, String>,
+) -> Evidence {
     let since = judgement.as_of - judgement.since;
     let quiet_since = judgement.as_of - judgement.quiet_for;
     let regions: Vec<RegionRead> = super::regions(&plan.cluster.region)
@@ -47,6 +53,7 @@ pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement) -> Evidence {
         .collect();
     let context = Context {
         plan,
+        pods,
         events: &in_window,
         quiet_since,
         uncovered: &uncovered,
@@ -75,6 +82,7 @@ pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement) -> Evidence {
 
 struct Context<'a> {
     plan: &'a Plan,
+    pods: &'a BTreeMap<String, String>,
     events: &'a [&'a TrailEvent],
     quiet_since: i64,
     uncovered: &'a [&'a str],
@@ -101,7 +109,7 @@ impl Context<'_> {
             })
             .collect();
         let used_lately = legacy_uses.iter().any(|e| e.time >= self.quiet_since);
-        let legacy = usage(legacy_uses.into_iter());
+        let legacy = self.usage(legacy_uses.into_iter());
         let service_accounts: Vec<ServiceAccountSeen> = self
             .plan
             .bindings
@@ -112,7 +120,7 @@ impl Context<'_> {
                     "system:serviceaccount:{}:{}",
                     binding.namespace, binding.service_account
                 );
-                let web_identity = usage(self.events.iter().copied().filter(|e| {
+                let web_identity = self.usage(self.events.iter().copied().filter(|e| {
                     e.name == ASSUME_ROLE_WITH_WEB_IDENTITY
                         && same_role(&e.role_arn, arn)
                         && matches!(&e.caller, Caller::WebIdentity { subject: s, provider }
@@ -205,7 +213,7 @@ impl Context<'_> {
         }
         let outside_plan: Vec<(String, Usage)> = outside
             .into_iter()
-            .map(|(role, events)| (role.to_string(), usage(events.into_iter())))
+            .map(|(role, events)| (role.to_string(), self.usage(events.into_iter())))
             .collect();
         let (ready, reason) = if !self.uncovered.is_empty() {
             (
@@ -258,27 +266,31 @@ impl Context<'_> {
                 .split_once(":oidc-provider/")
                 .is_some_and(|(_, host_path)| provider == host_path)
     }
-}
 
-/// Count, last time and the last few distinct sessions of `events`.
-fn usage<'e>(events: impl Iterator<Item = &'e TrailEvent>) -> Usage {
-    let mut events: Vec<&TrailEvent> = events.collect();
-    events.sort_by(|a, b| b.time.cmp(&a.time).then(a.id.cmp(&b.id)));
-    let mut sessions: Vec<String> = Vec::new();
-    for event in &events {
-        let session = if event.source_ip.is_empty() {
-            event.session_name.clone()
-        } else {
-            format!("{} from {}", event.session_name, event.source_ip)
-        };
-        if !sessions.contains(&session) && sessions.len() < SESSIONS_SHOWN {
-            sessions.push(session);
+    /// Count, last time and the last few distinct sessions of `events`, each with the pod it
+    /// names when kube2iam made it.
+    fn usage<'e>(&self, events: impl Iterator<Item = &'e TrailEvent>) -> Usage {
+        let mut events: Vec<&TrailEvent> = events.collect();
+        events.sort_by(|a, b| b.time.cmp(&a.time).then(a.id.cmp(&b.id)));
+        let mut sessions: Vec<String> = Vec::new();
+        for event in &events {
+            let mut session = event.session_name.clone();
+            let hash = session.split('-').next().unwrap_or_default();
+            if let Some(pod) = self.pods.get(hash) {
+                session.push_str(&format!(" ({pod})"));
+            }
+            if !event.source_ip.is_empty() {
+                session.push_str(&format!(" from {}", event.source_ip));
+            }
+            if !sessions.contains(&session) && sessions.len() < SESSIONS_SHOWN {
+                sessions.push(session);
+            }
         }
-    }
-    Usage {
-        count: events.len(),
-        last: events.first().map(|e| crate::time::format(e.time)),
-        sessions,
+        Usage {
+            count: events.len(),
+            last: events.first().map(|e| crate::time::format(e.time)),
+            sessions,
+        }
     }
 }
 

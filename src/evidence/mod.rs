@@ -14,12 +14,52 @@ mod assess;
 
 pub use assess::assess;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::iam::arn::RoleArn;
 
+/// Seven days back (weekly jobs show), quiet for a day: the defaults of `evidence`, of
+/// decommission (`--since`, `--quiet-for`) and of the report's section.
+pub const DEFAULT_SINCE: i64 = 7 * 24 * 3600;
+pub const DEFAULT_QUIET_FOR: i64 = 24 * 3600;
+
 /// STS calls to the global endpoint are logged here, whatever the caller's region.
 pub const GLOBAL_STS_REGION: &str = "us-east-1";
+
+/// kube2iam names a role session `<FNV-1a of the pod's IP, in hex>-<role name>` (kube2iam
+/// `iam/iam.go`, `sessionName`): the hash → the pod it names, for the pods of a snapshot, so
+/// that a legacy use is traced to its pod.
+pub fn kube2iam_sessions(pods: &[crate::inventory::Pod]) -> BTreeMap<String, String> {
+    // Pods on the host's network share its address: each of them may be the caller.
+    let mut by_ip: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for pod in pods.iter().filter(|p| !p.is_finished()) {
+        if let Some(ip) = pod.ip.as_deref() {
+            by_ip
+                .entry(ip)
+                .or_default()
+                .push(format!("{}/{}", pod.namespace, pod.metadata.name));
+        }
+    }
+    by_ip
+        .into_iter()
+        .map(|(ip, pods)| {
+            let which = match &pods[..] {
+                [pod] => format!("pod {pod}"),
+                pods => format!("one of pods {}", pods.join(", ")),
+            };
+            (format!("{:x}", fnv1a_32(ip)), format!("{which} at {ip}"))
+        })
+        .collect()
+}
+
+/// 32-bit FNV-1a, as Go's `hash/fnv.New32a`.
+fn fnv1a_32(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
 
 /// The regions whose CloudTrail holds the plan's role assumptions: the cluster's, and us-east-1
 /// where calls to the global STS endpoint are logged (kiam and kube2iam call it by default).
@@ -139,5 +179,15 @@ impl Evidence {
             .filter(|g| !g.ready)
             .map(|g| (g.step.as_str(), g.reason.as_str()));
         roles.chain(grants).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kube2iam_session_names_hash_the_pod_ip_as_go_does() {
+        // Go: fmt.Sprintf("%x", fnv.New32a() over "10.1.7.23").
+        assert_eq!(format!("{:x}", super::fnv1a_32("10.1.7.23")), "3caf57bb");
+        assert_eq!(format!("{:x}", super::fnv1a_32("10.0.3.4")), "1e4b0437");
     }
 }

@@ -112,6 +112,8 @@ pub struct Pod {
     pub namespace: String,
     pub spec: PodSpec,
     pub phase: Option<String>,
+    /// `status.podIP`: kube2iam names its role sessions after it (docs/evidence.md).
+    pub ip: Option<String>,
 }
 
 impl Pod {

@@ -77,3 +77,39 @@ fn usage(usage: &Usage) -> String {
         ),
     }
 }
+
+/// The report's section: the verdicts as of the source's CloudTrail, or how to get them.
+pub fn markdown(evidence: Option<&Evidence>) -> String {
+    use super::report::{cell_code, code, prose};
+    let mut out = String::from("\n## Evidence before decommission\n\n");
+    let Some(evidence) = evidence else {
+        out.push_str("The source holds no CloudTrail. Before decommission, `irsa-migrate evidence --plan PLAN` reads it: a role loses its legacy trust only once its legacy path is unused and its service accounts assume it through web identity ([docs/evidence.md](../../docs/evidence.md)).\n");
+        return out;
+    };
+    out.push_str(&format!(
+        "As of {} (the end of the source's CloudTrail readings), legacy path unused since {}:\n\n| role | verdict | why |\n|---|---|---|\n",
+        code(&evidence.as_of),
+        code(&evidence.quiet_since)
+    ));
+    for role in &evidence.roles {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell_code(role.role.as_str()),
+            cell_code(role.verdict.as_str()),
+            prose(&role.reason)
+        ));
+    }
+    for grant in &evidence.grants {
+        let verdict = if grant.ready { "ready" } else { "held" };
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell_code(&grant.step),
+            cell_code(verdict),
+            prose(&grant.reason)
+        ));
+    }
+    out.push_str(
+        "\nDecommission reads CloudTrail again when it runs and holds what is not ready.\n",
+    );
+    out
+}

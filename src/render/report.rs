@@ -11,7 +11,7 @@ use super::diff::{Style, step_diff};
 use crate::findings::Severity;
 use crate::plan::{Phase, Plan, ServiceAccountAction};
 
-pub fn markdown(plan: &Plan) -> String {
+pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> String {
     let mut out = String::new();
     let c = &plan.cluster;
     let _ = writeln!(out, "# IRSA migration plan {}\n", code(&plan.name));
@@ -179,6 +179,7 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
     }
+    out.push_str(&super::evidence::markdown(evidence));
     out.push_str("\n## After decommission\n\n");
     for line in &plan.decommission.kept {
         let _ = writeln!(out, "- Kept: {}", prose(line));
@@ -402,7 +403,7 @@ mod tests {
             }
             binding.role_arn = crate::iam::arn::RoleArn::parse(arn).unwrap();
         }
-        let report = markdown(&plan);
+        let report = markdown(&plan, None);
         let text = outside_code(&report);
         assert!(!text.contains('<') && !text.contains('>'), "{text}");
         assert!(

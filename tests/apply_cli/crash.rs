@@ -11,7 +11,7 @@ use crate::workspace::{
 
 /// Runs the binary with `IRSA_MIGRATE_KILL_AT=point`; true when it was killed by SIGKILL.
 fn run_killed_at(dir: &Path, args: &[&str], point: usize) -> bool {
-    killed(killed_at(dir, args, point).output().unwrap().status)
+    killed(&killed_at(dir, args, point).output().unwrap())
 }
 
 /// Runs `command` in fresh workspaces prepared by `prepare`, killing it at its 1st, 2nd, ...

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::trail::{DEMO_PROVIDER, MIGRATED, kiam_assumes, lookup_events, web_identity};
+use crate::support::trail::{
+    DEMO_PROVIDER, MIGRATED, kiam_assumes, kube2iam_assumes, lookup_events, web_identity,
+};
 use crate::support::{json, run_in, stderr, stdout};
 use crate::workspace::{
     PLAN, demo_workspace, journal_entries, rehearsal, rehearse, rehearse_with_evidence,
@@ -165,4 +167,139 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
             .any(|e| e["event"] == "without-evidence"),
         "the journal says decommission went without evidence"
     );
+}
+
+#[test]
+fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    for entry in std::fs::read_dir(crate::support::fixture("kube2iam")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, snapshot.join(path.file_name().unwrap())).unwrap();
+    }
+    // One orders-api pod has an address of its own.
+    let pods = snapshot.join("pods.json");
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&pods).unwrap()).unwrap();
+    for pod in list["items"].as_array_mut().unwrap() {
+        if pod["metadata"]["name"] == "orders-api-2125b6b5b7-9bd49" {
+            pod["status"]["podIP"] = "10.0.3.4".into();
+        }
+    }
+    std::fs::write(&pods, list.to_string()).unwrap();
+    // kube2iam on its node assumed orders-api for it an hour ago: `%x` of FNV-1a of 10.0.3.4.
+    let record = kube2iam_assumes(
+        "k1",
+        "arn:aws:iam::210987654321:role/nodes/nodes-general",
+        "arn:aws:iam::210987654321:role/orders-api",
+        "1e4b0437-orders-api",
+        "10.0.1.20",
+        3600,
+    );
+    std::fs::write(
+        snapshot.join("trail.json"),
+        lookup_events("us-east-1", &[record]).to_string(),
+    )
+    .unwrap();
+    let output = run_in(dir.path(), &["plan", "--snapshot", "snapshot"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The report judges the source's CloudTrail as of its reading.
+    let report =
+        std::fs::read_to_string(dir.path().join("migrations/shop-prod/report.md")).unwrap();
+    assert!(
+        report.contains("| `arn:aws:iam::210987654321:role/orders-api` | `legacy-in-use` |"),
+        "{report}"
+    );
+    let plan = "migrations/shop-prod/plan.json";
+    let output = run_in(
+        dir.path(),
+        &["evidence", "--plan", plan, "--snapshot", "snapshot"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("legacy-in-use  arn:aws:iam::210987654321:role/orders-api")
+            && text.contains(
+                "1e4b0437-orders-api (pod orders/orders-api-2125b6b5b7-9bd49 at 10.0.3.4) from 10.0.1.20"
+            ),
+        "{text}"
+    );
+}
+
+#[test]
+fn another_clusters_trust_statement_is_kept_through_every_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    for entry in std::fs::read_dir(crate::support::fixture("kube2iam")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, snapshot.join(path.file_name().unwrap())).unwrap();
+    }
+    // orders-api is shared with another cluster, whose pods reach it through IRSA already.
+    let other = serde_json::json!({
+        "Effect": "Allow",
+        "Principal": {"Federated": "arn:aws:iam::210987654321:oidc-provider/oidc.eks.eu-central-1.amazonaws.com/id/0THERCLUSTER"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            "oidc.eks.eu-central-1.amazonaws.com/id/0THERCLUSTER:sub": "system:serviceaccount:orders:orders-api",
+            "oidc.eks.eu-central-1.amazonaws.com/id/0THERCLUSTER:aud": "sts.amazonaws.com"}},
+    });
+    let iam = snapshot.join("iam.json");
+    let mut details: Value = serde_json::from_str(&std::fs::read_to_string(&iam).unwrap()).unwrap();
+    for role in details["RoleDetailList"].as_array_mut().unwrap() {
+        if role["RoleName"] == "orders-api" {
+            role["AssumeRolePolicyDocument"] = serde_json::json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:role/nodes/nodes-general"}, "Action": "sts:AssumeRole"},
+                other,
+            ]});
+        }
+    }
+    std::fs::write(&iam, details.to_string()).unwrap();
+    let output = run_in(dir.path(), &["plan", "--snapshot", "snapshot"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = "migrations/shop-prod/plan.json";
+    let output = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--plan",
+            plan,
+            "--rehearse",
+            "--phase",
+            "all",
+            "--yes",
+            "--as-owner",
+            "--without-evidence",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let trust = trust_of(dir.path(), "orders-api");
+    let statements = trust["Statement"].as_array().unwrap();
+    assert!(
+        statements.contains(&other),
+        "another cluster's statement stays: {trust}"
+    );
+    assert!(
+        !trust.to_string().contains("nodes-general"),
+        "the legacy principal is gone: {trust}"
+    );
+}
+
+/// A role's trust policy as the kube2iam rehearsal left it.
+fn trust_of(dir: &Path, role: &str) -> Value {
+    let account = dir.join("migrations/shop-prod/rehearsal/iam/210987654321");
+    for file in std::fs::read_dir(account).unwrap() {
+        let path = file.unwrap().path();
+        let details: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if let Some(found) = details["RoleDetailList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["RoleName"] == role)
+        {
+            return found["AssumeRolePolicyDocument"].clone();
+        }
+    }
+    panic!("{role} is in the rehearsal's IAM files")
 }

@@ -52,12 +52,13 @@ fn a_run_while_another_holds_the_migration_lock_exits_3_naming_the_holder_and_ch
 #[test]
 fn a_killed_holder_never_blocks_the_next_run() {
     let dir = demo_workspace();
-    let mut child = killed_at(dir.path(), APPLY_ALL, 5)
+    let child = killed_at(dir.path(), APPLY_ALL, 5)
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
-    assert!(killed(child.wait().unwrap()));
+    assert!(killed(&child.wait_with_output().unwrap()));
     let record = std::fs::read_to_string(dir.path().join("migrations/demo/.lock")).unwrap();
     assert!(record.contains(&format!("\"pid\":{pid}")), "{record}");
     let output = rehearse(dir.path(), "apply", &["--phase", "all", "--yes"]);

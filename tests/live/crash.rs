@@ -7,7 +7,18 @@ use crate::support;
 #[test]
 #[ignore = "needs moto_server and the control plane; scripts/test builds and runs them"]
 fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
-    let apply = ["apply", "--plan", PLAN, "--phase", "all", "--yes"];
+    // Resumption is what is tested, not speed: on a machine loaded with three clusters at once
+    // (and the other live tests), a wave may take longer than the default 300 s to roll out.
+    let apply = [
+        "apply",
+        "--plan",
+        PLAN,
+        "--phase",
+        "all",
+        "--yes",
+        "--rollout-timeout",
+        "900",
+    ];
     let reference = Cluster::start();
     reference.plan();
     reference.ok(&apply);
@@ -25,13 +36,12 @@ fn sigkill_during_a_live_apply_then_resume_ends_as_an_uninterrupted_run() {
     let kill_at = |point: usize| -> bool {
         let cluster = Cluster::start();
         cluster.plan();
-        let status = cluster
+        let output = cluster
             .command(&apply)
             .env("IRSA_MIGRATE_KILL_AT", point.to_string())
             .output()
-            .unwrap()
-            .status;
-        if !support::killed(status) {
+            .unwrap();
+        if !support::killed(&output) {
             return false;
         }
         cluster.ok(&apply);

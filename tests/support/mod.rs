@@ -140,11 +140,16 @@ pub fn assert_each_step_done_once(journal: &Path, action: &str, steps: usize, co
 
 /// Whether a run started with `IRSA_MIGRATE_KILL_AT` was killed by its SIGKILL; a run that
 /// got past the kill point must have succeeded.
-pub fn killed(status: std::process::ExitStatus) -> bool {
-    match std::os::unix::process::ExitStatusExt::signal(&status) {
+pub fn killed(output: &Output) -> bool {
+    match std::os::unix::process::ExitStatusExt::signal(&output.status) {
         Some(9) => true,
         _ => {
-            assert_eq!(status.code(), Some(0), "an unkilled run succeeds");
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "an unkilled run succeeds: {}",
+                stderr(output)
+            );
             false
         }
     }

@@ -1,6 +1,7 @@
-//! CloudTrail records shaped as CloudTrail writes them, for the demo's account: kiam's server
-//! assuming a role for a pod (an `AssumeRole` by the kiam server's role session, through the
-//! global endpoint, so logged in us-east-1) and a pod on IRSA (`AssumeRoleWithWebIdentity` by a
+//! CloudTrail records shaped as CloudTrail writes them: kiam's server assuming a role for a pod
+//! (an `AssumeRole` by the kiam server's role session, through the global endpoint, so logged in
+//! us-east-1), kube2iam on a node doing the same (the node role's instance-profile session, the
+//! session named after the pod's IP), and a pod on IRSA (`AssumeRoleWithWebIdentity` by a
 //! `WebIdentityUser` through the cluster's OIDC provider), as ../shared/domain.md quotes them;
 //! and `aws cloudtrail lookup-events` output holding them.
 
@@ -40,6 +41,35 @@ pub fn kiam_assumes(id: &str, role: &str, ago: i64) -> Value {
             "roleSessionName": "kiam-kiam", "durationSeconds": 900},
         "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
         "recipientAccountId": ACCOUNT, "eventCategory": "Management",
+    })
+}
+
+/// kube2iam on the node at `node_ip` assuming `role` (an ARN) for a pod: the caller is the node
+/// role's instance-profile session, the session `<fnv32a of the pod IP>-<role name>`.
+pub fn kube2iam_assumes(
+    id: &str,
+    node_role: &str,
+    role: &str,
+    session: &str,
+    node_ip: &str,
+    ago: i64,
+) -> Value {
+    let account = node_role.split(':').nth(4).unwrap_or_default();
+    let node_role_name = node_role.rsplit('/').next().unwrap_or_default();
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "principalId": "AROANODEROLE:i-0a1b2c3d4e5f60718",
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{node_role_name}/i-0a1b2c3d4e5f60718"),
+            "accountId": account,
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROANODEROLE",
+                "arn": node_role, "accountId": account, "userName": node_role_name},
+                "ec2RoleDelivery": "2.0",
+                "attributes": {"creationDate": at(ago + 3600), "mfaAuthenticated": "false"}}},
+        "eventTime": at(ago), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
+        "awsRegion": "us-east-1", "sourceIPAddress": node_ip, "userAgent": "aws-sdk-go/1.44.0",
+        "requestParameters": {"roleArn": role, "roleSessionName": session, "durationSeconds": 900},
+        "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": account, "eventCategory": "Management",
     })
 }
 

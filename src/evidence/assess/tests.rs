@@ -88,7 +88,7 @@ fn without_a_reading_of_both_regions_nothing_is_ready() {
         PROVIDER,
     )]);
     trail.windows.retain(|w| w.region == "eu-west-1");
-    let evidence = assess(&plan, &trail, judgement());
+    let evidence = assess(&plan, &trail, judgement(), &Default::default());
     assert_eq!(evidence.roles.len(), 5, "{evidence:?}");
     let (verdict, reason) = verdict_of(&evidence, WORKER);
     assert_eq!(verdict, Verdict::Unproven);
@@ -116,7 +116,7 @@ fn a_role_is_ready_once_its_legacy_path_is_quiet_and_its_service_accounts_use_we
             "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/0THER",
         ),
     ]);
-    let evidence = assess(&plan, &trail, judgement());
+    let evidence = assess(&plan, &trail, judgement(), &Default::default());
     assert_eq!(verdict_of(&evidence, WORKER).0, Verdict::Ready);
     let worker = evidence
         .roles
@@ -162,7 +162,7 @@ fn a_grant_waits_for_the_roles_it_served_and_for_what_else_its_principal_assumes
     plan.steps.push(grant);
     let subject = "system:serviceaccount:payments:default-payments-worker";
     let quiet = read(vec![web_identity("1", WORKER, subject, PROVIDER)]);
-    let evidence = assess(&plan, &quiet, judgement());
+    let evidence = assess(&plan, &quiet, judgement(), &Default::default());
     let [grant] = &evidence.grants[..] else {
         panic!("one grant: {evidence:?}")
     };
@@ -174,7 +174,7 @@ fn a_grant_waits_for_the_roles_it_served_and_for_what_else_its_principal_assumes
         web_identity("1", WORKER, subject, PROVIDER),
         legacy("2", elsewhere, NODE, HOUR),
     ]);
-    let evidence = assess(&plan, &busy, judgement());
+    let evidence = assess(&plan, &busy, judgement(), &Default::default());
     let grant = &evidence.grants[0];
     assert!(!grant.ready);
     assert_eq!(grant.outside_plan[0].0, elsewhere);
@@ -182,6 +182,36 @@ fn a_grant_waits_for_the_roles_it_served_and_for_what_else_its_principal_assumes
 
     // And it waits for the roles it served.
     let unproven = read(Vec::new());
-    let grant = &assess(&plan, &unproven, judgement()).grants[0];
+    let grant = &assess(&plan, &unproven, judgement(), &Default::default()).grants[0];
     assert_eq!(grant.waiting_for, vec![WORKER.to_string()]);
+}
+
+#[test]
+fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_hashes() {
+    let plan = plan();
+    let mut session = legacy("1", WORKER, NODE, HOUR);
+    // kube2iam: `%x` of FNV-1a over the pod's IP, then the role's name.
+    session.session_name = "3caf57bb-payments-worker".into();
+    let mut plan = plan;
+    for step in plan.steps.iter_mut().filter(|s| s.id.ends_with(WORKER)) {
+        let before = step.before.value().to_string().replace(KIAM, NODE);
+        step.before = crate::json::CompactJson::new(&serde_json::from_str(&before).unwrap());
+    }
+    let pods = BTreeMap::from([(
+        "3caf57bb".to_string(),
+        "pod payments/payments-worker-5d8c-x2 at 10.1.7.23".to_string(),
+    )]);
+    let evidence = assess(&plan, &read(vec![session]), judgement(), &pods);
+    let worker = evidence
+        .roles
+        .iter()
+        .find(|r| r.role.as_str() == WORKER)
+        .unwrap();
+    assert_eq!(worker.verdict, Verdict::LegacyInUse);
+    assert_eq!(
+        worker.legacy.sessions,
+        [
+            "3caf57bb-payments-worker (pod payments/payments-worker-5d8c-x2 at 10.1.7.23) from 10.0.12.7"
+        ]
+    );
 }

@@ -78,7 +78,8 @@ impl Builder {
                     // A pod is read for its account, network and user; its containers' commands,
                     // env and images are its controller's business.
                     spec: spec.into_pod_spec().pod_essentials(),
-                    phase: object.status.and_then(|s| s.phase),
+                    phase: object.status.as_ref().and_then(|s| s.phase.clone()),
+                    ip: object.status.and_then(|s| s.pod_ip),
                 };
                 return origins.keep_listed(path, &id, &mut inventory.pods, pod, |p| {
                     p.namespace == namespace && p.metadata.name == name

@@ -57,9 +57,12 @@ pub(super) struct RawObject {
     pub(super) stack_resources: Option<Vec<StackResource>>,
 }
 
-/// `status` of an object: only a pod's phase is read (a finished pod uses no credentials).
+/// `status` of an object: only a pod's phase (a finished pod uses no credentials) and address
+/// (kube2iam's session names) are read.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct RawStatus {
     pub(super) phase: Option<String>,
+    #[serde(rename = "podIP")]
+    pub(super) pod_ip: Option<String>,
 }

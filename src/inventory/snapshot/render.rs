@@ -67,7 +67,10 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod.metadata, "spec": pod.spec});
         object["metadata"]["namespace"] = json!(pod.namespace);
         if let Some(phase) = &pod.phase {
-            object["status"] = json!({"phase": phase});
+            object["status"]["phase"] = json!(phase);
+        }
+        if let Some(ip) = &pod.ip {
+            object["status"]["podIP"] = json!(ip);
         }
         item(Some(&pod.namespace), "Pod", object);
     }
