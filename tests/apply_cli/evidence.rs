@@ -169,8 +169,8 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
     );
 }
 
-#[test]
-fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_names() {
+/// A copy of the kube2iam fixture to edit, as `snapshot/` in a new directory.
+fn kube2iam_snapshot() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("snapshot");
     std::fs::create_dir_all(&snapshot).unwrap();
@@ -178,6 +178,12 @@ fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_names() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, snapshot.join(path.file_name().unwrap())).unwrap();
     }
+    (dir, snapshot)
+}
+
+#[test]
+fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_names() {
+    let (dir, snapshot) = kube2iam_snapshot();
     // One orders-api pod has an address of its own.
     let pods = snapshot.join("pods.json");
     let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&pods).unwrap()).unwrap();
@@ -228,13 +234,7 @@ fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_names() {
 
 #[test]
 fn another_clusters_trust_statement_is_kept_through_every_phase() {
-    let dir = tempfile::tempdir().unwrap();
-    let snapshot = dir.path().join("snapshot");
-    std::fs::create_dir_all(&snapshot).unwrap();
-    for entry in std::fs::read_dir(crate::support::fixture("kube2iam")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, snapshot.join(path.file_name().unwrap())).unwrap();
-    }
+    let (dir, snapshot) = kube2iam_snapshot();
     // orders-api is shared with another cluster, whose pods reach it through IRSA already.
     let other = serde_json::json!({
         "Effect": "Allow",
