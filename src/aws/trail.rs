@@ -7,22 +7,48 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Aws, AwsError};
-use crate::inventory::trail::{ASSUME_ROLE, ASSUME_ROLE_WITH_WEB_IDENTITY};
+use crate::inventory::trail::{ASSUME_ROLE, ASSUME_ROLE_WITH_WEB_IDENTITY, Trail};
 
 /// CloudTrail answers two lookups a second per account and region; the reader keeps a little
 /// below that, so that jitter on the way never makes two requests closer than half a second.
 const LOOKUP_INTERVAL: Duration = Duration::from_millis(550);
 
 impl Aws {
+    /// The role assumptions logged in each of `regions` from `start` to `end` (seconds since the
+    /// epoch), read into one [`Trail`]: what `evidence`, `snapshot --cloudtrail-since` and a live
+    /// decommission judge by. `page` is told the region of each page read.
+    pub fn trail(
+        &self,
+        regions: &[String],
+        start: i64,
+        end: i64,
+        page: &dyn Fn(&str),
+    ) -> Result<Trail, AwsError> {
+        let mut trail = Trail::default();
+        for region in regions {
+            let document = self.role_assumptions(region, start, end, &|| page(region))?;
+            let unexpected = |missing: String| AwsError::Answer {
+                operation: "cloudtrail:LookupEvents",
+                missing: format!("{missing} (region {region})"),
+            };
+            let lookup = serde_json::from_value(document)
+                .map_err(|e| unexpected(format!("events as CloudTrail writes them: {e}")))?;
+            trail
+                .add(lookup)
+                .map_err(|e| unexpected(format!("{} ({})", e.field, e.message)))?;
+        }
+        Ok(trail)
+    }
+
     /// Every `AssumeRole` and `AssumeRoleWithWebIdentity` logged in `region` from `start` to
-    /// `end` (seconds since the epoch), page by page (50 events a page), at most two requests a
-    /// second; `pages` is told of each page read.
-    pub fn role_assumptions(
+    /// `end`, page by page (50 events a page), at most two requests a second, as
+    /// `lookup-events` prints them with their `LookupWindow`; `page_read` is told of each page.
+    fn role_assumptions(
         &self,
         region: &str,
         start: i64,
         end: i64,
-        pages: &dyn Fn(usize),
+        page_read: &dyn Fn(),
     ) -> Result<Value, AwsError> {
         use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
         let config = aws_sdk_cloudtrail::config::Builder::from(&self.config)
@@ -32,7 +58,6 @@ impl Aws {
         self.runtime.block_on(async {
             let mut events = Vec::new();
             let mut last_request: Option<Instant> = None;
-            let mut read = 0;
             for name in [ASSUME_ROLE, ASSUME_ROLE_WITH_WEB_IDENTITY] {
                 let attribute = LookupAttribute::builder()
                     .attribute_key(LookupAttributeKey::EventName)
@@ -58,8 +83,7 @@ impl Aws {
                         .send()
                         .await
                         .map_err(|e| AwsError::call("cloudtrail:LookupEvents", e))?;
-                    read += 1;
-                    pages(read);
+                    page_read();
                     events.extend(page.events().iter().map(|event| {
                         json!({
                             "EventId": event.event_id(),

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::{Backend, BackendError, TrailReading};
 use crate::aws::{Aws, AwsAccounts, AwsError, found};
 use crate::iam::policy::PolicyDocument;
-use crate::inventory::trail::Trail;
 use crate::plan::{Step, Target};
 
 pub struct LiveIam {
@@ -134,31 +133,19 @@ impl Backend for LiveIam {
         self.concurrency
     }
 
-    /// The cluster account's trail (the default credentials'), region by region, read now.
+    /// The cluster account's trail (the default credentials'), read now.
     fn trail(&mut self, regions: &[String], start: i64) -> Result<TrailReading, BackendError> {
         let as_of = crate::time::now();
-        let mut trail = Trail::default();
-        for region in regions {
-            let target = format!("the CloudTrail of {region}");
-            let calls = std::cell::Cell::new(0);
-            let document = self
-                .accounts
-                .default
-                .role_assumptions(region, start, as_of, &|pages| calls.set(pages))
-                .map_err(|source| BackendError::Aws {
-                    target: target.clone(),
-                    source,
-                })?;
-            self.calls += calls.get();
-            let lookup = serde_json::from_value(document).map_err(|e| BackendError::Target {
-                target: target.clone(),
-                message: e.to_string(),
+        let pages = std::cell::Cell::new(0);
+        let trail = self
+            .accounts
+            .default
+            .trail(regions, start, as_of, &|_| pages.set(pages.get() + 1))
+            .map_err(|source| BackendError::Aws {
+                target: format!("the CloudTrail of {}", regions.join(" and ")),
+                source,
             })?;
-            trail.add(lookup).map_err(|e| BackendError::Target {
-                target,
-                message: format!("{}: {}", e.field, e.message),
-            })?;
-        }
+        self.calls += pages.get();
         Ok(TrailReading { trail, as_of })
     }
 

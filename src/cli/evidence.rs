@@ -124,20 +124,10 @@ pub(super) fn read_live(
     let aws = crate::aws::Aws::connect(aws)?;
     let as_of = crate::time::now();
     let bar = progress::Bar::new("reading CloudTrail {msg} {pos} pages");
-    let mut trail = Trail::default();
-    for region in regions {
+    let trail = aws.trail(regions, as_of - since, as_of, &|region| {
         bar.set_stage(region);
-        let document = aws.role_assumptions(region, as_of - since, as_of, &|_| bar.advance(1))?;
-        let unexpected = |missing: String| crate::aws::AwsError::Answer {
-            operation: "cloudtrail:LookupEvents",
-            missing: format!("{missing} (region {region})"),
-        };
-        let lookup = serde_json::from_value(document)
-            .map_err(|e| unexpected(format!("events as CloudTrail writes them: {e}")))?;
-        trail
-            .add(lookup)
-            .map_err(|e| unexpected(format!("{} ({})", e.field, e.message)))?;
-    }
+        bar.advance(1);
+    })?;
     bar.finish();
     Ok((trail, as_of))
 }

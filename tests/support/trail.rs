@@ -27,21 +27,15 @@ pub fn at(ago: i64) -> String {
 
 /// kiam's server assuming `role` for a pod (session `kiam-kiam`), through the global endpoint.
 pub fn kiam_assumes(id: &str, role: &str, ago: i64) -> Value {
-    json!({
-        "eventVersion": "1.08",
-        "userIdentity": {"type": "AssumedRole", "principalId": "AROAKIAMSERVER:1764755130000000000",
-            "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/kiam-server/1764755130000000000"),
-            "accountId": ACCOUNT,
-            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAKIAMSERVER",
-                "arn": format!("arn:aws:iam::{ACCOUNT}:role/kiam-server"), "accountId": ACCOUNT, "userName": "kiam-server"},
-                "attributes": {"creationDate": at(ago + 600), "mfaAuthenticated": "false"}}},
-        "eventTime": at(ago), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
-        "awsRegion": "us-east-1", "sourceIPAddress": "10.0.12.7", "userAgent": "aws-sdk-go/1.44.0",
-        "requestParameters": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
-            "roleSessionName": "kiam-kiam", "durationSeconds": 900},
-        "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
-        "recipientAccountId": ACCOUNT, "eventCategory": "Management",
-    })
+    role_session_assumes(
+        id,
+        &format!("arn:aws:iam::{ACCOUNT}:role/kiam-server"),
+        "1764755130000000000",
+        &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+        "kiam-kiam",
+        "10.0.12.7",
+        ago,
+    )
 }
 
 /// kube2iam on the node at `node_ip` assuming `role` (an ARN) for a pod: the caller is the node
@@ -54,19 +48,46 @@ pub fn kube2iam_assumes(
     node_ip: &str,
     ago: i64,
 ) -> Value {
-    let account = node_role.split(':').nth(4).unwrap_or_default();
-    let node_role_name = node_role.rsplit('/').next().unwrap_or_default();
+    role_session_assumes(
+        id,
+        node_role,
+        "i-0a1b2c3d4e5f60718",
+        role,
+        session,
+        node_ip,
+        ago,
+    )
+}
+
+/// A session (`caller`) of the role `issuer` assuming `role` through the global endpoint, as
+/// session `session`, from `source_ip`. A session named after an EC2 instance is an instance
+/// profile's, which CloudTrail marks with `ec2RoleDelivery`.
+fn role_session_assumes(
+    id: &str,
+    issuer: &str,
+    caller: &str,
+    role: &str,
+    session: &str,
+    source_ip: &str,
+    ago: i64,
+) -> Value {
+    let account = issuer.split(':').nth(4).unwrap_or_default();
+    let issuer_name = issuer.rsplit('/').next().unwrap_or_default();
+    let mut context = json!({
+        "sessionIssuer": {"type": "Role", "principalId": "AROAISSUERROLE", "arn": issuer,
+            "accountId": account, "userName": issuer_name},
+        "attributes": {"creationDate": at(ago + 600), "mfaAuthenticated": "false"},
+    });
+    if caller.starts_with("i-") {
+        context["ec2RoleDelivery"] = json!("2.0");
+    }
     json!({
         "eventVersion": "1.08",
-        "userIdentity": {"type": "AssumedRole", "principalId": "AROANODEROLE:i-0a1b2c3d4e5f60718",
-            "arn": format!("arn:aws:sts::{account}:assumed-role/{node_role_name}/i-0a1b2c3d4e5f60718"),
-            "accountId": account,
-            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROANODEROLE",
-                "arn": node_role, "accountId": account, "userName": node_role_name},
-                "ec2RoleDelivery": "2.0",
-                "attributes": {"creationDate": at(ago + 3600), "mfaAuthenticated": "false"}}},
+        "userIdentity": {"type": "AssumedRole", "principalId": format!("AROAISSUERROLE:{caller}"),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{issuer_name}/{caller}"),
+            "accountId": account, "sessionContext": context},
         "eventTime": at(ago), "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
-        "awsRegion": "us-east-1", "sourceIPAddress": node_ip, "userAgent": "aws-sdk-go/1.44.0",
+        "awsRegion": "us-east-1", "sourceIPAddress": source_ip, "userAgent": "aws-sdk-go/1.44.0",
         "requestParameters": {"roleArn": role, "roleSessionName": session, "durationSeconds": 900},
         "eventID": id, "readOnly": true, "eventType": "AwsApiCall", "managementEvent": true,
         "recipientAccountId": account, "eventCategory": "Management",
