@@ -94,10 +94,12 @@ impl ControlPlane {
     /// kubectl as the admin; fails the test when it fails.
     pub fn kubectl_ok(&self, args: &[&str], input: Option<&str>) -> String {
         let output = self.kubectl(args, input);
+        // The components' logs say why a cluster that was ready stopped answering.
         assert!(
             output.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
+            "kubectl {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stderr),
+            logs_tail(self.dir.path())
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
