@@ -91,6 +91,7 @@ codes! {
     DedicatedServiceAccount = "dedicated-service-account", Info;
     AlreadyIrsa = "already-irsa", Info;
     ReadDenied = "read-denied", Warning;
+    LegacyUsedElsewhere = "legacy-used-elsewhere", Warning;
     UnrecognizedInput = "unrecognized-input", Info;
 }
 

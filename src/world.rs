@@ -312,7 +312,7 @@ pub fn check_kubernetes(
         }
         let names = |kind: &str| -> Result<BTreeMap<String, Value>, WorldError> {
             let items = kube
-                .list(resource(kind), namespace, None)
+                .list(resource(kind), Some(namespace), None)
                 .map_err(WorldError::Kube)?;
             Ok(items
                 .into_iter()

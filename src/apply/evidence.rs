@@ -44,8 +44,9 @@ pub(super) fn held<'p>(
         return Ok(Vec::new());
     };
     let regions = crate::evidence::regions(&plan.cluster.region);
+    let roles = crate::evidence::decommissioned_roles(plan);
     let reading = backend
-        .trail(&regions, crate::time::now() - since)
+        .trail(&regions, crate::time::now() - since, &roles)
         .map_err(|source| ApplyError::NothingWritten {
             step: "the evidence before decommission (CloudTrail)".into(),
             source,
@@ -55,8 +56,7 @@ pub(super) fn held<'p>(
         since,
         quiet_for,
     };
-    // The held steps' reasons need no pods; `irsa-migrate evidence` traces sessions to them.
-    let evidence = assess(plan, &reading.trail, judgement, &Default::default());
+    let evidence = assess(plan, &reading.trail, judgement, &reading.pods);
     let held: Vec<Held<'p>> = evidence
         .held_steps()
         .into_iter()

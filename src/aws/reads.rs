@@ -225,6 +225,50 @@ async fn stack_role_resources(
     Ok(resources)
 }
 
+impl Aws {
+    /// IAM's `RoleLastUsed` of the named roles (`iam:GetRole`, at most `concurrency` at a time),
+    /// by ARN; roles never used, or gone, are left out.
+    pub fn roles_last_used(
+        &self,
+        names: &[String],
+        concurrency: usize,
+    ) -> Result<Vec<(String, crate::inventory::trail::LastUsed)>, AwsError> {
+        let client = self.iam();
+        self.runtime.block_on(async {
+            let reads = names
+                .iter()
+                .map(|name| {
+                    let (client, name) = (client.clone(), name.clone());
+                    async move {
+                        found(
+                            "iam:GetRole",
+                            client.get_role().role_name(&name).send().await,
+                        )
+                    }
+                })
+                .collect();
+            let mut used = Vec::new();
+            for output in crate::tasks::bounded(concurrency, reads).await {
+                let Some(role) = output?.and_then(|o| o.role) else {
+                    continue;
+                };
+                if let Some(last) = role.role_last_used()
+                    && let Some(date) = last.last_used_date()
+                {
+                    used.push((
+                        role.arn().to_string(),
+                        crate::inventory::trail::LastUsed {
+                            time: date.secs(),
+                            region: last.region().map(str::to_string),
+                        },
+                    ));
+                }
+            }
+            Ok(used)
+        })
+    }
+}
+
 /// One role as a `RoleDetailList` entry; `None` when it does not exist.
 async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Value>, AwsError> {
     let Some(output) = found(
@@ -282,6 +326,7 @@ async fn read_role(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<Va
         "AttachedManagedPolicies": attached,
         "InstanceProfileList": [],
         "Tags": tags_json(role.tags()),
+        "RoleLastUsed": last_used_json(role.role_last_used()),
     }))))
 }
 
@@ -339,7 +384,19 @@ fn role_json(role: &aws_sdk_iam::types::RoleDetail) -> Value {
         "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
         "InstanceProfileList": role.instance_profile_list().iter().map(|p| json!({"Arn": p.arn()})).collect::<Vec<_>>(),
         "Tags": tags_json(role.tags()),
+        "RoleLastUsed": last_used_json(role.role_last_used()),
     })
+}
+
+/// `RoleLastUsed` as the CLI prints it (`{}` when never used).
+fn last_used_json(last_used: Option<&aws_sdk_iam::types::RoleLastUsed>) -> Value {
+    let Some(last_used) = last_used else {
+        return json!({});
+    };
+    without_nulls(json!({
+        "LastUsedDate": last_used.last_used_date().map(|d| crate::time::format(d.secs())),
+        "Region": last_used.region(),
+    }))
 }
 
 fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> Vec<Value> {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::live_iam::LiveIam;
 use super::live_kube::LiveKube;
 use super::{Backend, BackendError, Rollout, TrailReading};
+use crate::iam::arn::RoleArn;
 use crate::plan::{Step, Target};
 
 pub struct Live {
@@ -71,8 +72,16 @@ impl Backend for Live {
         )
     }
 
-    fn trail(&mut self, regions: &[String], start: i64) -> Result<TrailReading, BackendError> {
-        self.iam.trail(regions, start)
+    /// CloudTrail as IAM's side reads it, and the cluster's pods as they run now.
+    fn trail(
+        &mut self,
+        regions: &[String],
+        start: i64,
+        roles: &[RoleArn],
+    ) -> Result<TrailReading, BackendError> {
+        let mut reading = self.iam.trail(regions, start, roles)?;
+        reading.pods = self.kube.running_pods()?;
+        Ok(reading)
     }
 
     fn ready_to_restart(

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Backend, BackendError, TrailReading};
 use crate::aws::{Aws, AwsAccounts, AwsError, found};
+use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::plan::{Step, Target};
 
@@ -133,11 +134,17 @@ impl Backend for LiveIam {
         self.concurrency
     }
 
-    /// The cluster account's trail (the default credentials'), read now.
-    fn trail(&mut self, regions: &[String], start: i64) -> Result<TrailReading, BackendError> {
+    /// The cluster account's trail (the default credentials'), read now, and the roles'
+    /// `RoleLastUsed`, each from its account.
+    fn trail(
+        &mut self,
+        regions: &[String],
+        start: i64,
+        roles: &[RoleArn],
+    ) -> Result<TrailReading, BackendError> {
         let as_of = crate::time::now();
         let pages = std::cell::Cell::new(0);
-        let trail = self
+        let mut trail = self
             .accounts
             .default
             .trail(regions, start, as_of, &|_| pages.set(pages.get() + 1))
@@ -146,7 +153,30 @@ impl Backend for LiveIam {
                 source,
             })?;
         self.calls += pages.get();
-        Ok(TrailReading { trail, as_of })
+        let mut by_account: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for role in roles {
+            by_account
+                .entry(role.account())
+                .or_default()
+                .push(role.name().to_string());
+        }
+        for (account, names) in by_account {
+            let used = self
+                .accounts
+                .for_account(account)
+                .roles_last_used(&names, self.concurrency)
+                .map_err(|source| BackendError::Aws {
+                    target: format!("the RoleLastUsed of account {account}'s roles"),
+                    source,
+                })?;
+            self.calls += names.len();
+            trail.last_used.extend(used);
+        }
+        Ok(TrailReading {
+            trail,
+            as_of,
+            pods: Default::default(),
+        })
     }
 
     fn read_many(&mut self, steps: &[&Step]) -> Vec<Result<Value, BackendError>> {

@@ -24,6 +24,8 @@ use crate::plan::{Step, Target};
 pub struct TrailReading {
     pub trail: Trail,
     pub as_of: i64,
+    /// This cluster's running pods, which tell its legacy sessions from another cluster's.
+    pub pods: crate::evidence::Pods,
 }
 
 /// Why a backend could not read or write a target.
@@ -166,13 +168,20 @@ pub trait Backend {
         false
     }
 
-    /// CloudTrail's role assumptions in `regions` from `start` (seconds since the epoch), and the
-    /// instant they reach: the evidence decommission is judged by ([`crate::evidence`]). A
-    /// backend without a trail has none, so nothing it would decommission is proven ready.
-    fn trail(&mut self, _regions: &[String], _start: i64) -> Result<TrailReading, BackendError> {
+    /// CloudTrail's role assumptions in `regions` from `start` (seconds since the epoch), IAM's
+    /// `RoleLastUsed` of `roles`, and the instant they reach: the evidence decommission is judged
+    /// by ([`crate::evidence`]). A backend without a trail has none, so nothing it would
+    /// decommission is proven ready.
+    fn trail(
+        &mut self,
+        _regions: &[String],
+        _start: i64,
+        _roles: &[RoleArn],
+    ) -> Result<TrailReading, BackendError> {
         Ok(TrailReading {
             trail: Trail::default(),
             as_of: crate::time::now(),
+            pods: Default::default(),
         })
     }
 

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use super::{Backend, BackendError, TrailReading};
 use crate::inventory::snapshot::layout;
-use crate::inventory::trail::Trail;
 use crate::plan::{Step, Target, fragment};
 
 pub struct Rehearsal {
@@ -236,41 +235,25 @@ impl Backend for Rehearsal {
     }
 
     /// The trail recorded in the state (`cloudtrail/`, `lookup-events` documents), as of the end
-    /// of its readings: the evidence a rehearsal judges decommission by.
-    fn trail(&mut self, regions: &[String], _start: i64) -> Result<TrailReading, BackendError> {
-        let dir = self.dir.join(layout::CLOUDTRAIL_DIR);
-        let mut trail = Trail::default();
-        if dir.is_dir() {
-            let io = |path: &Path| {
-                let path = path.to_path_buf();
-                move |source| BackendError::Io { path, source }
-            };
-            let mut names = Vec::new();
-            for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-                let path = entry.map_err(io(&dir))?.path();
-                if path.extension().is_some_and(|e| e == "json")
-                    && let Ok(relative) = path.strip_prefix(&self.dir)
-                {
-                    names.push(relative.to_string_lossy().into_owned());
-                }
-            }
-            names.sort();
-            for name in names {
-                let path = self.dir.join(&name);
-                let state = |message: String| BackendError::State {
-                    path: path.clone(),
-                    message,
-                };
-                let lookup = serde_json::from_value(self.file(&name)?.clone())
-                    .map_err(|e| state(e.to_string()))?;
-                trail
-                    .add(lookup)
-                    .map_err(|e| state(format!("{}: {}", e.field, e.message)))?;
-            }
-        }
+    /// of its readings, and the state's pods: the evidence a rehearsal judges decommission by.
+    fn trail(
+        &mut self,
+        regions: &[String],
+        _start: i64,
+        _roles: &[crate::iam::arn::RoleArn],
+    ) -> Result<TrailReading, BackendError> {
+        let state = crate::inventory::snapshot::load_dir(&self.dir, &crate::progress::Silent)
+            .map_err(|e| BackendError::State {
+                path: self.dir.clone(),
+                message: e.to_string(),
+            })?;
         Ok(TrailReading {
-            as_of: trail.reached(regions).unwrap_or_else(crate::time::now),
-            trail,
+            as_of: state
+                .trail
+                .reached(regions)
+                .unwrap_or_else(crate::time::now),
+            trail: state.trail,
+            pods: crate::evidence::Pods::of(&state.pods),
         })
     }
 

@@ -22,6 +22,9 @@ pub struct WindowArgs {
     pub quiet_for: Duration,
 }
 
+/// `GetRole` calls in flight at once for the roles' `RoleLastUsed`.
+const ROLE_READS: usize = 8;
+
 /// LookupEvents keeps 90 days of management events.
 const LOOKUP_DAYS: u64 = 90;
 
@@ -84,7 +87,7 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
         }
         None => Default::default(),
     };
-    let pods = crate::evidence::kube2iam_sessions(&inventory.pods);
+    let pods = crate::evidence::Pods::of(&inventory.pods);
     let (trail, as_of) = match &args.snapshot {
         Some(_) => {
             let as_of = inventory
@@ -93,7 +96,12 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
                 .unwrap_or_else(crate::time::now);
             (inventory.trail, as_of)
         }
-        None => read_live(&args.aws, &regions, since)?,
+        None => {
+            // The cluster account's credentials read its roles; another account's need its own.
+            let mut roles = crate::evidence::decommissioned_roles(&plan);
+            roles.retain(|r| r.account() == plan.cluster.account);
+            read_live(&args.aws, &regions, since, &roles)?
+        }
     };
     let evidence = crate::evidence::assess(
         &plan,
@@ -114,20 +122,26 @@ pub fn run(args: &EvidenceArgs) -> Result<(), Error> {
     }
 }
 
-/// The cluster account's CloudTrail of `regions` over the last `since` seconds, read now; also
-/// what `snapshot --cloudtrail-since` writes.
+/// The cluster account's CloudTrail of `regions` over the last `since` seconds, and the
+/// `RoleLastUsed` of `roles` (of that account), read now; also what `snapshot
+/// --cloudtrail-since` writes (its IAM reading holds the roles' `RoleLastUsed`).
 pub(super) fn read_live(
     aws: &crate::aws::AwsArgs,
     regions: &[String],
     since: i64,
+    roles: &[crate::iam::arn::RoleArn],
 ) -> Result<(Trail, i64), Error> {
     let aws = crate::aws::Aws::connect(aws)?;
     let as_of = crate::time::now();
     let bar = progress::Bar::new("reading CloudTrail {msg} {pos} pages");
-    let trail = aws.trail(regions, as_of - since, as_of, &|region| {
+    let mut trail = aws.trail(regions, as_of - since, as_of, &|region| {
         bar.set_stage(region);
         bar.advance(1);
     })?;
     bar.finish();
+    let names: Vec<String> = roles.iter().map(|r| r.name().to_string()).collect();
+    trail
+        .last_used
+        .extend(aws.roles_last_used(&names, ROLE_READS)?);
     Ok((trail, as_of))
 }

@@ -224,7 +224,7 @@ fn evidence(plan: &Plan, inventory: &Inventory) -> Option<crate::evidence::Evide
         since: crate::evidence::DEFAULT_SINCE,
         quiet_for: crate::evidence::DEFAULT_QUIET_FOR,
     };
-    let pods = crate::evidence::kube2iam_sessions(&inventory.pods);
+    let pods = crate::evidence::Pods::of(&inventory.pods);
     Some(crate::evidence::assess(plan, trail, judgement, &pods))
 }
 

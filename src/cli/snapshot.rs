@@ -40,8 +40,10 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
             ));
         };
         let regions = crate::evidence::regions(&region);
-        let (trail, _) =
-            super::evidence::read_live(&args.live.aws, &regions, since.as_secs() as i64)?;
+        let (mut trail, _) =
+            super::evidence::read_live(&args.live.aws, &regions, since.as_secs() as i64, &[])?;
+        // The IAM reading's RoleLastUsed stays.
+        trail.last_used.append(&mut inventory.trail.last_used);
         inventory.trail = trail;
     }
     crate::inventory::snapshot::write_dir(&inventory, &args.out)?;

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Evidence, GrantEvidence, Judgement, RegionRead, RoleEvidence, ServiceAccountSeen, Usage,
-    Verdict,
+    Evidence, GrantEvidence, IamLastUsed, Judgement, Pods, RegionRead, RoleEvidence,
+    ServiceAccountSeen, Usage, Verdict,
 };
+use crate::findings::{Code, Finding, Subject};
 use crate::iam::arn::RoleArn;
 use crate::iam::policy::PolicyDocument;
 use crate::inventory::trail::{
@@ -20,14 +21,9 @@ const READING_SLACK: i64 = 15 * 60;
 /// Session names shown per usage: enough to find the caller.
 const SESSIONS_SHOWN: usize = 3;
 
-/// Judges every decommission step of `plan` against `trail`; `pods` traces kube2iam sessions to
-/// their pods ([`super::kube2iam_sessions`]; empty when no pods are known).
-pub fn assess(
-    plan: &Plan,
-    trail: &Trail,
-    judgement: Judgement,
-    pods: &BTreeMap<String, String>,
-) -> Evidence {
+/// Judges every decommission step of `plan` against `trail`; `pods`, this cluster's, tell its
+/// legacy sessions from another's (none known: every legacy use is taken for this cluster's).
+pub fn assess(plan: &Plan, trail: &Trail, judgement: Judgement, pods: &Pods) -> Evidence {
     let since = judgement.as_of - judgement.since;
     let quiet_since = judgement.as_of - judgement.quiet_for;
     let regions: Vec<RegionRead> = super::regions(&plan.cluster.region)
@@ -54,6 +50,8 @@ pub fn assess(
     let context = Context {
         plan,
         pods,
+        trail,
+        since,
         events: &in_window,
         quiet_since,
         uncovered: &uncovered,
@@ -70,6 +68,24 @@ pub fn assess(
         .filter(|s| s.kind == StepKind::RemoveAssumeRoleGrant)
         .filter_map(|step| context.grant(step, &roles))
         .collect();
+    let findings = roles
+        .iter()
+        .filter(|r| r.verdict == Verdict::UsedElsewhere)
+        .map(|r| {
+            Finding::new(
+                Code::LegacyUsedElsewhere,
+                Subject::new(None, "Role", r.role.as_str()),
+                format!(
+                    "{} still assume(s) it through the legacy path from outside this cluster ({} time(s) in the window, last {}: {}); its trust statement stays, and decommission holds {}",
+                    r.legacy_principals.join(", "),
+                    r.elsewhere.count,
+                    r.elsewhere.last.as_deref().unwrap_or("?"),
+                    r.elsewhere.sessions.join(", "),
+                    r.step
+                ),
+            )
+        })
+        .collect();
     Evidence {
         as_of: crate::time::format(judgement.as_of),
         since: crate::time::format(since),
@@ -77,12 +93,15 @@ pub fn assess(
         regions,
         roles,
         grants,
+        findings,
     }
 }
 
 struct Context<'a> {
     plan: &'a Plan,
-    pods: &'a BTreeMap<String, String>,
+    pods: &'a Pods,
+    trail: &'a Trail,
+    since: i64,
     events: &'a [&'a TrailEvent],
     quiet_since: i64,
     uncovered: &'a [&'a str],
@@ -109,6 +128,15 @@ impl Context<'_> {
             })
             .collect();
         let used_lately = legacy_uses.iter().any(|e| e.time >= self.quiet_since);
+        let elsewhere = match self.pods.known() {
+            true => self.usage(
+                legacy_uses
+                    .iter()
+                    .copied()
+                    .filter(|e| self.pods.named_by(e).is_none()),
+            ),
+            false => Usage::default(),
+        };
         let legacy = self.usage(legacy_uses.into_iter());
         let service_accounts: Vec<ServiceAccountSeen> = self
             .plan
@@ -133,12 +161,55 @@ impl Context<'_> {
                 }
             })
             .collect();
+        let last_used = self
+            .trail
+            .last_used
+            .iter()
+            .find(|(role, _)| same_role(role, arn))
+            .map(|(_, used)| used);
+        let iam_last_used = last_used.map(|used| IamLastUsed {
+            date: crate::time::format(used.time),
+            region: used.region.clone(),
+        });
+        // The coarse second signal: a role whose credentials were used in the window though no
+        // assumption of it was read is assumed where this reading does not look.
+        let unread_use = match last_used {
+            Some(used)
+                if used.time >= self.since
+                    && legacy.count == 0
+                    && service_accounts.iter().all(|s| s.web_identity.count == 0) =>
+            {
+                format!(
+                    "; yet IAM last saw it used {}{}, so it is assumed where this reading does not look (an STS endpoint of another region, a caller of another account)",
+                    crate::time::format(used.time),
+                    used.region
+                        .as_deref()
+                        .map(|r| format!(" in {r}"))
+                        .unwrap_or_default()
+                )
+            }
+            Some(used) if used.time < self.since => format!(
+                "; IAM last saw it used {}, before the window: nothing uses it now",
+                crate::time::format(used.time)
+            ),
+            _ => String::new(),
+        };
         let unseen: Vec<String> = service_accounts
             .iter()
             .filter(|s| s.web_identity.count == 0)
             .map(|s| format!("{}/{}", s.namespace, s.name))
             .collect();
-        let (verdict, reason) = if used_lately {
+        let (verdict, reason) = if !elsewhere.is_none() {
+            (
+                Verdict::UsedElsewhere,
+                format!(
+                    "assumed through the legacy path {} time(s) in the window by sessions no pod of this cluster explains, last {} by {}: another cluster or a host still needs this trust (through a NAT gateway STS sees no pod addresses: then these are this cluster's once no pod of it makes them)",
+                    elsewhere.count,
+                    elsewhere.last.as_deref().unwrap_or("?"),
+                    elsewhere.sessions.join(", ")
+                ),
+            )
+        } else if used_lately {
             (
                 Verdict::LegacyInUse,
                 format!(
@@ -159,13 +230,15 @@ impl Context<'_> {
         } else if service_accounts.is_empty() {
             (
                 Verdict::Unproven,
-                "no service account of the plan assumes it through web identity".to_string(),
+                format!(
+                    "no service account of the plan assumes it through web identity{unread_use}"
+                ),
             )
         } else if !unseen.is_empty() {
             (
                 Verdict::Unproven,
                 format!(
-                    "never assumed through web identity by {} (their pods are not on IRSA yet, or their SDK is too old for web identity and fell back)",
+                    "never assumed through web identity by {} (their pods are not on IRSA yet, or their SDK is too old for web identity and fell back){unread_use}",
                     unseen.join(", ")
                 ),
             )
@@ -185,7 +258,9 @@ impl Context<'_> {
             reason,
             legacy_principals,
             legacy,
+            elsewhere,
             service_accounts,
+            iam_last_used,
         })
     }
 
@@ -268,15 +343,14 @@ impl Context<'_> {
     }
 
     /// Count, last time and the last few distinct sessions of `events`, each with the pod it
-    /// names when kube2iam made it.
+    /// came from when known.
     fn usage<'e>(&self, events: impl Iterator<Item = &'e TrailEvent>) -> Usage {
         let mut events: Vec<&TrailEvent> = events.collect();
         events.sort_by(|a, b| b.time.cmp(&a.time).then(a.id.cmp(&b.id)));
         let mut sessions: Vec<String> = Vec::new();
         for event in &events {
             let mut session = event.session_name.clone();
-            let hash = session.split('-').next().unwrap_or_default();
-            if let Some(pod) = self.pods.get(hash) {
+            if let Some(pod) = self.pods.named_by(event) {
                 session.push_str(&format!(" ({pod})"));
             }
             if !event.source_ip.is_empty() {

@@ -9,15 +9,18 @@
 //! (the node role's or kiam server's `sts:AssumeRole`) may go only when every role it served is
 //! `ready` and its principal assumed no role outside the plan: software on the nodes,
 //! hostNetwork pods and other clusters use such grants without anything the scan could see.
+//! A legacy use no pod of this cluster explains is another's: that principal keeps its trust
+//! (`used-elsewhere`), with a finding naming it.
 
 mod assess;
+mod pods;
 
 pub use assess::assess;
-
-use std::collections::BTreeMap;
+pub use pods::Pods;
 
 use serde::Serialize;
 
+use crate::findings::Finding;
 use crate::iam::arn::RoleArn;
 
 /// Seven days back (weekly jobs show), quiet for a day: the defaults of `evidence`, of
@@ -28,39 +31,6 @@ pub const DEFAULT_QUIET_FOR: i64 = 24 * 3600;
 /// STS calls to the global endpoint are logged here, whatever the caller's region.
 pub const GLOBAL_STS_REGION: &str = "us-east-1";
 
-/// kube2iam names a role session `<FNV-1a of the pod's IP, in hex>-<role name>` (kube2iam
-/// `iam/iam.go`, `sessionName`): the hash → the pod it names, for the pods of a snapshot, so
-/// that a legacy use is traced to its pod.
-pub fn kube2iam_sessions(pods: &[crate::inventory::Pod]) -> BTreeMap<String, String> {
-    // Pods on the host's network share its address: each of them may be the caller.
-    let mut by_ip: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for pod in pods.iter().filter(|p| !p.is_finished()) {
-        if let Some(ip) = pod.ip.as_deref() {
-            by_ip
-                .entry(ip)
-                .or_default()
-                .push(format!("{}/{}", pod.namespace, pod.metadata.name));
-        }
-    }
-    by_ip
-        .into_iter()
-        .map(|(ip, pods)| {
-            let which = match &pods[..] {
-                [pod] => format!("pod {pod}"),
-                pods => format!("one of pods {}", pods.join(", ")),
-            };
-            (format!("{:x}", fnv1a_32(ip)), format!("{which} at {ip}"))
-        })
-        .collect()
-}
-
-/// 32-bit FNV-1a, as Go's `hash/fnv.New32a`.
-fn fnv1a_32(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// The regions whose CloudTrail holds the plan's role assumptions: the cluster's, and us-east-1
 /// where calls to the global STS endpoint are logged (kiam and kube2iam call it by default).
 pub fn regions(cluster_region: &str) -> Vec<String> {
@@ -68,6 +38,18 @@ pub fn regions(cluster_region: &str) -> Vec<String> {
     regions.sort();
     regions.dedup();
     regions
+}
+
+/// The roles whose legacy trust the plan removes: those whose `RoleLastUsed` the evidence reads.
+pub fn decommissioned_roles(plan: &crate::plan::Plan) -> Vec<RoleArn> {
+    plan.steps
+        .iter()
+        .filter(|s| s.kind == crate::plan::StepKind::RemoveLegacyTrust)
+        .filter_map(|s| match &s.target {
+            crate::plan::Target::Role { arn, .. } => Some(arn.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the evidence is judged against.
@@ -92,6 +74,8 @@ pub struct Evidence {
     pub regions: Vec<RegionRead>,
     pub roles: Vec<RoleEvidence>,
     pub grants: Vec<GrantEvidence>,
+    /// `legacy-used-elsewhere`: a legacy principal that keeps its trust, and who used it.
+    pub findings: Vec<Finding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +90,9 @@ pub struct RegionRead {
 pub enum Verdict {
     Ready,
     LegacyInUse,
+    /// Assumed through the legacy path by sessions no pod of this cluster explains: another
+    /// cluster (or a host) still needs that trust.
+    UsedElsewhere,
     Unproven,
 }
 
@@ -114,6 +101,7 @@ impl Verdict {
         match self {
             Verdict::Ready => "ready",
             Verdict::LegacyInUse => "legacy-in-use",
+            Verdict::UsedElsewhere => "used-elsewhere",
             Verdict::Unproven => "unproven",
         }
     }
@@ -130,7 +118,23 @@ pub struct RoleEvidence {
     pub reason: String,
     pub legacy_principals: Vec<String>,
     pub legacy: Usage,
+    /// The legacy uses no pod of this cluster explains (none when the pods are not known).
+    #[serde(skip_serializing_if = "Usage::is_none")]
+    pub elsewhere: Usage,
     pub service_accounts: Vec<ServiceAccountSeen>,
+    /// IAM's `RoleLastUsed`: the last use of the role's credentials by anyone, through either
+    /// path (absent when IAM has none or the source did not hold it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iam_last_used: Option<IamLastUsed>,
+}
+
+/// IAM's `RoleLastUsed` of a role: one instant and region, no caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IamLastUsed {
+    /// RFC 3339.
+    pub date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// How often, and last when, in the window.
@@ -143,6 +147,12 @@ pub struct Usage {
     /// Session names and source addresses of the last uses, to find the caller.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<String>,
+}
+
+impl Usage {
+    pub fn is_none(&self) -> bool {
+        self.count == 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -179,15 +189,5 @@ impl Evidence {
             .filter(|g| !g.ready)
             .map(|g| (g.step.as_str(), g.reason.as_str()));
         roles.chain(grants).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn kube2iam_session_names_hash_the_pod_ip_as_go_does() {
-        // Go: fmt.Sprintf("%x", fnv.New32a() over "10.1.7.23").
-        assert_eq!(format!("{:x}", super::fnv1a_32("10.1.7.23")), "3caf57bb");
-        assert_eq!(format!("{:x}", super::fnv1a_32("10.0.3.4")), "1e4b0437");
     }
 }

@@ -1,6 +1,6 @@
 //! Slim types for the AWS CLI outputs a snapshot is made of.
 //!
-//! Real AWS adds fields (`PermissionsBoundary`, `RoleLastUsed`, ...) that these ignore. Policy
+//! Real AWS adds fields (`PermissionsBoundary`, `MaxSessionDuration`, ...) that these ignore. Policy
 //! documents arrive as JSON objects when the CLI printed them and as URL-encoded strings when they
 //! came straight from the IAM API; [`PolicyDocument`] accepts both.
 
@@ -21,6 +21,21 @@ pub struct RoleDetail {
     pub instance_profile_list: Vec<InstanceProfile>,
     /// Who manages the role may be written here (eksctl's `alpha.eksctl.io/*`, a team's own).
     pub tags: Vec<Tag>,
+    /// Evidence before decommission, not the role's state (`{}` when never used).
+    pub role_last_used: RoleLastUsed,
+}
+
+/// IAM's `RoleLastUsed`: when and in which region the role's credentials were last used.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RoleLastUsed {
+    /// The role's ARN, in the tool's own `role-last-used` document only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -18,7 +18,21 @@ pub struct Trail {
     /// By event id (a record read twice, from two files or two pages, is one event).
     pub events: BTreeMap<String, TrailEvent>,
     pub windows: Vec<TrailWindow>,
+    /// IAM's `RoleLastUsed`, by role ARN: a coarse second signal (one instant a role, no caller).
+    pub last_used: BTreeMap<String, LastUsed>,
 }
+
+/// When, and where, IAM last saw a role's credentials used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUsed {
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub region: Option<String>,
+}
+
+/// The name of the document (`cloudtrail/<name>.json`) [`Trail::documents`] writes the roles'
+/// `RoleLastUsed` into.
+pub const LAST_USED_DOCUMENT: &str = "role-last-used";
 
 /// The region and time range one reading covered: every event in it was returned.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -201,6 +215,21 @@ impl Trail {
                     json!({"Events": [], "LookupWindow": window.json()}),
                 );
             }
+        }
+        if !self.last_used.is_empty() {
+            let roles: Vec<Value> = self
+                .last_used
+                .iter()
+                .map(|(arn, used)| {
+                    let mut role =
+                        json!({"Arn": arn, "LastUsedDate": crate::time::format(used.time)});
+                    if let Some(region) = &used.region {
+                        role["Region"] = json!(region);
+                    }
+                    role
+                })
+                .collect();
+            documents.insert(LAST_USED_DOCUMENT.into(), json!({"RoleLastUsed": roles}));
         }
         documents
     }

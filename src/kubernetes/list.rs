@@ -110,14 +110,15 @@ impl Kube {
         })
     }
 
-    /// Objects of a namespace matching a label selector (`a=b,c=d`; `None`: all), every page.
+    /// Objects of a namespace (`None`: of all namespaces) matching a label selector (`a=b,c=d`;
+    /// `None`: all), every page.
     pub fn list(
         &self,
         resource: Resource,
-        namespace: &str,
+        namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<Value>, KubeError> {
-        let path = resource.collection(Some(namespace));
+        let path = resource.collection(namespace);
         let pages = self.runtime.block_on(pages(
             &self.client,
             &self.calls,

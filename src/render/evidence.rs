@@ -32,6 +32,22 @@ pub fn text(plan: &str, evidence: &Evidence) -> String {
             role.legacy_principals.join(", "),
             usage(&role.legacy)
         ));
+        if !role.elsewhere.is_none() {
+            text.push_str(&format!(
+                "  of which from outside this cluster: {}\n",
+                usage(&role.elsewhere)
+            ));
+        }
+        if let Some(used) = &role.iam_last_used {
+            text.push_str(&format!(
+                "  IAM last used: {}{}\n",
+                used.date,
+                used.region
+                    .as_deref()
+                    .map(|r| format!(" in {r}"))
+                    .unwrap_or_default()
+            ));
+        }
         for account in &role.service_accounts {
             text.push_str(&format!(
                 "  web identity {}/{}: {}\n",
@@ -50,6 +66,12 @@ pub fn text(plan: &str, evidence: &Evidence) -> String {
         for (role, used) in &grant.outside_plan {
             text.push_str(&format!("  also assumed {role}: {}\n", usage(used)));
         }
+    }
+    for finding in &evidence.findings {
+        text.push_str(&format!(
+            "\n{} [{}] {}: {}\n",
+            finding.severity, finding.code, finding.subject, finding.message
+        ));
     }
     let ready = evidence
         .roles
@@ -106,6 +128,15 @@ pub fn markdown(evidence: Option<&Evidence>) -> String {
             cell_code(&grant.step),
             cell_code(verdict),
             prose(&grant.reason)
+        ));
+    }
+    for finding in &evidence.findings {
+        out.push_str(&format!(
+            "\n- [{}](../../docs/findings.md#{}) on {}: {}\n",
+            code(finding.code.as_str()),
+            finding.code,
+            code(&finding.subject.name),
+            prose(&finding.message)
         ));
     }
     out.push_str(

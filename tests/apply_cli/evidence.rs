@@ -6,7 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::trail::{
-    DEMO_PROVIDER, MIGRATED, kiam_assumes, kube2iam_assumes, lookup_events, web_identity,
+    DEMO_KIAM_SERVER_IP, DEMO_PROVIDER, MIGRATED, OTHER_CLUSTER_KIAM_IP, kiam_assumes,
+    kube2iam_assumes, lookup_events, web_identity,
 };
 use crate::support::{json, run_in, stderr, stdout};
 use crate::workspace::{
@@ -87,8 +88,9 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
     let after: Vec<String> = MIGRATED.iter().map(|(role, _)| trust(role)).collect();
     assert_eq!(after, before);
 
-    // A week of CloudTrail: every service account on web identity; kiam still hands out
-    // checkout-web's credentials an hour ago, and payments-worker's four days ago.
+    // A week of CloudTrail: every service account on web identity; this cluster's kiam still
+    // hands out checkout-web's credentials an hour ago, and payments-worker's four days ago;
+    // another cluster's kiam, sharing the kiam server role, data-ingest's three days ago.
     let web: Vec<Value> = MIGRATED
         .iter()
         .enumerate()
@@ -97,8 +99,9 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
         })
         .collect();
     let kiam = [
-        kiam_assumes("k1", "checkout-web", 3600),
-        kiam_assumes("k2", "payments-worker", 4 * 86_400),
+        kiam_assumes("k1", "checkout-web", DEMO_KIAM_SERVER_IP, 3600),
+        kiam_assumes("k2", "payments-worker", DEMO_KIAM_SERVER_IP, 4 * 86_400),
+        kiam_assumes("k3", "data-ingest", OTHER_CLUSTER_KIAM_IP, 3 * 86_400),
     ];
     record_trail(dir.path(), &kiam, &web);
     let output = evidence(dir.path(), &["-o", "json"]);
@@ -124,7 +127,7 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
         verdicts,
         [
             ("checkout-web", "legacy-in-use"),
-            ("data-ingest", "ready"),
+            ("data-ingest", "used-elsewhere"),
             ("payments-reconcile", "ready"),
             ("payments-worker", "ready"),
             ("prometheus", "ready"),
@@ -134,8 +137,12 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
     let text = stdout(&evidence(dir.path(), &[]));
     assert!(
         text.contains("legacy-in-use  arn:aws:iam::111122223333:role/checkout-web")
-            && text.contains("kiam-kiam from 10.0.12.7")
-            && text.contains("4 of 5 role(s) ready; decommission would hold 1 step(s)"),
+            && text.contains("kiam-kiam (one of pods ")
+            && text.contains("kube-system/kiam-server-6d5f8c7b9-q2w8r")
+            && text.contains("used-elsewhere arn:aws:iam::111122223333:role/data-ingest")
+            && text.contains("warning [legacy-used-elsewhere] Role arn:aws:iam::111122223333:role/data-ingest: arn:aws:iam::111122223333:role/kiam-server still assume(s) it")
+            && text.contains("kiam-kiam from 10.200.4.9")
+            && text.contains("3 of 5 role(s) ready; decommission would hold 2 step(s)"),
         "{text}"
     );
 
@@ -143,12 +150,18 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let error = stderr(&output);
     assert!(
-        error.contains("decommission held for 1 step(s)")
-            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web: assumed through the legacy path 1 time(s)"),
+        error.contains("decommission held for 2 step(s)")
+            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web: assumed through the legacy path 1 time(s)")
+            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/data-ingest: assumed through the legacy path 1 time(s) in the window by sessions no pod of this cluster explains"),
         "{error}"
     );
     assert_eq!(trust("checkout-web"), before[0], "kiam still uses it");
-    for (index, (role, _)) in MIGRATED.iter().enumerate().skip(1) {
+    assert_eq!(
+        trust("data-ingest"),
+        before[1],
+        "another cluster's kiam keeps its trust"
+    );
+    for (index, (role, _)) in MIGRATED.iter().enumerate().skip(2) {
         assert_ne!(
             trust(role),
             before[index],
@@ -161,6 +174,7 @@ fn decommission_removes_only_what_cloudtrail_shows_unused_and_holds_the_rest() {
     let output = decommission(dir.path(), &["--without-evidence"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!trust("checkout-web").contains("kiam-server"));
+    assert!(!trust("data-ingest").contains("kiam-server"));
     assert!(
         journal_entries(dir.path())
             .iter()

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::harness::{Cluster, PLAN};
 use crate::support::cloudtrail::CloudTrail;
-use crate::support::trail::{MIGRATED, kiam_assumes, web_identity};
+use crate::support::trail::{MIGRATED, OTHER_CLUSTER_KIAM_IP, kiam_assumes, web_identity};
 use crate::support::{stderr, stdout};
 
 #[test]
@@ -40,8 +40,17 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
             ),
         );
     }
-    // kiam still hands out checkout-web's credentials, through the global endpoint.
-    trail.record("us-east-1", kiam_assumes("k1", "checkout-web", 1800));
+    // This cluster's kiam server still hands out checkout-web's credentials, through the global
+    // endpoint; another cluster's, sharing the kiam server role, data-ingest's, two days ago.
+    let kiam_server = cluster.pod_ip("kube-system", "kiam-server-");
+    trail.record(
+        "us-east-1",
+        kiam_assumes("k1", "checkout-web", &kiam_server, 1800),
+    );
+    trail.record(
+        "us-east-1",
+        kiam_assumes("k2", "data-ingest", OTHER_CLUSTER_KIAM_IP, 2 * 86_400),
+    );
     // The same service account of another cluster proves nothing for this one.
     let (_, subject) = MIGRATED[4];
     let elsewhere =
@@ -69,6 +78,12 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
     };
     assert_eq!(role("checkout-web")["verdict"], "legacy-in-use");
     assert_eq!(role("checkout-web")["legacy"]["count"], 1);
+    assert_eq!(role("data-ingest")["verdict"], "used-elsewhere");
+    assert_eq!(
+        role("data-ingest")["elsewhere"]["sessions"][0],
+        format!("kiam-kiam from {OTHER_CLUSTER_KIAM_IP}")
+    );
+    assert_eq!(evidence["findings"][0]["code"], "legacy-used-elsewhere");
     assert_eq!(role("payments-worker")["verdict"], "ready");
     assert_eq!(
         role("payments-worker")["service_accounts"][0]["web_identity"]["count"],
@@ -99,7 +114,7 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("; 127 CloudTrail role assumption(s)"),
+        stdout(&output).contains("; 128 CloudTrail role assumption(s)"),
         "{}",
         stdout(&output)
     );
@@ -126,7 +141,8 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
     };
     assert_eq!(verdicts(&offline), verdicts(&evidence));
 
-    // A dry run of every phase: decommission would remove all but checkout-web's legacy trust.
+    // A dry run of every phase: decommission, judged by the pods running now, would remove all
+    // but checkout-web's and data-ingest's legacy trust.
     let output = cluster
         .with_evidence(&[
             "apply",
@@ -143,8 +159,9 @@ fn evidence_is_read_from_cloudtrail_page_by_page_within_its_rate_and_holds_decom
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let error = stderr(&output);
     assert!(
-        error.contains("decommission held for 1 step(s)")
-            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web"),
+        error.contains("decommission held for 2 step(s)")
+            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/checkout-web")
+            && error.contains("remove-legacy-trust:arn:aws:iam::111122223333:role/data-ingest: assumed through the legacy path 1 time(s) in the window by sessions no pod of this cluster explains"),
         "{error}"
     );
 }

@@ -311,6 +311,32 @@ impl Cluster {
         self.proxy.requests_to(prefix)
     }
 
+    /// The address kwok gave a running pod of `namespace` whose name starts with `prefix`
+    /// (waiting for it, at most a minute): where that pod's calls to STS come from.
+    pub fn pod_ip(&self, namespace: &str, prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let pods: Value = serde_json::from_str(
+                &self
+                    .kube
+                    .kubectl_ok(&["get", "pods", "-n", namespace, "-o", "json"], None),
+            )
+            .unwrap();
+            let ip = pods["items"].as_array().unwrap().iter().find_map(|pod| {
+                let name = pod["metadata"]["name"].as_str()?;
+                let ip = pod["status"]["podIP"].as_str()?;
+                name.starts_with(prefix).then(|| ip.to_string())
+            });
+            match ip {
+                Some(ip) => return ip,
+                None if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(500))
+                }
+                None => panic!("no pod {namespace}/{prefix}* with an address: {pods}"),
+            }
+        }
+    }
+
     pub fn template(&self, namespace: &str, kind: &str, name: &str) -> Value {
         self.kube.object(kind, Some(namespace), name).unwrap()["spec"]["template"].clone()
     }

@@ -221,7 +221,11 @@ fn the_snapshot_commands_of_the_docs_run_for_real_and_scan_as_the_live_cluster_d
         .move_into_stack("payments-reconcile", "payments-iam");
     // CloudTrail (a double: moto has none): kiam still hands out checkout-web's credentials.
     let trail = CloudTrail::start();
-    trail.record("us-east-1", kiam_assumes("k1", "checkout-web", 1800));
+    let kiam_server = cluster.pod_ip("kube-system", "kiam-server-");
+    trail.record(
+        "us-east-1",
+        kiam_assumes("k1", "checkout-web", &kiam_server, 1800),
+    );
     let commands = documented_snapshot_commands();
     // The one line an operator edits: the cluster's name.
     assert!(commands.contains("CLUSTER=my-cluster\n"), "{commands}");

@@ -160,3 +160,62 @@ fn snapshots_keep_only_what_the_tool_reads_and_no_agent_credentials() {
     let reloaded = load(&out).unwrap();
     assert_eq!(reloaded.workloads, inventory.workloads);
 }
+
+#[test]
+fn role_last_used_is_kept_beside_the_trail_not_in_the_roles_nor_the_fingerprint() {
+    use irsa_migrate::inventory::snapshot::fingerprint;
+    let details = |last_used: &str| {
+        format!(
+            r#"{{"RoleDetailList": [{{"Path": "/", "RoleName": "app", "Arn": "arn:aws:iam::111122223333:role/app",
+                "AssumeRolePolicyDocument": {{"Statement": []}}, "RoleLastUsed": {last_used}}}]}}"#
+        )
+    };
+    let used = tempfile::tempdir().unwrap();
+    write(
+        used.path(),
+        "iam.json",
+        &details(r#"{"LastUsedDate": "2026-11-30T08:15:00+00:00", "Region": "eu-west-1"}"#),
+    );
+    let never = tempfile::tempdir().unwrap();
+    write(never.path(), "iam.json", &details("{}"));
+    let inventory = load(used.path()).unwrap();
+    let last = &inventory.trail.last_used["arn:aws:iam::111122223333:role/app"];
+    assert_eq!(
+        (
+            irsa_migrate::time::format(last.time).as_str(),
+            last.region.as_deref()
+        ),
+        ("2026-11-30T08:15:00Z", Some("eu-west-1"))
+    );
+    let unused = load(never.path()).unwrap();
+    assert!(unused.trail.last_used.is_empty());
+    // Evidence, not state: the same fingerprint used or not.
+    assert_eq!(fingerprint(&inventory), fingerprint(&unused));
+
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("snapshot");
+    write_dir(&inventory, &out).unwrap();
+    let evidence = std::fs::read_to_string(out.join("cloudtrail/role-last-used.json")).unwrap();
+    assert!(evidence.contains("2026-11-30T08:15:00Z"), "{evidence}");
+    for file in support::files_under(&out.join("iam")) {
+        let file = out.join("iam").join(file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("RoleLastUsed"), "{}: {text}", file.display());
+    }
+    assert_eq!(load(&out).unwrap(), inventory);
+
+    // A date that is not one names the file, the role and the field.
+    let bad = tempfile::tempdir().unwrap();
+    write(
+        bad.path(),
+        "iam.json",
+        &details(r#"{"LastUsedDate": "last tuesday"}"#),
+    );
+    let error = load(bad.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("iam.json")
+            && error.contains("role/app")
+            && error.contains("RoleLastUsed.LastUsedDate"),
+        "{error}"
+    );
+}

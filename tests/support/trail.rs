@@ -25,15 +25,21 @@ pub fn at(ago: i64) -> String {
     irsa_migrate::time::format(irsa_migrate::time::now() - ago)
 }
 
-/// kiam's server assuming `role` for a pod (session `kiam-kiam`), through the global endpoint.
-pub fn kiam_assumes(id: &str, role: &str, ago: i64) -> Value {
+/// The address of a kiam server pod of the demo snapshot (`kube-system/kiam-server-…-q2w8r`).
+pub const DEMO_KIAM_SERVER_IP: &str = "10.0.1.100";
+/// A kiam server no pod of the demo runs at: another cluster's, sharing the kiam server role.
+pub const OTHER_CLUSTER_KIAM_IP: &str = "10.200.4.9";
+
+/// kiam's server at `from` assuming `role` for a pod (session `kiam-kiam`), through the global
+/// endpoint.
+pub fn kiam_assumes(id: &str, role: &str, from: &str, ago: i64) -> Value {
     role_session_assumes(
         id,
         &format!("arn:aws:iam::{ACCOUNT}:role/kiam-server"),
         "1764755130000000000",
         &format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
         "kiam-kiam",
-        "10.0.12.7",
+        from,
         ago,
     )
 }

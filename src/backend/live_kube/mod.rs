@@ -70,6 +70,32 @@ impl LiveKube {
     }
 
     /// Reads the whole object and remembers its version.
+    /// The cluster's running pods, by address: who made a legacy role session.
+    pub fn running_pods(&mut self) -> Result<crate::evidence::Pods, BackendError> {
+        let resource = Resource::by_kind("Pod").expect("pods are a scanned kind");
+        let pods =
+            self.kube()?
+                .list(resource, None, None)
+                .map_err(|source| BackendError::Kube {
+                    target: "the cluster's pods".into(),
+                    source,
+                })?;
+        Ok(crate::evidence::Pods::new(pods.iter().filter_map(|pod| {
+            let status = &pod["status"];
+            let finished = matches!(status["phase"].as_str(), Some("Succeeded" | "Failed"));
+            let ip = status["podIP"].as_str().filter(|_| !finished)?;
+            let meta = &pod["metadata"];
+            Some((
+                ip.to_string(),
+                format!(
+                    "{}/{}",
+                    meta["namespace"].as_str().unwrap_or_default(),
+                    meta["name"].as_str().unwrap_or_default()
+                ),
+            ))
+        })))
+    }
+
     fn get(&mut self, target: &Target) -> Result<Option<Value>, BackendError> {
         let (resource, namespace, name) = locate(target)?;
         let object = self

@@ -162,7 +162,7 @@ impl LiveKube {
         let list = |this: &mut LiveKube, kind: &str| -> Result<Vec<Value>, BackendError> {
             let resource = Resource::by_kind(kind).expect("a scanned kind");
             this.kube()?
-                .list(resource, namespace, Some(&selector))
+                .list(resource, Some(namespace), Some(&selector))
                 .map_err(|e| failed(&rollout.target, e))
         };
         let revision = if *kind == WorkloadKind::Deployment {

@@ -197,9 +197,9 @@ fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_hashes() {
         let before = step.before.value().to_string().replace(KIAM, NODE);
         step.before = crate::json::CompactJson::new(&serde_json::from_str(&before).unwrap());
     }
-    let pods = BTreeMap::from([(
-        "3caf57bb".to_string(),
-        "pod payments/payments-worker-5d8c-x2 at 10.1.7.23".to_string(),
+    let pods = Pods::new([(
+        "10.1.7.23".to_string(),
+        "payments/payments-worker-5d8c-x2".to_string(),
     )]);
     let evidence = assess(&plan, &read(vec![session]), judgement(), &pods);
     let worker = evidence
@@ -213,5 +213,110 @@ fn a_kube2iam_session_is_traced_to_the_pod_whose_address_it_hashes() {
         [
             "3caf57bb-payments-worker (pod payments/payments-worker-5d8c-x2 at 10.1.7.23) from 10.0.12.7"
         ]
+    );
+}
+
+#[test]
+fn a_legacy_use_no_pod_of_this_cluster_explains_keeps_the_trust_with_a_finding() {
+    let plan = plan();
+    // The kiam server of this cluster runs at 10.0.12.7; another cluster's shares its role.
+    let pods = Pods::new([(
+        "10.0.12.7".to_string(),
+        "kube-system/kiam-server-6f7d".to_string(),
+    )]);
+    let ours = legacy("1", WORKER, KIAM, 2 * HOUR);
+    let mut theirs = legacy("2", WORKER, KIAM, 3 * DAY);
+    theirs.source_ip = "10.200.4.9".into();
+    let subject = "system:serviceaccount:payments:default-payments-worker";
+    let seen = web_identity("3", WORKER, subject, PROVIDER);
+
+    // Only this cluster's kiam, and long enough ago: ready.
+    let mut quiet = ours.clone();
+    quiet.time = NOW - 3 * DAY;
+    let evidence = assess(&plan, &read(vec![quiet, seen.clone()]), judgement(), &pods);
+    assert_eq!(verdict_of(&evidence, WORKER).0, Verdict::Ready);
+    assert!(evidence.findings.is_empty(), "{:?}", evidence.findings);
+
+    // Another cluster's use three days ago, quiet as it is, keeps the trust.
+    let evidence = assess(
+        &plan,
+        &read(vec![ours.clone(), theirs.clone(), seen.clone()]),
+        judgement(),
+        &pods,
+    );
+    let worker = evidence
+        .roles
+        .iter()
+        .find(|r| r.role.as_str() == WORKER)
+        .unwrap();
+    assert_eq!(worker.verdict, Verdict::UsedElsewhere, "{}", worker.reason);
+    assert_eq!(worker.legacy.count, 2);
+    assert_eq!(worker.elsewhere.count, 1);
+    assert_eq!(worker.elsewhere.sessions, ["kiam-kiam from 10.200.4.9"]);
+    assert!(
+        evidence
+            .held_steps()
+            .iter()
+            .any(|(step, _)| *step == worker.step),
+        "held: {:?}",
+        evidence.held_steps()
+    );
+    let [finding] = &evidence.findings[..] else {
+        panic!("one finding: {:?}", evidence.findings)
+    };
+    assert_eq!(finding.code, Code::LegacyUsedElsewhere);
+    assert_eq!(finding.subject.name, WORKER);
+    assert!(finding.message.contains(KIAM), "{}", finding.message);
+    assert!(
+        finding.message.contains("10.200.4.9"),
+        "{}",
+        finding.message
+    );
+
+    // Without this cluster's pods nobody can tell: the recent use holds it, as this cluster's.
+    let unknown = assess(
+        &plan,
+        &read(vec![ours, theirs, seen]),
+        judgement(),
+        &Pods::default(),
+    );
+    assert_eq!(verdict_of(&unknown, WORKER).0, Verdict::LegacyInUse);
+    assert!(unknown.findings.is_empty());
+}
+
+#[test]
+fn iam_role_last_used_explains_an_unproven_role_and_never_clears_one() {
+    let plan = plan();
+    let mut trail = read(Vec::new());
+    trail.last_used.insert(
+        WORKER.into(),
+        crate::inventory::trail::LastUsed {
+            time: NOW - 2 * HOUR,
+            region: Some("us-west-2".into()),
+        },
+    );
+    let (verdict, reason) = verdict_of(
+        &assess(&plan, &trail, judgement(), &Pods::default()),
+        WORKER,
+    );
+    assert_eq!(verdict, Verdict::Unproven);
+    assert!(
+        reason.contains("where this reading does not look") && reason.contains("us-west-2"),
+        "{reason}"
+    );
+    // Last used before the window: nothing uses the role at all.
+    trail.last_used.get_mut(WORKER).unwrap().time = NOW - 30 * DAY;
+    let evidence = assess(&plan, &trail, judgement(), &Pods::default());
+    let (verdict, reason) = verdict_of(&evidence, WORKER);
+    assert_eq!(verdict, Verdict::Unproven);
+    assert!(reason.contains("before the window"), "{reason}");
+    let worker = evidence
+        .roles
+        .iter()
+        .find(|r| r.role.as_str() == WORKER)
+        .unwrap();
+    assert_eq!(
+        worker.iam_last_used.as_ref().map(|u| u.date.as_str()),
+        Some(crate::time::format(NOW - 30 * DAY).as_str())
     );
 }

@@ -7,7 +7,9 @@ use super::InventoryError;
 use super::build::Builder;
 use super::origins::ObjectId;
 use crate::iam::arn::{Arn, RoleArn};
-use crate::inventory::aws::{EksCluster, ManagedPolicyDetail, RoleDetail, StackResource};
+use crate::inventory::aws::{
+    EksCluster, ManagedPolicyDetail, RoleDetail, RoleLastUsed, StackResource,
+};
 use crate::inventory::{Cluster, ManagedPolicy, Role, StackRole};
 use crate::json::CompactJson;
 
@@ -75,6 +77,7 @@ impl Builder {
             source: Some(Box::new(e)),
         })?;
         let account = arn.account().to_string();
+        self.add_last_used(path, &role.arn, &role.role_last_used)?;
         let entry = Role {
             arn: arn.clone(),
             name: role.role_name,
@@ -116,6 +119,34 @@ impl Builder {
             self.inventory.iam.insert_role(entry);
         }
         Ok(account)
+    }
+
+    /// IAM's `RoleLastUsed` of a role, to the trail (a `get-role`, authorization-details or the
+    /// tool's `role-last-used` document); nothing when never used.
+    pub(super) fn add_last_used(
+        &mut self,
+        path: &Path,
+        arn: &str,
+        last_used: &RoleLastUsed,
+    ) -> Result<(), InventoryError> {
+        let Some(date) = &last_used.last_used_date else {
+            return Ok(());
+        };
+        let time = crate::time::parse(date).ok_or_else(|| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "role {arn}, field RoleLastUsed.LastUsedDate: {date:?} is not a time such as 2026-11-28T15:45:30Z"
+            ),
+            source: None,
+        })?;
+        self.inventory.trail.last_used.insert(
+            arn.to_string(),
+            crate::inventory::trail::LastUsed {
+                time,
+                region: last_used.region.clone(),
+            },
+        );
+        Ok(())
     }
 
     /// The roles among a stack's resources (`describe-stack-resources`); its other resources are

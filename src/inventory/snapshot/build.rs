@@ -107,6 +107,17 @@ impl Builder {
                     source: None,
                 })?;
         }
+        if let Some(roles) = document.role_last_used.take() {
+            recognised = true;
+            for (index, role) in roles.iter().enumerate() {
+                let arn = role.arn.as_deref().ok_or_else(|| InventoryError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!("RoleLastUsed[{index}].Arn: missing"),
+                    source: None,
+                })?;
+                self.add_last_used(path, arn, role)?;
+            }
+        }
         if let Some(resources) = document.stack_resources.take() {
             recognised = true;
             self.add_stack_resources(path, resources)?;

@@ -52,6 +52,10 @@ pub(super) struct RawObject {
     pub(super) events: Option<Vec<crate::inventory::trail::LookupEvent>>,
     #[serde(rename = "LookupWindow")]
     pub(super) lookup_window: Option<crate::inventory::trail::LookupWindow>,
+    /// IAM's `RoleLastUsed` of roles, as `snapshot --out` writes it beside the CloudTrail
+    /// (`cloudtrail/role-last-used.json`): evidence, kept out of the roles' own files.
+    #[serde(rename = "RoleLastUsed")]
+    pub(super) role_last_used: Option<Vec<crate::inventory::aws::RoleLastUsed>>,
     /// `aws cloudformation describe-stack-resources`.
     #[serde(rename = "StackResources")]
     pub(super) stack_resources: Option<Vec<StackResource>>,
