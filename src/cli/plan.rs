@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use super::{Error, OutputFormat, SourceArgs, print, print_styled};
 use crate::inventory::Inventory;
 use crate::ownership::IacRoleTag;
-use crate::plan::{Phase, Plan, Settings, plan};
+use crate::plan::select::Selection;
+use crate::plan::{Phase, Plan, Settings, StepKind, plan};
 use crate::render::diff::Style;
 use crate::render::{plan as render_plan, report};
 
@@ -47,6 +48,17 @@ impl ValueEnum for Phase {
     }
 }
 
+/// A `--kind` value: a step kind by its name in the plan.
+impl ValueEnum for StepKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &StepKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(format!("a step of phase {}", self.phase())))
+    }
+}
+
 /// Where plans are written and what they are called.
 #[derive(Debug, Clone, Args)]
 pub struct PlanOutputArgs {
@@ -81,10 +93,13 @@ pub struct PlanArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub output_args: PlanOutputArgs,
-    /// `text`: a summary and every step as a diff; `json`: the plan document (irsa-migrate.plan/v1).
-    /// Both write <dir>/<name>/plan.json and report.md.
+    /// `text`: a summary and the first steps of each phase as diffs (`--diffs`); `json`: the plan
+    /// document (irsa-migrate.plan/v1). Both write <dir>/<name>/plan.json and report.md.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// How many steps of each phase `text` shows as diffs; `irsa-migrate diff` shows the rest.
+    #[arg(long, value_name = "N", default_value_t = DIFFS_PER_PHASE)]
+    pub diffs: usize,
     /// Plan even when the live cluster refused some reads (403): workloads the reading could not
     /// see are neither migrated nor reported.
     #[arg(long)]
@@ -96,6 +111,12 @@ pub struct PlanArgs {
     pub issuer_any: bool,
 }
 
+/// Diffs `plan` prints per phase by default: enough to review its shape, few enough for a terminal
+/// at any size.
+const DIFFS_PER_PHASE: usize = 20;
+
+/// Every step of a plan, or those asked for: each option given must hold (repeat one for any of
+/// its values), e.g. `--namespace payments --kind restart-workload`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// A plan.json written by `irsa-migrate plan`.
@@ -104,6 +125,15 @@ pub struct DiffArgs {
     /// Only this phase (repeatable).
     #[arg(long, value_enum)]
     pub phase: Vec<Phase>,
+    /// Only steps on objects of this namespace (repeatable; IAM steps have none).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Vec<String>,
+    /// Only steps of this kind (repeatable).
+    #[arg(long, value_enum)]
+    pub kind: Vec<StepKind>,
+    /// Only the step with this id, as `plan.json` and the journal name it (repeatable).
+    #[arg(long = "step", value_name = "ID")]
+    pub steps: Vec<String>,
     /// Colour diffs.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorChoice,
@@ -118,9 +148,14 @@ pub fn run(args: &PlanArgs) -> Result<(), Error> {
         OutputFormat::Text => {
             // The summary is escaped here; the diffs escape their values before colouring.
             let mut text = crate::render::terminal_safe(&render_plan::summary(&plan)).into_owned();
+            let plan_path = dir.join("plan.json").display().to_string();
             text.push_str(&render_plan::diffs(
                 &plan,
-                &[],
+                &Selection::default(),
+                Some(render_plan::Bound {
+                    per_phase: args.diffs,
+                    plan: &plan_path,
+                }),
                 args.output_args.color.style(),
             ));
             text.push_str(&crate::render::terminal_safe(&format!(
@@ -135,7 +170,28 @@ pub fn run(args: &PlanArgs) -> Result<(), Error> {
 
 pub fn diff(args: &DiffArgs) -> Result<(), Error> {
     let plan = read_plan(&args.plan)?;
-    print_styled(&render_plan::diffs(&plan, &args.phase, args.color.style()))
+    let selection = Selection {
+        phases: args.phase.clone(),
+        namespaces: args.namespace.clone(),
+        kinds: args.kind.clone(),
+        ids: args.steps.clone(),
+    };
+    if let Some(unknown) = args
+        .steps
+        .iter()
+        .find(|id| !plan.steps.iter().any(|s| &s.id == *id))
+    {
+        return Err(Error::Usage(format!(
+            "--step {unknown:?}: {} has no such step (its ids are in plan.json and the journal)",
+            args.plan.display()
+        )));
+    }
+    print_styled(&render_plan::diffs(
+        &plan,
+        &selection,
+        None,
+        args.color.style(),
+    ))
 }
 
 /// Plans `inventory` (with `scan` of it, when the caller already has one) and writes

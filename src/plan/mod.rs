@@ -21,6 +21,7 @@ mod owners;
 pub mod permissions;
 mod prepare;
 mod rollout;
+pub mod select;
 pub mod step;
 mod template;
 pub mod trust;

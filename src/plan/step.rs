@@ -95,6 +95,19 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    pub const ALL: [StepKind; 10] = [
+        StepKind::CreateOidcProvider,
+        StepKind::UpdateRoleTrust,
+        StepKind::CreateServiceAccount,
+        StepKind::CopyRbacBinding,
+        StepKind::AnnotateServiceAccount,
+        StepKind::SwitchServiceAccount,
+        StepKind::RestartWorkload,
+        StepKind::RemoveLegacyAnnotation,
+        StepKind::RemoveLegacyTrust,
+        StepKind::RemoveAssumeRoleGrant,
+    ];
+
     pub fn phase(self) -> Phase {
         match self {
             StepKind::CreateOidcProvider | StepKind::UpdateRoleTrust => Phase::Prepare,

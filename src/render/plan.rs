@@ -4,7 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::diff::{Style, step_diff};
+use crate::plan::select::Selection;
 use crate::plan::{Phase, Plan, ServiceAccountAction};
+
+/// Namespaces and skipped workloads the terminal summary lists; report.md and `diff` hold all.
+const NAMESPACES_SHOWN: usize = 20;
+const SKIPPED_SHOWN: usize = 50;
 
 pub fn summary(plan: &Plan) -> String {
     let mut out = String::new();
@@ -49,18 +54,27 @@ pub fn summary(plan: &Plan) -> String {
                 workloads.join(", "),
             ]);
     }
-    for (namespace, rows) in by_namespace {
+    let namespaces = by_namespace.len();
+    for (namespace, rows) in by_namespace.into_iter().take(NAMESPACES_SHOWN) {
         let _ = writeln!(out, "\nnamespace {namespace}");
         out.push_str(&super::table(
             &["SERVICE ACCOUNT", "ROLE", "WORKLOADS"],
             &rows,
         ));
     }
+    if namespaces > NAMESPACES_SHOWN {
+        let _ = writeln!(
+            out,
+            "\n... and {} more namespace(s): report.md lists every binding; `irsa-migrate diff --plan PLAN --namespace NS` shows one's steps",
+            namespaces - NAMESPACES_SHOWN
+        );
+    }
     if !plan.skipped.is_empty() {
         let _ = writeln!(out, "\nnot migrated");
         let rows: Vec<Vec<String>> = plan
             .skipped
             .iter()
+            .take(SKIPPED_SHOWN)
             .map(|s| {
                 vec![
                     format!("{}/{}/{}", s.namespace, s.kind, s.name),
@@ -70,6 +84,13 @@ pub fn summary(plan: &Plan) -> String {
             })
             .collect();
         out.push_str(&super::table(&["WORKLOAD", "REASON", "DETAIL"], &rows));
+        if plan.skipped.len() > SKIPPED_SHOWN {
+            let _ = writeln!(
+                out,
+                "... and {} more not migrated: report.md lists them all",
+                plan.skipped.len() - SKIPPED_SHOWN
+            );
+        }
     }
     let _ = writeln!(out, "\nsteps");
     for phase in Phase::ALL {
@@ -100,15 +121,22 @@ pub fn summary(plan: &Plan) -> String {
 /// Every step of `phases` (all when empty) as a diff, grouped under phase headings. Values from
 /// the plan are escaped ([`super::terminal_safe`]), so the text may go to a terminal as it is,
 /// colours included.
-pub fn diffs(plan: &Plan, phases: &[Phase], style: Style) -> String {
+/// The selected steps as diffs, phase by phase; with `bound`, at most that many a phase, then
+/// the command that shows the rest of it (`bound.plan` is the plan's path).
+pub fn diffs(plan: &Plan, selection: &Selection, bound: Option<Bound<'_>>, style: Style) -> String {
     let mut out = String::new();
     for phase in Phase::ALL {
-        if !phases.is_empty() && !phases.contains(&phase) {
+        let steps: Vec<_> = plan
+            .steps
+            .iter()
+            .filter(|s| s.phase == phase && selection.includes(s))
+            .collect();
+        if steps.is_empty() && !(selection.is_everything() || selection.phases.contains(&phase)) {
             continue;
         }
-        let steps: Vec<_> = plan.steps.iter().filter(|s| s.phase == phase).collect();
         let _ = writeln!(out, "\n== phase {phase}: {} step(s)", steps.len());
-        for step in steps {
+        let shown = bound.map_or(steps.len(), |b| b.per_phase.min(steps.len()));
+        for step in &steps[..shown] {
             let _ = writeln!(
                 out,
                 "\n# {}\n# {}",
@@ -124,6 +152,23 @@ pub fn diffs(plan: &Plan, phases: &[Phase], style: Style) -> String {
             }
             out.push_str(&step_diff(step, style));
         }
+        if let Some(bound) = bound
+            && shown < steps.len()
+        {
+            let _ = writeln!(
+                out,
+                "\n# ... and {} more step(s) of phase {phase}: irsa-migrate diff --plan {} --phase {phase} (narrow it with --namespace, --kind, --step)",
+                steps.len() - shown,
+                super::terminal_safe(bound.plan)
+            );
+        }
     }
     out
+}
+
+/// How many diffs a phase shows by default, and where the plan is, to say how to see the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<'a> {
+    pub per_phase: usize,
+    pub plan: &'a str,
 }

@@ -7,6 +7,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// The benchmark's generator of snapshots of any size.
+#[path = "../../benches/support/generator.rs"]
+#[allow(dead_code)]
+mod generator;
+
+mod fleet_output;
 mod output;
 mod replanning;
 mod snapshot_inputs;
