@@ -257,9 +257,9 @@ pub fn write_plan(
         }
     }
     write_file(&plan_path, &json)?;
-    write_file(
-        &dir.join("report.md"),
+    write_report(
         &report::markdown(&plan, evidence(&plan, inventory).as_ref()),
+        &dir,
     )?;
     write_permissions(&plan, &dir.join("permissions"))?;
     // The inventory the plan was made from: what rehearsals start from.
@@ -286,6 +286,31 @@ fn evidence(plan: &Plan, inventory: &Inventory) -> Option<crate::evidence::Evide
 
 /// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply
 /// ClusterRole and one IAM policy per account, replacing what an earlier plan wrote there.
+/// report.md, and its pages under `report/` (replacing an earlier plan's, which may be stale).
+fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
+    let pages = dir.join(report::PAGES_DIR);
+    if pages.exists() {
+        std::fs::remove_dir_all(&pages).map_err(|source| Error::Write {
+            path: pages.clone(),
+            source,
+        })?;
+    }
+    write_file(&dir.join("report.md"), &report.top)?;
+    if !report.pages.is_empty() {
+        crate::private::create_dir_all(&pages).map_err(|source| Error::Write {
+            path: pages.clone(),
+            source,
+        })?;
+    }
+    for (name, text) in &report.pages {
+        // Page names are DNS labels or URL-escaped ([`report::markdown`]): they stay inside.
+        let path = crate::names::join_under(&pages, name)
+            .map_err(|e| Error::Usage(format!("report page {name:?}: {e}")))?;
+        write_file(&path, text)?;
+    }
+    Ok(())
+}
+
 fn write_permissions(plan: &Plan, dir: &Path) -> Result<(), Error> {
     let failed = |source| Error::Write {
         path: dir.to_path_buf(),

@@ -102,7 +102,7 @@ fn usage(usage: &Usage) -> String {
 
 /// The report's section: the verdicts as of the source's CloudTrail, or how to get them.
 pub fn markdown(evidence: Option<&Evidence>) -> String {
-    use super::report::{cell_code, code, prose};
+    use super::md::{cell_code, code, prose};
     let mut out = String::from("\n## Evidence before decommission\n\n");
     let Some(evidence) = evidence else {
         out.push_str("The source holds no CloudTrail. Before decommission, `irsa-migrate evidence --plan PLAN` reads it: a role loses its legacy trust only once its legacy path is unused and its service accounts assume it through web identity ([docs/evidence.md](../../docs/evidence.md)).\n");

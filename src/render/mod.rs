@@ -2,9 +2,12 @@
 
 pub mod diff;
 pub mod evidence;
+mod md;
 pub mod owners;
 pub mod plan;
 pub mod report;
+mod report_detail;
+mod report_graph;
 pub mod scan;
 
 use std::borrow::Cow;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::report::{cell_code, code, prose};
+use super::md::{cell_code, code, prose};
 use crate::plan::{Phase, Plan};
 
 /// Lines for the terminal summary; empty when no owner must act.
@@ -46,7 +46,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     for (owner, steps) in &by_owner {
         let _ = writeln!(out, "\n### {}\n", prose(&owner.to_string()));
-        for step in steps {
+        for step in steps.iter().take(STEPS_SHOWN) {
             let _ = writeln!(
                 out,
                 "- `{}` {}: {}",
@@ -55,9 +55,19 @@ pub fn markdown(plan: &Plan) -> String {
                 code(step.kind.as_str())
             );
         }
+        if steps.len() > STEPS_SHOWN {
+            let _ = writeln!(
+                out,
+                "- ... and {} more: the details by namespace say \"Made by its owner\" of each, and `irsa-migrate export` writes them all",
+                steps.len() - STEPS_SHOWN
+            );
+        }
     }
     out
 }
+
+/// Steps listed per owner in report.md; a large owner's others are in the details.
+const STEPS_SHOWN: usize = 50;
 
 /// `prepare 1, rollout 2`: how many of the steps fall in each phase, in phase order.
 fn per_phase(phases: impl Iterator<Item = Phase>) -> String {

@@ -1,17 +1,43 @@
-//! `report.md`: the dry-run report for a change board, readable on GitHub.
+//! `report.md`: the dry-run report for a change board, readable on GitHub at any size. The top
+//! page holds the summary, what needs attention first, findings by code, who must act and the
+//! diagram; the details of each namespace follow inline, or, once the report would pass
+//! [`PAGE_LIMIT`], in a page of their own under `report/` that the top page links to.
 //!
-//! Every value from the plan (names, ARNs, messages, diffs) goes through one of the escapes at
-//! the end of this file: a crafted value cannot close its code span or fence, open an HTML
-//! comment, break a table row or a Mermaid label, and so cannot hide the steps that follow it.
+//! Every value from the plan goes through one of the escapes of [`super::md`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::diff::{Style, step_diff};
-use crate::findings::Severity;
+use super::md::{cell_code, code, fenced, prose, table};
+use super::report_detail;
+use crate::findings::{Code, Severity};
 use crate::plan::{Phase, Plan, ServiceAccountAction};
 
-pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> String {
+/// About the size GitHub still renders at ease: a report that would pass it moves its details
+/// to linked pages.
+pub const PAGE_LIMIT: usize = 1_000_000;
+
+/// The directory, beside report.md, of the detail pages.
+pub const PAGES_DIR: &str = "report";
+
+/// Rows of a table on the top page before it says how many more the details hold.
+const ROWS_SHOWN: usize = 50;
+
+/// The findings a change board must see first: what widens access or cannot be made as planned.
+const RISKY: [Code; 4] = [
+    Code::CrossAccountRole,
+    Code::SharedServiceAccount,
+    Code::TrustPolicyTooLarge,
+    Code::ExternalId,
+];
+
+/// report.md and, for a large plan, its pages (file names under [`PAGES_DIR`]).
+pub struct Report {
+    pub top: String,
+    pub pages: Vec<(String, String)>,
+}
+
+pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> Report {
     let mut out = String::new();
     let c = &plan.cluster;
     let _ = writeln!(out, "# IRSA migration plan {}\n", code(&plan.name));
@@ -26,6 +52,100 @@ pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> St
         code(&plan.schema),
         code(&plan.digest())
     );
+    summary(&mut out, plan);
+    attention(&mut out, plan);
+    findings_by_code(&mut out, plan);
+    out.push_str(&super::owners::markdown(plan));
+    out.push_str("\n## Who gets which role\n\n");
+    out.push_str(&super::report_graph::markdown(plan));
+    if !plan.accounts.is_empty() {
+        out.push_str("\n## AWS accounts written to\n\n");
+        let rows = plan.accounts.iter().map(|account| {
+            [
+                cell_code(&account.account),
+                account.steps.to_string(),
+                prose(&account.credentials),
+                account.iam_data_in_source.to_string(),
+            ]
+        });
+        let columns = ["account", "steps", "credentials", "IAM data in source"];
+        table(&mut out, columns, rows);
+    }
+    let mut end = String::new();
+    after(&mut end, plan, evidence);
+
+    let scopes = report_detail::scopes(plan);
+    let inline: Vec<(Option<&str>, String)> = scopes
+        .iter()
+        .map(|(namespace, scope)| (*namespace, report_detail::markdown(scope, 4, "../../docs")))
+        .collect();
+    let inline_size: usize = inline.iter().map(|(_, text)| text.len()).sum();
+    let mut pages = Vec::new();
+    if out.len() + end.len() + inline_size <= PAGE_LIMIT {
+        out.push_str("\n## Details by namespace\n");
+        for (namespace, text) in inline {
+            let _ = writeln!(out, "\n### {}", scope_title(namespace));
+            out.push_str(&text);
+        }
+    } else {
+        drop(inline);
+        out.push_str("\n## Details by namespace\n\nEach namespace's bindings, workloads not migrated, findings and changes (with their diffs) are on a page of its own:\n\n");
+        let rows = scopes.iter().map(|(namespace, scope)| {
+            let page = page_name(*namespace);
+            [
+                format!("[{}]({PAGES_DIR}/{page})", prose(&scope_title(*namespace))),
+                scope.bindings.len().to_string(),
+                scope.workloads().to_string(),
+                scope.skipped.len().to_string(),
+                scope.steps.len().to_string(),
+            ]
+        });
+        table(
+            &mut out,
+            [
+                "details",
+                "service accounts",
+                "workloads",
+                "not migrated",
+                "steps",
+            ],
+            rows,
+        );
+        for (namespace, scope) in &scopes {
+            let mut page = format!(
+                "# {} of plan {}\n\n[Back to report.md](../report.md)\n",
+                scope_title(*namespace),
+                code(&plan.name)
+            );
+            page.push_str(&report_detail::markdown(scope, 2, "../../../docs"));
+            pages.push((page_name(*namespace), page));
+        }
+    }
+    out.push_str(&end);
+    Report { top: out, pages }
+}
+
+/// A details block's heading: the namespace, or what belongs to none.
+fn scope_title(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(namespace) => format!("Namespace {}", code(namespace)),
+        None => "IAM and cluster-wide".to_string(),
+    }
+}
+
+/// A details page's file name: the namespace's own when it is a DNS label (as Kubernetes
+/// requires), else one that cannot leave the directory.
+fn page_name(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(namespace) if crate::names::is_dns1123_label(namespace) => {
+            format!("namespace-{namespace}.md")
+        }
+        Some(namespace) => format!("namespace-{}.md", crate::names::url_segment(namespace)),
+        None => "iam-and-cluster.md".to_string(),
+    }
+}
+
+fn summary(out: &mut String, plan: &Plan) {
     let (moved, created) = (plan.moved_workloads(), plan.created_service_accounts());
     out.push_str("## Summary\n\n| | count |\n|---|---|\n");
     let _ = writeln!(out, "| workloads moving to IRSA | {moved} |");
@@ -59,126 +179,108 @@ pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> St
             plan.steps.iter().filter(|s| s.phase == phase).count()
         );
     }
+}
 
-    out.push_str(&super::owners::markdown(plan));
-    out.push_str("\n## Who gets which role\n\n```mermaid\nflowchart LR\n");
-    let mut ids = BTreeMap::new();
-    let mut id = |key: String| {
-        let next = ids.len();
-        ids.entry(key).or_insert(next).to_string()
-    };
-    let mut edges = Vec::new();
-    for binding in &plan.bindings {
-        let ns = id(format!("ns:{}", binding.namespace));
-        let sa = id(format!(
-            "sa:{}/{}",
-            binding.namespace, binding.service_account
-        ));
-        let role = id(format!("role:{}", binding.role_arn));
-        edges.push(format!(
-            "  n{ns}[\"namespace {}\"] --> n{sa}([\"{}\"])",
-            mermaid(&binding.namespace),
-            mermaid(&binding.service_account)
-        ));
-        edges.push(format!(
-            "  n{sa} --> n{role}{{{{\"{}\"}}}}",
-            mermaid(binding.role_arn.as_str())
-        ));
+/// What a change board must look at before anything else: workloads left behind, and the
+/// findings that widen access or cannot be planned as they are.
+fn attention(out: &mut String, plan: &Plan) {
+    let risky: Vec<_> = plan
+        .findings
+        .iter()
+        .filter(|f| RISKY.contains(&f.code))
+        .collect();
+    if plan.skipped.is_empty() && risky.is_empty() {
+        return;
     }
-    edges.dedup();
-    for edge in edges {
-        let _ = writeln!(out, "{edge}");
-    }
-    out.push_str("```\n");
-
-    let mut by_namespace: BTreeMap<&str, Vec<[String; 4]>> = BTreeMap::new();
-    for binding in &plan.bindings {
-        let workloads: Vec<String> = binding
-            .workloads
-            .iter()
-            .map(|w| format!("{} {}", w.kind, cell_code(&w.name)))
-            .collect();
-        let action = match binding.service_account_action {
-            ServiceAccountAction::Reuse => "annotate".to_string(),
-            ServiceAccountAction::Keep => "already annotated".to_string(),
-            ServiceAccountAction::Create => {
-                format!("create (from {})", cell_code(&binding.from_service_account))
-            }
-        };
-        by_namespace.entry(&binding.namespace).or_default().push([
-            cell_code(&binding.service_account),
-            action,
-            cell_code(binding.role_arn.as_str()),
-            workloads.join(", "),
-        ]);
-    }
-    out.push_str("\n## Bindings by namespace\n");
-    for (namespace, rows) in by_namespace {
-        let _ = write!(out, "\n### {}\n\n", code(namespace));
-        let columns = ["service account", "action", "role", "workloads"];
-        table(&mut out, columns, rows);
-    }
+    out.push_str("\n## Needs attention first\n\n");
     if !plan.skipped.is_empty() {
-        out.push_str("\n## Not migrated\n\n");
-        let rows = plan.skipped.iter().map(|skipped| {
-            [
-                format!(
+        let _ = writeln!(
+            out,
+            "{} workload(s) are **not migrated** and keep the legacy path; by reason (each namespace's details list its own):\n",
+            plan.skipped.len()
+        );
+        let mut by_reason: BTreeMap<(std::cmp::Reverse<Severity>, Code), Vec<String>> =
+            BTreeMap::new();
+        for skipped in &plan.skipped {
+            by_reason
+                .entry((std::cmp::Reverse(skipped.reason.severity()), skipped.reason))
+                .or_default()
+                .push(format!(
                     "{}/{} {}",
                     prose(&skipped.namespace),
                     skipped.kind,
                     cell_code(&skipped.name)
-                ),
-                format!("[`{0}`](../../docs/findings.md#{0})", skipped.reason),
-                prose(&skipped.message),
-            ]
-        });
-        table(&mut out, ["workload", "reason", "detail"], rows);
-    }
-    out.push_str("\n## Findings\n");
-    for (severity, findings) in crate::findings::by_severity(&plan.findings) {
-        let _ = writeln!(out, "\n### {severity} ({})\n", findings.len());
-        for finding in findings {
-            let _ = writeln!(
-                out,
-                "- **`{}`** {}: {}",
-                finding.code,
-                prose(&finding.subject.to_string()),
-                prose(&finding.message)
-            );
+                ));
         }
-    }
-    out.push_str("\nEach code's meaning and remedy: [docs/findings.md](../../docs/findings.md).\n");
-    if !plan.accounts.is_empty() {
-        out.push_str("\n## AWS accounts written to\n\n");
-        let rows = plan.accounts.iter().map(|account| {
-            [
-                cell_code(&account.account),
-                account.steps.to_string(),
-                prose(&account.credentials),
-                account.iam_data_in_source.to_string(),
-            ]
-        });
-        let columns = ["account", "steps", "credentials", "IAM data in source"];
-        table(&mut out, columns, rows);
-    }
-    out.push_str("\n## Changes by phase\n");
-    for phase in Phase::ALL {
-        let steps: Vec<_> = plan.steps.iter().filter(|s| s.phase == phase).collect();
-        let _ = writeln!(out, "\n### `{phase}` ({} steps)\n", steps.len());
-        for step in steps {
-            let made_by = match &step.owner {
-                Some(owner) => format!(" Made by its owner, {}.", prose(&owner.to_string())),
-                None => String::new(),
+        let rows = by_reason.into_iter().map(|((_, reason), workloads)| {
+            let examples: Vec<&str> = workloads.iter().take(3).map(String::as_str).collect();
+            let more = match workloads.len() {
+                n if n > 3 => format!(", and {} more", n - 3),
+                _ => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "#### {}\n\n{}{made_by}\n\n{}",
-                code(&step.id),
-                prose(&step.description),
-                fenced("diff", &step_diff(step, Style::Plain))
-            );
-        }
+            [
+                format!("[`{0}`](../../docs/findings.md#{0})", reason),
+                workloads.len().to_string(),
+                format!("{}{more}", examples.join(", ")),
+            ]
+        });
+        table(out, ["reason", "workloads", "which"], rows);
     }
+    if !risky.is_empty() {
+        out.push_str("\nFindings that widen access or cannot be made as planned:\n\n");
+        let rows = risky.iter().take(ROWS_SHOWN).map(|finding| {
+            [
+                format!("[`{0}`](../../docs/findings.md#{0})", finding.code),
+                prose(&finding.subject.to_string()),
+                prose(&finding.message),
+            ]
+        });
+        table(out, ["finding", "subject", "detail"], rows);
+        more(out, risky.len());
+    }
+}
+
+fn more(out: &mut String, rows: usize) {
+    if rows > ROWS_SHOWN {
+        let _ = writeln!(
+            out,
+            "\n... and {} more, in the details by namespace.",
+            rows - ROWS_SHOWN
+        );
+    }
+}
+
+/// Every finding code with its count and a first subject; the findings themselves are in the
+/// details.
+fn findings_by_code(out: &mut String, plan: &Plan) {
+    let mut by_code: BTreeMap<(std::cmp::Reverse<Severity>, Code), (usize, String)> =
+        BTreeMap::new();
+    for finding in &plan.findings {
+        let entry = by_code
+            .entry((std::cmp::Reverse(finding.severity), finding.code))
+            .or_insert_with(|| (0, finding.subject.to_string()));
+        entry.0 += 1;
+    }
+    out.push_str("\n## Findings by code\n\n");
+    if by_code.is_empty() {
+        out.push_str("None.\n");
+        return;
+    }
+    let rows = by_code
+        .into_iter()
+        .map(|((severity, code), (count, first))| {
+            [
+                format!("[`{0}`](../../docs/findings.md#{0})", code),
+                severity.0.to_string(),
+                count.to_string(),
+                prose(&first),
+            ]
+        });
+    table(out, ["code", "severity", "count", "for example"], rows);
+    out.push_str("\nEach code's meaning and remedy: [docs/findings.md](../../docs/findings.md).\n");
+}
+
+fn after(out: &mut String, plan: &Plan, evidence: Option<&crate::evidence::Evidence>) {
     out.push_str(&super::evidence::markdown(evidence));
     out.push_str("\n## After decommission\n\n");
     for line in &plan.decommission.kept {
@@ -214,100 +316,6 @@ pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> St
     for line in plan.decommission.lock_imds.iter().skip(1) {
         let _ = writeln!(out, "{}.", prose(line));
     }
-    out
-}
-
-/// Characters no report value is shown with: controls (a newline would end a table row) become
-/// `\u00XX`, as on the terminal.
-/// A Markdown table: a header row of `columns`, then a row of cells each (already escaped).
-fn table<const N: usize>(
-    out: &mut String,
-    columns: [&str; N],
-    rows: impl IntoIterator<Item = [String; N]>,
-) {
-    let _ = writeln!(out, "| {} |\n|{}", columns.join(" | "), "---|".repeat(N));
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
-    }
-}
-
-fn one_line(text: &str) -> String {
-    super::terminal_safe(text)
-        .replace('\n', "\\u000a")
-        .replace('\t', " ")
-}
-
-/// Text shown as text: every Markdown and HTML character escaped with a backslash (CommonMark
-/// shows the character itself), so no value becomes a link, an HTML comment or a table cell.
-pub(super) fn prose(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in one_line(text).chars() {
-        if matches!(
-            c,
-            '\\' | '`'
-                | '*'
-                | '_'
-                | '['
-                | ']'
-                | '<'
-                | '>'
-                | '|'
-                | '~'
-                | '&'
-                | '!'
-                | '#'
-                | '{'
-                | '}'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// An inline code span that nothing in `text` can close: its backtick fence is longer than any
-/// run of backticks inside.
-pub(super) fn code(text: &str) -> String {
-    let text = one_line(text);
-    let fence = "`".repeat(longest_run(&text, '`') + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{text}{pad}{fence}")
-}
-
-/// [`code`] inside a table row: GitHub ends a cell at any `|`, in a code span too, unless escaped.
-pub(super) fn cell_code(text: &str) -> String {
-    code(text).replace('|', "\\|")
-}
-
-/// A fenced block that nothing in `body` can close.
-fn fenced(info: &str, body: &str) -> String {
-    let fence = "`".repeat((longest_run(body, '`') + 1).max(3));
-    let body = super::terminal_safe(body);
-    let newline = if body.ends_with('\n') { "" } else { "\n" };
-    format!("{fence}{info}\n{body}{newline}{fence}\n")
-}
-
-/// A Mermaid node label: quotes, backticks and angle brackets as Mermaid's entity codes.
-fn mermaid(text: &str) -> String {
-    one_line(text)
-        .replace('"', "#quot;")
-        .replace('`', "#96;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
-}
-
-fn longest_run(text: &str, c: char) -> usize {
-    let (mut longest, mut current) = (0, 0);
-    for found in text.chars() {
-        current = if found == c { current + 1 } else { 0 };
-        longest = longest.max(current);
-    }
-    longest
 }
 
 #[cfg(test)]
@@ -403,17 +411,22 @@ mod tests {
             }
             binding.role_arn = crate::iam::arn::RoleArn::parse(arn).unwrap();
         }
-        let report = markdown(&plan, None);
-        let text = outside_code(&report);
+        let report = markdown(&plan, None).top;
+        // The one HTML the report writes itself: the folds of the diffs.
+        let text = outside_code(&report)
+            .replace("<details><summary>diff</summary>", "")
+            .replace("</details>", "");
         assert!(!text.contains('<') && !text.contains('>'), "{text}");
         assert!(
             !text.contains("](javascript"),
             "a value made a link: {text}"
         );
         for step in &plan.steps {
-            let heading = format!("#### {}", code(&step.id));
+            let heading = format!("# {}", code(&step.id));
             assert!(
-                report.lines().any(|l| l == heading),
+                report
+                    .lines()
+                    .any(|l| l.starts_with('#') && l.ends_with(&heading)),
                 "no heading for {}",
                 step.id
             );

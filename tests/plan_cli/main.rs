@@ -15,4 +15,5 @@ mod generator;
 mod fleet_output;
 mod output;
 mod replanning;
+mod report_render;
 mod snapshot_inputs;
