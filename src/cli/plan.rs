@@ -243,20 +243,23 @@ pub fn write_plan(
     let _lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
     let plan_path = dir.join("plan.json");
     crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &plan_path)?;
-    let json = plan_json(&plan)?;
-    // A rehearsal of another plan cannot go on under this one (its journal would not match).
-    let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
-    if !unchanged {
-        for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
-            if stale.exists() {
-                std::fs::remove_dir_all(&stale).map_err(|source| Error::Write {
-                    path: stale.clone(),
-                    source,
-                })?;
+    {
+        let json = plan_json(&plan)?;
+        // A rehearsal of another plan cannot go on under this one (its journal would not match).
+        let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
+        if !unchanged {
+            for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
+                if stale.exists() {
+                    std::fs::remove_dir_all(&stale).map_err(|source| Error::Write {
+                        path: stale.clone(),
+                        source,
+                    })?;
+                }
             }
         }
+        // Written, then dropped: the report and the snapshot need the memory.
+        write_file(&plan_path, &json)?;
     }
-    write_file(&plan_path, &json)?;
     write_report(
         &report::markdown(&plan, evidence(&plan, inventory).as_ref()),
         &dir,

@@ -75,18 +75,19 @@ pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> Re
     after(&mut end, plan, evidence);
 
     let scopes = report_detail::scopes(plan);
-    let inline: Vec<(Option<&str>, String)> = scopes
-        .iter()
-        .map(|(namespace, scope)| (*namespace, report_detail::markdown(scope, 4, "../../docs")))
-        .collect();
-    let inline_size: usize = inline.iter().map(|(_, text)| text.len()).sum();
-    let mut pages = Vec::new();
-    if out.len() + end.len() + inline_size <= PAGE_LIMIT {
-        out.push_str("\n## Details by namespace\n");
-        for (namespace, text) in inline {
-            let _ = writeln!(out, "\n### {}", scope_title(namespace));
-            out.push_str(&text);
+    // Inline while the whole stays within the limit; past it, the details go to pages (and
+    // the inline text, at most the limit, is dropped).
+    let mut inline = String::from("\n## Details by namespace\n");
+    for (namespace, scope) in &scopes {
+        if out.len() + end.len() + inline.len() > PAGE_LIMIT {
+            break;
         }
+        let _ = writeln!(inline, "\n### {}", scope_title(*namespace));
+        inline.push_str(&report_detail::markdown(scope, 4, "../../docs"));
+    }
+    let mut pages = Vec::new();
+    if out.len() + end.len() + inline.len() <= PAGE_LIMIT {
+        out.push_str(&inline);
     } else {
         drop(inline);
         out.push_str("\n## Details by namespace\n\nEach namespace's bindings, workloads not migrated, findings and changes (with their diffs) are on a page of its own:\n\n");

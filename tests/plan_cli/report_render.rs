@@ -16,6 +16,8 @@ fn render(name: &str, files: &[PathBuf]) -> String {
     let out = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/report-render/screenshots")
         .join(name);
+    // Only this run's screenshots.
+    let _ = std::fs::remove_dir_all(&out);
     let output = Command::new("node")
         .arg(&script)
         .arg(&out)
@@ -34,7 +36,7 @@ fn render(name: &str, files: &[PathBuf]) -> String {
         assert!(
             std::fs::read_dir(&out).unwrap().any(|e| {
                 let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                name.starts_with(&stem) && name.ends_with(".png")
+                name.ends_with(&format!("-{stem}.png"))
             }),
             "a screenshot of {}",
             file.display()

@@ -191,15 +191,17 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
 
 /// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
 /// back into an equal inventory. Used for a plan's snapshot and rehearsal state.
+///
+/// Each list item is written out as text when it is visited, so no file is ever held as a tree
+/// of values (a tree takes several times the memory of its text).
 pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
-    use serde_json::json;
-    let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut lists: BTreeMap<String, ListText> = BTreeMap::new();
     let mut documents: BTreeMap<String, Value> = BTreeMap::new();
     render_objects(inventory, &mut |file, object| {
         if layout::kubernetes_file_stem(file).is_some() {
-            let items = lists.entry(file.to_string()).or_default();
+            let list = lists.entry(file.to_string()).or_default();
             if !object.is_null() {
-                items.push(object);
+                list.push(&object);
             }
         } else {
             documents.insert(file.to_string(), object);
@@ -212,27 +214,23 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     };
     let mut files: Vec<(String, String)> = lists
         .into_iter()
-        .map(|(file, items)| {
+        .map(|(file, list)| {
             let kind = layout::kubernetes_file_stem(&file).unwrap_or_default();
-            let list_kind = items
-                .first()
-                .and_then(|i| i["kind"].as_str())
-                .map(|k| format!("{k}List"));
             // An empty list's kind comes from its file name, in the capitalisation kubectl uses.
-            let list_kind = list_kind.unwrap_or_else(|| {
-                inventory
-                    .kinds_seen
-                    .iter()
-                    .find(|k| k.eq_ignore_ascii_case(kind))
-                    .map(|k| format!("{k}List"))
-                    .unwrap_or_else(|| "List".into())
-            });
-            (
-                file,
-                pretty(
-                    &json!({"apiVersion": "v1", "kind": list_kind, "metadata": {}, "items": items}),
-                ),
-            )
+            let list_kind = list
+                .kind
+                .clone()
+                .map(|k| format!("{k}List"))
+                .unwrap_or_else(|| {
+                    inventory
+                        .kinds_seen
+                        .iter()
+                        .find(|k| k.eq_ignore_ascii_case(kind))
+                        .map(|k| format!("{k}List"))
+                        .unwrap_or_else(|| "List".into())
+                });
+            let text = list.finish(&list_kind);
+            (file, text)
         })
         .collect();
     files.extend(
@@ -250,4 +248,44 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     );
     files.sort();
     files
+}
+
+/// A Kubernetes list file as text, item by item: the same text as `serde_json`'s pretty printing
+/// of `{"apiVersion": "v1", "items": [...], "kind": KIND, "metadata": {}}`.
+#[derive(Default)]
+struct ListText {
+    /// The first item's kind.
+    kind: Option<String>,
+    /// The items, each indented as the list's, separated by commas.
+    items: String,
+}
+
+impl ListText {
+    fn push(&mut self, item: &Value) {
+        if self.kind.is_none() {
+            self.kind = item["kind"].as_str().map(str::to_string);
+        }
+        if !self.items.is_empty() {
+            self.items.push_str(",\n");
+        }
+        let text = serde_json::to_string_pretty(item).unwrap_or_default();
+        for (index, line) in text.lines().enumerate() {
+            if index > 0 {
+                self.items.push('\n');
+            }
+            self.items.push_str("    ");
+            self.items.push_str(line);
+        }
+    }
+
+    fn finish(self, kind: &str) -> String {
+        let kind = serde_json::to_string(kind).unwrap_or_default();
+        let items = match self.items.is_empty() {
+            true => "[]".to_string(),
+            false => format!("[\n{}\n  ]", self.items),
+        };
+        format!(
+            "{{\n  \"apiVersion\": \"v1\",\n  \"items\": {items},\n  \"kind\": {kind},\n  \"metadata\": {{}}\n}}\n"
+        )
+    }
 }
