@@ -50,13 +50,9 @@ impl Aws {
     pub fn role_details(&self, names: &[String], concurrency: usize) -> Result<Value, AwsError> {
         let client = self.iam();
         self.runtime.block_on(async {
-            let reads = names
-                .iter()
-                .map(|name| {
-                    let (client, name) = (client.clone(), name.clone());
-                    async move { read_role(&client, &name).await }
-                })
-                .collect();
+            let reads = each_role(&client, names, |client, name| async move {
+                read_role(&client, &name).await
+            });
             let mut roles = Vec::new();
             for role in crate::tasks::bounded(concurrency, reads).await {
                 roles.extend(role?);
@@ -235,18 +231,12 @@ impl Aws {
     ) -> Result<Vec<(String, crate::inventory::trail::LastUsed)>, AwsError> {
         let client = self.iam();
         self.runtime.block_on(async {
-            let reads = names
-                .iter()
-                .map(|name| {
-                    let (client, name) = (client.clone(), name.clone());
-                    async move {
-                        found(
-                            "iam:GetRole",
-                            client.get_role().role_name(&name).send().await,
-                        )
-                    }
-                })
-                .collect();
+            let reads = each_role(&client, names, |client, name| async move {
+                found(
+                    "iam:GetRole",
+                    client.get_role().role_name(&name).send().await,
+                )
+            });
             let mut used = Vec::new();
             for output in crate::tasks::bounded(concurrency, reads).await {
                 let Some(role) = output?.and_then(|o| o.role) else {
@@ -267,6 +257,18 @@ impl Aws {
             Ok(used)
         })
     }
+}
+
+/// `read` of each named role, each with its own handle on the client: the calls
+/// [`crate::tasks::bounded`] runs a few at a time.
+fn each_role<F, Fut>(client: &aws_sdk_iam::Client, names: &[String], read: F) -> Vec<Fut>
+where
+    F: Fn(aws_sdk_iam::Client, String) -> Fut,
+{
+    names
+        .iter()
+        .map(|name| read(client.clone(), name.clone()))
+        .collect()
 }
 
 /// One role as a `RoleDetailList` entry; `None` when it does not exist.
