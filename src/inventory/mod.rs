@@ -119,8 +119,13 @@ pub struct Pod {
 impl Pod {
     /// Pods that are gone for good do not use credentials any more.
     pub fn is_finished(&self) -> bool {
-        matches!(self.phase.as_deref(), Some("Succeeded") | Some("Failed"))
+        is_finished_phase(self.phase.as_deref())
     }
+}
+
+/// Whether a pod in `phase` is done (`Succeeded`, `Failed`): it calls nothing any more.
+pub fn is_finished_phase(phase: Option<&str>) -> bool {
+    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

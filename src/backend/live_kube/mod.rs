@@ -69,7 +69,6 @@ impl LiveKube {
         self.kube.as_ref().map(Kube::server)
     }
 
-    /// Reads the whole object and remembers its version.
     /// The cluster's running pods, by address: who made a legacy role session.
     pub fn running_pods(&mut self) -> Result<crate::evidence::Pods, BackendError> {
         let resource = Resource::by_kind("Pod").expect("pods are a scanned kind");
@@ -82,7 +81,7 @@ impl LiveKube {
                 })?;
         Ok(crate::evidence::Pods::new(pods.iter().filter_map(|pod| {
             let status = &pod["status"];
-            let finished = matches!(status["phase"].as_str(), Some("Succeeded" | "Failed"));
+            let finished = crate::inventory::is_finished_phase(status["phase"].as_str());
             let ip = status["podIP"].as_str().filter(|_| !finished)?;
             let meta = &pod["metadata"];
             Some((
@@ -96,6 +95,7 @@ impl LiveKube {
         })))
     }
 
+    /// Reads the whole object and remembers its version.
     fn get(&mut self, target: &Target) -> Result<Option<Value>, BackendError> {
         let (resource, namespace, name) = locate(target)?;
         let object = self
