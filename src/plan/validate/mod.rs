@@ -17,18 +17,18 @@ mod cluster;
 mod steps;
 mod target;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
 use binding::check_binding;
 use cluster::check_cluster;
-use steps::check_step;
+use steps::{PlanIndex, check_step};
 
-use super::document::Plan;
+use super::document::{Plan, ServiceAccountAction};
 use super::step::{RESTART_ANNOTATION, Step, StepKind};
 use crate::iam::arn::RoleArn;
-use crate::inventory::{Inventory, WorkloadKind};
+use crate::inventory::{Inventory, RbacBinding, WorkloadKind};
 use crate::names;
 use crate::scan::IRSA_ANNOTATION;
 
@@ -59,10 +59,11 @@ pub fn check(plan: &Plan) -> Checked {
     for (index, binding) in plan.bindings.iter().enumerate() {
         check_binding(index, binding)?;
     }
+    let lookup = PlanIndex::new(plan);
     let mut ids = BTreeSet::new();
     for (index, step) in plan.steps.iter().enumerate() {
         let at = At { index, step };
-        check_step(plan, &cluster, &at)?;
+        check_step(plan, &lookup, &cluster, &at)?;
         if !ids.insert(step.id.as_str()) {
             return Err(at.invalid("id", "a second step with this id"));
         }
@@ -116,6 +117,20 @@ pub fn explain(document: &Value) -> Option<InvalidPlan> {
 /// can tell: every RBAC copy copies a binding that names the shared service account.
 pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
     check(plan)?;
+    let lookup = PlanIndex::new(plan);
+    // The snapshot's RBAC bindings by kind and namespace: each copy reads only its own.
+    let mut granted: HashMap<(&str, Option<&str>), Vec<&RbacBinding>> = HashMap::new();
+    for original in &source.rbac_bindings {
+        granted
+            .entry((&original.kind, original.namespace.as_deref()))
+            .or_default()
+            .push(original);
+    }
+    let any_action = [
+        ServiceAccountAction::Create,
+        ServiceAccountAction::Reuse,
+        ServiceAccountAction::Keep,
+    ];
     for (index, step) in plan.steps.iter().enumerate() {
         if step.kind != StepKind::CopyRbacBinding {
             continue;
@@ -123,24 +138,25 @@ pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
         let at = At { index, step };
         let after = step.after.value();
         let subject = &after["subjects"][0];
-        let binding = plan
-            .bindings
-            .iter()
-            .find(|b| {
-                subject["name"] == b.service_account.as_str()
-                    && subject["namespace"] == b.namespace.as_str()
-            })
+        let binding = lookup
+            .for_account(
+                subject["namespace"].as_str().unwrap_or_default(),
+                subject["name"].as_str().unwrap_or_default(),
+                &any_action,
+            )
             .ok_or_else(|| at.invalid("after.subjects", "names no dedicated service account"))?;
-        let copied = source.rbac_bindings.iter().any(|original| {
-            after["kind"] == original.kind.as_str()
-                && after["metadata"]["namespace"].as_str() == original.namespace.as_deref()
-                && serde_json::to_value(&original.role_ref).ok().as_ref() == Some(&after["roleRef"])
-                && original.subjects.iter().any(|s| {
-                    s.kind == "ServiceAccount"
-                        && s.name == binding.from_service_account
-                        && s.namespace.as_deref().or(original.namespace.as_deref())
-                            == Some(binding.namespace.as_str())
-                })
+        let kind = after["kind"].as_str().unwrap_or_default();
+        let namespace = after["metadata"]["namespace"].as_str();
+        let copied = granted.get(&(kind, namespace)).is_some_and(|originals| {
+            originals.iter().any(|original| {
+                serde_json::to_value(&original.role_ref).ok().as_ref() == Some(&after["roleRef"])
+                    && original.subjects.iter().any(|s| {
+                        s.kind == "ServiceAccount"
+                            && s.name == binding.from_service_account
+                            && s.namespace.as_deref().or(original.namespace.as_deref())
+                                == Some(binding.namespace.as_str())
+                    })
+            })
         });
         if !copied {
             return Err(at.invalid(
