@@ -241,10 +241,34 @@ pub fn write_plan(
         source,
     })?;
     let _lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
+    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &dir.join("plan.json"))?;
+    // The inventory the plan was made from (what rehearsals start from and apply checks the
+    // plan against) is the larger half of what is written: it is written on a second thread
+    // while the plan, report and permissions are, into a staging directory that takes the old
+    // snapshot's place only when everything is written, so a failed write leaves the old whole.
+    let staged = dir.join("snapshot.staging");
+    let (written, snapshot) = std::thread::scope(|threads| {
+        let snapshot = threads.spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged));
+        let written = write_documents(&plan, inventory, &dir);
+        (written, snapshot.join())
+    });
+    let snapshot = snapshot.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    if written.is_err() || snapshot.is_err() {
+        // Best effort: the next plan replaces a staging directory left behind anyway.
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    written?;
+    snapshot?;
+    crate::inventory::snapshot::replace_dir(&staged, &dir.join("snapshot"))?;
+    Ok((plan, dir))
+}
+
+/// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the
+/// migration directory `dir`, which the caller holds locked.
+fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
     let plan_path = dir.join("plan.json");
-    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &plan_path)?;
     {
-        let json = plan_json(&plan)?;
+        let json = plan_json(plan)?;
         // A rehearsal of another plan cannot go on under this one (its journal would not match).
         let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
         if !unchanged {
@@ -257,17 +281,14 @@ pub fn write_plan(
                 }
             }
         }
-        // Written, then dropped: the report and the snapshot need the memory.
+        // Written, then dropped: the report needs the memory.
         write_file(&plan_path, &json)?;
     }
     write_report(
-        &report::markdown(&plan, evidence(&plan, inventory).as_ref()),
-        &dir,
+        &report::markdown(plan, evidence(plan, inventory).as_ref()),
+        dir,
     )?;
-    write_permissions(&plan, &dir.join("permissions"))?;
-    // The inventory the plan was made from: what rehearsals start from.
-    crate::inventory::snapshot::write_dir(inventory, &dir.join("snapshot"))?;
-    Ok((plan, dir))
+    write_permissions(plan, &dir.join("permissions"))
 }
 
 /// What the source's CloudTrail says of the plan's decommission, as of its readings' end, over
@@ -287,8 +308,6 @@ fn evidence(plan: &Plan, inventory: &Inventory) -> Option<crate::evidence::Evide
     Some(crate::evidence::assess(plan, trail, judgement, &pods))
 }
 
-/// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply
-/// ClusterRole and one IAM policy per account, replacing what an earlier plan wrote there.
 /// report.md, and its pages under `report/` (replacing an earlier plan's, which may be stale).
 fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
     let pages = dir.join(report::PAGES_DIR);
@@ -314,6 +333,8 @@ fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The least privilege of exactly this plan (`crate::plan::permissions`): the Kubernetes apply
+/// ClusterRole and one IAM policy per account, replacing what an earlier plan wrote there.
 fn write_permissions(plan: &Plan, dir: &Path) -> Result<(), Error> {
     let failed = |source| Error::Write {
         path: dir.to_path_buf(),

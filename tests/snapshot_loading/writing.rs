@@ -69,6 +69,52 @@ fn writing_a_snapshot_never_removes_what_the_tool_did_not_write() {
     write_dir(&inventory, &empty).unwrap();
 }
 
+#[test]
+fn a_staged_snapshot_replaces_only_a_snapshot_the_tool_wrote() {
+    use irsa_migrate::inventory::snapshot::replace_dir;
+    let kube2iam = load(&support::fixture("kube2iam")).unwrap();
+    let demo = irsa_migrate::inventory::demo::inventory().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (staged, target) = (dir.path().join("staged"), dir.path().join("snapshot"));
+    write_dir(&kube2iam, &target).unwrap();
+    write_dir(&demo, &staged).unwrap();
+    replace_dir(&staged, &target).unwrap();
+    assert_eq!(load(&target).unwrap(), demo);
+    assert!(!staged.exists(), "moved, not copied");
+
+    // Into a directory that is not the tool's, nothing moves and nothing is removed.
+    write_dir(&kube2iam, &staged).unwrap();
+    write(&target, "notes.txt", "mine");
+    let error = replace_dir(&staged, &target).unwrap_err().to_string();
+    assert!(
+        error.contains("not a snapshot irsa-migrate wrote"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(load(&staged).unwrap().workloads, kube2iam.workloads);
+}
+
+#[test]
+fn each_snapshot_file_is_rendered_whole_once() {
+    // The writer writes each file as soon as the rendering moves past it: a file whose objects
+    // came in two runs would be written twice, the second time without the first run's objects.
+    use irsa_migrate::inventory::snapshot::render_files;
+    for inventory in [
+        irsa_migrate::inventory::demo::inventory().unwrap(),
+        load(&support::fixture("kube2iam")).unwrap(),
+        load(&support::fixture("aws-cli-samples")).unwrap(),
+    ] {
+        let files = render_files(&inventory);
+        let mut names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "a file rendered twice");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn snapshots_are_readable_by_their_owner_only() {

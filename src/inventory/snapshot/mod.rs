@@ -25,4 +25,4 @@ pub use error::{Cause, InventoryError, ParserError};
 pub use fingerprint::fingerprint;
 pub use load::{SnapshotFile, extend, load_dir, load_files, load_readings};
 pub use render::render_files;
-pub use write::write_dir;
+pub use write::{replace_dir, write_dir};

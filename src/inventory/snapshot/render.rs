@@ -191,63 +191,49 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
 
 /// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
 /// back into an equal inventory. Used for a plan's snapshot and rehearsal state.
+pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    render_each(inventory, &mut |file, text| files.push((file, text)));
+    files.sort();
+    files
+}
+
+/// The files of [`render_files`], each handed to `visit` as soon as it is complete (in no
+/// particular order), so that no more than one file's text is held at a time.
 ///
 /// Each list item is written out as text when it is visited, so no file is ever held as a tree
-/// of values (a tree takes several times the memory of its text).
-pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
-    let mut lists: BTreeMap<String, ListText> = BTreeMap::new();
-    let mut documents: BTreeMap<String, Value> = BTreeMap::new();
-    render_objects(inventory, &mut |file, object| {
-        if layout::kubernetes_file_stem(file).is_some() {
-            let list = lists.entry(file.to_string()).or_default();
-            if !object.is_null() {
-                list.push(&object);
-            }
-        } else {
-            documents.insert(file.to_string(), object);
-        }
-    });
+/// of values (a tree takes several times the memory of its text). A list file is complete when
+/// the next object belongs to another file: [`render_objects`] visits each file's objects one
+/// after another (namespaces, service accounts, workloads and pods by namespace; bindings by
+/// kind, then namespace).
+pub fn render_each(inventory: &Inventory, visit: &mut dyn FnMut(String, String)) {
+    let mut open: Option<(String, ListText)> = None;
     let pretty = |value: &Value| {
         let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
         text.push('\n');
         text
     };
-    let mut files: Vec<(String, String)> = lists
-        .into_iter()
-        .map(|(file, list)| {
-            let kind = layout::kubernetes_file_stem(&file).unwrap_or_default();
-            // An empty list's kind comes from its file name, in the capitalisation kubectl uses.
-            let list_kind = list
-                .kind
-                .clone()
-                .map(|k| format!("{k}List"))
-                .unwrap_or_else(|| {
-                    inventory
-                        .kinds_seen
-                        .iter()
-                        .find(|k| k.eq_ignore_ascii_case(kind))
-                        .map(|k| format!("{k}List"))
-                        .unwrap_or_else(|| "List".into())
-                });
-            let text = list.finish(&list_kind);
-            (file, text)
-        })
-        .collect();
-    files.extend(
-        documents
-            .iter()
-            .map(|(file, value)| (file.clone(), pretty(value))),
-    );
+    render_objects(inventory, &mut |file, object| {
+        if layout::kubernetes_file_stem(file).is_none() {
+            return visit(file.to_string(), pretty(&object));
+        }
+        if open.as_ref().is_some_and(|(name, _)| name != file)
+            && let Some((name, list)) = open.take()
+        {
+            visit(name.clone(), list.finish(&name, inventory));
+        }
+        let (_, list) = open.get_or_insert_with(|| (file.to_string(), ListText::default()));
+        if !object.is_null() {
+            list.push(&object);
+        }
+    });
+    if let Some((name, list)) = open {
+        visit(name.clone(), list.finish(&name, inventory));
+    }
     // Evidence, not cluster state: written, but not part of the fingerprint.
-    files.extend(
-        inventory
-            .trail
-            .documents()
-            .into_iter()
-            .map(|(region, document)| (layout::trail_file(&region), pretty(&document))),
-    );
-    files.sort();
-    files
+    for (region, document) in inventory.trail.documents() {
+        visit(layout::trail_file(&region), pretty(&document));
+    }
 }
 
 /// A Kubernetes list file as text, item by item: the same text as `serde_json`'s pretty printing
@@ -278,8 +264,19 @@ impl ListText {
         }
     }
 
-    fn finish(self, kind: &str) -> String {
-        let kind = serde_json::to_string(kind).unwrap_or_default();
+    /// The list file `file`'s text. An empty list's kind comes from its file name, in the
+    /// capitalisation kubectl uses (one of the inventory's kinds seen).
+    fn finish(self, file: &str, inventory: &Inventory) -> String {
+        let stem = layout::kubernetes_file_stem(file).unwrap_or_default();
+        let kind = self.kind.map(|k| format!("{k}List")).unwrap_or_else(|| {
+            inventory
+                .kinds_seen
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(stem))
+                .map(|k| format!("{k}List"))
+                .unwrap_or_else(|| "List".into())
+        });
+        let kind = serde_json::to_string(&kind).unwrap_or_default();
         let items = match self.items.is_empty() {
             true => "[]".to_string(),
             false => format!("[\n{}\n  ]", self.items),

@@ -5,13 +5,13 @@ use std::path::Path;
 
 use super::InventoryError;
 use super::layout::{CLOUDTRAIL_DIR, EKS_DIR, IAM_DIR, KUBERNETES_DIR, MARKER};
-use super::render::render_files;
+use super::render::render_each;
 use crate::inventory::Inventory;
 
-/// Writes [`render_files`] under `dir`: a new or empty directory, or a snapshot this tool wrote,
-/// which is replaced. Any other directory is refused and left as it is. The directory and
-/// everything in it are the owner's only (0700, 0600): a snapshot holds the cluster's objects
-/// and its IAM policies.
+/// Writes [`super::render_files`] under `dir`, one file at a time: a new or empty directory, or a
+/// snapshot this tool wrote, which is replaced. Any other directory is refused and left as it is.
+/// The directory and everything in it are the owner's only (0700, 0600): a snapshot holds the
+/// cluster's objects and its IAM policies.
 pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -46,17 +46,53 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
         "written by irsa-migrate; replaced whole by the next snapshot written here\n",
     )
     .map_err(io(&marker))?;
-    for (name, text) in render_files(inventory) {
-        let path = crate::names::join_under(dir, &name).map_err(|e| InventoryError::Invalid {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        })?;
-        if let Some(parent) = path.parent() {
-            crate::private::create_dir_all(parent).map_err(io(parent))?;
+    let mut failed = None;
+    render_each(inventory, &mut |name, text| {
+        if failed.is_none() {
+            failed = write_under(dir, &name, &text).err();
         }
-        crate::private::write(&path, text).map_err(io(&path))?;
+    });
+    failed.map_or(Ok(()), Err)
+}
+
+/// Puts the snapshot written in `staged` (by [`write_dir`]) in the place of `dir`, which must be
+/// absent, empty or a snapshot this tool wrote (anything else is refused, and both are left as
+/// they are). `staged` is renamed, so `dir` holds the old snapshot or the new one, never a part.
+pub fn replace_dir(staged: &Path, dir: &Path) -> Result<(), InventoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InventoryError::Io { path, source }
+    };
+    if dir.exists() {
+        if let Holds::Other(entry) = own_snapshot(dir)? {
+            return Err(InventoryError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "holds {entry}, so it is not a snapshot irsa-migrate wrote; move it away (nothing was removed or written)"
+                ),
+                source: None,
+            });
+        }
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
+    std::fs::rename(staged, dir).map_err(io(dir))
+}
+
+/// Writes the snapshot file `name` (a relative path of the [`super::layout`]) under `dir`.
+fn write_under(dir: &Path, name: &str, text: &str) -> Result<(), InventoryError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InventoryError::Io { path, source }
+    };
+    let path = crate::names::join_under(dir, name).map_err(|e| InventoryError::Invalid {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    })?;
+    if let Some(parent) = path.parent() {
+        crate::private::create_dir_all(parent).map_err(io(parent))?;
+    }
+    crate::private::write(&path, text).map_err(io(&path))?;
     Ok(())
 }
 
