@@ -28,10 +28,10 @@ pub fn measure_live_scale(root: &Path, runs: usize) {
         generator::generate_shaped(
             &dir,
             &generator::Shape {
-                namespaces: LIVE_NAMESPACES,
                 replicas: 3,
                 static_replicas: 5,
                 daemon_pods: LIVE_NODES,
+                ..generator::Shape::mixed(LIVE_NAMESPACES)
             },
         )
         .expect("snapshot generated");

@@ -3,7 +3,7 @@
 //! other programs.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use irsa_migrate::apply::journal::Journal;
@@ -194,4 +194,25 @@ pub fn run_timed(
         .rev()
         .find_map(|l| l.strip_prefix("peak-kib=")?.trim().parse().ok());
     (output, seconds, peak)
+}
+
+/// Seconds `jq` takes to extract the role annotations of the pods file in `dir`, for comparison;
+/// `None` when jq is not installed.
+pub fn jq_seconds(dir: &Path) -> Option<f64> {
+    let pods = dir.join("pods.json");
+    let run = || {
+        Command::new("jq")
+            .args([
+                "-c",
+                "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length",
+                pods.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+    };
+    // The first run tells whether jq is there; only the second is timed.
+    run().ok().filter(|s| s.success())?;
+    let start = Instant::now();
+    let _ = run();
+    Some(start.elapsed().as_secs_f64())
 }

@@ -2,11 +2,9 @@
 //! the same pods, and how the time grows with the size), and the apply engine in rehearsal.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use crate::generator;
-use crate::measure::{child, dir_bytes};
+use crate::measure::{child, dir_bytes, jq_seconds};
 
 /// Pods of the cluster whose plan the apply engine rehearses: 5,019 steps.
 const APPLY_PODS: usize = 10_150;
@@ -81,27 +79,6 @@ pub fn measure_scan_and_plan(root: &Path, sizes: &[usize]) {
             *large as f64 / *small as f64
         );
     }
-}
-
-/// Seconds `jq` takes to extract the role annotations of the pods file in `dir`, for comparison;
-/// `None` when jq is not installed.
-fn jq_seconds(dir: &Path) -> Option<f64> {
-    let pods = dir.join("pods.json");
-    let run = || {
-        Command::new("jq")
-            .args([
-                "-c",
-                "[.items[].metadata.annotations[\"iam.amazonaws.com/role\"]] | length",
-                pods.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .status()
-    };
-    // The first run tells whether jq is there; only the second is timed.
-    run().ok().filter(|s| s.success())?;
-    let start = Instant::now();
-    let _ = run();
-    Some(start.elapsed().as_secs_f64())
 }
 
 /// The apply engine in rehearsal, every step of the plan of a generated cluster of [`APPLY_PODS`]

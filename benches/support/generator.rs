@@ -111,14 +111,51 @@ fn template(app: &str, account: &str, role: Option<&str>, host_network: bool) ->
     json!({"metadata": metadata, "spec": pod_spec(account, &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/{app}:1.0.0"), host_network)})
 }
 
+/// `metadata.managedFields` of a running pod as the API server keeps them: its controller's
+/// apply of the template, the kubelet's status updates.
+fn managed_fields() -> Value {
+    let container = json!({"f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:ports": {".": {}, "k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}}},
+        "f:readinessProbe": {".": {}, "f:failureThreshold": {}, "f:httpGet": {".": {}, "f:path": {}, "f:port": {}, "f:scheme": {}}, "f:periodSeconds": {}, "f:successThreshold": {}, "f:timeoutSeconds": {}},
+        "f:resources": {".": {}, "f:limits": {".": {}, "f:memory": {}}, "f:requests": {".": {}, "f:cpu": {}, "f:memory": {}}},
+        "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}});
+    let condition = |kind: &str| {
+        (
+            format!("k:{{\"type\":\"{kind}\"}}"),
+            json!({".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}),
+        )
+    };
+    let conditions: serde_json::Map<String, Value> = [
+        "ContainersReady",
+        "Initialized",
+        "PodReadyToStartContainers",
+        "PodScheduled",
+        "Ready",
+    ]
+    .into_iter()
+    .map(condition)
+    .collect();
+    json!([
+        {"apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kube-controller-manager", "operation": "Update", "time": "2026-10-01T08:00:00Z",
+         "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:iam.amazonaws.com/role": {}}, "f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:app.kubernetes.io/name": {}, "f:pod-template-hash": {}},
+            "f:ownerReferences": {".": {}, "k:{\"uid\":\"0c6a1c9e-5b1f-4d0e-9a51-2f8b1f0e7d11\"}": {}}},
+            "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": container}, "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:serviceAccount": {}, "f:serviceAccountName": {}, "f:terminationGracePeriodSeconds": {}}}},
+        {"apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kubelet", "operation": "Update", "subresource": "status", "time": "2026-10-01T08:00:09Z",
+         "fieldsV1": {"f:status": {"f:conditions": conditions, "f:containerStatuses": {}, "f:hostIP": {}, "f:hostIPs": {}, "f:phase": {}, "f:podIP": {}, "f:podIPs": {".": {}, "k:{\"ip\":\"10.0.55.12\"}": {".": {}, "f:ip": {}}}, "f:startTime": {}}}}
+    ])
+}
+
 fn pod(
     namespace: &str,
     name: &str,
     template: &Value,
     owner: Option<(&str, &str)>,
     node: usize,
+    managed: Option<&Value>,
 ) -> Value {
     let mut metadata = template["metadata"].clone();
+    if let Some(fields) = managed {
+        metadata["managedFields"] = fields.clone();
+    }
     metadata["name"] = json!(name);
     metadata["namespace"] = json!(namespace);
     metadata["uid"] = json!(uid(&format!("pod/{namespace}/{name}")));
@@ -174,12 +211,58 @@ fn role_arn(name: &str) -> String {
 /// How many of everything a generated cluster has.
 pub struct Shape {
     pub namespaces: usize,
+    /// Whether each namespace has the mix of cases (8 Deployments on roles, shared, denied,
+    /// untrusted and missing roles, an IRSA-native one, a StatefulSet, a CronJob, a bare pod).
+    pub mixed: bool,
     /// Replicas of each of the 8 Deployments of a namespace that run on a role.
     pub replicas: usize,
     /// Replicas of the namespace's Deployment without a role.
     pub static_replicas: usize,
     /// Pods of the DaemonSet in the snapshot (on a live cluster: one per node).
     pub daemon_pods: usize,
+    /// Further Deployments of each namespace, beside the mix.
+    pub apps: Apps,
+    /// Pods carry `metadata.managedFields`, as the API server returns them (kubectl prints them
+    /// with `-o json`).
+    pub managed_fields: bool,
+}
+
+/// Deployments of a namespace beyond the mix: `count` of `replicas` pods each, app `i` on
+/// service account `app-{i % accounts}` and role `{namespace}-app-{i % roles}`. So `accounts`
+/// below `count` makes service accounts that several Deployments share (split when their roles
+/// differ), and `roles` below `count` roles that several service accounts share.
+#[derive(Default)]
+pub struct Apps {
+    pub count: usize,
+    pub replicas: usize,
+    pub accounts: usize,
+    pub roles: usize,
+}
+
+impl Shape {
+    /// The generator's default shape: `namespaces` of [`PODS_PER_NAMESPACE`] pods, the mix of
+    /// cases in each.
+    pub fn mixed(namespaces: usize) -> Shape {
+        Shape {
+            namespaces,
+            mixed: true,
+            replicas: 5,
+            static_replicas: 4,
+            daemon_pods: (namespaces * PODS_PER_NAMESPACE / 30).max(3),
+            apps: Apps::default(),
+            managed_fields: false,
+        }
+    }
+
+    /// Only [`Apps`] in each namespace (and the DaemonSet): the shapes of the fleet benchmark.
+    pub fn apps(namespaces: usize, apps: Apps) -> Shape {
+        Shape {
+            mixed: false,
+            daemon_pods: 3,
+            apps,
+            ..Shape::mixed(namespaces)
+        }
+    }
 }
 
 /// Writes a snapshot of about `pods` pods into `dir`; returns the number of pods written.
@@ -187,10 +270,8 @@ pub fn generate(dir: &Path, pods: usize) -> std::io::Result<usize> {
     generate_shaped(
         dir,
         &Shape {
-            namespaces: pods.div_ceil(PODS_PER_NAMESPACE).max(1),
-            replicas: 5,
-            static_replicas: 4,
             daemon_pods: (pods / 30).max(3),
+            ..Shape::mixed(pods.div_ceil(PODS_PER_NAMESPACE).max(1))
         },
     )
 }
@@ -206,6 +287,7 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
     let mut roles = Vec::new();
     let mut written = 0;
     let mut node = 0;
+    let managed = shape.managed_fields.then(managed_fields);
     let kiam_server = workload(
         "Deployment",
         "kube-system",
@@ -225,7 +307,19 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
         }
         others.push(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": uid(&ns), "annotations": annotations,
             "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}))?;
-        for account in ["default", "api", "workers", "batch", "irsa-native"] {
+        let mixed_accounts: &[&str] = if shape.mixed {
+            &["default", "api", "workers", "batch", "irsa-native"]
+        } else {
+            &[]
+        };
+        let app_accounts =
+            (0..shape.apps.accounts.min(shape.apps.count)).map(|a| format!("app-{a}"));
+        for account in mixed_accounts
+            .iter()
+            .map(|a| a.to_string())
+            .chain(app_accounts)
+        {
+            let account = account.as_str();
             let mut metadata = json!({"name": account, "namespace": ns, "uid": uid(&format!("sa/{ns}/{account}"))});
             if account == "irsa-native" {
                 metadata["annotations"] =
@@ -233,21 +327,26 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             }
             others.push(&json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata, "imagePullSecrets": [{"name": "registry"}]}))?;
         }
-        others.push(&json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "workers-read", "namespace": ns},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-            "subjects": [{"kind": "ServiceAccount", "name": "workers", "namespace": ns}]}))?;
-        // Roles: api (shared by 3 Deployments), two worker roles sharing the "workers" account,
-        // batch, a missing one, one not trusting kiam.
         let role = |suffix: &str| format!("{ns}-{suffix}");
-        for suffix in ["api", "worker-a", "worker-b", "batch", "native"] {
-            roles.push((role(suffix), suffix != "native"));
+        if shape.mixed {
+            others.push(&json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "workers-read", "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+                "subjects": [{"kind": "ServiceAccount", "name": "workers", "namespace": ns}]}))?;
+            // Roles: api (shared by 3 Deployments), two worker roles sharing the "workers"
+            // account, batch, a missing one, one not trusting kiam.
+            for suffix in ["api", "worker-a", "worker-b", "batch", "native"] {
+                roles.push((role(suffix), suffix != "native"));
+            }
+            roles.push((role("untrusted"), false));
         }
-        roles.push((role("untrusted"), false));
+        for r in 0..shape.apps.roles.min(shape.apps.count) {
+            roles.push((role(&format!("app-{r}")), true));
+        }
         // Each pod takes the next node.
         let mut push_pod = |name: &str, tpl: &Value, owner: Option<(&str, &str)>| {
             node += 1;
             written += 1;
-            pod_list.push(&pod(&ns, name, tpl, owner, node))
+            pod_list.push(&pod(&ns, name, tpl, owner, node, managed.as_ref()))
         };
         let mut deployment = |name: String,
                               account: &str,
@@ -272,6 +371,17 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             }
             Ok(())
         };
+        for i in 0..shape.apps.count {
+            deployment(
+                format!("{ns}-app-{i}"),
+                &format!("app-{}", i % shape.apps.accounts.max(1)),
+                Some(role(&format!("app-{}", i % shape.apps.roles.max(1)))),
+                shape.apps.replicas,
+            )?;
+        }
+        if !shape.mixed {
+            continue;
+        }
         // (name suffix, service account, role suffix)
         for (suffix, account, role_suffix) in [
             ("web", "api", Some("api")),
@@ -341,6 +451,7 @@ pub fn generate_shaped(dir: &Path, shape: &Shape) -> std::io::Result<usize> {
             &ds_tpl,
             Some(("DaemonSet", "node-agent")),
             i,
+            managed.as_ref(),
         ))?;
         written += 1;
     }
