@@ -227,40 +227,60 @@ pub fn write_plan(
         crate::iam::issuer::check_eks_issuer(issuer, &cluster.partition, &cluster.region)
             .map_err(crate::plan::PlanError::IssuerNotEks)?;
     }
+    let dir = args.dir.join(&name);
+    let new_migration = !dir.exists();
+    crate::private::create_dir_all(&dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
+    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &dir.join("plan.json"))?;
+    // The inventory the plan is made from (what rehearsals start from and apply checks the plan
+    // against) is the larger half of what is written: it is written on a second thread while
+    // the plan is made and written, into a staging directory that takes the old snapshot's place
+    // only when everything is written, so a failed plan leaves the old one whole.
+    let staged = dir.join("snapshot.staging");
+    let (planned, snapshot) = std::thread::scope(|threads| {
+        let snapshot = threads.spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged));
+        let planned = plan_and_write(inventory, scan, &name, &settings, &dir);
+        (planned, snapshot.join())
+    });
+    let snapshot = snapshot.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    if planned.is_err() || snapshot.is_err() {
+        // Best effort: the next plan replaces a staging directory left behind anyway. A plan
+        // that could not be made leaves no migration directory it created.
+        let _ = std::fs::remove_dir_all(&staged);
+        if new_migration {
+            drop(lock);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let plan = planned?;
+    snapshot?;
+    crate::inventory::snapshot::replace_dir(&staged, &dir.join("snapshot"))?;
+    Ok((plan, dir))
+}
+
+/// Makes the plan of `inventory` (with `scan` of it, when given) and writes `plan.json`,
+/// `report.md` (with its pages) and the permissions into the migration directory `dir`, which
+/// the caller holds locked.
+fn plan_and_write(
+    inventory: &Inventory,
+    scan: Option<&crate::scan::Scan>,
+    name: &str,
+    settings: &Settings,
+    dir: &Path,
+) -> Result<Plan, Error> {
     let plan = match scan {
-        Some(scan) => crate::plan::plan_with_scan(inventory, scan, &name, &settings)?,
-        None => plan(inventory, &name, &settings)?,
+        Some(scan) => crate::plan::plan_with_scan(inventory, scan, name, settings)?,
+        None => plan(inventory, name, settings)?,
     };
     // What `apply` will check the plan file against, checked before it is written: a source
     // with names or ARNs no cluster has gives an error, never a plan that apply refuses.
     crate::plan::validate::check_against(&plan, inventory)
         .map_err(crate::plan::PlanError::Invalid)?;
-    let dir = args.dir.join(&name);
-    crate::private::create_dir_all(&dir).map_err(|source| Error::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    let _lock = crate::apply::lock::MigrationLock::acquire(&dir, &super::apply::command_line())?;
-    crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &dir.join("plan.json"))?;
-    // The inventory the plan was made from (what rehearsals start from and apply checks the
-    // plan against) is the larger half of what is written: it is written on a second thread
-    // while the plan, report and permissions are, into a staging directory that takes the old
-    // snapshot's place only when everything is written, so a failed write leaves the old whole.
-    let staged = dir.join("snapshot.staging");
-    let (written, snapshot) = std::thread::scope(|threads| {
-        let snapshot = threads.spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged));
-        let written = write_documents(&plan, inventory, &dir);
-        (written, snapshot.join())
-    });
-    let snapshot = snapshot.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    if written.is_err() || snapshot.is_err() {
-        // Best effort: the next plan replaces a staging directory left behind anyway.
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    written?;
-    snapshot?;
-    crate::inventory::snapshot::replace_dir(&staged, &dir.join("snapshot"))?;
-    Ok((plan, dir))
+    write_documents(&plan, inventory, dir)?;
+    Ok(plan)
 }
 
 /// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the

@@ -137,3 +137,26 @@ fn planning_while_another_run_holds_the_migration_exits_3() {
         before
     );
 }
+
+#[test]
+fn a_plan_that_cannot_be_made_writes_nothing_and_leaves_the_earlier_plan_whole() {
+    // The migration's snapshot is written while the plan is made: a plan that fails takes it
+    // back, and the directory of a migration it would have started.
+    let fresh = tempfile::tempdir().unwrap();
+    let refused = &["plan", "--demo", "--trust-policy-limit", "9000"];
+    let output = run_in(fresh.path(), refused);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--trust-policy-limit 9000 is out of range"));
+    assert!(!fresh.path().join("migrations").join("demo").exists());
+
+    let dir = demo_dir();
+    let migration = dir.path().join("migrations/demo");
+    let before = tree(&migration);
+    let output = run_in(dir.path(), refused);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(
+        tree(&migration),
+        before,
+        "the earlier plan, report and snapshot stay"
+    );
+}
