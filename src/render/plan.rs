@@ -9,6 +9,8 @@ use crate::plan::{Phase, Plan, ServiceAccountAction};
 
 /// Namespaces and skipped workloads the terminal summary lists; report.md and `diff` hold all.
 const NAMESPACES_SHOWN: usize = 20;
+/// Service-account rows the summary shows in all (a namespace may have hundreds).
+const BINDINGS_SHOWN: usize = 100;
 const SKIPPED_SHOWN: usize = 50;
 
 pub fn summary(plan: &Plan) -> String {
@@ -55,18 +57,33 @@ pub fn summary(plan: &Plan) -> String {
             ]);
     }
     let namespaces = by_namespace.len();
-    for (namespace, rows) in by_namespace.into_iter().take(NAMESPACES_SHOWN) {
+    let mut rows_left = BINDINGS_SHOWN;
+    let mut shown = 0;
+    for (namespace, mut rows) in by_namespace.into_iter().take(NAMESPACES_SHOWN) {
+        if rows_left == 0 {
+            break;
+        }
+        shown += 1;
+        let more = rows.len().saturating_sub(rows_left);
+        rows.truncate(rows_left);
+        rows_left -= rows.len();
         let _ = writeln!(out, "\nnamespace {namespace}");
         out.push_str(&super::table(
             &["SERVICE ACCOUNT", "ROLE", "WORKLOADS"],
             &rows,
         ));
+        if more > 0 {
+            let _ = writeln!(
+                out,
+                "  ... and {more} more service account(s) in {namespace}"
+            );
+        }
     }
-    if namespaces > NAMESPACES_SHOWN {
+    if namespaces > shown {
         let _ = writeln!(
             out,
             "\n... and {} more namespace(s): report.md lists every binding; `irsa-migrate diff --plan PLAN --namespace NS` shows one's steps",
-            namespaces - NAMESPACES_SHOWN
+            namespaces - shown
         );
     }
     if !plan.skipped.is_empty() {
@@ -118,11 +135,10 @@ pub fn summary(plan: &Plan) -> String {
     out
 }
 
-/// Every step of `phases` (all when empty) as a diff, grouped under phase headings. Values from
-/// the plan are escaped ([`super::terminal_safe`]), so the text may go to a terminal as it is,
-/// colours included.
-/// The selected steps as diffs, phase by phase; with `bound`, at most that many a phase, then
-/// the command that shows the rest of it (`bound.plan` is the plan's path).
+/// The selected steps as diffs, grouped under phase headings; with `bound`, at most that many a
+/// phase, then the command that shows the rest of it (`bound.plan` is the plan's path). Values
+/// from the plan are escaped ([`super::terminal_safe`]), so the text may go to a terminal as it
+/// is, colours included.
 pub fn diffs(plan: &Plan, selection: &Selection, bound: Option<Bound<'_>>, style: Style) -> String {
     let mut out = String::new();
     for phase in Phase::ALL {

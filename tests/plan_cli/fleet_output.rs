@@ -12,6 +12,40 @@ fn fleet() -> tempfile::TempDir {
 }
 
 #[test]
+fn the_summary_bounds_the_service_accounts_of_large_namespaces() {
+    // Regression: 20 namespaces of 100 Deployments printed every service account, 1,100 lines.
+    let dir = tempfile::tempdir().unwrap();
+    let apps = generator::Apps {
+        count: 80,
+        replicas: 1,
+        accounts: 80,
+        roles: 80,
+    };
+    generator::generate_shaped(
+        &dir.path().join("snapshot"),
+        &generator::Shape::apps(3, apps),
+    )
+    .unwrap();
+    let output = plan_snapshot(
+        dir.path(),
+        "snapshot",
+        &["--name", "large", "--color", "never"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let rows = text.lines().filter(|l| l.contains("(annotate)")).count();
+    assert_eq!(rows, 100, "{text}");
+    assert!(
+        text.contains("  ... and 60 more service account(s) in team-00001\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("... and 1 more namespace(s): report.md lists every binding"),
+        "{text}"
+    );
+}
+
+#[test]
 fn plan_prints_a_bounded_summary_and_diffs_and_says_how_to_see_the_rest() {
     let dir = fleet();
     let output = plan_snapshot(
