@@ -1,6 +1,6 @@
 //! `irsa-migrate plan`, `irsa-migrate diff`, and the plan half of `irsa-migrate demo`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::builder::PossibleValue;
@@ -286,24 +286,36 @@ fn plan_and_write(
 /// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the
 /// migration directory `dir`, which the caller holds locked.
 fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
+    // Streamed to a file beside the old plan, not held (a plan of 95,000 steps is 120 MB of
+    // text), then renamed over it.
     let plan_path = dir.join("plan.json");
+    let fresh = dir.join("plan.json.new");
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Write { path, source }
+    };
     {
-        let json = plan_json(plan)?;
-        // A rehearsal of another plan cannot go on under this one (its journal would not match).
-        let unchanged = std::fs::read_to_string(&plan_path).is_ok_and(|old| old == json);
-        if !unchanged {
-            for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
-                if stale.exists() {
-                    std::fs::remove_dir_all(&stale).map_err(|source| Error::Write {
-                        path: stale.clone(),
-                        source,
-                    })?;
-                }
+        let file = crate::private::open_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&fresh)
+            .map_err(failed(&fresh))?;
+        crate::private::restrict(&file).map_err(failed(&fresh))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        serde_json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
+        out.write_all(b"\n").map_err(failed(&fresh))?;
+        out.flush().map_err(failed(&fresh))?;
+    }
+    // A rehearsal of another plan cannot go on under this one (its journal would not match).
+    if !same_contents(&plan_path, &fresh) {
+        for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale).map_err(failed(&stale))?;
             }
         }
-        // Written, then dropped: the report needs the memory.
-        write_file(&plan_path, &json)?;
     }
+    std::fs::rename(&fresh, &plan_path).map_err(failed(&plan_path))?;
     write_report(
         &report::markdown(plan, evidence(plan, inventory).as_ref()),
         dir,
@@ -376,6 +388,30 @@ fn write_permissions(plan: &Plan, dir: &Path) -> Result<(), Error> {
         write_file(&dir.join(format!("aws-{account}.json")), &text)?;
     }
     Ok(())
+}
+
+/// Whether the files `a` and `b` both read, with the same bytes.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(mut a), Ok(mut b)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
+        return false;
+    };
+    let length = |file: &std::fs::File| file.metadata().map(|m| m.len()).ok();
+    let Some(mut left) = length(&a).filter(|n| Some(*n) == length(&b)) else {
+        return false;
+    };
+    let (mut ours, mut theirs) = (vec![0; 1 << 20], vec![0; 1 << 20]);
+    while left > 0 {
+        let chunk = left.min(ours.len() as u64) as usize;
+        let read = a
+            .read_exact(&mut ours[..chunk])
+            .and(b.read_exact(&mut theirs[..chunk]));
+        if read.is_err() || ours[..chunk] != theirs[..chunk] {
+            return false;
+        }
+        left -= chunk as u64;
+    }
+    true
 }
 
 fn plan_json(plan: &Plan) -> Result<String, Error> {
