@@ -69,3 +69,17 @@ mod tests {
         assert!(CompactJson::new(&Value::Null).is_null());
     }
 }
+
+/// Writes into a SHA-256 hasher: a document is digested as it is serialized, never held.
+pub struct HashWriter<'h>(pub &'h mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

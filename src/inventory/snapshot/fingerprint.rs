@@ -8,21 +8,11 @@ use crate::inventory::Inventory;
 /// the snapshot it was read from; nothing the size of the snapshot is held in memory.
 pub fn fingerprint(inventory: &Inventory) -> String {
     use sha2::{Digest, Sha256};
-    struct Hashing<'h>(&'h mut Sha256);
-    impl std::io::Write for Hashing<'_> {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let mut hasher = Sha256::new();
     render_objects(inventory, &mut |file, object| {
         hasher.update(file.as_bytes());
         hasher.update([0]);
-        let _ = serde_json::to_writer(Hashing(&mut hasher), &object);
+        let _ = serde_json::to_writer(crate::json::HashWriter(&mut hasher), &object);
         hasher.update([0]);
     });
     format!("sha256:{:x}", hasher.finalize())

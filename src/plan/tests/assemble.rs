@@ -24,6 +24,24 @@ fn plans_are_deterministic_and_step_ids_survive_replanning() {
 }
 
 #[test]
+fn the_digest_is_of_the_plan_without_its_generator_every_other_field_included() {
+    // The digest serializes a borrowed view of the plan: a field added to the plan and not to
+    // the view would be left out of it, and this would fail.
+    let inventory = crate::inventory::demo::inventory().unwrap();
+    let mut plan = plan(&inventory, "demo", &Settings::default()).unwrap();
+    plan.settings.iac_role_tags =
+        vec![crate::ownership::IacRoleTag::try_from("team".to_string()).unwrap()];
+    assert!(!plan.generator.is_empty() && !plan.skipped.is_empty() && !plan.findings.is_empty());
+    use sha2::{Digest, Sha256};
+    let without_generator = Plan {
+        generator: String::new(),
+        ..plan.clone()
+    };
+    let expected = Sha256::digest(serde_json::to_vec(&without_generator).unwrap());
+    assert_eq!(plan.digest(), format!("sha256:{expected:x}"));
+}
+
+#[test]
 fn a_plan_needs_the_cluster_issuer() {
     let inventory = Inventory::default();
     assert!(matches!(
