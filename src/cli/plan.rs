@@ -356,11 +356,11 @@ fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
             source,
         })?;
     }
-    for (name, text) in &report.pages {
+    for page in &report.pages {
         // Page names are DNS labels or URL-escaped ([`report::markdown`]): they stay inside.
-        let path = crate::names::join_under(&pages, name)
-            .map_err(|e| Error::Usage(format!("report page {name:?}: {e}")))?;
-        write_file(&path, text)?;
+        let path = crate::names::join_under(&pages, &page.name)
+            .map_err(|e| Error::Usage(format!("report page {:?}: {e}", page.name)))?;
+        write_file(&path, &page.markdown())?;
     }
     Ok(())
 }

@@ -32,12 +32,34 @@ const RISKY: [Code; 4] = [
 ];
 
 /// report.md and, for a large plan, its pages (file names under [`PAGES_DIR`]).
-pub struct Report {
+pub struct Report<'p> {
     pub top: String,
-    pub pages: Vec<(String, String)>,
+    pub pages: Vec<Page<'p>>,
 }
 
-pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> Report {
+/// A page of details under [`PAGES_DIR`], rendered when it is written ([`Page::markdown`]): the
+/// pages of a large plan are tens of megabytes together.
+pub struct Page<'p> {
+    /// Its file name.
+    pub name: String,
+    namespace: Option<&'p str>,
+    scope: report_detail::Scope<'p>,
+    plan: &'p str,
+}
+
+impl Page<'_> {
+    pub fn markdown(&self) -> String {
+        let mut page = format!(
+            "# {} of plan {}\n\n[Back to report.md](../report.md)\n",
+            scope_title(self.namespace),
+            code(self.plan)
+        );
+        page.push_str(&report_detail::markdown(&self.scope, 2, "../../../docs"));
+        page
+    }
+}
+
+pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>) -> Report<'p> {
     let mut out = String::new();
     let c = &plan.cluster;
     let _ = writeln!(out, "# IRSA migration plan {}\n", code(&plan.name));
@@ -112,15 +134,15 @@ pub fn markdown(plan: &Plan, evidence: Option<&crate::evidence::Evidence>) -> Re
             ],
             rows,
         );
-        for (namespace, scope) in &scopes {
-            let mut page = format!(
-                "# {} of plan {}\n\n[Back to report.md](../report.md)\n",
-                scope_title(*namespace),
-                code(&plan.name)
-            );
-            page.push_str(&report_detail::markdown(scope, 2, "../../../docs"));
-            pages.push((page_name(*namespace), page));
-        }
+        pages = scopes
+            .into_iter()
+            .map(|(namespace, scope)| Page {
+                name: page_name(namespace),
+                namespace,
+                scope,
+                plan: &plan.name,
+            })
+            .collect();
     }
     out.push_str(&end);
     Report { top: out, pages }
