@@ -49,6 +49,20 @@ pub fn merge(into: &mut Value, from: &Value) {
     }
 }
 
+/// Writes into a SHA-256 hasher: a document is digested as it is serialized, never held.
+pub struct HashWriter<'h>(pub &'h mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,19 +81,5 @@ mod tests {
         let back: CompactJson = serde_json::from_value(value).unwrap();
         assert_eq!(back, compact);
         assert!(CompactJson::new(&Value::Null).is_null());
-    }
-}
-
-/// Writes into a SHA-256 hasher: a document is digested as it is serialized, never held.
-pub struct HashWriter<'h>(pub &'h mut sha2::Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(self.0, bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
