@@ -29,13 +29,11 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
             Holds::Nothing => {}
             Holds::Snapshot => std::fs::remove_dir_all(dir).map_err(io(dir))?,
             Holds::Other(entry) => {
-                return Err(InventoryError::Invalid {
-                    path: dir.to_path_buf(),
-                    message: format!(
-                        "holds {entry}, so it is not a snapshot irsa-migrate wrote; choose a new or empty directory (nothing was removed or written)"
-                    ),
-                    source: None,
-                });
+                return Err(not_a_snapshot(
+                    dir,
+                    &entry,
+                    "choose a new or empty directory",
+                ));
             }
         }
     }
@@ -65,17 +63,22 @@ pub fn replace_dir(staged: &Path, dir: &Path) -> Result<(), InventoryError> {
     };
     if dir.exists() {
         if let Holds::Other(entry) = own_snapshot(dir)? {
-            return Err(InventoryError::Invalid {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "holds {entry}, so it is not a snapshot irsa-migrate wrote; move it away (nothing was removed or written)"
-                ),
-                source: None,
-            });
+            return Err(not_a_snapshot(dir, &entry, "move it away"));
         }
         std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
     std::fs::rename(staged, dir).map_err(io(dir))
+}
+
+/// The refusal to replace `dir`, which holds `entry` the tool did not write; `fix` says what to do.
+fn not_a_snapshot(dir: &Path, entry: &str, fix: &str) -> InventoryError {
+    InventoryError::Invalid {
+        path: dir.to_path_buf(),
+        message: format!(
+            "holds {entry}, so it is not a snapshot irsa-migrate wrote; {fix} (nothing was removed or written)"
+        ),
+        source: None,
+    }
 }
 
 /// Writes the snapshot file `name` (a relative path of the [`super::layout`]) under `dir`.
