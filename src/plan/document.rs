@@ -29,6 +29,14 @@ pub enum ServiceAccountAction {
     Keep,
 }
 
+impl ServiceAccountAction {
+    pub const ALL: [ServiceAccountAction; 3] = [
+        ServiceAccountAction::Reuse,
+        ServiceAccountAction::Create,
+        ServiceAccountAction::Keep,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkloadRef {
     pub kind: WorkloadKind,

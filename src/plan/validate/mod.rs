@@ -46,6 +46,11 @@ type Checked = Result<(), InvalidPlan>;
 
 /// The checks that need only the plan.
 pub fn check(plan: &Plan) -> Checked {
+    check_with(plan, &PlanIndex::new(plan))
+}
+
+/// [`check`], with the plan's index built by the caller.
+fn check_with(plan: &Plan, lookup: &PlanIndex<'_>) -> Checked {
     let cluster = check_cluster(plan)?;
     for (index, key) in plan.legacy_annotations.iter().enumerate() {
         if !is_annotation_key(key) || key == IRSA_ANNOTATION || key == RESTART_ANNOTATION {
@@ -59,11 +64,10 @@ pub fn check(plan: &Plan) -> Checked {
     for (index, binding) in plan.bindings.iter().enumerate() {
         check_binding(index, binding)?;
     }
-    let lookup = PlanIndex::new(plan);
     let mut ids = BTreeSet::new();
     for (index, step) in plan.steps.iter().enumerate() {
         let at = At { index, step };
-        check_step(plan, &lookup, &cluster, &at)?;
+        check_step(plan, lookup, &cluster, &at)?;
         if !ids.insert(step.id.as_str()) {
             return Err(at.invalid("id", "a second step with this id"));
         }
@@ -116,8 +120,8 @@ pub fn explain(document: &Value) -> Option<InvalidPlan> {
 /// [`check`], and what only the inventory the plan was computed from (the migration's snapshot)
 /// can tell: every RBAC copy copies a binding that names the shared service account.
 pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
-    check(plan)?;
     let lookup = PlanIndex::new(plan);
+    check_with(plan, &lookup)?;
     // The snapshot's RBAC bindings by kind and namespace: each copy reads only its own.
     let mut granted: HashMap<(&str, Option<&str>), Vec<&RbacBinding>> = HashMap::new();
     for original in &source.rbac_bindings {
@@ -126,11 +130,6 @@ pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
             .or_default()
             .push(original);
     }
-    let any_action = [
-        ServiceAccountAction::Create,
-        ServiceAccountAction::Reuse,
-        ServiceAccountAction::Keep,
-    ];
     for (index, step) in plan.steps.iter().enumerate() {
         if step.kind != StepKind::CopyRbacBinding {
             continue;
@@ -142,7 +141,7 @@ pub fn check_against(plan: &Plan, source: &Inventory) -> Checked {
             .for_account(
                 subject["namespace"].as_str().unwrap_or_default(),
                 subject["name"].as_str().unwrap_or_default(),
-                &any_action,
+                &ServiceAccountAction::ALL,
             )
             .ok_or_else(|| at.invalid("after.subjects", "names no dedicated service account"))?;
         let kind = after["kind"].as_str().unwrap_or_default();

@@ -361,16 +361,7 @@ pub(super) fn check_step(
             StepKind::RemoveLegacyAnnotation,
         ) => {
             index
-                .for_workload(
-                    namespace,
-                    *kind,
-                    name,
-                    &[
-                        ServiceAccountAction::Create,
-                        ServiceAccountAction::Reuse,
-                        ServiceAccountAction::Keep,
-                    ],
-                )
+                .for_workload(namespace, *kind, name, &ServiceAccountAction::ALL)
                 .ok_or_else(|| at.invalid("target", "no binding moves this workload"))?;
             let inner = template_inner(*kind, &before);
             let legacy_only = inner.as_object().is_some_and(|o| o.len() == 1)
