@@ -26,13 +26,18 @@ pub fn open_options() -> std::fs::OpenOptions {
 
 /// `std::fs::write`, the file 0600 whether it is new or replaced.
 pub fn write(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-    let mut file = open_options()
+    create(path)?.write_all(bytes.as_ref())
+}
+
+/// `std::fs::File::create`, the file 0600 whether it is new or replaced.
+pub fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_options()
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)?;
     restrict(&file)?;
-    file.write_all(bytes.as_ref())
+    Ok(file)
 }
 
 /// Makes an open file 0600 (a file that existed keeps the mode it had otherwise).

@@ -397,13 +397,7 @@ fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     crate::private::create_dir_all(parent).map_err(io)?;
     let temporary = path.with_extension("json.tmp");
-    let mut file = crate::private::open_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&temporary)
-        .map_err(io)?;
-    crate::private::restrict(&file).map_err(io)?;
+    let mut file = crate::private::create(&temporary).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&temporary, path).map_err(io)?;

@@ -295,13 +295,7 @@ fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(),
         move |source| Error::Write { path, source }
     };
     {
-        let file = crate::private::open_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&fresh)
-            .map_err(failed(&fresh))?;
-        crate::private::restrict(&file).map_err(failed(&fresh))?;
+        let file = crate::private::create(&fresh).map_err(failed(&fresh))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         serde_json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
         out.write_all(b"\n").map_err(failed(&fresh))?;
