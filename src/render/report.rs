@@ -100,15 +100,13 @@ pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>
     // Inline while the whole stays within the limit; past it, the details go to pages (and
     // the inline text, at most the limit, is dropped).
     let mut inline = String::from("\n## Details by namespace\n");
-    for (namespace, scope) in &scopes {
-        if out.len() + end.len() + inline.len() > PAGE_LIMIT {
-            break;
-        }
+    let room = PAGE_LIMIT.saturating_sub(out.len() + end.len());
+    let fits = scopes.iter().all(|(namespace, scope)| {
         let _ = writeln!(inline, "\n### {}", scope_title(*namespace));
-        inline.push_str(&report_detail::markdown(scope, 4, "../../docs"));
-    }
+        report_detail::write_within(&mut inline, scope, 4, "../../docs", room)
+    });
     let mut pages = Vec::new();
-    if out.len() + end.len() + inline.len() <= PAGE_LIMIT {
+    if fits {
         out.push_str(&inline);
     } else {
         drop(inline);

@@ -54,8 +54,22 @@ pub fn scopes(plan: &Plan) -> BTreeMap<Option<&str>, Scope<'_>> {
 /// One block, its headings from `level` down; `docs` is the path to `docs/` from where it is
 /// written.
 pub fn markdown(scope: &Scope<'_>, level: usize, docs: &str) -> String {
-    let h = "#".repeat(level);
     let mut out = String::new();
+    write_within(&mut out, scope, level, docs, usize::MAX);
+    out
+}
+
+/// Appends the block of [`markdown`] to `out` while `out` stays within `limit` bytes; false, with
+/// `out` past the limit and to be dropped, once it would not. A block that does not fit is given
+/// up on at once, not rendered whole: a namespace's block can be tens of megabytes.
+pub fn write_within(
+    out: &mut String,
+    scope: &Scope<'_>,
+    level: usize,
+    docs: &str,
+    limit: usize,
+) -> bool {
+    let h = "#".repeat(level);
     if !scope.bindings.is_empty() {
         let _ = writeln!(out, "\n{h} Bindings\n");
         let rows = scope.bindings.iter().map(|binding| {
@@ -79,7 +93,7 @@ pub fn markdown(scope: &Scope<'_>, level: usize, docs: &str) -> String {
             ]
         });
         table(
-            &mut out,
+            out,
             ["service account", "action", "role", "workloads"],
             rows,
         );
@@ -98,7 +112,10 @@ pub fn markdown(scope: &Scope<'_>, level: usize, docs: &str) -> String {
                 prose(&skipped.message),
             ]
         });
-        table(&mut out, ["workload", "reason", "detail"], rows);
+        table(out, ["workload", "reason", "detail"], rows);
+    }
+    if out.len() > limit {
+        return false;
     }
     if !scope.findings.is_empty() {
         let _ = writeln!(out, "\n{h} Findings\n");
@@ -134,8 +151,11 @@ pub fn markdown(scope: &Scope<'_>, level: usize, docs: &str) -> String {
                     prose(&step.description),
                     fenced("diff", &step_diff(step, Style::Plain))
                 );
+                if out.len() > limit {
+                    return false;
+                }
             }
         }
     }
-    out
+    out.len() <= limit
 }
