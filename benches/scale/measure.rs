@@ -9,7 +9,7 @@ use std::time::Instant;
 use irsa_migrate::apply::journal::Journal;
 use irsa_migrate::apply::{Direction, Mode, RunOptions, Selection};
 use irsa_migrate::backend::rehearsal::Rehearsal;
-use irsa_migrate::inventory::snapshot::{load_dir, write_dir};
+use irsa_migrate::inventory::snapshot::{Layout, load_dir, write_dir};
 use irsa_migrate::plan::{Settings, plan, plan_with_scan};
 use irsa_migrate::scan::scan;
 
@@ -129,7 +129,8 @@ pub fn measure_apply(snapshot: &Path, work: &Path) {
     let inventory = load_dir(snapshot, &hidden).expect("snapshot loads");
     let planned = plan(&inventory, "bench", &Settings::default()).expect("plans");
     let _ = std::fs::remove_dir_all(work);
-    write_dir(&inventory, &work.join("snapshot")).expect("snapshot written");
+    // As `plan` writes it.
+    write_dir(&inventory, &work.join("snapshot"), Layout::PerKind).expect("snapshot written");
     drop(inventory);
     let mut backend =
         Rehearsal::open(&work.join("rehearsal"), &work.join("snapshot")).expect("rehearsal opens");

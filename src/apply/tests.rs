@@ -10,7 +10,7 @@ use super::{
 };
 use crate::backend::Backend;
 use crate::backend::rehearsal::Rehearsal;
-use crate::inventory::snapshot::{load_dir, write_dir};
+use crate::inventory::snapshot::{Layout, load_dir, write_dir};
 use crate::plan::tests::properties::{build, spec};
 use crate::plan::{Plan, Settings, plan};
 use crate::progress::Silent;
@@ -75,7 +75,12 @@ pub(super) fn demo_plan() -> (Plan, tempfile::TempDir) {
     let inventory = crate::inventory::demo::inventory().unwrap();
     let plan = plan(&inventory, "p", &Settings::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write_dir(&inventory, &dir.path().join("snapshot")).unwrap();
+    write_dir(
+        &inventory,
+        &dir.path().join("snapshot"),
+        Layout::PerNamespace,
+    )
+    .unwrap();
     (plan, dir)
 }
 
@@ -87,7 +92,7 @@ proptest! {
         let original = build(&spec).inventory();
         let plan = plan(&original, "p", &Settings::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        write_dir(&original, &dir.path().join("snapshot")).unwrap();
+        write_dir(&original, &dir.path().join("snapshot"), Layout::PerNamespace).unwrap();
         let hidden = crate::progress::Silent;
 
         let first = run_all(&plan, dir.path(), Direction::Apply).unwrap();
@@ -131,7 +136,7 @@ fn a_changed_target_stops_the_run_before_anything_is_written() {
             "arn:aws:iam::111122223333:role/other".into(),
         );
     let dir = tempfile::tempdir().unwrap();
-    write_dir(&changed, &dir.path().join("snapshot")).unwrap();
+    write_dir(&changed, &dir.path().join("snapshot"), Layout::PerNamespace).unwrap();
     let before = crate::inventory::snapshot::render_files(&changed);
     let error = run_all(&plan, dir.path(), Direction::Apply).unwrap_err();
     match &error {

@@ -45,6 +45,14 @@ pub enum BackendError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// The rehearsal state, or the plan's snapshot it is made from, could not be read or written
+    /// as a snapshot (the cause names the file); `doing` says what was being done.
+    #[error("{doing}: {source}")]
+    Snapshot {
+        doing: &'static str,
+        #[source]
+        source: Box<crate::inventory::snapshot::InventoryError>,
+    },
     /// The step cannot be made on its target as the target is (not an object this backend
     /// writes, gone since it was read, a workload whose pods would not get their role); the
     /// message says what.
@@ -82,9 +90,10 @@ impl BackendError {
             BackendError::Aws { source, .. } => source.kind(),
             BackendError::Kube { source, .. } => source.kind(),
             BackendError::Concurrent { .. } => ErrorKind::Conflict,
-            BackendError::Io { .. } | BackendError::State { .. } | BackendError::Target { .. } => {
-                ErrorKind::Other
-            }
+            BackendError::Io { .. }
+            | BackendError::State { .. }
+            | BackendError::Snapshot { .. }
+            | BackendError::Target { .. } => ErrorKind::Other,
         }
     }
 }

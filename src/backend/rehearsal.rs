@@ -26,7 +26,7 @@ impl Rehearsal {
     /// first time.
     pub fn open(dir: &Path, snapshot: &Path) -> Result<Rehearsal, BackendError> {
         if !dir.exists() {
-            copy_dir(snapshot, dir)?;
+            create_state(snapshot, dir)?;
         }
         Ok(Rehearsal {
             dir: dir.to_path_buf(),
@@ -178,7 +178,7 @@ fn locate(
             target: target.to_string(),
             message,
         };
-        let file = layout::kubernetes_file(namespace, kind)
+        let file = layout::kubernetes_file(layout::Layout::PerNamespace, namespace, kind)
             .ok_or_else(|| refused(format!("the tool does not write {kind:?} objects")))?;
         if let Some(namespace) = namespace {
             crate::names::namespace(namespace).map_err(|e| refused(e.to_string()))?;
@@ -243,9 +243,9 @@ impl Backend for Rehearsal {
         _roles: &[crate::iam::arn::RoleArn],
     ) -> Result<TrailReading, BackendError> {
         let state = crate::inventory::snapshot::load_dir(&self.dir, &crate::progress::Silent)
-            .map_err(|e| BackendError::State {
-                path: self.dir.clone(),
-                message: e.to_string(),
+            .map_err(|source| BackendError::Snapshot {
+                doing: "reading the rehearsal's trail",
+                source: Box::new(source),
             })?;
         Ok(TrailReading {
             as_of: state
@@ -407,26 +407,49 @@ fn atomic_write(path: &Path, text: &str) -> Result<(), BackendError> {
     Ok(())
 }
 
-/// Copies the plan's snapshot (a tree of directories and regular files, as `write_dir` makes it)
-/// to the rehearsal state. A symbolic link is refused, not followed: it could bring in a file
-/// from outside the tree, or loop.
-fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
+/// Writes the rehearsal state `to`: the plan's snapshot `from` (of any layout, as `plan` wrote
+/// it), read and written again in [`layout::Layout::PerNamespace`], whose small files each
+/// rehearsed write replaces. A symbolic link in the snapshot is refused, not followed: it could
+/// bring in a file from outside the tree, or loop.
+fn create_state(from: &Path, to: &Path) -> Result<(), BackendError> {
+    refuse_links(from)?;
+    let snapshot_error = |doing| {
+        move |source| BackendError::Snapshot {
+            doing,
+            source: Box::new(source),
+        }
+    };
+    let inventory = crate::inventory::snapshot::load_dir(from, &crate::progress::Silent).map_err(
+        snapshot_error("the rehearsal was not created: reading the plan's snapshot"),
+    )?;
+    // Written beside it and renamed, so a crash never leaves a half-written state.
+    let staging = to.with_extension("staging");
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BackendError::Io { path, source }
     };
-    // Copy into a temporary sibling and rename, so a crash never leaves a half-copied state.
-    let staging = to.with_extension("staging");
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
-    let mut pending = vec![(from.to_path_buf(), staging.clone())];
-    while let Some((source, target)) = pending.pop() {
-        crate::private::create_dir_all(&target).map_err(io(&target))?;
-        for entry in std::fs::read_dir(&source).map_err(io(&source))? {
-            let entry = entry.map_err(io(&source))?;
+    crate::inventory::snapshot::write_dir(&inventory, &staging, layout::Layout::PerNamespace)
+        .map_err(snapshot_error(
+            "the rehearsal was not created: writing its state",
+        ))?;
+    std::fs::rename(&staging, to).map_err(io(to))
+}
+
+/// Refuses a tree with a symbolic link anywhere in it (a plan's snapshot holds only the
+/// directories and files `plan` wrote).
+fn refuse_links(dir: &Path) -> Result<(), BackendError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackendError::Io { path, source }
+    };
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(io(&current))? {
+            let entry = entry.map_err(io(&current))?;
             let path = entry.path();
-            let destination = target.join(entry.file_name());
             let kind = entry.file_type().map_err(io(&path))?;
             if kind.is_symlink() {
                 return Err(BackendError::State {
@@ -435,14 +458,10 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), BackendError> {
                 });
             }
             if kind.is_dir() {
-                pending.push((path, destination));
-            } else {
-                let bytes = std::fs::read(&path).map_err(io(&path))?;
-                crate::private::write(&destination, bytes).map_err(io(&destination))?;
+                pending.push(path);
             }
         }
     }
-    std::fs::rename(&staging, to).map_err(io(to))?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Error, OutputFormat, SourceArgs, print, print_styled};
 use crate::inventory::Inventory;
+use crate::inventory::snapshot::Layout;
 use crate::ownership::IacRoleTag;
 use crate::plan::select::Selection;
 use crate::plan::{Phase, Plan, Settings, StepKind, plan};
@@ -241,7 +242,8 @@ pub fn write_plan(
     // only when everything is written, so a failed plan leaves the old one whole.
     let staged = dir.join("snapshot.staging");
     let (planned, snapshot) = std::thread::scope(|threads| {
-        let snapshot = threads.spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged));
+        let snapshot = threads
+            .spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged, Layout::PerKind));
         let planned = plan_and_write(inventory, scan, &name, &settings, &dir);
         (planned, snapshot.join())
     });

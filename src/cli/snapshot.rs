@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Error, LiveArgs, print};
+use crate::inventory::snapshot::Layout;
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
@@ -46,7 +47,7 @@ pub fn run(args: &SnapshotArgs) -> Result<(), Error> {
         trail.last_used.append(&mut inventory.trail.last_used);
         inventory.trail = trail;
     }
-    crate::inventory::snapshot::write_dir(&inventory, &args.out)?;
+    crate::inventory::snapshot::write_dir(&inventory, &args.out, Layout::PerNamespace)?;
     let pods = inventory.pods.len();
     let roles = match collected.roles_requested {
         0 => format!("{} IAM roles", inventory.iam.roles.len()),

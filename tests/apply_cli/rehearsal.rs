@@ -5,8 +5,7 @@ use std::path::Path;
 
 use crate::support::{json, run_in, stderr, stdout};
 use crate::workspace::{
-    PLAN, apply_phase, assert_refused, demo_workspace, journal_entries, json_files, rehearsal,
-    rehearse, state,
+    PLAN, apply_phase, assert_refused, demo_workspace, journal_entries, rehearsal, rehearse, state,
 };
 
 fn scan_json(dir: &Path, args: &[&str]) -> String {
@@ -158,9 +157,18 @@ fn runs_are_refused_with_the_reason() {
         "{}",
         stdout(&output)
     );
+    let read = |path: &std::path::Path| {
+        irsa_migrate::inventory::snapshot::load_dir(path, &irsa_migrate::progress::Silent).unwrap()
+    };
     assert_eq!(
-        state(dir.path()),
-        json_files(&dir.path().join("migrations/demo/snapshot"))
+        read(&rehearsal(dir.path())),
+        read(&dir.path().join("migrations/demo/snapshot"))
+    );
+    assert!(
+        rehearsal(dir.path())
+            .join("kubernetes/payments/deployment.json")
+            .is_file(),
+        "the state is cut by namespace, each rehearsed write a small file"
     );
     // A plan edited after apply started is refused.
     apply_phase(dir.path(), "prepare");

@@ -1,24 +1,26 @@
 //! The snapshot writer: what it writes reads back the same, its fingerprint, what it keeps and
 //! leaves out, its file modes, and what it never removes.
 
-use irsa_migrate::inventory::snapshot::write_dir;
+use irsa_migrate::inventory::snapshot::{Layout, write_dir};
 
 use crate::inputs::{load, write};
 use crate::support;
 
 #[test]
-fn rendered_snapshot_reads_back_into_the_same_inventory() {
-    use irsa_migrate::inventory::snapshot::{fingerprint, write_dir};
+fn rendered_snapshot_reads_back_into_the_same_inventory_in_either_layout() {
+    use irsa_migrate::inventory::snapshot::fingerprint;
     let demo = irsa_migrate::inventory::demo::inventory().unwrap();
     let mut kube2iam = load(&support::fixture("kube2iam")).unwrap();
     kube2iam.warnings.clear();
     let samples = load(&support::fixture("aws-cli-samples")).unwrap();
     for original in [demo, kube2iam, samples] {
-        let dir = tempfile::tempdir().unwrap();
-        write_dir(&original, dir.path()).unwrap();
-        let reread = load(dir.path()).unwrap();
-        assert_eq!(reread, original);
-        assert_eq!(fingerprint(&reread), fingerprint(&original));
+        for layout in [Layout::PerNamespace, Layout::PerKind] {
+            let dir = tempfile::tempdir().unwrap();
+            write_dir(&original, dir.path(), layout).unwrap();
+            let reread = load(dir.path()).unwrap();
+            assert_eq!(reread, original, "{layout:?}");
+            assert_eq!(fingerprint(&reread), fingerprint(&original), "{layout:?}");
+        }
     }
 }
 
@@ -44,7 +46,9 @@ fn writing_a_snapshot_never_removes_what_the_tool_did_not_write() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "notes.txt", "mine");
     write(dir.path(), "kubernetes/keep.yaml", "mine too");
-    let error = write_dir(&inventory, dir.path()).unwrap_err().to_string();
+    let error = write_dir(&inventory, dir.path(), Layout::PerNamespace)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("not a snapshot irsa-migrate wrote"),
         "{error}"
@@ -61,12 +65,12 @@ fn writing_a_snapshot_never_removes_what_the_tool_did_not_write() {
 
     // A snapshot the tool wrote is replaced whole, and an empty directory is used.
     let own = dir.path().join("own");
-    write_dir(&inventory, &own).unwrap();
-    write_dir(&inventory, &own).unwrap();
+    write_dir(&inventory, &own, Layout::PerNamespace).unwrap();
+    write_dir(&inventory, &own, Layout::PerNamespace).unwrap();
     assert_eq!(load(&own).unwrap().workloads, inventory.workloads);
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    write_dir(&inventory, &empty).unwrap();
+    write_dir(&inventory, &empty, Layout::PerNamespace).unwrap();
 }
 
 #[test]
@@ -76,14 +80,14 @@ fn a_staged_snapshot_replaces_only_a_snapshot_the_tool_wrote() {
     let demo = irsa_migrate::inventory::demo::inventory().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (staged, target) = (dir.path().join("staged"), dir.path().join("snapshot"));
-    write_dir(&kube2iam, &target).unwrap();
-    write_dir(&demo, &staged).unwrap();
+    write_dir(&kube2iam, &target, Layout::PerNamespace).unwrap();
+    write_dir(&demo, &staged, Layout::PerNamespace).unwrap();
     replace_dir(&staged, &target).unwrap();
     assert_eq!(load(&target).unwrap(), demo);
     assert!(!staged.exists(), "moved, not copied");
 
     // Into a directory that is not the tool's, nothing moves and nothing is removed.
-    write_dir(&kube2iam, &staged).unwrap();
+    write_dir(&kube2iam, &staged, Layout::PerNamespace).unwrap();
     write(&target, "notes.txt", "mine");
     let error = replace_dir(&staged, &target).unwrap_err().to_string();
     assert!(
@@ -122,7 +126,7 @@ fn snapshots_are_readable_by_their_owner_only() {
     let inventory = load(&support::fixture("kube2iam")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
-    write_dir(&inventory, &out).unwrap();
+    write_dir(&inventory, &out, Layout::PerNamespace).unwrap();
     let mut pending = vec![out];
     let mut files = 0;
     while let Some(current) = pending.pop() {
@@ -174,7 +178,7 @@ fn snapshots_keep_only_what_the_tool_reads_and_no_agent_credentials() {
     );
     let inventory = load(dir.path()).unwrap();
     let out = dir.path().join("out");
-    write_dir(&inventory, &out).unwrap();
+    write_dir(&inventory, &out, Layout::PerNamespace).unwrap();
     let mut written = String::new();
     for entry in std::fs::read_dir(out.join("kubernetes/kube-system"))
         .unwrap()
@@ -240,7 +244,7 @@ fn role_last_used_is_kept_beside_the_trail_not_in_the_roles_nor_the_fingerprint(
 
     let out = tempfile::tempdir().unwrap();
     let out = out.path().join("snapshot");
-    write_dir(&inventory, &out).unwrap();
+    write_dir(&inventory, &out, Layout::PerNamespace).unwrap();
     let evidence = std::fs::read_to_string(out.join("cloudtrail/role-last-used.json")).unwrap();
     assert!(evidence.contains("2026-11-30T08:15:00Z"), "{evidence}");
     for file in support::files_under(&out.join("iam")) {

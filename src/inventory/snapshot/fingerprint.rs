@@ -9,11 +9,15 @@ use crate::inventory::Inventory;
 pub fn fingerprint(inventory: &Inventory) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    render_objects(inventory, &mut |file, object| {
-        hasher.update(file.as_bytes());
-        hasher.update([0]);
-        let _ = serde_json::to_writer(crate::json::HashWriter(&mut hasher), &object);
-        hasher.update([0]);
-    });
+    render_objects(
+        inventory,
+        super::layout::Layout::PerNamespace,
+        &mut |file, object| {
+            hasher.update(file.as_bytes());
+            hasher.update([0]);
+            let _ = serde_json::to_writer(crate::json::HashWriter(&mut hasher), &object);
+            hasher.update([0]);
+        },
+    );
     format!("sha256:{:x}", hasher.finalize())
 }

@@ -1,14 +1,45 @@
 //! Where each object lives in a snapshot directory the tool writes: the one definition of the
-//! layout, which the writer renders into, the rehearsal backend edits in place, and the check
+//! layouts, which the writer renders into, the rehearsal backend edits in place, and the check
 //! before a snapshot is replaced recognises. (The loader reads any layout: it recognises files
 //! by their content.)
 //!
-//! `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under `_cluster`),
-//! `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a file, the
-//! account's policies in the first), `iam/role-….json` (roles known only from `get-role`),
+//! [`Layout::PerNamespace`]: `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under
+//! `_cluster`), `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a
+//! file, the account's policies in the first). [`Layout::PerKind`]: `kubernetes/<kind>.json`
+//! (every namespace's objects of the kind, one a line), `iam/<account>/roles-<n>.json` of
+//! [`ROLES_PER_BULK_FILE`] roles. Both: `iam/role-….json` (roles known only from `get-role`),
 //! `iam/<account>/stack-resources.json` (the roles CloudFormation stacks made),
 //! `iam/oidc-providers.json`, `eks/describe-cluster.json`, `cloudtrail/<region>.json`, and the
 //! [`MARKER`].
+
+/// How a snapshot the tool writes is cut into files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Small files, one a namespace and kind: what `snapshot --out` writes for people to read and
+    /// the rehearsal's state, where each write replaces one small file. Also the file names the
+    /// inventory's fingerprint digests.
+    PerNamespace,
+    /// Few large files, one a kind: a plan's copy of its inventory, written once and read whole
+    /// (a filesystem's cost of creating a file is many times that of writing its bytes: a fleet
+    /// of 2,000 namespaces was 12,000 files).
+    PerKind,
+}
+
+impl Layout {
+    /// Roles an IAM file of this layout holds.
+    pub fn roles_per_file(self) -> usize {
+        match self {
+            Layout::PerNamespace => ROLES_PER_FILE,
+            Layout::PerKind => ROLES_PER_BULK_FILE,
+        }
+    }
+
+    /// Whether list files hold their items compact, one a line (else pretty, as `kubectl`
+    /// prints them).
+    pub fn items_one_a_line(self) -> bool {
+        self == Layout::PerKind
+    }
+}
 
 /// The file every snapshot directory the tool writes carries (ignored by the loader), so that
 /// replacing one never removes what the tool did not write.
@@ -27,15 +58,17 @@ pub const CLOUDTRAIL_DIR: &str = "cloudtrail";
 /// a DNS label), so it never meets a namespace's directory.
 const CLUSTER_SCOPED_DIR: &str = "_cluster";
 
-/// The list file that holds objects of `kind` in `namespace` (`None`: cluster-scoped), or `None`
-/// for a kind the tool does not keep. Kinds go through the fixed set the tool knows; a namespace
-/// must already be a valid namespace name, so that the path stays inside the snapshot.
-pub fn kubernetes_file(namespace: Option<&str>, kind: &str) -> Option<String> {
-    crate::names::kind_file_stem(kind).map(|stem| {
-        format!(
+/// The list file of `layout` that holds objects of `kind` in `namespace` (`None`:
+/// cluster-scoped), or `None` for a kind the tool does not keep. Kinds go through the fixed set
+/// the tool knows; a namespace must already be a valid namespace name, so that the path stays
+/// inside the snapshot.
+pub fn kubernetes_file(layout: Layout, namespace: Option<&str>, kind: &str) -> Option<String> {
+    crate::names::kind_file_stem(kind).map(|stem| match layout {
+        Layout::PerNamespace => format!(
             "{KUBERNETES_DIR}/{}/{stem}.json",
             namespace.unwrap_or(CLUSTER_SCOPED_DIR)
-        )
+        ),
+        Layout::PerKind => format!("{KUBERNETES_DIR}/{stem}.json"),
     })
 }
 
@@ -49,8 +82,12 @@ pub fn kubernetes_file_stem(file: &str) -> Option<&str> {
         .map(|name| name.trim_end_matches(".json"))
 }
 
-/// Roles per IAM file: small files keep each rehearsal write small.
+/// Roles per IAM file of [`Layout::PerNamespace`]: small files keep each rehearsal write small.
 pub const ROLES_PER_FILE: usize = 50;
+
+/// Roles per IAM file of [`Layout::PerKind`]: few files, none held as a tree of more than a few
+/// megabytes while it is written.
+pub const ROLES_PER_BULK_FILE: usize = 1_000;
 
 /// The `index`th file of an account's authorization details.
 pub fn account_roles_file(account: &str, index: usize) -> String {

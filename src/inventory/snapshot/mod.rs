@@ -23,6 +23,7 @@ mod write;
 
 pub use error::{Cause, InventoryError, ParserError};
 pub use fingerprint::fingerprint;
+pub use layout::Layout;
 pub use load::{SnapshotFile, extend, load_dir, load_files, load_readings};
 pub use render::render_files;
 pub use write::{replace_dir, write_dir};

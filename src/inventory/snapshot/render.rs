@@ -4,20 +4,24 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::layout;
+use super::layout::{self, Layout};
 use crate::iam::arn::Arn;
 use crate::inventory::{Inventory, Role, WorkloadKind};
 
-/// Visits every object of the inventory in a deterministic order, with the snapshot file it is
-/// rendered into (the [`layout`]): an item of a Kubernetes list, or a whole AWS document.
-pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, Value)) {
+/// Visits every object of the inventory in a deterministic order, with the snapshot file of
+/// `layout` it is rendered into: an item of a Kubernetes list, or a whole AWS document.
+pub(super) fn render_objects(
+    inventory: &Inventory,
+    layout: Layout,
+    visit: &mut dyn FnMut(&str, Value),
+) {
     use serde_json::json;
     let mut kinds_rendered = std::collections::BTreeSet::new();
     let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
         kinds_rendered.insert(kind.to_string());
         // Namespaces were checked by the loader (and `write_dir` refuses any path that would
         // leave its directory).
-        if let Some(file) = layout::kubernetes_file(namespace, kind) {
+        if let Some(file) = layout::kubernetes_file(layout, namespace, kind) {
             visit(&file, object);
         }
     };
@@ -96,7 +100,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
         .iter()
         .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
     {
-        if let Some(file) = layout::kubernetes_file(None, kind) {
+        if let Some(file) = layout::kubernetes_file(layout, None, kind) {
             visit(&file, Value::Null);
         }
     }
@@ -123,7 +127,7 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
             .values()
             .filter(|r| r.arn.account() == account)
             .collect();
-        for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
+        for (index, chunk) in roles.chunks(layout.roles_per_file()).enumerate() {
             let policies: Vec<Value> = if index > 0 {
                 Vec::new()
             } else {
@@ -189,8 +193,8 @@ pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&str, 
     }
 }
 
-/// The inventory as snapshot files (`kubectl`/`aws` shapes), sorted by name: what the loader reads
-/// back into an equal inventory. Used for a plan's snapshot and rehearsal state.
+/// The inventory as snapshot files (`kubectl`/`aws` shapes) of [`Layout::PerNamespace`], sorted
+/// by name: what the loader reads back into an equal inventory.
 pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
     let mut files = Vec::new();
     render_each(inventory, &mut |file, text| files.push((file, text)));
@@ -204,85 +208,134 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
 /// Each list item is written out as text when it is visited, so no file is ever held as a tree
 /// of values (a tree takes several times the memory of its text). A list file is complete when
 /// the next object belongs to another file: [`render_objects`] visits each file's objects one
-/// after another (namespaces, service accounts, workloads and pods by namespace; bindings by
-/// kind, then namespace).
+/// after another in this layout (namespaces, service accounts, workloads and pods by namespace;
+/// bindings by kind, then namespace).
 pub fn render_each(inventory: &Inventory, visit: &mut dyn FnMut(String, String)) {
-    let mut open: Option<(String, ListText)> = None;
-    let pretty = |value: &Value| {
-        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-        text.push('\n');
-        text
-    };
-    render_objects(inventory, &mut |file, object| {
+    let layout = Layout::PerNamespace;
+    let mut open: Option<(String, ListWriter<Vec<u8>>)> = None;
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
+    render_objects(inventory, layout, &mut |file, object| {
         if layout::kubernetes_file_stem(file).is_none() {
             return visit(file.to_string(), pretty(&object));
         }
         if open.as_ref().is_some_and(|(name, _)| name != file)
             && let Some((name, list)) = open.take()
         {
-            visit(name.clone(), list.finish(&name, inventory));
+            let done = list.finish(&name, inventory).unwrap_or_default();
+            visit(name, text(done));
         }
-        let (_, list) = open.get_or_insert_with(|| (file.to_string(), ListText::default()));
-        if !object.is_null() {
-            list.push(&object);
-        }
+        let (_, list) =
+            open.get_or_insert_with(|| (file.to_string(), ListWriter::new(Vec::new(), layout)));
+        list.push(&object);
     });
     if let Some((name, list)) = open {
-        visit(name.clone(), list.finish(&name, inventory));
+        // Writes to memory do not fail.
+        let done = list.finish(&name, inventory).unwrap_or_default();
+        visit(name, text(done));
     }
-    // Evidence, not cluster state: written, but not part of the fingerprint.
+    trail_files(inventory, &mut |name, text| visit(name, text));
+}
+
+/// The CloudTrail readings as files: evidence, not cluster state (written, but not part of the
+/// fingerprint).
+pub(super) fn trail_files(inventory: &Inventory, visit: &mut dyn FnMut(String, String)) {
     for (region, document) in inventory.trail.documents() {
         visit(layout::trail_file(&region), pretty(&document));
     }
 }
 
-/// A Kubernetes list file as text, item by item: the same text as `serde_json`'s pretty printing
-/// of `{"apiVersion": "v1", "items": [...], "kind": KIND, "metadata": {}}`.
-#[derive(Default)]
-struct ListText {
-    /// The first item's kind.
-    kind: Option<String>,
-    /// The items, each indented as the list's, separated by commas.
-    items: String,
+/// A whole document as its file's text, as `aws` prints it.
+pub(super) fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
-impl ListText {
-    fn push(&mut self, item: &Value) {
+/// A Kubernetes list file written item by item into `out`: the same text as `serde_json`'s
+/// pretty printing of `{"apiVersion": "v1", "items": [...], "kind": KIND, "metadata": {}}`,
+/// except, where the layout says so, each item compact on a line of its own.
+pub(super) struct ListWriter<W> {
+    out: W,
+    /// The first item's kind.
+    kind: Option<String>,
+    items: usize,
+    one_a_line: bool,
+    /// The first write error: the rest are skipped, and `finish` reports it.
+    failed: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> ListWriter<W> {
+    pub(super) fn new(out: W, layout: Layout) -> ListWriter<W> {
+        let mut list = ListWriter {
+            out,
+            kind: None,
+            items: 0,
+            one_a_line: layout.items_one_a_line(),
+            failed: None,
+        };
+        list.write(|out| out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"items\": "));
+        list
+    }
+
+    /// Appends a list item (a null is none: the list of a kind seen only empty). A write error
+    /// is kept for [`finish`](Self::finish) to return.
+    pub(super) fn push(&mut self, item: &Value) {
+        if item.is_null() {
+            return;
+        }
         if self.kind.is_none() {
             self.kind = item["kind"].as_str().map(str::to_string);
         }
-        if !self.items.is_empty() {
-            self.items.push_str(",\n");
-        }
-        let text = serde_json::to_string_pretty(item).unwrap_or_default();
-        for (index, line) in text.lines().enumerate() {
-            if index > 0 {
-                self.items.push('\n');
+        let separator: &[u8] = if self.items == 0 { b"[\n" } else { b",\n" };
+        self.items += 1;
+        let one_a_line = self.one_a_line;
+        self.write(|out| {
+            out.write_all(separator)?;
+            if one_a_line {
+                out.write_all(b"    ")?;
+                return serde_json::to_writer(&mut *out, item).map_err(std::io::Error::from);
             }
-            self.items.push_str("    ");
-            self.items.push_str(line);
-        }
+            let text = serde_json::to_string_pretty(item).map_err(std::io::Error::from)?;
+            for (index, line) in text.lines().enumerate() {
+                if index > 0 {
+                    out.write_all(b"\n")?;
+                }
+                out.write_all(b"    ")?;
+                out.write_all(line.as_bytes())?;
+            }
+            Ok(())
+        });
     }
 
-    /// The list file `file`'s text. An empty list's kind comes from its file name, in the
-    /// capitalisation kubectl uses (one of the inventory's kinds seen).
-    fn finish(self, file: &str, inventory: &Inventory) -> String {
+    /// Ends the list file `file` and gives back its sink, or the first error writing to it. An
+    /// empty list's kind comes from its file name, in the capitalisation kubectl uses (one of the
+    /// inventory's kinds seen).
+    pub(super) fn finish(mut self, file: &str, inventory: &Inventory) -> std::io::Result<W> {
         let stem = layout::kubernetes_file_stem(file).unwrap_or_default();
-        let kind = self.kind.map(|k| format!("{k}List")).unwrap_or_else(|| {
-            inventory
-                .kinds_seen
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(stem))
-                .map(|k| format!("{k}List"))
-                .unwrap_or_else(|| "List".into())
-        });
+        let kind = self
+            .kind
+            .take()
+            .map(|k| format!("{k}List"))
+            .unwrap_or_else(|| {
+                inventory
+                    .kinds_seen
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(stem))
+                    .map(|k| format!("{k}List"))
+                    .unwrap_or_else(|| "List".into())
+            });
         let kind = serde_json::to_string(&kind).unwrap_or_default();
-        let items = match self.items.is_empty() {
-            true => "[]".to_string(),
-            false => format!("[\n{}\n  ]", self.items),
-        };
-        format!(
-            "{{\n  \"apiVersion\": \"v1\",\n  \"items\": {items},\n  \"kind\": {kind},\n  \"metadata\": {{}}\n}}\n"
-        )
+        let items: &[u8] = if self.items == 0 { b"[]" } else { b"\n  ]" };
+        self.write(|out| {
+            out.write_all(items)?;
+            write!(out, ",\n  \"kind\": {kind},\n  \"metadata\": {{}}\n}}\n")
+        });
+        self.failed.map_or(Ok(self.out), Err)
+    }
+
+    fn write(&mut self, write: impl FnOnce(&mut W) -> std::io::Result<()>) {
+        if self.failed.is_none() {
+            self.failed = write(&mut self.out).err();
+        }
     }
 }

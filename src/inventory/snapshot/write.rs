@@ -4,15 +4,15 @@
 use std::path::Path;
 
 use super::InventoryError;
-use super::layout::{CLOUDTRAIL_DIR, EKS_DIR, IAM_DIR, KUBERNETES_DIR, MARKER};
-use super::render::render_each;
+use super::layout::{CLOUDTRAIL_DIR, EKS_DIR, IAM_DIR, KUBERNETES_DIR, Layout, MARKER};
+use super::render::{ListWriter, pretty, render_each, render_objects, trail_files};
 use crate::inventory::Inventory;
 
-/// Writes [`super::render_files`] under `dir`, one file at a time: a new or empty directory, or a
-/// snapshot this tool wrote, which is replaced. Any other directory is refused and left as it is.
-/// The directory and everything in it are the owner's only (0700, 0600): a snapshot holds the
-/// cluster's objects and its IAM policies.
-pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError> {
+/// Writes the inventory as a snapshot of `layout` under `dir`, one file at a time: a new or empty
+/// directory, or a snapshot this tool wrote, which is replaced. Any other directory is refused and
+/// left as it is. The directory and everything in it are the owner's only (0700, 0600): a
+/// snapshot holds the cluster's objects and its IAM policies.
+pub fn write_dir(inventory: &Inventory, dir: &Path, layout: Layout) -> Result<(), InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }
@@ -45,12 +45,62 @@ pub fn write_dir(inventory: &Inventory, dir: &Path) -> Result<(), InventoryError
     )
     .map_err(io(&marker))?;
     let mut failed = None;
-    render_each(inventory, &mut |name, text| {
+    let mut write = |name: String, text: String| {
         if failed.is_none() {
             failed = write_under(dir, &name, &text).err();
         }
-    });
+    };
+    match layout {
+        Layout::PerNamespace => render_each(inventory, &mut write),
+        Layout::PerKind => {
+            write_lists(inventory, dir, &mut write)?;
+            trail_files(inventory, &mut write);
+        }
+    }
     failed.map_or(Ok(()), Err)
+}
+
+/// The objects of [`Layout::PerKind`] under `dir`: each list file streamed to disk as its items
+/// come (a kind's objects come namespace by namespace, and a namespace's workloads of several
+/// kinds interleave, so every list stays open until the end), each document handed to `write`.
+fn write_lists(
+    inventory: &Inventory,
+    dir: &Path,
+    write: &mut dyn FnMut(String, String),
+) -> Result<(), InventoryError> {
+    use std::collections::BTreeMap;
+    use std::io::BufWriter;
+    let layout = Layout::PerKind;
+    let mut lists: BTreeMap<String, ListWriter<BufWriter<std::fs::File>>> = BTreeMap::new();
+    let mut failed = None;
+    render_objects(inventory, layout, &mut |file, object| {
+        if super::layout::kubernetes_file_stem(file).is_none() {
+            return write(file.to_string(), pretty(&object));
+        }
+        if let Some(list) = lists.get_mut(file) {
+            return list.push(&object);
+        }
+        match create_under(dir, file) {
+            Ok(out) => {
+                let mut list = ListWriter::new(BufWriter::with_capacity(1 << 16, out), layout);
+                list.push(&object);
+                lists.insert(file.to_string(), list);
+            }
+            Err(error) => {
+                failed.get_or_insert(error);
+            }
+        }
+    });
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    for (name, list) in lists {
+        let path = dir.join(&name);
+        list.finish(&name, inventory)
+            .and_then(|mut out| std::io::Write::flush(&mut out))
+            .map_err(|source| InventoryError::Io { path, source })?;
+    }
+    Ok(())
 }
 
 /// Puts the snapshot written in `staged` (by [`write_dir`]) in the place of `dir`, which must be
@@ -83,6 +133,16 @@ fn not_a_snapshot(dir: &Path, entry: &str, fix: &str) -> InventoryError {
 
 /// Writes the snapshot file `name` (a relative path of the [`super::layout`]) under `dir`.
 fn write_under(dir: &Path, name: &str, text: &str) -> Result<(), InventoryError> {
+    use std::io::Write;
+    let path = dir.join(name);
+    create_under(dir, name)?
+        .write_all(text.as_bytes())
+        .map_err(|source| InventoryError::Io { path, source })
+}
+
+/// Creates the snapshot file `name` (a relative path of the [`super::layout`]) under `dir`, and
+/// the directories it is in.
+fn create_under(dir: &Path, name: &str) -> Result<std::fs::File, InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }
@@ -95,8 +155,7 @@ fn write_under(dir: &Path, name: &str, text: &str) -> Result<(), InventoryError>
     if let Some(parent) = path.parent() {
         crate::private::create_dir_all(parent).map_err(io(parent))?;
     }
-    crate::private::write(&path, text).map_err(io(&path))?;
-    Ok(())
+    crate::private::create(&path).map_err(io(&path))
 }
 
 /// What an existing directory holds, as far as replacing it goes.
