@@ -288,6 +288,26 @@ fn plan_and_write(
 /// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the
 /// migration directory `dir`, which the caller holds locked.
 fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
+    // The report (a large plan's diffs are tens of megabytes) is rendered on a thread of its own
+    // while plan.json is written.
+    std::thread::scope(|threads| {
+        let report = threads.spawn(|| {
+            write_report(
+                &report::markdown(plan, evidence(plan, inventory).as_ref()),
+                dir,
+            )
+        });
+        let written = write_plan_json(plan, dir)
+            .and_then(|()| write_permissions(plan, &dir.join("permissions")));
+        let report = report
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.and(report)
+    })
+}
+
+/// Writes `plan.json` into the migration directory `dir`, removing a rehearsal of another plan.
+fn write_plan_json(plan: &Plan, dir: &Path) -> Result<(), Error> {
     // Streamed to a file beside the old plan, not held (a plan of 95,000 steps is 120 MB of
     // text), then renamed over it.
     let plan_path = dir.join("plan.json");
@@ -311,12 +331,7 @@ fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(),
             }
         }
     }
-    std::fs::rename(&fresh, &plan_path).map_err(failed(&plan_path))?;
-    write_report(
-        &report::markdown(plan, evidence(plan, inventory).as_ref()),
-        dir,
-    )?;
-    write_permissions(plan, &dir.join("permissions"))
+    std::fs::rename(&fresh, &plan_path).map_err(failed(&plan_path))
 }
 
 /// What the source's CloudTrail says of the plan's decommission, as of its readings' end, over
