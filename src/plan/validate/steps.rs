@@ -240,11 +240,13 @@ pub(super) fn check_step(
                 "a copied binding did not exist",
             )?;
             let subject = &after["subjects"];
-            let binding = plan
-                .bindings
-                .iter()
-                .filter(|b| b.service_account_action == ServiceAccountAction::Create)
-                .find(|b| *subject == json!([{"kind": "ServiceAccount", "name": b.service_account, "namespace": b.namespace}]))
+            let binding = index
+                .for_account(
+                    subject[0]["namespace"].as_str().unwrap_or_default(),
+                    subject[0]["name"].as_str().unwrap_or_default(),
+                    &[ServiceAccountAction::Create],
+                )
+                .filter(|b| *subject == json!([{"kind": "ServiceAccount", "name": b.service_account, "namespace": b.namespace}]))
                 .ok_or_else(|| at.invalid("after.subjects", "a copy names exactly one dedicated service account of the plan"))?;
             let role_ref = &after["roleRef"];
             let role_ref_ok = role_ref.as_object().is_some_and(|o| o.len() == 3)
