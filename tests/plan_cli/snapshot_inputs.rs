@@ -118,7 +118,7 @@ fn a_traversal_kind_in_a_snapshot_never_names_a_file() {
 fn namespaces_without_their_namespace_object_are_reported_and_not_planned() {
     let dir = tempfile::tempdir().unwrap();
     demo_snapshot_with(dir.path(), r#"{"resource": {}}"#);
-    std::fs::remove_file(dir.path().join("snap/kubernetes/_cluster/namespace.json")).unwrap();
+    std::fs::remove_file(dir.path().join("snap/kubernetes/namespace.json")).unwrap();
     let output = support::plan_snapshot(dir.path(), "snap", &["--name", "x", "--output", "json"]);
     let plan = json(&output);
     let codes: Vec<(String, String)> = support::findings(&plan);
