@@ -288,21 +288,20 @@ fn plan_and_write(
 /// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the
 /// migration directory `dir`, which the caller holds locked.
 fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
-    // The report (a large plan's diffs are tens of megabytes) is rendered on a thread of its own
-    // while plan.json is written.
+    let report = report::markdown(plan, evidence(plan, inventory).as_ref());
+    let pages = start_report(&report, dir)?;
+    // The report's pages (a large plan's diffs are tens of megabytes) are rendered on a second
+    // thread while plan.json is written, and on both once it is.
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|threads| {
-        let report = threads.spawn(|| {
-            write_report(
-                &report::markdown(plan, evidence(plan, inventory).as_ref()),
-                dir,
-            )
-        });
+        let helper = threads.spawn(|| write_pages(&report, &pages, &next));
         let written = write_plan_json(plan, dir)
-            .and_then(|()| write_permissions(plan, &dir.join("permissions")));
-        let report = report
+            .and_then(|()| write_permissions(plan, &dir.join("permissions")))
+            .and_then(|()| write_pages(&report, &pages, &next));
+        let helped = helper
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        written.and(report)
+        written.and(helped)
     })
 }
 
@@ -351,8 +350,9 @@ fn evidence(plan: &Plan, inventory: &Inventory) -> Option<crate::evidence::Evide
     Some(crate::evidence::assess(plan, trail, judgement, &pods))
 }
 
-/// report.md, and its pages under `report/` (replacing an earlier plan's, which may be stale).
-fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
+/// Writes report.md and makes the empty directory of its pages (replacing an earlier plan's,
+/// which may be stale), whose path it returns.
+fn start_report(report: &report::Report, dir: &Path) -> Result<PathBuf, Error> {
     let pages = dir.join(report::PAGES_DIR);
     if pages.exists() {
         std::fs::remove_dir_all(&pages).map_err(|source| Error::Write {
@@ -367,9 +367,20 @@ fn write_report(report: &report::Report, dir: &Path) -> Result<(), Error> {
             source,
         })?;
     }
-    for page in &report.pages {
+    Ok(pages)
+}
+
+/// Renders and writes the report's pages into `pages`, each the next one no thread has taken
+/// (`next` counts them), until none is left.
+fn write_pages(
+    report: &report::Report,
+    pages: &Path,
+    next: &std::sync::atomic::AtomicUsize,
+) -> Result<(), Error> {
+    use std::sync::atomic::Ordering;
+    while let Some(page) = report.pages.get(next.fetch_add(1, Ordering::Relaxed)) {
         // Page names are DNS labels or URL-escaped ([`report::markdown`]): they stay inside.
-        let path = crate::names::join_under(&pages, &page.name)
+        let path = crate::names::join_under(pages, &page.name)
             .map_err(|e| Error::Usage(format!("report page {:?}: {e}", page.name)))?;
         write_file(&path, &page.markdown())?;
     }
