@@ -20,6 +20,7 @@ mod evidence;
 mod faults;
 mod owners;
 mod permissions;
+mod pod_identity_double;
 mod rollouts;
 mod scan;
 mod world_check;

@@ -4,6 +4,7 @@
 pub mod cloudtrail;
 pub mod connect_proxy;
 pub mod control_plane;
+pub mod eks_pod_identity;
 pub mod fault_proxy;
 pub mod loopback;
 pub mod moto;
