@@ -238,40 +238,46 @@ pub fn write_plan(
     crate::apply::refuse_replan_if_applied(&dir.join("journal.jsonl"), &dir.join("plan.json"))?;
     // The inventory the plan is made from (what rehearsals start from and apply checks the plan
     // against) is the larger half of what is written: it is written on a second thread while
-    // the plan is made and written, into a staging directory that takes the old snapshot's place
-    // only when everything is written, so a failed plan leaves the old one whole.
+    // the plan is made, into a staging directory. The plan's documents are written only once it
+    // is whole, and plan.json and the snapshot take the old ones' places last, so a plan that
+    // fails leaves the old ones as they were.
     let staged = dir.join("snapshot.staging");
     let (planned, snapshot) = std::thread::scope(|threads| {
         let snapshot = threads
             .spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged, Layout::PerKind));
-        let planned = plan_and_write(inventory, scan, &name, &settings, &dir);
+        let planned = make_plan(inventory, scan, &name, &settings);
         (planned, snapshot.join())
     });
     let snapshot = snapshot.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    if planned.is_err() || snapshot.is_err() {
-        // Best effort: the next plan replaces a staging directory left behind anyway. A plan
+    let written = planned.and_then(|plan| {
+        snapshot?;
+        write_documents(&plan, inventory, &dir)?;
+        crate::inventory::snapshot::replace_dir(&staged, &dir.join("snapshot"))?;
+        put_plan_json(&dir)?;
+        Ok(plan)
+    });
+    if written.is_err() {
+        // Best effort: the next plan replaces what a failed one left behind anyway. A plan
         // that could not be made leaves no migration directory it created.
         let _ = std::fs::remove_dir_all(&staged);
+        let _ = std::fs::remove_file(dir.join(PLAN_STAGED));
         if new_migration {
             drop(lock);
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    let plan = planned?;
-    snapshot?;
-    crate::inventory::snapshot::replace_dir(&staged, &dir.join("snapshot"))?;
-    Ok((plan, dir))
+    Ok((written?, dir))
 }
 
-/// Makes the plan of `inventory` (with `scan` of it, when given) and writes `plan.json`,
-/// `report.md` (with its pages) and the permissions into the migration directory `dir`, which
-/// the caller holds locked.
-fn plan_and_write(
+/// Where plan.json is written before it replaces the old one ([`put_plan_json`]).
+const PLAN_STAGED: &str = "plan.json.new";
+
+/// Makes the plan of `inventory` (with `scan` of it, when given) and checks it as `apply` will.
+fn make_plan(
     inventory: &Inventory,
     scan: Option<&crate::scan::Scan>,
     name: &str,
     settings: &Settings,
-    dir: &Path,
 ) -> Result<Plan, Error> {
     let plan = match scan {
         Some(scan) => crate::plan::plan_with_scan(inventory, scan, name, settings)?,
@@ -281,12 +287,11 @@ fn plan_and_write(
     // with names or ARNs no cluster has gives an error, never a plan that apply refuses.
     crate::plan::validate::check_against(&plan, inventory)
         .map_err(crate::plan::PlanError::Invalid)?;
-    write_documents(&plan, inventory, dir)?;
     Ok(plan)
 }
 
-/// Writes `plan.json`, `report.md` (with its pages) and the permissions of `plan` into the
-/// migration directory `dir`, which the caller holds locked.
+/// Writes `plan.json` (staged, for [`put_plan_json`]), `report.md` (with its pages) and the
+/// permissions of `plan` into the migration directory `dir`, which the caller holds locked.
 fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
     let report = report::markdown(plan, evidence(plan, inventory).as_ref());
     let pages = start_report(&report, dir)?;
@@ -305,24 +310,29 @@ fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(),
     })
 }
 
-/// Writes `plan.json` into the migration directory `dir`, removing a rehearsal of another plan.
+/// Writes `plan.json` into the migration directory `dir`, beside the old one ([`PLAN_STAGED`]).
 fn write_plan_json(plan: &Plan, dir: &Path) -> Result<(), Error> {
-    // Streamed to a file beside the old plan, not held (a plan of 95,000 steps is 120 MB of
-    // text), then renamed over it.
-    let plan_path = dir.join("plan.json");
-    let fresh = dir.join("plan.json.new");
+    // Streamed, not held: a plan of 95,000 steps is 120 MB of text.
+    let fresh = dir.join(PLAN_STAGED);
+    let failed = |source| Error::Write {
+        path: fresh.clone(),
+        source,
+    };
+    let file = crate::private::create(&fresh).map_err(failed)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    serde_json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
+    out.write_all(b"\n").map_err(failed)?;
+    out.flush().map_err(failed)
+}
+
+/// Puts the plan.json [`write_plan_json`] staged in `dir` in the place of the old one. A rehearsal
+/// of another plan cannot go on under this one (its journal would not match): it is removed.
+fn put_plan_json(dir: &Path) -> Result<(), Error> {
     let failed = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Write { path, source }
     };
-    {
-        let file = crate::private::create(&fresh).map_err(failed(&fresh))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        serde_json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
-        out.write_all(b"\n").map_err(failed(&fresh))?;
-        out.flush().map_err(failed(&fresh))?;
-    }
-    // A rehearsal of another plan cannot go on under this one (its journal would not match).
+    let (plan_path, fresh) = (dir.join("plan.json"), dir.join(PLAN_STAGED));
     if !same_contents(&plan_path, &fresh) {
         for stale in [dir.join("rehearsal"), dir.join("rehearsal.staging")] {
             if stale.exists() {

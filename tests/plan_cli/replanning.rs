@@ -160,3 +160,30 @@ fn a_plan_that_cannot_be_made_writes_nothing_and_leaves_the_earlier_plan_whole()
         "the earlier plan, report and snapshot stay"
     );
 }
+
+#[test]
+fn a_plan_whose_snapshot_cannot_be_written_leaves_the_earlier_plan_whole() {
+    // The plan's documents were written while its snapshot was: a snapshot that failed left a
+    // new plan.json, report and permissions beside the old snapshot.
+    let dir = demo_dir();
+    let migration = dir.path().join("migrations/demo");
+    let before = tree(&migration);
+    std::fs::create_dir(migration.join("snapshot.staging")).unwrap();
+    std::fs::write(
+        migration.join("snapshot.staging/notes.txt"),
+        "not the tool's",
+    )
+    .unwrap();
+    let output = run_in(dir.path(), REPLAN);
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("snapshot.staging"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        tree(&migration),
+        before,
+        "the earlier plan, report, permissions and snapshot stay"
+    );
+}
