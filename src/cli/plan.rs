@@ -11,7 +11,7 @@ use crate::inventory::Inventory;
 use crate::inventory::snapshot::Layout;
 use crate::ownership::IacRoleTag;
 use crate::plan::select::Selection;
-use crate::plan::{Phase, Plan, Settings, StepKind, plan};
+use crate::plan::{Phase, Plan, Settings, StepKind};
 use crate::render::diff::Style;
 use crate::render::{plan as render_plan, report};
 
@@ -241,11 +241,26 @@ pub fn write_plan(
     // the plan is made, into a staging directory. The plan's documents are written only once it
     // is whole, and plan.json and the snapshot take the old ones' places last, so a plan that
     // fails leaves the old ones as they were.
+    // The writer's rendering gives the inventory's fingerprint too, which the plan waits for last.
     let staged = dir.join("snapshot.staging");
     let (planned, snapshot) = std::thread::scope(|threads| {
-        let snapshot = threads
-            .spawn(|| crate::inventory::snapshot::write_dir(inventory, &staged, Layout::PerKind));
-        let planned = make_plan(inventory, scan, &name, &settings);
+        let (fingerprinted, fingerprint) = std::sync::mpsc::channel();
+        let staging = &staged;
+        // The sender goes with the thread: a writer that ends without sending ends the wait.
+        let snapshot = threads.spawn(move || {
+            let written =
+                crate::inventory::snapshot::write_dir(inventory, staging, Layout::PerKind);
+            if let Ok(digest) = &written {
+                let _ = fingerprinted.send(digest.clone());
+            }
+            written
+        });
+        let planned = make_plan(inventory, scan, &name, &settings, &mut || {
+            // A snapshot that could not be written fails the plan after; it is made whole anyway.
+            fingerprint
+                .recv()
+                .unwrap_or_else(|_| crate::inventory::snapshot::fingerprint(inventory))
+        });
         (planned, snapshot.join())
     });
     let snapshot = snapshot.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -272,17 +287,24 @@ pub fn write_plan(
 /// Where plan.json is written before it replaces the old one ([`put_plan_json`]).
 const PLAN_STAGED: &str = "plan.json.new";
 
-/// Makes the plan of `inventory` (with `scan` of it, when given) and checks it as `apply` will.
+/// Makes the plan of `inventory` (with `scan` of it, when given, and its `fingerprint`) and checks
+/// it as `apply` will.
 fn make_plan(
     inventory: &Inventory,
     scan: Option<&crate::scan::Scan>,
     name: &str,
     settings: &Settings,
+    fingerprint: &mut dyn FnMut() -> String,
 ) -> Result<Plan, Error> {
-    let plan = match scan {
-        Some(scan) => crate::plan::plan_with_scan(inventory, scan, name, settings)?,
-        None => plan(inventory, name, settings)?,
+    let scanned;
+    let scan = match scan {
+        Some(scan) => scan,
+        None => {
+            scanned = crate::scan::scan(inventory);
+            &scanned
+        }
     };
+    let plan = crate::plan::plan_with_fingerprint(inventory, scan, name, settings, fingerprint)?;
     // What `apply` will check the plan file against, checked before it is written: a source
     // with names or ARNs no cluster has gives an error, never a plan that apply refuses.
     crate::plan::validate::check_against(&plan, inventory)

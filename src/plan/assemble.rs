@@ -44,7 +44,7 @@ pub enum PlanError {
 
 pub fn plan(inventory: &Inventory, name: &str, settings: &Settings) -> Result<Plan, PlanError> {
     beside_fingerprint(inventory, |fingerprint| {
-        assemble(
+        plan_with_fingerprint(
             inventory,
             &scan::scan(inventory),
             name,
@@ -62,7 +62,7 @@ pub fn plan_with_scan(
     settings: &Settings,
 ) -> Result<Plan, PlanError> {
     beside_fingerprint(inventory, |fingerprint| {
-        assemble(inventory, scan, name, settings, fingerprint)
+        plan_with_fingerprint(inventory, scan, name, settings, fingerprint)
     })
 }
 
@@ -88,7 +88,10 @@ fn beside_fingerprint<T>(
     })
 }
 
-fn assemble(
+/// [`plan_with_scan`], the inventory's fingerprint given by `fingerprint`, which is asked for once
+/// the rest of the plan is made: a caller that renders the inventory anyway (`plan`'s snapshot
+/// writer) takes it from that rendering meanwhile.
+pub fn plan_with_fingerprint(
     inventory: &Inventory,
     scan: &Scan,
     name: &str,

@@ -27,7 +27,7 @@ mod template;
 pub mod trust;
 pub mod validate;
 
-pub use assemble::{PlanError, plan, plan_with_scan};
+pub use assemble::{PlanError, plan, plan_with_fingerprint, plan_with_scan};
 pub use document::{Binding, PLAN_SCHEMA, Plan, ServiceAccountAction, Settings};
 pub use step::{Phase, Side, Step, StepKind, Target};
 

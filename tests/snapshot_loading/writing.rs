@@ -16,7 +16,8 @@ fn rendered_snapshot_reads_back_into_the_same_inventory_in_either_layout() {
     for original in [demo, kube2iam, samples] {
         for layout in [Layout::PerNamespace, Layout::PerKind] {
             let dir = tempfile::tempdir().unwrap();
-            write_dir(&original, dir.path(), layout).unwrap();
+            let written = write_dir(&original, dir.path(), layout).unwrap();
+            assert_eq!(written, fingerprint(&original), "the writer's fingerprint");
             let reread = load(dir.path()).unwrap();
             assert_eq!(reread, original, "{layout:?}");
             assert_eq!(fingerprint(&reread), fingerprint(&original), "{layout:?}");

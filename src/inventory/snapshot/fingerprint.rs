@@ -1,23 +1,39 @@
 //! The inventory's fingerprint: a digest of the cluster state, whatever the snapshot's layout.
 
-use super::render::render_objects;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::layout::Layout;
+use super::render::{Place, render_objects};
 use crate::inventory::Inventory;
 
 /// A digest of the inventory: `sha256:` over its objects in rendering order, each as compact JSON
-/// with its file name. The same cluster state gives the same fingerprint, whatever the layout of
-/// the snapshot it was read from; nothing the size of the snapshot is held in memory.
+/// with its file name in [`Layout::PerNamespace`]. The same cluster state gives the same
+/// fingerprint, whatever the layout of the snapshot it was read from; nothing the size of the
+/// snapshot is held in memory.
 pub fn fingerprint(inventory: &Inventory) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    render_objects(
-        inventory,
-        super::layout::Layout::PerNamespace,
-        &mut |file, object| {
-            hasher.update(file.as_bytes());
-            hasher.update([0]);
-            let _ = serde_json::to_writer(crate::json::HashWriter(&mut hasher), &object);
-            hasher.update([0]);
-        },
-    );
-    format!("sha256:{:x}", hasher.finalize())
+    let mut digest = Fingerprint::default();
+    render_objects(inventory, &mut |place, object| digest.add(place, &object));
+    digest.finish()
+}
+
+/// [`fingerprint`] taken object by object, by a caller that renders the inventory anyway (the
+/// snapshot writer).
+#[derive(Default)]
+pub(super) struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub(super) fn add(&mut self, place: &Place<'_>, object: &Value) {
+        let Some(file) = place.file(Layout::PerNamespace) else {
+            return;
+        };
+        self.0.update(file.as_bytes());
+        self.0.update([0]);
+        let _ = serde_json::to_writer(crate::json::HashWriter(&mut self.0), object);
+        self.0.update([0]);
+    }
+
+    pub(super) fn finish(self) -> String {
+        format!("sha256:{:x}", self.0.finalize())
+    }
 }

@@ -4,10 +4,10 @@
 //! by their content.)
 //!
 //! [`Layout::PerNamespace`]: `kubernetes/<namespace>/<kind>.json` (cluster-scoped objects under
-//! `_cluster`), `iam/<account>/roles-<n>.json` (authorization details, [`ROLES_PER_FILE`] roles a
-//! file, the account's policies in the first). [`Layout::PerKind`]: `kubernetes/<kind>.json`
-//! (every namespace's objects of the kind, one a line), `iam/<account>/roles-<n>.json` of
-//! [`ROLES_PER_BULK_FILE`] roles. Both: `iam/role-….json` (roles known only from `get-role`),
+//! `_cluster`). [`Layout::PerKind`]: `kubernetes/<kind>.json` (every namespace's objects of the
+//! kind, one a line). Both: `iam/<account>/roles-<n>.json` (authorization details,
+//! [`ROLES_PER_FILE`] roles a file, the account's policies in the first), `iam/role-….json`
+//! (roles known only from `get-role`),
 //! `iam/<account>/stack-resources.json` (the roles CloudFormation stacks made),
 //! `iam/oidc-providers.json`, `eks/describe-cluster.json`, `cloudtrail/<region>.json`, and the
 //! [`MARKER`].
@@ -26,14 +26,6 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// Roles an IAM file of this layout holds.
-    pub fn roles_per_file(self) -> usize {
-        match self {
-            Layout::PerNamespace => ROLES_PER_FILE,
-            Layout::PerKind => ROLES_PER_BULK_FILE,
-        }
-    }
-
     /// Whether list files hold their items compact, one a line (else pretty, as `kubectl`
     /// prints them).
     pub fn items_one_a_line(self) -> bool {
@@ -82,12 +74,9 @@ pub fn kubernetes_file_stem(file: &str) -> Option<&str> {
         .map(|name| name.trim_end_matches(".json"))
 }
 
-/// Roles per IAM file of [`Layout::PerNamespace`]: small files keep each rehearsal write small.
+/// Roles per IAM file: small files keep each rehearsal write small. The same in both layouts, so
+/// that both render the same documents (and one rendering gives the fingerprint too).
 pub const ROLES_PER_FILE: usize = 50;
-
-/// Roles per IAM file of [`Layout::PerKind`]: few files, none held as a tree of more than a few
-/// megabytes while it is written.
-pub const ROLES_PER_BULK_FILE: usize = 1_000;
 
 /// The `index`th file of an account's authorization details.
 pub fn account_roles_file(account: &str, index: usize) -> String {

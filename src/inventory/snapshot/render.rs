@@ -4,26 +4,41 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::fingerprint::Fingerprint;
 use super::layout::{self, Layout};
 use crate::iam::arn::Arn;
 use crate::inventory::{Inventory, Role, WorkloadKind};
 
-/// Visits every object of the inventory in a deterministic order, with the snapshot file of
-/// `layout` it is rendered into: an item of a Kubernetes list, or a whole AWS document.
-pub(super) fn render_objects(
-    inventory: &Inventory,
-    layout: Layout,
-    visit: &mut dyn FnMut(&str, Value),
-) {
+/// Where a rendered object goes: an item of the list of `kind` in `namespace` (`None`:
+/// cluster-scoped), or a whole AWS document, at the same path in every layout.
+pub(super) enum Place<'a> {
+    Item {
+        namespace: Option<&'a str>,
+        kind: &'a str,
+    },
+    Document(&'a str),
+}
+
+impl Place<'_> {
+    /// The file of `layout` that holds it; `None` for a kind the tool does not keep.
+    pub(super) fn file(&self, layout: Layout) -> Option<String> {
+        match self {
+            // Namespaces were checked by the loader (and `write_dir` refuses any path that would
+            // leave its directory).
+            Place::Item { namespace, kind } => layout::kubernetes_file(layout, *namespace, kind),
+            Place::Document(path) => Some(path.to_string()),
+        }
+    }
+}
+
+/// Visits every object of the inventory in a deterministic order, with the [`Place`] it is
+/// rendered into: an item of a Kubernetes list, or a whole AWS document.
+pub(super) fn render_objects(inventory: &Inventory, visit: &mut dyn FnMut(&Place<'_>, Value)) {
     use serde_json::json;
     let mut kinds_rendered = std::collections::BTreeSet::new();
     let mut item = |namespace: Option<&str>, kind: &str, object: Value| {
         kinds_rendered.insert(kind.to_string());
-        // Namespaces were checked by the loader (and `write_dir` refuses any path that would
-        // leave its directory).
-        if let Some(file) = layout::kubernetes_file(layout, namespace, kind) {
-            visit(&file, object);
-        }
+        visit(&Place::Item { namespace, kind }, object);
     };
     for namespace in inventory.namespaces.values() {
         item(
@@ -100,9 +115,13 @@ pub(super) fn render_objects(
         .iter()
         .filter(|k| !k.is_empty() && *k != "List" && !kinds_rendered.contains(*k))
     {
-        if let Some(file) = layout::kubernetes_file(layout, None, kind) {
-            visit(&file, Value::Null);
-        }
+        visit(
+            &Place::Item {
+                namespace: None,
+                kind,
+            },
+            Value::Null,
+        );
     }
 
     let iam = &inventory.iam;
@@ -127,7 +146,7 @@ pub(super) fn render_objects(
             .values()
             .filter(|r| r.arn.account() == account)
             .collect();
-        for (index, chunk) in roles.chunks(layout.roles_per_file()).enumerate() {
+        for (index, chunk) in roles.chunks(layout::ROLES_PER_FILE).enumerate() {
             let policies: Vec<Value> = if index > 0 {
                 Vec::new()
             } else {
@@ -143,7 +162,7 @@ pub(super) fn render_objects(
             };
             let roles: Vec<Value> = chunk.iter().map(|r| role_json(r)).collect();
             visit(
-                &layout::account_roles_file(account, index),
+                &Place::Document(&layout::account_roles_file(account, index)),
                 json!({"RoleDetailList": roles, "Policies": policies}),
             );
         }
@@ -152,7 +171,7 @@ pub(super) fn render_objects(
     for role in iam.roles.values().filter(|r| !r.permissions_known) {
         if !iam.accounts.contains(role.arn.account()) {
             visit(
-                &layout::get_role_file(role.arn.as_str()),
+                &Place::Document(&layout::get_role_file(role.arn.as_str())),
                 json!({"Role": role_json(role)}),
             );
         }
@@ -167,14 +186,14 @@ pub(super) fn render_objects(
     }
     for (account, resources) in stack_roles {
         visit(
-            &layout::stack_resources_file(account),
+            &Place::Document(&layout::stack_resources_file(account)),
             json!({"StackResources": resources}),
         );
     }
     if let Some(providers) = &iam.oidc_providers {
         let list: Vec<Value> = providers.iter().map(|arn| json!({"Arn": arn})).collect();
         visit(
-            layout::OIDC_PROVIDERS_FILE,
+            &Place::Document(layout::OIDC_PROVIDERS_FILE),
             json!({"OpenIDConnectProviderList": list}),
         );
     }
@@ -189,7 +208,10 @@ pub(super) fn render_objects(
         if let Some(issuer) = &cluster.oidc_issuer {
             object["identity"] = json!({"oidc": {"issuer": issuer}});
         }
-        visit(layout::EKS_CLUSTER_FILE, json!({"cluster": object}));
+        visit(
+            &Place::Document(layout::EKS_CLUSTER_FILE),
+            json!({"cluster": object}),
+        );
     }
 }
 
@@ -211,14 +233,29 @@ pub fn render_files(inventory: &Inventory) -> Vec<(String, String)> {
 /// after another in this layout (namespaces, service accounts, workloads and pods by namespace;
 /// bindings by kind, then namespace).
 pub fn render_each(inventory: &Inventory, visit: &mut dyn FnMut(String, String)) {
+    render_each_digested(inventory, None, visit);
+}
+
+/// [`render_each`], adding every object to `digest` as it is rendered.
+pub(super) fn render_each_digested(
+    inventory: &Inventory,
+    mut digest: Option<&mut Fingerprint>,
+    visit: &mut dyn FnMut(String, String),
+) {
     let layout = Layout::PerNamespace;
     let mut open: Option<(String, ListWriter<Vec<u8>>)> = None;
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
-    render_objects(inventory, layout, &mut |file, object| {
-        if layout::kubernetes_file_stem(file).is_none() {
-            return visit(file.to_string(), pretty(&object));
+    render_objects(inventory, &mut |place, object| {
+        if let Some(digest) = digest.as_deref_mut() {
+            digest.add(place, &object);
         }
-        if open.as_ref().is_some_and(|(name, _)| name != file)
+        let Some(file) = place.file(layout) else {
+            return;
+        };
+        if let Place::Document(_) = place {
+            return visit(file, pretty(&object));
+        }
+        if open.as_ref().is_some_and(|(name, _)| *name != file)
             && let Some((name, list)) = open.take()
         {
             let done = list.finish(&name, inventory).unwrap_or_default();

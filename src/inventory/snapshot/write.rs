@@ -4,15 +4,21 @@
 use std::path::Path;
 
 use super::InventoryError;
+use super::fingerprint::Fingerprint;
 use super::layout::{CLOUDTRAIL_DIR, EKS_DIR, IAM_DIR, KUBERNETES_DIR, Layout, MARKER};
-use super::render::{ListWriter, pretty, render_each, render_objects, trail_files};
+use super::render::{ListWriter, Place, pretty, render_each_digested, render_objects, trail_files};
 use crate::inventory::Inventory;
 
 /// Writes the inventory as a snapshot of `layout` under `dir`, one file at a time: a new or empty
 /// directory, or a snapshot this tool wrote, which is replaced. Any other directory is refused and
 /// left as it is. The directory and everything in it are the owner's only (0700, 0600): a
-/// snapshot holds the cluster's objects and its IAM policies.
-pub fn write_dir(inventory: &Inventory, dir: &Path, layout: Layout) -> Result<(), InventoryError> {
+/// snapshot holds the cluster's objects and its IAM policies. Returns the inventory's
+/// [`super::fingerprint`], taken from the same rendering.
+pub fn write_dir(
+    inventory: &Inventory,
+    dir: &Path,
+    layout: Layout,
+) -> Result<String, InventoryError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| InventoryError::Io { path, source }
@@ -50,14 +56,15 @@ pub fn write_dir(inventory: &Inventory, dir: &Path, layout: Layout) -> Result<()
             failed = write_under(dir, &name, &text).err();
         }
     };
+    let mut digest = Fingerprint::default();
     match layout {
-        Layout::PerNamespace => render_each(inventory, &mut write),
+        Layout::PerNamespace => render_each_digested(inventory, Some(&mut digest), &mut write),
         Layout::PerKind => {
-            write_lists(inventory, dir, &mut write)?;
+            write_lists(inventory, dir, &mut digest, &mut write)?;
             trail_files(inventory, &mut write);
         }
     }
-    failed.map_or(Ok(()), Err)
+    failed.map_or(Ok(digest.finish()), Err)
 }
 
 /// The objects of [`Layout::PerKind`] under `dir`: each list file streamed to disk as its items
@@ -66,6 +73,7 @@ pub fn write_dir(inventory: &Inventory, dir: &Path, layout: Layout) -> Result<()
 fn write_lists(
     inventory: &Inventory,
     dir: &Path,
+    digest: &mut Fingerprint,
     write: &mut dyn FnMut(String, String),
 ) -> Result<(), InventoryError> {
     use std::collections::BTreeMap;
@@ -73,18 +81,22 @@ fn write_lists(
     let layout = Layout::PerKind;
     let mut lists: BTreeMap<String, ListWriter<BufWriter<std::fs::File>>> = BTreeMap::new();
     let mut failed = None;
-    render_objects(inventory, layout, &mut |file, object| {
-        if super::layout::kubernetes_file_stem(file).is_none() {
-            return write(file.to_string(), pretty(&object));
+    render_objects(inventory, &mut |place, object| {
+        digest.add(place, &object);
+        let Some(file) = place.file(layout) else {
+            return;
+        };
+        if let Place::Document(_) = place {
+            return write(file, pretty(&object));
         }
-        if let Some(list) = lists.get_mut(file) {
+        if let Some(list) = lists.get_mut(&file) {
             return list.push(&object);
         }
-        match create_under(dir, file) {
+        match create_under(dir, &file) {
             Ok(out) => {
                 let mut list = ListWriter::new(BufWriter::with_capacity(1 << 16, out), layout);
                 list.push(&object);
-                lists.insert(file.to_string(), list);
+                lists.insert(file, list);
             }
             Err(error) => {
                 failed.get_or_insert(error);
