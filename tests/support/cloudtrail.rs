@@ -28,10 +28,9 @@ use std::time::Instant;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use super::loopback::LoopbackServer;
+use super::loopback::{Answer, LoopbackServer};
 
 const TARGETS: [&str; 2] = [
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
@@ -67,17 +66,7 @@ pub struct CloudTrail {
 impl CloudTrail {
     pub fn start() -> CloudTrail {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let server = LoopbackServer::start(1, move |stream| {
-            let state = shared.clone();
-            async move {
-                let service =
-                    hyper::service::service_fn(move |request| handle(request, state.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            }
-        });
+        let server = LoopbackServer::serve_http(state.clone(), handle);
         CloudTrail {
             address: server.address,
             state,
@@ -106,8 +95,6 @@ impl CloudTrail {
         (state.requests, state.throttled)
     }
 }
-
-type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
 
 fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     Response::builder()

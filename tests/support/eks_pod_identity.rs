@@ -54,11 +54,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
-use super::loopback::LoopbackServer;
+use super::loopback::{Answer, LoopbackServer};
 
 /// The associations a cluster may hold unless a test sets another limit (EKS's quota).
 pub const DEFAULT_LIMIT: usize = 5_000;
@@ -210,17 +209,7 @@ impl PodIdentity {
             sequence: 0,
             rng: Rng::new(),
         }));
-        let shared = state.clone();
-        let server = LoopbackServer::start(1, move |stream| {
-            let state = shared.clone();
-            async move {
-                let service =
-                    hyper::service::service_fn(move |request| handle(request, state.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            }
-        });
+        let server = LoopbackServer::serve_http(state.clone(), handle);
         PodIdentity {
             address: server.address,
             state,
@@ -408,8 +397,6 @@ fn status_of(kind: &str) -> StatusCode {
         _ => StatusCode::BAD_REQUEST,
     }
 }
-
-type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
 
 fn respond(
     status: StatusCode,

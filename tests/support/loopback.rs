@@ -1,10 +1,18 @@
 //! A server on a free port of 127.0.0.1, on a runtime of its own: it accepts connections and
-//! serves each on a task of its own until it is dropped. The test proxies are built on it.
+//! serves each on a task of its own until it is dropped. The test proxies and doubles are built
+//! on it.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+
+/// What a double's request handler answers.
+pub type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
 
 pub struct LoopbackServer {
     pub address: SocketAddr,
@@ -49,5 +57,27 @@ impl LoopbackServer {
             address,
             runtime: Some(runtime),
         }
+    }
+}
+
+impl LoopbackServer {
+    /// Serves plain HTTP/1 (a service's double): each request is answered by `handle`, given a
+    /// clone of `state`.
+    pub fn serve_http<State, Handle, Handled>(state: State, handle: Handle) -> LoopbackServer
+    where
+        State: Clone + Send + Sync + 'static,
+        Handle: Fn(Request<Incoming>, State) -> Handled + Copy + Send + Sync + 'static,
+        Handled: Future<Output = Answer> + Send + 'static,
+    {
+        LoopbackServer::start(1, move |stream| {
+            let state = state.clone();
+            async move {
+                let service =
+                    hyper::service::service_fn(move |request| handle(request, state.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        })
     }
 }
