@@ -411,7 +411,7 @@ fn write_pages(
 ) -> Result<(), Error> {
     use std::sync::atomic::Ordering;
     while let Some(page) = report.pages.get(next.fetch_add(1, Ordering::Relaxed)) {
-        // Page names are DNS labels or URL-escaped ([`report::markdown`]): they stay inside.
+        // Page names are numbered (`details-0001.md`): they stay inside.
         let path = crate::names::join_under(pages, &page.name)
             .map_err(|e| Error::Usage(format!("report page {:?}: {e}", page.name)))?;
         write_file(&path, &page.markdown())?;

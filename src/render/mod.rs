@@ -8,6 +8,7 @@ pub mod plan;
 pub mod report;
 mod report_detail;
 mod report_graph;
+mod report_pages;
 pub mod scan;
 
 use std::borrow::Cow;

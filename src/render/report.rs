@@ -1,7 +1,7 @@
 //! `report.md`: the dry-run report for a change board, readable on GitHub at any size. The top
 //! page holds the summary, what needs attention first, findings by code, who must act and the
 //! diagram; the details of each namespace follow inline, or, once the report would pass
-//! [`PAGE_LIMIT`], in a page of their own under `report/` that the top page links to.
+//! [`PAGE_LIMIT`], on pages under `report/` that the top page links to (`report_pages`).
 //!
 //! Every value from the plan goes through one of the escapes of [`super::md`].
 
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::md::{cell_code, code, fenced, prose, table};
-use super::report_detail;
+use super::{report_detail, report_pages};
 use crate::findings::{Code, Severity};
 use crate::plan::{Phase, Plan, ServiceAccountAction};
 
@@ -37,27 +37,7 @@ pub struct Report<'p> {
     pub pages: Vec<Page<'p>>,
 }
 
-/// A page of details under [`PAGES_DIR`], rendered when it is written ([`Page::markdown`]): the
-/// pages of a large plan are tens of megabytes together.
-pub struct Page<'p> {
-    /// Its file name.
-    pub name: String,
-    namespace: Option<&'p str>,
-    scope: report_detail::Scope<'p>,
-    plan: &'p str,
-}
-
-impl Page<'_> {
-    pub fn markdown(&self) -> String {
-        let mut page = format!(
-            "# {} of plan {}\n\n[Back to report.md](../report.md)\n",
-            scope_title(self.namespace),
-            code(self.plan)
-        );
-        page.push_str(&report_detail::markdown(&self.scope, 2, "../../../docs"));
-        page
-    }
-}
+pub use super::report_pages::Page;
 
 pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>) -> Report<'p> {
     let mut out = String::new();
@@ -102,7 +82,7 @@ pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>
     let mut inline = String::from("\n## Details by namespace\n");
     let room = PAGE_LIMIT.saturating_sub(out.len() + end.len());
     let fits = scopes.iter().all(|(namespace, scope)| {
-        let _ = writeln!(inline, "\n### {}", scope_title(*namespace));
+        let _ = writeln!(inline, "\n### {}", report_pages::title(*namespace, None));
         report_detail::write_within(&mut inline, scope, 4, "../../docs", room)
     });
     let mut pages = Vec::new();
@@ -110,16 +90,27 @@ pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>
         out.push_str(&inline);
     } else {
         drop(inline);
-        out.push_str("\n## Details by namespace\n\nEach namespace's bindings, workloads not migrated, findings and changes (with their diffs) are on a page of its own:\n\n");
-        let rows = scopes.iter().map(|(namespace, scope)| {
-            let page = page_name(*namespace);
-            [
-                format!("[{}]({PAGES_DIR}/{page})", prose(&scope_title(*namespace))),
-                scope.bindings.len().to_string(),
-                scope.workloads().to_string(),
-                scope.skipped.len().to_string(),
-                scope.steps.len().to_string(),
-            ]
+        out.push_str("\n## Details by namespace\n\nEach namespace's bindings, workloads not migrated, findings and changes (with their diffs) are on the pages linked here; a namespace too large for one page continues on the next:\n\n");
+        let counts: Vec<_> = scopes
+            .iter()
+            .map(|(namespace, scope)| {
+                let count = |n: usize| n.to_string();
+                (
+                    *namespace,
+                    [
+                        count(scope.bindings.len()),
+                        count(scope.workloads()),
+                        count(scope.skipped.len()),
+                        count(scope.steps.len()),
+                    ],
+                )
+            })
+            .collect();
+        let (packed, links) = report_pages::pack(scopes, &plan.name);
+        let rows = counts.into_iter().map(|(namespace, [a, b, c, d])| {
+            let link = links.get(&namespace).cloned().unwrap_or_default();
+            let title = prose(&report_pages::title(namespace, None));
+            [format!("[{title}]({PAGES_DIR}/{link})"), a, b, c, d]
         });
         table(
             &mut out,
@@ -132,38 +123,10 @@ pub fn markdown<'p>(plan: &'p Plan, evidence: Option<&crate::evidence::Evidence>
             ],
             rows,
         );
-        pages = scopes
-            .into_iter()
-            .map(|(namespace, scope)| Page {
-                name: page_name(namespace),
-                namespace,
-                scope,
-                plan: &plan.name,
-            })
-            .collect();
+        pages = packed;
     }
     out.push_str(&end);
     Report { top: out, pages }
-}
-
-/// A details block's heading: the namespace, or what belongs to none.
-fn scope_title(namespace: Option<&str>) -> String {
-    match namespace {
-        Some(namespace) => format!("Namespace {}", code(namespace)),
-        None => "IAM and cluster-wide".to_string(),
-    }
-}
-
-/// A details page's file name: the namespace's own when it is a DNS label (as Kubernetes
-/// requires), else one that cannot leave the directory.
-fn page_name(namespace: Option<&str>) -> String {
-    match namespace {
-        Some(namespace) if crate::names::is_dns1123_label(namespace) => {
-            format!("namespace-{namespace}.md")
-        }
-        Some(namespace) => format!("namespace-{}.md", crate::names::url_segment(namespace)),
-        None => "iam-and-cluster.md".to_string(),
-    }
 }
 
 fn summary(out: &mut String, plan: &Plan) {
