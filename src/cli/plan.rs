@@ -141,9 +141,10 @@ pub struct DiffArgs {
 }
 
 pub fn run(args: &PlanArgs) -> Result<(), Error> {
-    let inventory = args.source.load()?;
+    let inventory = super::until_exit(args.source.load()?);
     super::require_complete(&inventory, args.allow_incomplete)?;
     let (plan, dir) = write_plan(&inventory, None, &args.output_args, args.issuer_any)?;
+    let plan = super::until_exit(plan);
     match args.output {
         OutputFormat::Json => print(&plan_json(&plan)?),
         OutputFormat::Text => {
@@ -342,7 +343,7 @@ fn write_plan_json(plan: &Plan, dir: &Path) -> Result<(), Error> {
     };
     let file = crate::private::create(&fresh).map_err(failed)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    serde_json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
+    crate::json::to_writer_pretty(&mut out, plan).map_err(|e| Error::Output(e.into()))?;
     out.write_all(b"\n").map_err(failed)?;
     out.flush().map_err(failed)
 }
@@ -469,9 +470,10 @@ fn same_contents(a: &Path, b: &Path) -> bool {
 }
 
 fn plan_json(plan: &Plan) -> Result<String, Error> {
-    let mut json = serde_json::to_string_pretty(plan).map_err(|e| Error::Output(e.into()))?;
-    json.push('\n');
-    Ok(json)
+    let mut json = Vec::new();
+    crate::json::to_writer_pretty(&mut json, plan).map_err(|e| Error::Output(e.into()))?;
+    json.push(b'\n');
+    String::from_utf8(json).map_err(|e| Error::Output(std::io::Error::other(e)))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), Error> {

@@ -38,8 +38,8 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &ScanArgs) -> Result<(), Error> {
-    let inventory = args.source.load()?;
-    let result = scan(&inventory);
+    let inventory = super::until_exit(args.source.load()?);
+    let result = super::until_exit(scan(&inventory));
     emit(&result, args.output)?;
     if let Some(threshold) = args.fail_on {
         let count = result

@@ -1,10 +1,12 @@
 //! Steps as unified diffs of `before` and `after`: IAM documents as pretty JSON with sorted keys,
 //! Kubernetes fragments as YAML of the fields that change.
 
+use std::fmt::Write;
+
 use serde_json::Value;
 use similar::TextDiff;
 
-use crate::plan::Step;
+use crate::plan::{Side, Step};
 
 /// ANSI colours for a terminal; `Plain` for files and pipes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +29,22 @@ pub fn side_text(step: &Step, side: &Value) -> String {
     }
 }
 
+/// [`side_text`] of a side as the plan holds it: an IAM document is re-spaced from its text, not
+/// parsed (a fleet's report shows tens of thousands).
+fn compact_side_text(step: &Step, side: &Side) -> String {
+    if !step.target.is_iam() || side.is_null() {
+        return side_text(step, &side.value());
+    }
+    let mut text = String::with_capacity(side.as_str().len() * 2);
+    side.write_pretty(0, &mut text);
+    text.push('\n');
+    text
+}
+
 /// The unified diff of one step, with a header naming the step.
 pub fn step_diff(step: &Step, style: Style) -> String {
-    let before = side_text(step, &step.before.value());
-    let after = side_text(step, &step.after.value());
-    let diff = TextDiff::from_lines(&before, &after);
+    let before = compact_side_text(step, &step.before);
+    let after = compact_side_text(step, &step.after);
     let old = if step.before.is_null() {
         "/dev/null".to_string()
     } else {
@@ -42,12 +55,8 @@ pub fn step_diff(step: &Step, style: Style) -> String {
     } else {
         format!("{} (after)", step.target)
     };
-    let text = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&old, &new)
-        .to_string();
-    let mut out = String::new();
+    let text = unified(&before, &after, &old, &new);
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
     // Values from the input are shown, never run: escapes are written out before any colour.
     for line in text.lines() {
         let line = super::terminal_safe(line);
@@ -68,6 +77,44 @@ pub fn step_diff(step: &Step, style: Style) -> String {
         }
     }
     out
+}
+
+/// The unified diff of two texts, three lines of context. A side that is empty (a creation or a
+/// deletion, most of a plan's steps) is written out whole, with no diff to compute.
+fn unified(before: &str, after: &str, old: &str, new: &str) -> String {
+    let (mark, lines) = match (before.is_empty(), after.is_empty()) {
+        (true, false) => ('+', after),
+        (false, true) => ('-', before),
+        _ => {
+            return TextDiff::from_lines(before, after)
+                .unified_diff()
+                .context_radius(3)
+                .header(old, new)
+                .to_string();
+        }
+    };
+    let count = lines.split_inclusive('\n').count();
+    let mut text = String::with_capacity(lines.len() + count + old.len() + new.len() + 32);
+    // As `similar` writes a range: a single line's without its length.
+    let whole = if count == 1 {
+        "1".to_string()
+    } else {
+        format!("1,{count}")
+    };
+    let range = if mark == '+' {
+        format!("-0,0 +{whole}")
+    } else {
+        format!("-{whole} +0,0")
+    };
+    let _ = writeln!(text, "--- {old}\n+++ {new}\n@@ {range} @@");
+    for line in lines.split_inclusive('\n') {
+        text.push(mark);
+        text.push_str(line);
+    }
+    if !lines.ends_with('\n') {
+        text.push_str("\n\\ No newline at end of file\n");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -137,6 +184,25 @@ mod tests {
                     diff.matches("\x1b[").count()
                 }
             );
+        }
+    }
+
+    #[test]
+    fn creations_and_deletions_are_written_as_the_line_diff_writes_them() {
+        let texts = ["a\nb\n", "one line\n", "no newline", "x\n\ny\n"];
+        for text in texts {
+            for (before, after) in [(text, ""), ("", text)] {
+                let expected = TextDiff::from_lines(before, after)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header("o", "n")
+                    .to_string();
+                assert_eq!(
+                    unified(before, after, "o", "n"),
+                    expected,
+                    "{before:?} {after:?}"
+                );
+            }
         }
     }
 
