@@ -21,6 +21,7 @@ mod faults;
 mod owners;
 mod permissions;
 mod pod_identity_double;
+mod pod_identity_webhook;
 mod rollouts;
 mod scan;
 mod world_check;

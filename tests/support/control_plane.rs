@@ -299,6 +299,44 @@ impl ControlPlane {
         }
     }
 
+    /// Writes the webhook's container-credentials configuration (`POD_IDENTITY_CONFIG` in
+    /// DIR/env): the `(namespace, service account)` pairs that have a Pod Identity association,
+    /// as EKS gives its webhook. The file is written beside its place and renamed there, so the
+    /// webhook, which reloads it on its own time, never reads it half-written; poll after it.
+    pub fn set_pod_identity_associations(&self, accounts: &[(&str, &str)]) {
+        let path = self.pod_identity_config();
+        let identities: Vec<Value> = accounts
+            .iter()
+            .map(|(namespace, account)| json!({"namespace": namespace, "serviceAccount": account}))
+            .collect();
+        let text = json!({ "identities": identities }).to_string();
+        let temporary = path.with_extension("json.tmp");
+        let mut file = {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options
+                .open(&temporary)
+                .expect("create the associations' temporary file")
+        };
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .expect("write the associations");
+        drop(file);
+        std::fs::rename(&temporary, &path).expect("rename the associations into place");
+    }
+
+    /// The container-credentials configuration the webhook watches.
+    pub fn pod_identity_config(&self) -> PathBuf {
+        let env =
+            std::fs::read_to_string(self.dir.path().join("env")).expect("the cluster's env file");
+        env.lines()
+            .find_map(|l| l.strip_prefix("POD_IDENTITY_CONFIG="))
+            .map(PathBuf::from)
+            .expect("POD_IDENTITY_CONFIG in the cluster's env")
+    }
+
     /// The last lines of every component's log, for a failure message.
     pub fn logs(&self) -> String {
         logs_tail(self.dir.path())
