@@ -316,16 +316,28 @@ fn make_plan(
 /// Writes `plan.json` (staged, for [`put_plan_json`]), `report.md` (with its pages) and the
 /// permissions of `plan` into the migration directory `dir`, which the caller holds locked.
 fn write_documents(plan: &Plan, inventory: &Inventory, dir: &Path) -> Result<(), Error> {
-    let report = report::markdown(plan, evidence(plan, inventory).as_ref());
-    let pages = start_report(&report, dir)?;
-    // The report's pages (a large plan's diffs are tens of megabytes) are rendered on a second
-    // thread while plan.json is written, and on both once it is.
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // plan.json (and the permissions) are written on a second thread while report.md is made,
+    // and the report's pages (a large plan's diffs are tens of megabytes) on both once each is.
+    let next = &std::sync::atomic::AtomicUsize::new(0);
+    let started: &std::sync::OnceLock<(report::Report, PathBuf)> = &std::sync::OnceLock::new();
+    let (report_started, wait_for_report) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|threads| {
-        let helper = threads.spawn(|| write_pages(&report, &pages, &next));
-        let written = write_plan_json(plan, dir)
-            .and_then(|()| write_permissions(plan, &dir.join("permissions")))
-            .and_then(|()| write_pages(&report, &pages, &next));
+        let helper = threads.spawn(move || {
+            write_plan_json(plan, dir)
+                .and_then(|()| write_permissions(plan, &dir.join("permissions")))?;
+            // The sender is dropped unused when report.md failed: no pages to help with.
+            match (wait_for_report.recv(), started.get()) {
+                (Ok(()), Some((report, pages))) => write_pages(report, pages, next),
+                _ => Ok(()),
+            }
+        });
+        let report = report::markdown(plan, evidence(plan, inventory).as_ref());
+        let written = start_report(&report, dir).and_then(|pages| {
+            let (report, pages) = started.get_or_init(|| (report, pages));
+            let _ = report_started.send(());
+            write_pages(report, pages, next)
+        });
+        drop(report_started);
         let helped = helper
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -24,12 +24,23 @@ pub(super) struct Fingerprint(Sha256);
 
 impl Fingerprint {
     pub(super) fn add(&mut self, place: &Place<'_>, object: &Value) {
+        self.add_with(place, |hasher| {
+            let _ = serde_json::to_writer(crate::json::HashWriter(hasher), object);
+        });
+    }
+
+    /// [`add`](Self::add) of an object whose compact JSON the caller has already written.
+    pub(super) fn add_compact(&mut self, place: &Place<'_>, compact: &[u8]) {
+        self.add_with(place, |hasher| hasher.update(compact));
+    }
+
+    fn add_with(&mut self, place: &Place<'_>, object: impl FnOnce(&mut Sha256)) {
         let Some(file) = place.file(Layout::PerNamespace) else {
             return;
         };
         self.0.update(file.as_bytes());
         self.0.update([0]);
-        let _ = serde_json::to_writer(crate::json::HashWriter(&mut self.0), object);
+        object(&mut self.0);
         self.0.update([0]);
     }
 

@@ -317,6 +317,16 @@ impl<W: std::io::Write> ListWriter<W> {
     /// Appends a list item (a null is none: the list of a kind seen only empty). A write error
     /// is kept for [`finish`](Self::finish) to return.
     pub(super) fn push(&mut self, item: &Value) {
+        self.push_as(item, None);
+    }
+
+    /// [`push`](Self::push) of an item whose compact JSON the caller has already written, which
+    /// a layout of [`Layout::items_one_a_line`] writes as it is.
+    pub(super) fn push_compact(&mut self, item: &Value, compact: &[u8]) {
+        self.push_as(item, Some(compact));
+    }
+
+    fn push_as(&mut self, item: &Value, compact: Option<&[u8]>) {
         if item.is_null() {
             return;
         }
@@ -330,7 +340,10 @@ impl<W: std::io::Write> ListWriter<W> {
             out.write_all(separator)?;
             if one_a_line {
                 out.write_all(b"    ")?;
-                return serde_json::to_writer(&mut *out, item).map_err(std::io::Error::from);
+                return match compact {
+                    Some(text) => out.write_all(text),
+                    None => serde_json::to_writer(&mut *out, item).map_err(std::io::Error::from),
+                };
             }
             let text = serde_json::to_string_pretty(item).map_err(std::io::Error::from)?;
             for (index, line) in text.lines().enumerate() {

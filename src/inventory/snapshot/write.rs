@@ -81,21 +81,27 @@ fn write_lists(
     let layout = Layout::PerKind;
     let mut lists: BTreeMap<String, ListWriter<BufWriter<std::fs::File>>> = BTreeMap::new();
     let mut failed = None;
+    // An item's compact JSON is both what the fingerprint digests and what its list holds:
+    // written once, into one buffer.
+    let mut compact = Vec::new();
     render_objects(inventory, &mut |place, object| {
-        digest.add(place, &object);
         let Some(file) = place.file(layout) else {
-            return;
+            return digest.add(place, &object);
         };
         if let Place::Document(_) = place {
+            digest.add(place, &object);
             return write(file, pretty(&object));
         }
+        compact.clear();
+        let _ = serde_json::to_writer(&mut compact, &object);
+        digest.add_compact(place, &compact);
         if let Some(list) = lists.get_mut(&file) {
-            return list.push(&object);
+            return list.push_compact(&object, &compact);
         }
         match create_under(dir, &file) {
             Ok(out) => {
                 let mut list = ListWriter::new(BufWriter::with_capacity(1 << 16, out), layout);
-                list.push(&object);
+                list.push_compact(&object, &compact);
                 lists.insert(file, list);
             }
             Err(error) => {
