@@ -2,8 +2,8 @@
 //! one of the planner's own edits, recomputed from the step's `before` and the plan's bindings and
 //! cluster.
 
-use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
@@ -409,7 +409,7 @@ pub(super) struct PlanIndex<'a> {
     by_workload: HashMap<(&'a str, WorkloadKind, &'a str), Vec<&'a Binding>>,
     by_role: HashMap<&'a RoleArn, Vec<&'a Binding>>,
     /// [`PlanIndex::legacy_roles`], once asked for.
-    legacy: OnceCell<BTreeSet<String>>,
+    legacy: OnceLock<BTreeSet<String>>,
     plan: &'a Plan,
 }
 
@@ -419,7 +419,7 @@ impl<'a> PlanIndex<'a> {
             by_account: HashMap::new(),
             by_workload: HashMap::new(),
             by_role: HashMap::new(),
-            legacy: OnceCell::new(),
+            legacy: OnceLock::new(),
             plan,
         };
         for binding in &plan.bindings {
