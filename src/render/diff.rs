@@ -25,7 +25,7 @@ pub fn side_text(step: &Step, side: &Value) -> String {
         text.push('\n');
         text
     } else {
-        yaml_serde::to_string(side).unwrap_or_default()
+        super::yaml::to_string(side)
     }
 }
 

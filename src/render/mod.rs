@@ -10,6 +10,7 @@ mod report_detail;
 mod report_graph;
 mod report_pages;
 pub mod scan;
+mod yaml;
 
 use std::borrow::Cow;
 
