@@ -7,6 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::iam::policy::PolicyDocument;
+use crate::json::CompactJson;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -14,8 +15,7 @@ pub struct RoleDetail {
     pub path: String,
     pub role_name: String,
     pub arn: String,
-    #[serde(deserialize_with = "policy_document")]
-    pub assume_role_policy_document: PolicyDocument,
+    pub assume_role_policy_document: CompactPolicy,
     pub role_policy_list: Vec<InlinePolicy>,
     pub attached_managed_policies: Vec<AttachedPolicy>,
     pub instance_profile_list: Vec<InstanceProfile>,
@@ -49,8 +49,26 @@ pub struct Tag {
 #[serde(rename_all = "PascalCase", default)]
 pub struct InlinePolicy {
     pub policy_name: String,
-    #[serde(deserialize_with = "policy_document")]
-    pub policy_document: PolicyDocument,
+    pub policy_document: CompactPolicy,
+}
+
+/// A role's policy document, read as [`PolicyDocument`] reads it and kept as compact text: an
+/// authorization-details file of 20,000 roles was held whole as trees of values while it was
+/// read (the load's peak), each role's documents several times their text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactPolicy(pub CompactJson);
+
+impl Default for CompactPolicy {
+    /// The empty policy, as a document read as `null` or absent is.
+    fn default() -> CompactPolicy {
+        CompactPolicy(CompactJson::new(&PolicyDocument::default().0))
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CompactPolicy, D::Error> {
+        policy_document(deserializer).map(|document| CompactPolicy(CompactJson::new(&document.0)))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

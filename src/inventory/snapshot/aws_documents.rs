@@ -11,7 +11,6 @@ use crate::inventory::aws::{
     EksCluster, ManagedPolicyDetail, RoleDetail, RoleLastUsed, StackResource,
 };
 use crate::inventory::{Cluster, ManagedPolicy, Role, StackRole};
-use crate::json::CompactJson;
 
 impl Builder {
     pub(super) fn add_cluster(
@@ -82,11 +81,11 @@ impl Builder {
             arn: arn.clone(),
             name: role.role_name,
             path: role.path,
-            trust: CompactJson::new(&role.assume_role_policy_document.0),
+            trust: role.assume_role_policy_document.0,
             inline: role
                 .role_policy_list
                 .into_iter()
-                .map(|p| (p.policy_name, CompactJson::new(&p.policy_document.0)))
+                .map(|p| (p.policy_name, p.policy_document.0))
                 .collect(),
             attached_policies: role.attached_managed_policies,
             instance_profiles: role
