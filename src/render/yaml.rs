@@ -18,10 +18,40 @@ pub fn to_string(value: &Value) -> String {
 /// Writes `value` into `out`; `None` (with `out` to be dropped) for what only `yaml_serde` is
 /// trusted to write.
 fn write(value: &Value, out: &mut String) -> Option<()> {
+    write_node(value, At::Top, out)
+}
+
+/// Where a node is written: the whole document, a map's value (its key at `indent`), or a list's
+/// item (its `-` at `indent`).
+#[derive(Clone, Copy)]
+enum At {
+    Top,
+    Key(usize),
+    Item(usize),
+}
+
+/// One node at `at`: a non-empty map or list in block style on the lines that follow (a map's
+/// under a key, indented) or on the item's own line (after `- `), anything else a word after it.
+fn write_node(value: &Value, at: At, out: &mut String) -> Option<()> {
+    let (opening, map_indent, list_indent, inline) = match at {
+        At::Top => ("", 0, 0, false),
+        // A list under a key is not indented: its `- ` starts where the key does.
+        At::Key(indent) => ("\n", indent + 2, indent, false),
+        At::Item(indent) => (" ", indent + 2, indent + 2, true),
+    };
     match value {
-        Value::Object(map) if !map.is_empty() => write_map(map, 0, false, out),
-        Value::Array(items) if !items.is_empty() => write_list(items, 0, false, out),
+        Value::Object(map) if !map.is_empty() => {
+            out.push_str(opening);
+            write_map(map, map_indent, inline, out)
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str(opening);
+            write_list(items, list_indent, inline, out)
+        }
         _ => {
+            if !matches!(at, At::Top) {
+                out.push(' ');
+            }
             scalar(value, out)?;
             out.push('\n');
             Some(())
@@ -43,18 +73,7 @@ fn write_map(
         }
         out.push_str(plain(key)?);
         out.push(':');
-        match value {
-            Value::Object(map) if !map.is_empty() => {
-                out.push('\n');
-                write_map(map, indent + 2, false, out)?;
-            }
-            // A list under a key is not indented: `- ` starts where the key does.
-            Value::Array(items) if !items.is_empty() => {
-                out.push('\n');
-                write_list(items, indent, false, out)?;
-            }
-            _ => push_scalar(value, out)?,
-        }
+        write_node(value, At::Key(indent), out)?;
     }
     Some(())
 }
@@ -66,17 +85,7 @@ fn write_list(items: &[Value], indent: usize, inline: bool, out: &mut String) ->
             push_indent(indent, out);
         }
         out.push('-');
-        match item {
-            Value::Object(map) if !map.is_empty() => {
-                out.push(' ');
-                write_map(map, indent + 2, true, out)?;
-            }
-            Value::Array(items) if !items.is_empty() => {
-                out.push(' ');
-                write_list(items, indent + 2, true, out)?;
-            }
-            _ => push_scalar(item, out)?,
-        }
+        write_node(item, At::Item(indent), out)?;
     }
     Some(())
 }
@@ -85,13 +94,6 @@ fn push_indent(indent: usize, out: &mut String) {
     for _ in 0..indent {
         out.push(' ');
     }
-}
-
-fn push_scalar(value: &Value, out: &mut String) -> Option<()> {
-    out.push(' ');
-    scalar(value, out)?;
-    out.push('\n');
-    Some(())
 }
 
 /// Writes a scalar (or an empty map or list) as a plain YAML word; `None` for one that may need
